@@ -1,0 +1,3 @@
+"""Empathic: automated, intelligent, two-way business texting."""
+
+__version__ = "0.1.0"

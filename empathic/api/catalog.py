@@ -1,0 +1,144 @@
+"""/v1/templates and /v1/triggers: manage a workspace's templates and triggers; preview texts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from empathic.api.auth import workspace
+from empathic.api.messages import runtime_of
+from empathic.api.problems import Problem
+from empathic.core import sms
+from empathic.core.templates import compile_template
+from empathic.engine.catalog import template_view, trigger_view
+from empathic.store import catalog as store
+
+router = APIRouter(tags=["templates"])
+Workspace = Annotated[str, Depends(workspace)]
+NAME = r"^[A-Za-z0-9_.-]{1,100}$"
+
+
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=10_000)
+
+
+class PreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str | None = Field(None, max_length=10_000, description="a template text; else the named template")
+    contact: dict[str, Any] = Field(default_factory=dict)
+    event: dict[str, Any] = Field(default_factory=dict)
+
+
+class TriggerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    template: str = Field(pattern=NAME)
+    topic: str = Field("transactional", max_length=64)
+
+
+def _check_name(name: str) -> None:
+    import re
+
+    if not re.match(NAME, name):
+        raise Problem(422, f"name {name!r}: use 1 to 100 letters, digits, '_', '.' or '-'",
+                      errors=[{"field": "name", "detail": "invalid name"}])
+
+
+@router.get("/v1/templates")
+async def list_templates(request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        found = await rt.catalog.templates(conn, ws)
+    return {"data": [template_view(n, t, s) for n, (t, s) in sorted(found.items())]}
+
+
+@router.get("/v1/templates/{name}")
+async def get_template(name: str, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        found = (await rt.catalog.templates(conn, ws)).get(name)
+    if found is None:
+        raise Problem(404, f"No template {name!r}.")
+    return template_view(name, *found)
+
+
+@router.put("/v1/templates/{name}")
+async def put_template(name: str, payload: TemplateIn, request: Request, ws: Workspace) -> dict[str, Any]:
+    _check_name(name)
+    template = compile_template(name, payload.body)  # TemplateError -> 422 naming the variable
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        await store.put_template(conn, ws, name, payload.body, rt.now())
+    return template_view(name, template, "api")
+
+
+@router.delete("/v1/templates/{name}", status_code=204)
+async def delete_template(name: str, request: Request, ws: Workspace) -> Response:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        in_use = [t.name for t, _ in (await rt.catalog.triggers(conn, ws)).values() if t.template == name]
+        stored = await store.template(conn, ws, name)
+        if stored is None:
+            detail = "it comes from the project folder" if name in rt.project.templates else "it does not exist"
+            raise Problem(404, f"No stored template {name!r} to delete: {detail}.")
+        if in_use and name not in rt.project.templates:
+            raise Problem(409, f"Template {name!r} is used by triggers: {', '.join(in_use)}.")
+        await store.delete_template(conn, ws, name)
+    return Response(status_code=204)
+
+
+@router.post("/v1/templates/{name}/preview")
+async def preview_named(name: str, payload: PreviewIn, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    if payload.body is not None:
+        template = compile_template(name, payload.body)
+    else:
+        async with rt.db.transaction() as conn:
+            found = await rt.catalog.template(conn, ws, name)
+        if found is None:
+            raise Problem(404, f"No template {name!r}.")
+        template = found
+    text = template.render(contact=payload.contact, event=payload.event)
+    count = sms.count(text)
+    return {
+        "text": text,
+        "encoding": count.encoding.value,
+        "segments": count.segments,
+        "units": count.units,
+        "parts": sms.split(text),
+    }
+
+
+@router.get("/v1/triggers", tags=["triggers"])
+async def list_triggers(request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        found = await rt.catalog.triggers(conn, ws)
+    return {"data": [trigger_view(t, s) for _, (t, s) in sorted(found.items())]}
+
+
+@router.put("/v1/triggers/{name}", tags=["triggers"])
+async def put_trigger(name: str, payload: TriggerIn, request: Request, ws: Workspace) -> dict[str, Any]:
+    _check_name(name)
+    rt = runtime_of(request)
+    rt.project.topics.kind(payload.topic)  # UnknownTopic -> 422
+    async with rt.db.transaction() as conn:
+        if await rt.catalog.template(conn, ws, payload.template) is None:
+            raise Problem(422, f"template: no template {payload.template!r}; create it first with PUT /v1/templates/{payload.template}",
+                          errors=[{"field": "template", "detail": "unknown template"}])
+        await store.put_trigger(conn, ws, name, payload.event, payload.template, payload.topic, rt.now())
+        trigger, source = (await rt.catalog.triggers(conn, ws))[name]
+    return trigger_view(trigger, source)
+
+
+@router.delete("/v1/triggers/{name}", status_code=204, tags=["triggers"])
+async def delete_trigger(name: str, request: Request, ws: Workspace) -> Response:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        if not await store.delete_trigger(conn, ws, name):
+            detail = "it comes from the project folder" if name in rt.project.triggers else "it does not exist"
+            raise Problem(404, f"No stored trigger {name!r} to delete: {detail}.")
+    return Response(status_code=204)

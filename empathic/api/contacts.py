@@ -1,0 +1,156 @@
+"""/v1/contacts: create, read, update, list, delete; and each contact's consent ledger."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from empathic.api.auth import workspace
+from empathic.api.messages import runtime_of
+from empathic.api.problems import Problem
+from empathic.core.phones import normalize, timezone_for
+from empathic.store import consent as consent_store
+from empathic.store import contacts as store
+
+router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
+Workspace = Annotated[str, Depends(workspace)]
+
+
+def valid_timezone(name: str | None) -> str | None:
+    if name is None:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Problem(422, f"timezone: {name!r} is not an IANA time zone (e.g. Europe/Paris)",
+                      errors=[{"field": "timezone", "detail": "unknown time zone"}]) from None
+    return name
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phone: str | None = Field(None, max_length=64)
+    email: str | None = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    locale: str | None = Field(None, max_length=35)
+    timezone: str | None = Field(None, max_length=64)
+    region: str | None = Field(None, min_length=2, max_length=2)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class ContactPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phone: str | None = Field(None, max_length=64)
+    email: str | None = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    locale: str | None = Field(None, max_length=35)
+    timezone: str | None = Field(None, max_length=64)
+    region: str | None = Field(None, min_length=2, max_length=2)
+    attributes: dict[str, Any] | None = Field(None, description="merged; a null value removes a key")
+
+
+async def _phone_taken(conn: Any, ws: str, phone: str, other_than: str | None = None) -> None:
+    found = (await store.by_phones(conn, ws, [phone])).get(phone)
+    if found and found["id"] != other_than:
+        raise Problem(409, f"Contact {found['id']} already has phone {phone}.", extra={"contact_id": found["id"]})
+
+
+@router.post("", status_code=201)
+async def create_contact(payload: ContactIn, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    if not payload.phone and not payload.email:
+        raise Problem(422, "A contact needs a phone or an email.", errors=[{"field": "phone", "detail": "required without email"}])
+    phone = normalize(payload.phone, payload.region or rt.settings.default_region) if payload.phone else None
+    async with rt.db.transaction() as conn:
+        if phone:
+            await _phone_taken(conn, ws, phone)
+        row = await store.create(
+            conn, ws, rt.now(), phone=phone, email=payload.email, locale=payload.locale,
+            timezone=valid_timezone(payload.timezone), attributes=payload.attributes,
+        )
+    return store.to_view(row)
+
+
+@router.get("/{contact_id}")
+async def get_contact(contact_id: str, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        row = await store.get(conn, ws, contact_id)
+    if row is None:
+        raise Problem(404, f"No contact {contact_id!r} in this workspace.")
+    return store.to_view(row)
+
+
+@router.patch("/{contact_id}")
+async def update_contact(contact_id: str, payload: ContactPatch, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    given = payload.model_dump(exclude_unset=True)
+    region = given.pop("region", None)
+    async with rt.db.transaction() as conn:
+        row = await store.get(conn, ws, contact_id)
+        if row is None:
+            raise Problem(404, f"No contact {contact_id!r} in this workspace.")
+        changes: dict[str, Any] = {}
+        if "phone" in given:
+            phone = normalize(given["phone"], region or rt.settings.default_region) if given["phone"] else None
+            if phone:
+                await _phone_taken(conn, ws, phone, other_than=contact_id)
+            changes["phone"] = phone
+            if phone and "timezone" not in given and not row["timezone"]:
+                changes["timezone"] = timezone_for(phone)
+        for name in ("email", "locale"):
+            if name in given:
+                changes[name] = given[name]
+        if "timezone" in given:
+            changes["timezone"] = valid_timezone(given["timezone"])
+        if given.get("attributes") is not None:
+            merged = {**(row["attributes"] or {}), **given["attributes"]}
+            changes["attributes"] = {k: v for k, v in merged.items() if v is not None}
+        if changes:
+            await store.update_fields(conn, ws, contact_id, rt.now(), changes)
+        row = await store.get(conn, ws, contact_id)
+    assert row is not None
+    return store.to_view(row)
+
+
+@router.delete("/{contact_id}", status_code=204)
+async def delete_contact(contact_id: str, request: Request, ws: Workspace) -> Response:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        if not await store.remove(conn, ws, contact_id):
+            raise Problem(404, f"No contact {contact_id!r} in this workspace.")
+    return Response(status_code=204)
+
+
+@router.get("")
+async def list_contacts(
+    request: Request,
+    ws: Workspace,
+    phone: str | None = None,
+    email: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    rt = runtime_of(request)
+    wanted_phone = normalize(phone, rt.settings.default_region) if phone else None
+    async with rt.db.transaction() as conn:
+        rows = await store.page(conn, ws, limit=limit + 1, cursor=cursor, phone=wanted_phone, email=email)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"data": [store.to_view(r) for r in rows], "next_cursor": rows[-1]["id"] if more else None}
+
+
+@router.get("/{contact_id}/consents")
+async def consents(contact_id: str, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        if await store.get(conn, ws, contact_id) is None:
+            raise Problem(404, f"No contact {contact_id!r} in this workspace.")
+        state = (await consent_store.states(conn, ws, [contact_id]))[contact_id]
+        history = await consent_store.history(conn, ws, contact_id)
+    return {
+        "contact_id": contact_id,
+        "sms": {"opted_out_of_all": state.opted_out_of_all("sms")},
+        "history": history,
+    }

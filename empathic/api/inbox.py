@@ -1,0 +1,90 @@
+"""/v1/inbox: replies no keyword handled, by thread; a person answers or closes a thread."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from empathic.api.auth import workspace
+from empathic.api.messages import runtime_of
+from empathic.api.problems import Problem
+from empathic.engine.inbound import thread_view
+from empathic.engine.outbox import MessageRequest, submit
+from empathic.store import contacts as contact_store
+from empathic.store import messages as message_store
+from empathic.store import threads as store
+
+router = APIRouter(prefix="/v1/inbox", tags=["inbox"])
+Workspace = Annotated[str, Depends(workspace)]
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=5000)
+    idempotency_key: str | None = Field(None, max_length=200)
+
+
+async def _thread(conn: Any, ws: str, thread_id: str) -> dict[str, Any]:
+    thread = await store.get(conn, ws, thread_id)
+    if thread is None:
+        raise Problem(404, f"No inbox thread {thread_id!r} in this workspace.")
+    return thread
+
+
+@router.get("")
+async def list_threads(
+    request: Request,
+    ws: Workspace,
+    status: Literal["open", "closed"] | None = "open",
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        rows = await store.page(conn, ws, status=status, limit=limit + 1, cursor=cursor)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        views = []
+        for t in rows:
+            contact = await contact_store.get(conn, ws, t["contact_id"])
+            last = await message_store.get(conn, ws, t["last_message_id"]) if t["last_message_id"] else None
+            views.append(thread_view(t, contact, last))
+    return {"data": views, "next_cursor": rows[-1]["id"] if more else None}
+
+
+@router.get("/{thread_id}")
+async def get_thread(thread_id: str, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        thread = await _thread(conn, ws, thread_id)
+        contact = await contact_store.get(conn, ws, thread["contact_id"])
+        transcript = await message_store.thread(conn, ws, thread["contact_id"])
+    view = thread_view(thread, contact, transcript[-1] if transcript else None)
+    view["messages"] = [message_store.to_view(m) for m in transcript]
+    return view
+
+
+@router.post("/{thread_id}/messages", status_code=202)
+async def reply(thread_id: str, payload: ReplyIn, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        thread = await _thread(conn, ws, thread_id)
+        contact = await contact_store.get(conn, ws, thread["contact_id"])
+        if contact is None or not contact["phone"]:
+            raise Problem(409, "This thread's contact has no phone number to answer.")
+        request_ = MessageRequest(contact["phone"], payload.body, "conversational", payload.idempotency_key)
+        (row,) = await submit(conn, ws, [request_], rt.rules, rt.now())
+    rt.committed()
+    return message_store.to_view(row)
+
+
+@router.post("/{thread_id}/close")
+async def close(thread_id: str, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        thread = await _thread(conn, ws, thread_id)
+        await store.set_status(conn, thread["id"], "closed", rt.now())
+        thread = await _thread(conn, ws, thread_id)
+    return thread_view(thread, None, None)

@@ -1,0 +1,98 @@
+"""/v1/messages: send one or a batch, read one with its history, list with filters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from empathic.api.auth import workspace
+from empathic.api.problems import Problem
+from empathic.core.messages import Direction, Status
+from empathic.engine.outbox import MessageRequest, submit
+from empathic.engine.runtime import Runtime
+from empathic.store import messages as store
+
+router = APIRouter(prefix="/v1/messages", tags=["messages"])
+
+MAX_BATCH = 1000
+
+
+class SendMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str = Field(max_length=64, examples=["+14155550100"])
+    body: str = Field(max_length=5000)
+    topic: str = Field("transactional", max_length=64)
+    idempotency_key: str | None = Field(None, max_length=200)
+    region: str | None = Field(None, min_length=2, max_length=2, description="ISO region for national numbers")
+
+    def request(self) -> MessageRequest:
+        return MessageRequest(self.to, self.body, self.topic, self.idempotency_key, self.region)
+
+
+class SendBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    messages: list[SendMessage] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+Workspace = Annotated[str, Depends(workspace)]
+
+
+@router.post("", status_code=202)
+async def send(payload: SendMessage, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        (row,) = await submit(conn, ws, [payload.request()], rt.rules, rt.now())
+    rt.committed()
+    return store.to_view(row)
+
+
+@router.post("/batch", status_code=202)
+async def send_batch(payload: SendBatch, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        rows = await submit(conn, ws, [m.request() for m in payload.messages], rt.rules, rt.now(), numbered=True)
+    rt.committed()
+    return {"messages": [store.to_view(r) for r in rows]}
+
+
+@router.get("/{message_id}")
+async def get_message(message_id: str, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        row = await store.get(conn, ws, message_id)
+        if row is None:
+            raise Problem(404, f"No message {message_id!r} in this workspace.")
+        events = await store.history(conn, message_id)
+    return store.to_view(row, events)
+
+
+@router.get("")
+async def list_messages(
+    request: Request,
+    ws: Workspace,
+    contact_id: str | None = None,
+    status: Status | None = None,
+    direction: Direction | None = None,
+    since: datetime | None = Query(None, description="ISO 8601 instant with offset"),
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    if since is not None and since.tzinfo is None:
+        raise Problem(422, "since: give an offset or Z, e.g. 2026-11-23T10:00:00Z",
+                      errors=[{"field": "since", "detail": "needs a UTC offset"}])
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        rows = await store.page(
+            conn, ws, limit=limit + 1, cursor=cursor, contact_id=contact_id,
+            status=status.value if status else None, direction=direction.value if direction else None, since=since,
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"data": [store.to_view(r) for r in rows], "next_cursor": rows[-1]["id"] if more else None}

@@ -1,0 +1,130 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`), each saying what to fix."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from empathic.core.phones import InvalidPhoneNumber
+from empathic.core.templates import TemplateError
+from empathic.core.topics import UnknownTopic
+from empathic.engine.events import EventError
+from empathic.engine.outbox import SubmitError
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/problem+json"
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+class Problem(Exception):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+        self.extra = extra or {}
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    if errors:
+        body["errors"] = errors
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc.status, exc.detail, errors=exc.errors, headers=exc.headers, extra=exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        raw = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in raw):
+            detail = next(e for e in raw if e.get("type") == "json_invalid").get("ctx", {}).get("error", "")
+            return problem_response(request, 400, f"The request body is not valid JSON: {detail}".rstrip(": "))
+        errors = [{"field": _field(tuple(e.get("loc", ()))), "detail": e.get("msg", "invalid")} for e in raw]
+        summary = "; ".join(f"{e['field']}: {e['detail']}" for e in errors[:5])
+        return problem_response(request, 422, f"Some fields are invalid: {summary}", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"There is no resource at {request.url.path}."
+        if exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}."
+        return problem_response(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(SubmitError)
+    @app.exception_handler(EventError)
+    async def on_domain(request: Request, exc: SubmitError | EventError) -> JSONResponse:
+        return problem_response(request, 422, str(exc), errors=[{"field": exc.field, "detail": exc.detail}])
+
+    @app.exception_handler(TemplateError)
+    async def on_template(request: Request, exc: TemplateError) -> JSONResponse:
+        return problem_response(request, 422, str(exc), errors=[{"field": "body", "detail": str(exc)}])
+
+    @app.exception_handler(InvalidPhoneNumber)
+    async def on_phone(request: Request, exc: InvalidPhoneNumber) -> JSONResponse:
+        return problem_response(request, 422, str(exc), errors=[{"field": "phone", "detail": str(exc)}])
+
+    @app.exception_handler(UnknownTopic)
+    async def on_topic(request: Request, exc: UnknownTopic) -> JSONResponse:
+        return problem_response(request, 422, str(exc), errors=[{"field": "topic", "detail": str(exc)}])
+
+    @app.exception_handler(Exception)
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(request, 500, "Something went wrong on our side; the error was logged.")

@@ -1,0 +1,58 @@
+"""/v1/simulator: the built-in carrier's virtual phones, and its receipt behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from empathic.api.auth import workspace
+from empathic.api.messages import runtime_of
+from empathic.core.phones import normalize
+
+router = APIRouter(prefix="/v1/simulator", tags=["simulator"])
+Workspace = Annotated[str, Depends(workspace)]
+
+
+class PhoneText(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=5000)
+
+
+class SimulatorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    receipt_delay: float | None = Field(None, ge=0, le=86_400, description="seconds until delivery receipts")
+    fail_share: float | None = Field(None, ge=0, le=1, description="share of receipts that report undelivered")
+
+
+@router.get("/phones/{phone}/messages")
+async def phone_messages(
+    phone: str, request: Request, ws: Workspace, limit: int = Query(100, ge=1, le=1000)
+) -> dict[str, Any]:
+    rt = runtime_of(request)
+    e164 = normalize(phone, rt.settings.default_region)
+    texts = await rt.channel.phone_messages(e164, limit=limit)
+    return {"phone": e164, "messages": [asdict(t) for t in texts]}
+
+
+@router.post("/phones/{phone}/messages", status_code=202)
+async def phone_sends(phone: str, payload: PhoneText, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    e164 = normalize(phone, rt.settings.default_region)
+    message_id = await rt.channel.phone_sends(e164, payload.body)
+    return {"phone": e164, "message_id": message_id}
+
+
+@router.get("")
+async def get_config(request: Request, ws: Workspace) -> dict[str, Any]:
+    s = runtime_of(request).channel.settings
+    return {"receipt_delay": s.receipt_delay, "fail_share": s.fail_share, "tps": s.tps, "number": runtime_of(request).channel.sender}
+
+
+@router.patch("")
+async def configure(payload: SimulatorConfig, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    rt.channel.configure(receipt_delay=payload.receipt_delay, fail_share=payload.fail_share)
+    return await get_config(request, ws)

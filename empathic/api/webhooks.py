@@ -1,0 +1,69 @@
+"""/v1/webhooks: subscribe a URL to events; inspect its delivery log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from empathic.api.auth import workspace
+from empathic.api.messages import runtime_of
+from empathic.api.problems import Problem
+from empathic.engine import webhooks as engine
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+Workspace = Annotated[str, Depends(workspace)]
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(max_length=2000, examples=["https://shop.example/empathic"])
+    events: list[str] = Field(min_length=1, examples=[["message.status", "message.received", "contact.opted_out"]])
+
+
+@router.post("", status_code=201)
+async def create(payload: WebhookIn, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    try:
+        async with rt.db.transaction() as conn:
+            return await engine.create_webhook(conn, ws, payload.url, payload.events, rt.now())
+    except engine.WebhookInputError as exc:
+        raise Problem(422, str(exc), errors=[{"field": "webhook", "detail": str(exc)}]) from None
+
+
+@router.get("")
+async def list_all(request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        return {"data": await engine.list_webhooks(conn, ws)}
+
+
+@router.get("/{webhook_id}")
+async def get_one(webhook_id: str, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        found = await engine.get_webhook(conn, ws, webhook_id)
+    if found is None:
+        raise Problem(404, f"No webhook {webhook_id!r} in this workspace.")
+    return found
+
+
+@router.delete("/{webhook_id}", status_code=204)
+async def delete(webhook_id: str, request: Request, ws: Workspace) -> Response:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        if not await engine.delete_webhook(conn, ws, webhook_id):
+            raise Problem(404, f"No webhook {webhook_id!r} in this workspace.")
+    return Response(status_code=204)
+
+
+@router.get("/{webhook_id}/deliveries")
+async def deliveries(
+    webhook_id: str, request: Request, ws: Workspace, limit: int = Query(100, ge=1, le=1000)
+) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        if await engine.get_webhook(conn, ws, webhook_id) is None:
+            raise Problem(404, f"No webhook {webhook_id!r} in this workspace.")
+        return {"data": await engine.list_deliveries(conn, ws, webhook_id, limit)}

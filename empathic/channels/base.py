@@ -1,0 +1,99 @@
+"""What every channel is: a thing that sends batches and reports receipts and replies.
+
+Errors are a small closed set so the dispatcher decides retry or fail without matching
+strings (the way courier does it).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+class ErrorKind(enum.StrEnum):
+    CONFIG = "config"  # the channel is set up wrong: permanent until someone fixes it
+    CONNECTION = "connection"  # could not reach the carrier: retry
+    THROTTLED = "throttled"  # carrier asked us to slow down: retry
+    REJECTED = "rejected"  # the carrier refused this message: permanent
+    BAD_CONTENT = "bad_content"  # cannot be encoded or too long for this channel: permanent
+
+    @property
+    def retryable(self) -> bool:
+        return self in (ErrorKind.CONNECTION, ErrorKind.THROTTLED)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelError:
+    kind: ErrorKind
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    message_id: str
+    to: str
+    sender: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    message_id: str
+    carrier_id: str | None = None
+    error: ChannelError | None = None
+
+
+class ReceiptStatus(enum.StrEnum):
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    channel: str
+    carrier_id: str
+    status: ReceiptStatus
+    error_code: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    channel: str
+    carrier_id: str
+    sender: str  # the person's number
+    to: str  # our number
+    body: str
+    at: datetime
+
+
+class ChannelSink(Protocol):
+    """Where a channel hands what comes back from the network (the engine implements it)."""
+
+    async def on_receipts(self, receipts: list[Receipt]) -> None: ...
+
+    async def on_inbound(self, inbound: Inbound) -> str: ...
+
+
+class Channel(Protocol):
+    name: str
+    sender: str  # the number (or short code) messages go out from
+    tps: float  # messages per second this channel may take
+
+    async def start(self, sink: ChannelSink) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, batch: list[Outbound]) -> list[SendResult]: ...
+
+    async def lookup(self, message_ids: list[str]) -> dict[str, str]:
+        """Carrier ids for messages the carrier holds, for reconciling interrupted hand-offs."""
+        ...
+
+
+Wake = Callable[[], Awaitable[None]]

@@ -1,0 +1,144 @@
+"""The `empathic` command: serve, manage API keys, and be a phone in a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+
+from empathic.engine.project import EXAMPLES, ProjectError
+
+app = typer.Typer(help="Empathic: automated, intelligent, two-way business texting.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console()
+
+DataDir = Annotated[
+    Path,
+    typer.Option("--data-dir", envvar="EMPATHIC_DATA_DIR", help="Where the SQLite database lives."),
+]
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = Path("./empathic-data"),
+    port: Annotated[int, typer.Option(envvar="EMPATHIC_PORT")] = 8000,
+    host: Annotated[str, typer.Option(envvar="EMPATHIC_HOST")] = "127.0.0.1",
+    project: Annotated[Path, typer.Option(envvar="EMPATHIC_PROJECT", help="Project folder (empathic.toml, templates/).")] = EXAMPLES,
+    log_level: Annotated[str, typer.Option(envvar="EMPATHIC_LOG_LEVEL")] = "info",
+) -> None:
+    """Run the API, the workers and the built-in carrier simulator in one process."""
+    import uvicorn
+
+    from empathic.api.app import create_app
+    from empathic.engine.runtime import Runtime, Settings
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        runtime = Runtime(Settings(data_dir=data_dir, project_dir=project))
+    except ProjectError as exc:
+        console.print(f"[red]Project error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    where = runtime.settings.database_url or str(data_dir / "empathic.sqlite3")
+    console.print(f"Empathic on http://{host}:{port} (data: {where}, project: {project})")
+    config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level=log_level.lower(), access_log=False)
+    uvicorn.Server(config).run()
+
+
+@keys_app.command("create")
+def keys_create(
+    data_dir: DataDir = Path("./empathic-data"),
+    name: Annotated[str, typer.Option(help="A label to tell keys apart.")] = "cli",
+) -> None:
+    """Create an API key for the default workspace and print it (it is shown only once)."""
+    from empathic.engine.runtime import DEFAULT_WORKSPACE, Settings
+    from empathic.store import keys
+    from empathic.store.db import Database
+
+    async def create() -> str:
+        db = Database(Settings(data_dir=data_dir).resolved_database_url())
+        try:
+            await db.migrate()
+            key = keys.new_key()
+            from empathic.core.clock import SystemClock
+
+            now = SystemClock().now()
+            async with db.transaction() as conn:
+                await keys.ensure_workspace(conn, DEFAULT_WORKSPACE, "Default workspace", now)
+                await keys.add_key(conn, DEFAULT_WORKSPACE, key, name, now)
+            return key
+        finally:
+            await db.close()
+
+    print(asyncio.run(create()))
+
+
+@app.command()
+def phone(
+    number: Annotated[str, typer.Argument(help="The virtual phone's number, e.g. +14155550100.")],
+    url: Annotated[str, typer.Option(envvar="EMPATHIC_URL")] = "http://127.0.0.1:8000",
+    key: Annotated[str | None, typer.Option(envvar="EMPATHIC_API_KEY", help="API key (or EMPATHIC_API_KEY).")] = None,
+    interval: float = 1.0,
+) -> None:
+    """An interactive phone in the terminal: shows texts it receives, sends what you type."""
+    if not key:
+        console.print("[red]Give an API key with --key or EMPATHIC_API_KEY.[/red]")
+        raise typer.Exit(2)
+    client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    path = f"/v1/simulator/phones/{number}/messages"
+    try:
+        first = client.get(path)
+    except httpx.HTTPError as exc:
+        console.print(f"[red]Cannot reach {url}: {exc}[/red]")
+        raise typer.Exit(1) from None
+    if first.status_code != 200:
+        console.print(f"[red]{first.json().get('detail', first.text)}[/red]")
+        raise typer.Exit(1)
+    shown = len(first.json()["messages"])
+    console.print(f"📱 {first.json()['phone']}: type a text and press Enter; Ctrl-D to quit.")
+    stop = threading.Event()
+
+    def poll() -> None:
+        nonlocal shown
+        while not stop.is_set():
+            try:
+                texts = client.get(path, params={"limit": 1000}).json()["messages"]
+            except (httpx.HTTPError, KeyError, ValueError):
+                time.sleep(interval)
+                continue
+            for text in texts[shown:]:
+                if text["direction"] == "received":
+                    console.print(f"[bold cyan]{text['peer']}[/bold cyan]: {text['body']}")
+            shown = len(texts)
+            stop.wait(interval)
+
+    threading.Thread(target=poll, daemon=True).start()
+    try:
+        for line in sys.stdin:
+            body = line.rstrip("\n")
+            if body.strip():
+                response = client.post(path, json={"body": body})
+                if response.status_code >= 400:
+                    console.print(f"[red]{response.json().get('detail')}[/red]")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,26 @@
+"""Identifiers: time-ordered, URL-safe, prefixed by what they name (`msg_`, `ct_`, ...).
+
+48 bits of milliseconds then 80 random bits in Crockford base32 (the ULID layout), so ids
+sort by creation time and serve directly as pagination cursors.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _base32(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str, *, at_ms: int | None = None) -> str:
+    ms = int(time.time() * 1000) if at_ms is None else at_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    return f"{prefix}_{_base32(ms, 10)}{_base32(rand, 16)}"

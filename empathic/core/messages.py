@@ -1,0 +1,56 @@
+"""The message model: statuses, directions, priorities and which transitions are allowed.
+
+Lifecycle (outbound): queued → (deferred → queued) → sending → sent → delivered |
+undelivered | failed | expired; blocked where the policy gate says no. Inbound messages are
+`received`. Every transition is recorded with a reason (see engine.transitions).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Direction(enum.StrEnum):
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+class Status(enum.StrEnum):
+    QUEUED = "queued"
+    DEFERRED = "deferred"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    BLOCKED = "blocked"
+    RECEIVED = "received"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL
+
+
+FINAL = frozenset(
+    {Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.EXPIRED, Status.BLOCKED, Status.RECEIVED}
+)
+
+# Which status may follow which. A receipt may still move a message the carrier already
+# called `expired` or `undelivered` to `delivered`: carriers do send late, better news.
+ALLOWED: dict[Status, frozenset[Status]] = {
+    Status.QUEUED: frozenset({Status.SENDING, Status.BLOCKED, Status.DEFERRED, Status.EXPIRED}),
+    Status.DEFERRED: frozenset({Status.QUEUED, Status.BLOCKED, Status.EXPIRED, Status.FAILED}),
+    Status.SENDING: frozenset({Status.SENT, Status.DEFERRED, Status.FAILED, Status.QUEUED}),
+    Status.SENT: frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.EXPIRED}),
+    Status.UNDELIVERED: frozenset({Status.DELIVERED}),
+    Status.EXPIRED: frozenset({Status.DELIVERED, Status.UNDELIVERED}),
+    Status.DELIVERED: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.BLOCKED: frozenset(),
+    Status.RECEIVED: frozenset(),
+}
+
+
+def can_move(current: Status, new: Status) -> bool:
+    return new in ALLOWED[current]

@@ -1,0 +1,134 @@
+"""Phone numbers: turning what people type into canonical E.164, and what a number tells us.
+
+Every number the platform stores, keys contacts by, or sends to is the E.164 string that
+:func:`normalize` returns; :func:`timezone_for` and :func:`region_of` read facts back out of
+such a string. Parsing and validity come from ``phonenumbers`` (libphonenumber metadata).
+"""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
+from phonenumbers import timezone as _timezones
+
+__all__ = ["InvalidPhoneNumber", "normalize", "region_of", "timezone_for"]
+
+# No real number (with formatting, prefix and all) comes close; rejecting early keeps
+# pasted paragraphs and abuse out of the parser and out of error messages.
+MAX_RAW_LENGTH = 64
+
+_PARSE_REASONS: dict[int, str] = {
+    NumberParseException.NOT_A_NUMBER: "it does not look like a phone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: (
+        "it has too few digits after the international dialling prefix"
+    ),
+    NumberParseException.TOO_SHORT_NSN: "it has too few digits",
+    NumberParseException.TOO_LONG: "it has too many digits",
+}
+
+_LENGTH_HINTS: dict[ValidationResult, str] = {
+    ValidationResult.TOO_SHORT: "too few digits",
+    ValidationResult.TOO_LONG: "too many digits",
+    ValidationResult.INVALID_LENGTH: "wrong number of digits",
+}
+
+# phonenumbers' answers for "no single country": non-geographic numbers (+800 …) and unknowns.
+_NO_REGION = frozenset({"001", "ZZ"})
+_UNKNOWN_ZONE = "Etc/Unknown"
+
+
+class InvalidPhoneNumber(ValueError):
+    """A phone number that cannot be used, with what was given and why it was rejected."""
+
+    def __init__(self, raw: str, reason: str) -> None:
+        self.raw = raw
+        self.reason = reason
+        # Quote at most a phone-number's worth of the input so the message stays readable.
+        shown = raw if len(raw) <= MAX_RAW_LENGTH else raw[:MAX_RAW_LENGTH] + "…"
+        super().__init__(f"{shown!r} is not a usable phone number: {reason}")
+
+    def __reduce__(self) -> tuple[type[InvalidPhoneNumber], tuple[str, str]]:
+        # Keep the two-argument constructor working across pickling (e.g. worker processes).
+        return (type(self), (self.raw, self.reason))
+
+
+def normalize(raw: str, region: str | None = None) -> str:
+    """Return ``raw`` as an E.164 string (``"+14155550100"``) or raise :class:`InvalidPhoneNumber`.
+
+    ``region`` is the ISO 3166 country (``"US"``, ``"fr"``) used to read national formats such
+    as ``"(415) 555-0100"`` or international ones dialled with that country's exit prefix
+    (``"0033 …"`` from France). Without it the number must start with ``+`` and its country
+    code. Numbers libphonenumber does not consider valid for their country are rejected.
+    """
+    if len(raw) > MAX_RAW_LENGTH:
+        raise InvalidPhoneNumber(
+            raw, f"it is {len(raw)} characters long; a phone number is at most {MAX_RAW_LENGTH}"
+        )
+    if not raw.strip():
+        raise InvalidPhoneNumber(raw, "it is empty")
+    if region is not None:
+        region = region.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise InvalidPhoneNumber(
+                raw, f"region {region!r} is not a known ISO 3166 country code (e.g. 'US', 'GB')"
+            )
+
+    number = _parse(raw, region)
+
+    if number.extension:
+        # E.164 has no room for an extension; dropping it would text the switchboard instead.
+        raise InvalidPhoneNumber(
+            raw, f"it has an extension ({number.extension}); texts cannot reach an extension"
+        )
+    if not phonenumbers.is_valid_number(number):
+        hint = _LENGTH_HINTS.get(phonenumbers.is_possible_number_with_reason(number))
+        reason = "not a valid number for its country"
+        raise InvalidPhoneNumber(raw, f"{reason} ({hint})" if hint else reason)
+
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def timezone_for(e164: str) -> str | None:
+    """Return the IANA time zone of an E.164 number, or ``None`` if its location is unknown.
+
+    Where libphonenumber lists several zones (area codes straddling a boundary, toll-free and
+    many mobile ranges) this is the first one listed — a guess, not a fact.
+    """
+    zones = _timezones.time_zones_for_number(_parse_e164(e164))
+    if not zones or zones[0] == _UNKNOWN_ZONE:
+        return None
+    return zones[0]
+
+
+def region_of(e164: str) -> str | None:
+    """Return the ISO 3166 region of an E.164 number (``"US"``), or ``None`` if it has none."""
+    region = phonenumbers.region_code_for_number(_parse_e164(e164))
+    if region is None or region in _NO_REGION:
+        return None
+    return region
+
+
+def _parse(raw: str, region: str | None) -> PhoneNumber:
+    try:
+        return phonenumbers.parse(raw, region)
+    except NumberParseException as exc:
+        raise InvalidPhoneNumber(raw, _parse_reason(exc, raw, region)) from None
+
+
+def _parse_e164(e164: str) -> PhoneNumber:
+    # These readers take numbers that already went through normalize(); anything without
+    # a leading "+" is a caller bug, not something to guess a country for.
+    if len(e164) > MAX_RAW_LENGTH or not e164.startswith("+"):
+        raise InvalidPhoneNumber(e164, "expected an E.164 number such as '+14155550100'")
+    return _parse(e164, None)
+
+
+def _parse_reason(exc: NumberParseException, raw: str, region: str | None) -> str:
+    if exc.error_type == NumberParseException.INVALID_COUNTRY_CODE:
+        if region is None and not raw.strip().startswith("+"):
+            return (
+                "it is not in international format; give a region (e.g. 'US') "
+                "or start it with + and the country code"
+            )
+        return "it does not start with a known country calling code"
+    return _PARSE_REASONS.get(exc.error_type, "it could not be read as a phone number")

@@ -1,0 +1,297 @@
+"""Message templates: compiling and rendering the Jinja2 text of outgoing SMS, sandboxed.
+
+Templates are written by platform users, so they run in Jinja's immutable sandbox, may refer
+only to the names in :data:`TEMPLATE_SCOPE`, and fail loudly (:class:`TemplateError`) instead
+of sending a message with a hole in it: unknown variables are rejected when a template is
+compiled, missing values when it is rendered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from types import TracebackType
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.exceptions import (
+    SecurityError,
+    TemplateRuntimeError,
+    TemplateSyntaxError,
+    UndefinedError,
+)
+from jinja2.runtime import missing
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = ["MAX_SOURCE_LENGTH", "TEMPLATE_SCOPE", "Template", "TemplateError", "compile_template"]
+
+# The only names a template may use at the top level; render() supplies exactly these.
+TEMPLATE_SCOPE = frozenset({"contact", "event"})
+MAX_SOURCE_LENGTH = 10_000
+
+# Jinja names the compiled code of from_string() templates like this in tracebacks.
+_TEMPLATE_FILENAME = "<template>"
+
+
+class TemplateError(ValueError):
+    """A template that cannot be compiled or rendered, with where and why."""
+
+    def __init__(
+        self,
+        template: str,
+        detail: str,
+        *,
+        line: int | None = None,
+        variable: str | None = None,
+    ) -> None:
+        self.template = template
+        self.detail = detail
+        self.line = line
+        self.variable = variable
+        where = f", line {line}" if line is not None else ""
+        super().__init__(f"template {template!r}{where}: {detail}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only fields would be lost by the default (message-only) pickling.
+        return (_rebuild_error, (self.template, self.detail, self.line, self.variable))
+
+
+def _rebuild_error(
+    template: str, detail: str, line: int | None, variable: str | None
+) -> TemplateError:
+    return TemplateError(template, detail, line=line, variable=variable)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A compiled message template; build with :func:`compile_template`."""
+
+    name: str
+    source: str
+    _compiled: jinja2.Template = field(repr=False, compare=False)
+
+    def render(self, *, contact: Mapping[str, Any], event: Mapping[str, Any]) -> str:
+        """Render the message text for ``contact`` and ``event``, stripped of surrounding space.
+
+        Raises :class:`TemplateError` if the template reads a value that is not there, does
+        something the sandbox forbids, fails otherwise, or produces no text at all.
+        """
+        try:
+            text = self._compiled.render(
+                contact=_track(contact, "contact"), event=_track(event, "event")
+            )
+        except _MissingValueError as exc:
+            raise TemplateError(
+                self.name,
+                f"{exc.variable} is not defined",
+                line=_template_line(exc.__traceback__),
+                variable=exc.variable,
+            ) from exc
+        except UndefinedError as exc:
+            raise TemplateError(
+                self.name,
+                exc.message or "uses a value that is not defined",
+                line=_template_line(exc.__traceback__),
+            ) from exc
+        except SecurityError as exc:
+            reason = _plain_type_names(exc.message or "unsafe operation")
+            raise TemplateError(
+                self.name,
+                f"blocked by the sandbox: {reason}",
+                line=_template_line(exc.__traceback__),
+            ) from exc
+        except Exception as exc:
+            # Anything else raised while rendering (bad arithmetic, calling a non-function, …)
+            # is still the template's fault, and must not escape as a generic crash.
+            raise TemplateError(
+                self.name,
+                f"failed to render: {type(exc).__name__}: {exc}",
+                line=_template_line(exc.__traceback__),
+            ) from exc
+        text = text.strip()
+        if not text:
+            raise TemplateError(self.name, "renders to empty text")
+        return text
+
+
+def compile_template(name: str, source: str) -> Template:
+    """Check and compile ``source``; raise :class:`TemplateError` if it could never render."""
+    if len(source) > MAX_SOURCE_LENGTH:
+        raise TemplateError(
+            name,
+            f"is {len(source)} characters long; templates are limited to {MAX_SOURCE_LENGTH}",
+        )
+    try:
+        tree = _ENVIRONMENT.parse(source, name=name)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(name, f"syntax error: {exc.message}", line=exc.lineno) from exc
+
+    if any(True for _ in meta.find_referenced_templates(tree)):
+        # There is no loader; fail now rather than on the first send.
+        raise TemplateError(
+            name,
+            "uses include, import or extends; message templates must be self-contained",
+            line=_first_line(tree, (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)),
+        )
+
+    unknown = meta.find_undeclared_variables(tree) - TEMPLATE_SCOPE
+    if unknown:
+        lines = {variable: _first_use(tree, variable) for variable in unknown}
+        # Report the earliest offender, as an editor would; name the rest too.
+        ordered = sorted(unknown, key=lambda v: (lines[v] or 0, v))
+        first = ordered[0]
+        others = f" (also {', '.join(repr(v) for v in ordered[1:])})" if ordered[1:] else ""
+        raise TemplateError(
+            name,
+            f"uses unknown variable {first!r}{others}; "
+            f"templates may use: {', '.join(sorted(TEMPLATE_SCOPE))}",
+            line=lines[first],
+            variable=first,
+        )
+
+    return Template(name=name, source=source, _compiled=_ENVIRONMENT.from_string(tree))
+
+
+# --- rendering machinery -------------------------------------------------------------------
+
+
+class _MissingValueError(UndefinedError):
+    """An undefined value whose template path (``event.data.courier``) we could work out."""
+
+    def __init__(self, message: str | None = None, *, variable: str) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+class _TrackedMapping(dict[str, Any]):
+    """A copy of a context mapping that remembers its template path, for error messages.
+
+    The underscore keeps the path out of the sandbox's reach; the dict base keeps the
+    sandbox's immutability rules (no .update(), .pop(), …) in force.
+    """
+
+    __slots__ = ("_path",)
+    _path: str
+
+
+class _TrackedList(list[Any]):
+    """A copy of a context list that remembers its path and hands out tracked elements."""
+
+    __slots__ = ("_path",)
+    _path: str
+
+    def __iter__(self) -> Iterator[Any]:
+        # {% for item in event.items %} iterates; tracking items names event.items[2].sku.
+        for index, value in enumerate(super().__iter__()):
+            yield _track(value, f"{self._path}[{index}]")
+
+
+def _track(value: Any, path: str) -> Any:
+    if isinstance(value, (_TrackedMapping, _TrackedList)):
+        return value
+    if isinstance(value, Mapping):
+        mapping = _TrackedMapping(value)
+        mapping._path = path
+        return mapping
+    if isinstance(value, (list, tuple)):
+        items = _TrackedList(value)
+        items._path = path
+        return items
+    return value
+
+
+def _child_path(parent: str, key: Any) -> str:
+    if isinstance(key, str) and key.isidentifier():
+        return f"{parent}.{key}"
+    return f"{parent}[{key!r}]"
+
+
+def _path_of(obj: Any, name: Any) -> str | None:
+    if obj is missing:
+        return name if isinstance(name, str) else None
+    if isinstance(obj, (_TrackedMapping, _TrackedList)):
+        return _child_path(obj._path, name)
+    return None
+
+
+class _MissingValue(jinja2.ChainableUndefined, jinja2.StrictUndefined):
+    """Undefined that fails on any use except ``default``/``is defined``, naming its path.
+
+    Chainable so ``contact.attributes.first_name | default("there")`` works even when
+    ``attributes`` itself is absent; strict so nothing missing is ever printed as "".
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        hint: str | None = None,
+        obj: Any = missing,
+        name: str | None = None,
+        exc: type[TemplateRuntimeError] = UndefinedError,
+    ) -> None:
+        super().__init__(hint, obj, name, exc)
+        path = _path_of(obj, name)
+        # Leave the sandbox's SecurityError undefineds alone; they must stay security errors.
+        if exc is UndefinedError and hint is None and path is not None:
+            # Jinja only ever calls this with the message, so a partial carries the path.
+            raise_as: Any = partial(_MissingValueError, variable=path)
+            self._undefined_exception = raise_as
+
+
+class _MessageEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox, reading context data the way template authors expect."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Data keys win over dict methods: {{ event.items }} is the "items" field, not dict.items.
+        if isinstance(obj, Mapping):
+            try:
+                return self._descend(obj, attribute, obj[attribute])
+            except (TypeError, LookupError):
+                pass
+        return self._descend(obj, attribute, super().getattr(obj, attribute))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        return self._descend(obj, argument, super().getitem(obj, argument))
+
+    @staticmethod
+    def _descend(parent: Any, key: Any, value: Any) -> Any:
+        if isinstance(parent, (_TrackedMapping, _TrackedList)):
+            return _track(value, _child_path(parent._path, key))
+        return value
+
+
+_ENVIRONMENT = _MessageEnvironment(
+    undefined=_MissingValue, autoescape=False, keep_trailing_newline=False
+)
+# range, lipsum, cycler, … would otherwise be usable too; TEMPLATE_SCOPE is the whole namespace.
+_ENVIRONMENT.globals.clear()
+
+
+def _first_use(tree: nodes.Template, variable: str) -> int | None:
+    lines = [node.lineno for node in tree.find_all(nodes.Name) if node.name == variable]
+    return min(lines, default=None)
+
+
+def _first_line(tree: nodes.Template, kinds: tuple[type[nodes.Node], ...]) -> int | None:
+    return min((node.lineno for node in tree.find_all(kinds)), default=None)
+
+
+def _plain_type_names(message: str) -> str:
+    # Sandbox messages name the object's type; authors know our tracked copies as dict/list.
+    return message.replace(f"'{_TrackedMapping.__name__}'", "'dict'").replace(
+        f"'{_TrackedList.__name__}'", "'list'"
+    )
+
+
+def _template_line(traceback: TracebackType | None) -> int | None:
+    # Jinja rewrites tracebacks so template frames carry template line numbers; the
+    # innermost such frame is where rendering failed.
+    line = None
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename == _TEMPLATE_FILENAME:
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return line

@@ -1,0 +1,258 @@
+"""The dispatcher: claims queued messages in batches, gates them, hands them to the channel.
+
+One pass: (1) in one transaction, claim the most urgent queued messages the channel's rate
+allows, run each through the policy gate, and mark them `sending` or `blocked`; (2) hand the
+`sending` ones to the channel; (3) in one transaction, record `sent` (with a receipt
+time-out timer), or `deferred` with a retry timer for transient errors, or `failed`.
+
+A crash between (1) and (3) leaves messages in `sending` whose hand-off outcome is unknown.
+`reconcile` asks the channel which of them it holds: those become `sent`, the others go
+back to `queued`. Nothing is re-sent blindly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from empathic.channels.base import Channel, ChannelError, ErrorKind, Outbound, SendResult
+from empathic.core import policy
+from empathic.core.clock import Clock
+from empathic.core.consent import ConsentState
+from empathic.core.messages import Status
+from empathic.core.ratelimit import TokenBucket
+from empathic.core.topics import Topics
+from empathic.engine import lifecycle
+from empathic.store import consent as consent_store
+from empathic.store import messages as store
+from empathic.store import timers
+from empathic.store.db import Database
+from empathic.store.messages import Transition
+
+log = logging.getLogger(__name__)
+
+RELEASE = "message.release"
+RECEIPT_TIMEOUT = "message.receipt_timeout"
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    batch_size: int = 500
+    max_attempts: int = 5
+    retry_base: float = 2.0  # seconds; doubled each attempt, with jitter
+    retry_max: float = 600.0
+    receipt_timeout: float = 72 * 3600.0
+
+
+def retry_delay(attempts: int, settings: DispatchSettings, rng: random.Random) -> float:
+    base = min(settings.retry_max, settings.retry_base * 2 ** max(0, attempts - 1))
+    return base * rng.uniform(0.5, 1.0)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        channel: Channel,
+        topics: Topics,
+        settings: DispatchSettings,
+        on_commit: Any = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.channel = channel
+        self.topics = topics
+        self.settings = settings
+        self.bucket = TokenBucket(rate=channel.tps, burst=max(1.0, min(channel.tps, settings.batch_size)))
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._rng = random.Random()
+        self._on_commit = on_commit or (lambda: None)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        await self.reconcile()
+        self._task = asyncio.create_task(self._loop(), name="dispatcher")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                handled = await self.dispatch_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatch pass failed; retrying")
+                handled = 0
+                await asyncio.sleep(1.0)
+            if handled:
+                continue
+            wait = self.bucket.wait_for(1, time.monotonic())
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 1.0))
+            except TimeoutError:
+                pass
+
+    async def dispatch_once(self) -> int:
+        """One claim-gate-send-record pass; returns how many messages it moved."""
+        allowed = self.bucket.available(time.monotonic())
+        if allowed < 1:
+            await asyncio.sleep(self.bucket.wait_for(1, time.monotonic()))
+            allowed = self.bucket.available(time.monotonic())
+        limit = max(1, min(self.settings.batch_size, allowed))
+        sending = await self._claim(limit)
+        if sending is None:
+            return 0
+        claimed, to_send = sending
+        if to_send:
+            self.bucket.take(len(to_send), time.monotonic())
+            results = await self._hand_off(to_send)
+            await self._record_results(to_send, results)
+        self._on_commit()
+        return claimed
+
+    async def _claim(self, limit: int) -> tuple[int, list[dict[str, Any]]] | None:
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            batch = await store.queued_batch(conn, limit)
+            if not batch:
+                return None
+            consents = await self._consents(conn, batch)
+            transitions: list[Transition] = []
+            to_send: list[dict[str, Any]] = []
+            for row in batch:
+                candidate = policy.Candidate(row["topic"], self.topics.kind(row["topic"]), "sms")
+                consent = consents.get((row["workspace_id"], row["contact_id"]), ConsentState())
+                decision = policy.decide(candidate, consent, now)
+                if isinstance(decision, policy.Block):
+                    transitions.append(Transition(row["id"], row["workspace_id"], Status.BLOCKED, decision.reason, now))
+                elif isinstance(decision, policy.Defer):
+                    transitions.append(
+                        Transition(
+                            row["id"], row["workspace_id"], Status.DEFERRED, decision.reason, now,
+                            {"next_attempt_at": decision.until},
+                        )
+                    )
+                    await timers.schedule(conn, [timers.Timer(RELEASE, row["id"], decision.until, {}, row["workspace_id"])])
+                else:
+                    attempts = row["attempts"] + 1
+                    transitions.append(
+                        Transition(
+                            row["id"], row["workspace_id"], Status.SENDING, "handed_to_channel", now,
+                            {"channel": self.channel.name, "attempts": attempts},
+                        )
+                    )
+                    to_send.append({**row, "attempts": attempts, "channel": self.channel.name})
+            await lifecycle.record(conn, transitions, {r["id"]: r for r in batch}, now)
+        return len(batch), to_send
+
+    async def _consents(self, conn: Any, batch: list[dict[str, Any]]) -> dict[tuple[str, str], ConsentState]:
+        wanted: dict[str, set[str]] = {}
+        for row in batch:
+            if row["contact_id"] and not self.topics.kind(row["topic"]).essential:
+                wanted.setdefault(row["workspace_id"], set()).add(row["contact_id"])
+        found: dict[tuple[str, str], ConsentState] = {}
+        for workspace_id, contact_ids in wanted.items():
+            for contact_id, state in (await consent_store.states(conn, workspace_id, contact_ids)).items():
+                found[(workspace_id, contact_id)] = state
+        return found
+
+    async def _hand_off(self, rows: list[dict[str, Any]]) -> list[SendResult]:
+        outs = [Outbound(r["id"], r["to_addr"], r["from_addr"] or self.channel.sender, r["body"]) for r in rows]
+        try:
+            return await self.channel.send(outs)
+        except Exception as exc:  # the outcome of this hand-off is unknown: ask the carrier
+            log.warning("channel %s send failed (%s); reconciling", self.channel.name, type(exc).__name__)
+            try:
+                held = await self.channel.lookup([r["id"] for r in rows])
+            except Exception:
+                # Leave them `sending`; reconcile() at the next start settles them.
+                log.exception("lookup after failed send also failed")
+                return []
+            error = ChannelError(ErrorKind.CONNECTION, type(exc).__name__)
+            return [
+                SendResult(r["id"], carrier_id=held[r["id"]]) if r["id"] in held else SendResult(r["id"], error=error)
+                for r in rows
+            ]
+
+    async def _record_results(self, rows: list[dict[str, Any]], results: list[SendResult]) -> None:
+        now = self.clock.now()
+        by_id = {r["id"]: r for r in rows}
+        transitions: list[Transition] = []
+        new_timers: list[timers.Timer] = []
+        for result in results:
+            row = by_id[result.message_id]
+            if result.error is None:
+                transitions.append(
+                    Transition(row["id"], row["workspace_id"], Status.SENT, "accepted_by_carrier", now,
+                               {"carrier_id": result.carrier_id})
+                )
+                due = now + timedelta(seconds=self.settings.receipt_timeout)
+                new_timers.append(timers.Timer(RECEIPT_TIMEOUT, row["id"], due, {}, row["workspace_id"]))
+            elif result.error.kind.retryable and row["attempts"] < self.settings.max_attempts:
+                due = now + timedelta(seconds=retry_delay(row["attempts"], self.settings, self._rng))
+                transitions.append(
+                    Transition(row["id"], row["workspace_id"], Status.DEFERRED, f"retry_{result.error.kind.value}", now,
+                               {"next_attempt_at": due})
+                )
+                new_timers.append(timers.Timer(RELEASE, row["id"], due, {}, row["workspace_id"]))
+            else:
+                transitions.append(
+                    Transition(row["id"], row["workspace_id"], Status.FAILED, f"channel_{result.error.kind.value}", now)
+                )
+        async with self.db.transaction() as conn:
+            await lifecycle.record(conn, transitions, by_id, now)
+            await timers.schedule(conn, new_timers)
+
+    async def reconcile(self) -> int:
+        """Settle messages left `sending` by a crash: sent if the carrier holds them, else queued."""
+        async with self.db.transaction() as conn:
+            stuck = await store.with_status(conn, Status.SENDING, 100_000)
+        if not stuck:
+            return 0
+        held = await self.channel.lookup([r["id"] for r in stuck])
+        now = self.clock.now()
+        transitions = []
+        new_timers = []
+        for row in stuck:
+            if row["id"] in held:
+                transitions.append(Transition(row["id"], row["workspace_id"], Status.SENT, "reconciled_held_by_carrier", now,
+                                              {"carrier_id": held[row["id"]]}))
+                due = now + timedelta(seconds=self.settings.receipt_timeout)
+                new_timers.append(timers.Timer(RECEIPT_TIMEOUT, row["id"], due, {}, row["workspace_id"]))
+            else:
+                transitions.append(Transition(row["id"], row["workspace_id"], Status.QUEUED, "reconciled_not_at_carrier", now))
+        async with self.db.transaction() as conn:
+            await lifecycle.record(conn, transitions, {r["id"]: r for r in stuck}, now)
+            await timers.schedule(conn, new_timers)
+        log.info("reconciled %d interrupted hand-offs (%d held by carrier)", len(stuck), len(held))
+        return len(stuck)
+
+
+def release_due(row: dict[str, Any], now: datetime) -> Transition | None:
+    """A retry or defer timer fired: a still-deferred message goes back to the queue."""
+    if row["status"] != Status.DEFERRED.value:
+        return None
+    return Transition(row["id"], row["workspace_id"], Status.QUEUED, "retry_due", now, {"next_attempt_at": None})
+
+
+def receipt_overdue(row: dict[str, Any], now: datetime) -> Transition | None:
+    if row["status"] != Status.SENT.value:
+        return None
+    return Transition(row["id"], row["workspace_id"], Status.EXPIRED, "no_delivery_receipt", now)

@@ -1,0 +1,161 @@
+"""Events from business systems: upsert the contact, fire the event type's triggers.
+
+An event is all or nothing: if any trigger's template cannot render (a variable the event
+lacks), nothing is stored and the caller gets the reason, never a text with a hole in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from empathic.core.ids import new_id
+from empathic.core.phones import InvalidPhoneNumber, normalize, timezone_for
+from empathic.core.templates import TemplateError
+from empathic.engine import outbox
+from empathic.engine.catalog import Catalog
+from empathic.store import contacts as contact_store
+from empathic.store import events as store
+from empathic.store import messages as message_store
+
+
+class EventError(ValueError):
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ContactInput:
+    phone: str | None = None
+    email: str | None = None
+    timezone: str | None = None
+    locale: str | None = None
+    region: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventInput:
+    type: str
+    contact: ContactInput
+    data: dict[str, Any]
+    idempotency_key: str | None = None
+
+
+async def ingest(
+    conn: AsyncConnection,
+    workspace_id: str,
+    event: EventInput,
+    catalog: Catalog,
+    rules: outbox.OutboxRules,
+    now: datetime,
+) -> dict[str, Any]:
+    if event.idempotency_key:
+        seen = await store.by_key(conn, workspace_id, event.idempotency_key)
+        if seen:
+            return await _view(conn, seen, replayed=True)
+
+    contact = await _upsert_contact(conn, workspace_id, event.contact, rules, now)
+    event_id = new_id("ev")
+    scope_contact = contact_store.to_view(contact)
+    scope_event = {"id": event_id, "type": event.type, "data": event.data}
+    requests: list[outbox.MessageRequest] = []
+    skipped: list[dict[str, str]] = []
+    for trigger in await catalog.triggers_for(conn, workspace_id, event.type):
+        template = await catalog.template(conn, workspace_id, trigger.template)
+        if template is None:
+            raise EventError("type", f"trigger {trigger.name!r} uses template {trigger.template!r}, which does not exist")
+        if not contact["phone"]:
+            skipped.append({"trigger": trigger.name, "reason": "contact_has_no_phone"})
+            continue
+        try:
+            body = template.render(contact=scope_contact, event=scope_event)
+        except TemplateError as exc:
+            raise EventError("data", f"trigger {trigger.name!r}: {exc}") from None
+        requests.append(
+            outbox.MessageRequest(
+                to=contact["phone"],
+                body=body,
+                topic=trigger.topic,
+                idempotency_key=f"{event_id}:{trigger.name}",
+                template=trigger.template,
+                event_id=event_id,
+            )
+        )
+    try:
+        sent = await outbox.submit(conn, workspace_id, requests, rules, now)
+    except outbox.SubmitError as exc:
+        raise EventError("data", f"a triggered message cannot be sent: {exc.detail}") from None
+    row = {
+        "id": event_id,
+        "workspace_id": workspace_id,
+        "type": event.type,
+        "contact_id": contact["id"],
+        "data": event.data,
+        "idempotency_key": event.idempotency_key,
+        "message_ids": [m["id"] for m in sent],
+        "created_at": now,
+    }
+    await store.add(conn, row)
+    view = await _view(conn, row, replayed=False)
+    view["skipped"] = skipped
+    return view
+
+
+async def _upsert_contact(
+    conn: AsyncConnection, workspace_id: str, given: ContactInput, rules: outbox.OutboxRules, now: datetime
+) -> dict[str, Any]:
+    if not given.phone and not given.email:
+        raise EventError("contact", "needs a phone or an email")
+    phone = None
+    if given.phone:
+        try:
+            phone = normalize(given.phone, given.region or rules.default_region)
+        except InvalidPhoneNumber as exc:
+            raise EventError("contact.phone", str(exc)) from None
+    found = None
+    if phone:
+        found = (await contact_store.by_phones(conn, workspace_id, [phone])).get(phone)
+    elif given.email:
+        matches = await contact_store.page(conn, workspace_id, limit=1, email=given.email)
+        found = matches[0] if matches else None
+    if found is None:
+        return await contact_store.create(
+            conn, workspace_id, now, phone=phone, email=given.email, locale=given.locale,
+            timezone=given.timezone, attributes=given.attributes,
+        )
+    changes: dict[str, Any] = {}
+    for name in ("email", "locale", "timezone"):
+        value = getattr(given, name)
+        if value and value != found[name]:
+            changes[name] = value
+    if phone and not found["phone"]:
+        changes["phone"] = phone
+        changes.setdefault("timezone", found["timezone"] or timezone_for(phone))
+    if given.attributes:
+        changes["attributes"] = {**(found["attributes"] or {}), **given.attributes}
+    if changes:
+        await contact_store.update_fields(conn, workspace_id, found["id"], now, changes)
+        found = {**found, **changes, "updated_at": now}
+    return found
+
+
+async def _view(conn: AsyncConnection, row: dict[str, Any], *, replayed: bool) -> dict[str, Any]:
+    sent = await message_store.by_ids(conn, row["message_ids"])
+    order = {mid: i for i, mid in enumerate(row["message_ids"])}
+    sent.sort(key=lambda m: order[m["id"]])
+    return {
+        "id": row["id"],
+        "type": row["type"],
+        "contact_id": row["contact_id"],
+        "replayed": replayed,
+        "messages": [
+            {k: message_store.to_view(m)[k] for k in ("id", "to", "status", "segments", "encoding", "body", "template")}
+            for m in sent
+        ],
+    }

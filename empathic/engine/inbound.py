@@ -1,0 +1,142 @@
+"""The inbound router: what a person texted us, stored, understood as a keyword or not, acted on.
+
+STOP-like keywords revoke consent for every non-essential topic before anything else can be
+sent, START-like ones restore it, HELP answers with the sender's help text; each confirmed
+with exactly one text, and only when consent really changed. Anything else opens the
+contact's inbox thread for a person. A carrier that delivers the same message twice gets
+the first message's id back and nothing happens twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from empathic.channels.base import Inbound
+from empathic.core.consent import ALL_TOPICS, ConsentAction
+from empathic.core.ids import new_id
+from empathic.core.messages import Direction, Status
+from empathic.core.phones import InvalidPhoneNumber, normalize
+from empathic.core.topics import COMPLIANCE_TOPIC
+from empathic.engine import lifecycle, outbox, webhooks
+from empathic.engine.project import SenderSettings
+from empathic.store import consent as consent_store
+from empathic.store import contacts as contact_store
+from empathic.store import messages as store
+from empathic.store import threads
+from empathic.understand.keywords import Keyword, match_keyword
+
+
+@dataclass(frozen=True)
+class Routed:
+    message_id: str
+    keyword: Keyword | None
+    duplicate: bool = False
+    reply_id: str | None = None
+    thread_id: str | None = None
+
+
+async def route(
+    conn: AsyncConnection,
+    workspace_id: str,
+    inbound: Inbound,
+    sender: SenderSettings,
+    rules: outbox.OutboxRules,
+) -> Routed:
+    seen = await store.by_carrier_ids(conn, inbound.channel, [inbound.carrier_id])
+    if inbound.carrier_id in seen:
+        return Routed(seen[inbound.carrier_id]["id"], None, duplicate=True)
+    now = inbound.at
+    try:
+        phone = normalize(inbound.sender)
+    except InvalidPhoneNumber:
+        phone = inbound.sender  # short codes and alphanumerics still get a record
+    contact = (await contact_store.ensure_by_phone(conn, workspace_id, [phone], now))[phone]
+    message = {
+        "id": new_id("msg"),
+        "workspace_id": workspace_id,
+        "direction": Direction.INBOUND.value,
+        "contact_id": contact["id"],
+        "to_addr": inbound.to,
+        "from_addr": phone,
+        "body": inbound.body,
+        "topic": None,
+        "priority": 0,
+        "status": Status.RECEIVED.value,
+        "reason": "received",
+        "encoding": None,
+        "segments": None,
+        "idempotency_key": None,
+        "channel": inbound.channel,
+        "carrier_id": inbound.carrier_id,
+        "attempts": 0,
+        "next_attempt_at": None,
+        "template": None,
+        "event_id": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    await lifecycle.record_new(conn, [message], "received", now)
+    keyword = match_keyword(inbound.body)
+    await webhooks.enqueue(
+        conn,
+        workspace_id,
+        "message.received",
+        [{"message_id": message["id"], "contact_id": contact["id"], "from": phone, "to": inbound.to,
+          "body": inbound.body, "keyword": keyword.value if keyword else None, "at": now.isoformat()}],
+        now,
+    )
+
+    reply_text: str | None = None
+    thread_id: str | None = None
+    if keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
+        state = (await consent_store.states(conn, workspace_id, [contact["id"]]))[contact["id"]]
+        opting_out = keyword is Keyword.OPT_OUT
+        if state.opted_out_of_all("sms") != opting_out:
+            await consent_store.append(
+                conn,
+                workspace_id,
+                contact["id"],
+                topic=ALL_TOPICS,
+                channel="sms",
+                action=ConsentAction.REVOKED if opting_out else ConsentAction.GRANTED,
+                source="keyword",
+                actor=f"contact:{contact['id']}",
+                evidence=message["id"],
+                at=now,
+            )
+            reply_text = sender.opt_out_text if opting_out else sender.opt_in_text
+            if opting_out:
+                await webhooks.enqueue(
+                    conn,
+                    workspace_id,
+                    "contact.opted_out",
+                    [{"contact_id": contact["id"], "phone": phone, "topic": ALL_TOPICS, "channel": "sms",
+                      "source": "keyword", "message_id": message["id"], "at": now.isoformat()}],
+                    now,
+                )
+    elif keyword is Keyword.HELP:
+        reply_text = sender.help_text
+    else:
+        thread_id = await threads.open_for(conn, workspace_id, contact["id"], message["id"], now)
+
+    reply_id = None
+    if reply_text:
+        request = outbox.MessageRequest(
+            to=phone, body=reply_text, topic=COMPLIANCE_TOPIC, idempotency_key=f"reply:{message['id']}"
+        )
+        reply_id = (await outbox.submit(conn, workspace_id, [request], rules, now))[0]["id"]
+    return Routed(message["id"], keyword, reply_id=reply_id, thread_id=thread_id)
+
+
+def thread_view(thread: dict[str, Any], contact: dict[str, Any] | None, last: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "id": thread["id"],
+        "status": thread["status"],
+        "contact": contact_store.to_view(contact) if contact else None,
+        "last_message": store.to_view(last) if last else None,
+        "opened_at": thread["opened_at"].isoformat(),
+        "updated_at": thread["updated_at"].isoformat(),
+    }

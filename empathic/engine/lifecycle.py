@@ -1,0 +1,56 @@
+"""Recording what happens to messages: status changes with their history and webhooks.
+
+The one place a message's status changes. Each change updates the row, appends to its
+history and queues `message.status` webhooks, all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from empathic.engine import webhooks
+from empathic.store import messages as store
+from empathic.store.messages import Transition
+
+
+def _status_payload(message_id: str, contact_id: str | None, to: str, status: str, reason: str | None, at: datetime) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "contact_id": contact_id,
+        "to": to,
+        "status": status,
+        "reason": reason,
+        "at": at.isoformat(),
+    }
+
+
+async def record_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]], reason: str, now: datetime) -> None:
+    await store.insert_many(conn, rows, reason)
+    by_workspace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r["direction"] == "outbound":
+            by_workspace[r["workspace_id"]].append(
+                _status_payload(r["id"], r["contact_id"], r["to_addr"], r["status"], r["reason"] or reason, now)
+            )
+    for workspace_id, payloads in by_workspace.items():
+        await webhooks.enqueue(conn, workspace_id, "message.status", payloads, now)
+
+
+async def record(
+    conn: AsyncConnection, transitions: Sequence[Transition], rows: dict[str, dict[str, Any]], now: datetime
+) -> None:
+    """Apply transitions; `rows` holds the current message rows by id (for webhook payloads)."""
+    await store.apply_transitions(conn, transitions)
+    by_workspace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for t in transitions:
+        row = rows[t.message_id]
+        by_workspace[t.workspace_id].append(
+            _status_payload(t.message_id, row["contact_id"], row["to_addr"], t.status.value, t.reason, t.at)
+        )
+    for workspace_id, payloads in by_workspace.items():
+        await webhooks.enqueue(conn, workspace_id, "message.status", payloads, now)

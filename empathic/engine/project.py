@@ -1,0 +1,111 @@
+"""The project folder: `empathic.toml` (sender, topics, simulator, triggers) and `templates/`.
+
+Files are the source of a workspace's defaults; the API can add or override templates and
+triggers per workspace (stored in the database, see engine.catalog). A project that does not
+load is refused at start-up with the file and the reason, never half-loaded.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from empathic.core.templates import Template, TemplateError, compile_template
+from empathic.core.topics import DEFAULT_TOPICS, TopicKind, Topics
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "delivery"
+
+
+class ProjectError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    name: str = "Empathic"
+    number: str = "+18005550100"
+    help_text: str = "Empathic: automated texts. Reply STOP to opt out. Msg&data rates may apply."
+    opt_out_text: str = "You're unsubscribed and will receive no more messages. Reply START to resubscribe."
+    opt_in_text: str = "You're subscribed again. Reply HELP for help, STOP to opt out."
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str
+    event: str
+    template: str
+    topic: str = "transactional"
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path | None
+    sender: SenderSettings = field(default_factory=SenderSettings)
+    topics: Topics = field(default_factory=lambda: Topics(dict(DEFAULT_TOPICS)))
+    simulator: Mapping[str, Any] = field(default_factory=dict)
+    triggers: Mapping[str, Trigger] = field(default_factory=dict)
+    templates: Mapping[str, Template] = field(default_factory=dict)
+
+
+def load_project(root: Path) -> Project:
+    config_path = root / "empathic.toml"
+    if not root.is_dir():
+        raise ProjectError(f"project folder {root} does not exist")
+    config: dict[str, Any] = {}
+    if config_path.exists():
+        try:
+            config = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ProjectError(f"{config_path}: {exc}") from exc
+
+    sender_cfg = config.get("sender", {})
+    unknown = set(sender_cfg) - set(SenderSettings.__dataclass_fields__)
+    if unknown:
+        raise ProjectError(f"{config_path}: unknown [sender] keys: {', '.join(sorted(unknown))}")
+    sender = SenderSettings(**sender_cfg)
+
+    kinds = dict(DEFAULT_TOPICS)
+    for name, kind in config.get("topics", {}).items():
+        try:
+            kinds[name] = TopicKind(kind)
+        except ValueError:
+            valid = ", ".join(k.value for k in TopicKind)
+            raise ProjectError(f"{config_path}: topic {name!r} has unknown kind {kind!r}; kinds: {valid}") from None
+
+    templates: dict[str, Template] = {}
+    template_dir = root / "templates"
+    if template_dir.is_dir():
+        for path in sorted(template_dir.glob("*.txt")):
+            try:
+                templates[path.stem] = compile_template(path.stem, path.read_text(encoding="utf-8"))
+            except TemplateError as exc:
+                raise ProjectError(f"{path}: {exc}") from exc
+
+    triggers: dict[str, Trigger] = {}
+    for i, raw in enumerate(config.get("triggers", [])):
+        where = f"{config_path}: triggers[{i}]"
+        missing = {"name", "event", "template"} - set(raw)
+        if missing:
+            raise ProjectError(f"{where} lacks {', '.join(sorted(missing))}")
+        trigger = Trigger(
+            name=raw["name"], event=raw["event"], template=raw["template"], topic=raw.get("topic", "transactional")
+        )
+        if trigger.template not in templates:
+            raise ProjectError(f"{where} uses template {trigger.template!r}, not found in {template_dir}")
+        if trigger.topic not in kinds:
+            raise ProjectError(f"{where} uses unknown topic {trigger.topic!r}")
+        if trigger.name in triggers:
+            raise ProjectError(f"{where}: trigger name {trigger.name!r} is used twice")
+        triggers[trigger.name] = trigger
+
+    return Project(
+        root=root,
+        sender=sender,
+        topics=Topics(kinds),
+        simulator=config.get("simulator", {}),
+        triggers=triggers,
+        templates=templates,
+    )

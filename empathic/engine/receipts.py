@@ -1,0 +1,94 @@
+"""Delivery receipts: matched to messages by (channel, carrier id) in batches.
+
+A receipt may arrive before its message is recorded `sent` (the carrier answered faster
+than our write), twice, or for an id we never saw. Early ones are retried by timer for a
+while; duplicates and receipts that would move a message backwards are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from empathic.channels.base import Receipt, ReceiptStatus
+from empathic.core.messages import Status, can_move
+from empathic.engine import lifecycle
+from empathic.store import messages as store
+from empathic.store import timers
+from empathic.store.messages import Transition
+
+log = logging.getLogger(__name__)
+
+RETRY = "receipt.retry"
+MAX_TRIES = 10
+
+_STATUS = {
+    ReceiptStatus.DELIVERED: Status.DELIVERED,
+    ReceiptStatus.UNDELIVERED: Status.UNDELIVERED,
+    ReceiptStatus.FAILED: Status.FAILED,
+    ReceiptStatus.EXPIRED: Status.EXPIRED,
+}
+
+
+def _reason(receipt: Receipt) -> str:
+    return "carrier_receipt" if receipt.error_code is None else f"carrier_error_{receipt.error_code}"
+
+
+async def apply(conn: AsyncConnection, receipts: list[Receipt], now: datetime, tries: int = 0) -> int:
+    """Apply receipts; returns how many moved a message."""
+    by_channel: dict[str, list[Receipt]] = defaultdict(list)
+    for r in receipts:
+        by_channel[r.channel].append(r)
+    transitions: list[Transition] = []
+    rows: dict[str, dict] = {}
+    unmatched: list[Receipt] = []
+    for channel, group in by_channel.items():
+        found = await store.by_carrier_ids(conn, channel, [r.carrier_id for r in group])
+        for receipt in group:
+            row = found.get(receipt.carrier_id)
+            if row is None:
+                unmatched.append(receipt)
+                continue
+            current = Status(rows[row["id"]]["status"]) if row["id"] in rows else Status(row["status"])
+            new = _STATUS[receipt.status]
+            if not can_move(current, new):
+                continue  # a duplicate, or news older than what we know
+            rows[row["id"]] = {**row, "status": new.value}
+            transitions.append(Transition(row["id"], row["workspace_id"], new, _reason(receipt), now))
+    await lifecycle.record(conn, transitions, rows, now)
+    if unmatched:
+        if tries < MAX_TRIES:
+            due = now + timedelta(seconds=min(60.0, 2.0**tries))
+            await timers.schedule(
+                conn,
+                [
+                    timers.Timer(RETRY, f"{r.channel}:{r.carrier_id}", due, {**_encode(r), "tries": tries + 1})
+                    for r in unmatched
+                ],
+            )
+        else:
+            log.warning("dropping %d receipts for unknown carrier ids", len(unmatched))
+    return len(transitions)
+
+
+def _encode(receipt: Receipt) -> dict:
+    data = asdict(receipt)
+    data["at"] = receipt.at.isoformat()
+    return data
+
+
+def decode(payload: dict) -> tuple[Receipt, int]:
+    return (
+        Receipt(
+            channel=payload["channel"],
+            carrier_id=payload["carrier_id"],
+            status=ReceiptStatus(payload["status"]),
+            error_code=payload["error_code"],
+            at=datetime.fromisoformat(payload["at"]),
+        ),
+        payload["tries"],
+    )

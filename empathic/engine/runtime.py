@@ -1,0 +1,114 @@
+"""The running Empathic: storage, project, channel and the engine's loops, wired together.
+
+`Runtime` is what `empathic serve` starts and the API talks to. It is also the channels'
+sink: receipts and replies from the network come in through `on_receipts`/`on_inbound`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from empathic.channels.base import Inbound, Receipt
+from empathic.channels.simulator import Simulator, SimulatorSettings
+from empathic.core.clock import Clock, SystemClock
+from empathic.engine import inbound, outbox, receipts
+from empathic.engine.catalog import Catalog
+from empathic.engine.dispatcher import Dispatcher, DispatchSettings
+from empathic.engine.project import EXAMPLES, Project, load_project
+from empathic.engine.scheduler import Scheduler
+from empathic.engine.webhooks import WebhookSender
+from empathic.store import keys
+from empathic.store.db import Database, sqlite_url
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORKSPACE = "ws_default"
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("EMPATHIC_DATA_DIR", "./empathic-data")))
+    database_url: str | None = field(default_factory=lambda: os.environ.get("EMPATHIC_DATABASE_URL"))
+    project_dir: Path = EXAMPLES
+    bootstrap_api_key: str | None = field(default_factory=lambda: os.environ.get("EMPATHIC_BOOTSTRAP_API_KEY"))
+    default_region: str | None = field(default_factory=lambda: os.environ.get("EMPATHIC_DEFAULT_REGION", "US"))
+    max_segments: int = 10
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    simulator: dict[str, Any] = field(default_factory=dict)  # overrides of the project's [simulator]
+    run_workers: bool = True
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return sqlite_url(self.data_dir.resolve() / "empathic.sqlite3")
+
+
+class Runtime:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.project: Project = load_project(settings.project_dir)
+        self.catalog = Catalog(self.project)
+        self.db = Database(settings.resolved_database_url())
+        self.workspace_id = DEFAULT_WORKSPACE
+        sim = SimulatorSettings(**{**self.project.simulator, **settings.simulator})
+        self.channel = Simulator(self.db, self.clock, self.project.sender.number, sim)
+        self.rules = outbox.OutboxRules(
+            topics=self.project.topics,
+            sender=self.project.sender.number,
+            default_region=settings.default_region,
+            max_segments=settings.max_segments,
+        )
+        self.webhooks = WebhookSender(self.db, self.clock)
+        self.dispatcher = Dispatcher(
+            self.db, self.clock, self.channel, self.project.topics, settings.dispatch, on_commit=self.webhooks.wake
+        )
+        self.scheduler = Scheduler(self.db, self.clock, on_released=self.dispatcher.wake)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    async def start(self) -> None:
+        await self.db.migrate()
+        async with self.db.transaction() as conn:
+            await keys.ensure_workspace(conn, self.workspace_id, "Default workspace", self.now())
+            if self.settings.bootstrap_api_key:
+                await keys.add_key(conn, self.workspace_id, self.settings.bootstrap_api_key, "bootstrap", self.now())
+        await self.channel.start(self)
+        if self.settings.run_workers:
+            await self.dispatcher.start()
+            await self.scheduler.start()
+            await self.webhooks.start()
+        log.info("empathic started (project %s)", self.project.root)
+
+    async def stop(self) -> None:
+        if self.settings.run_workers:
+            await self.webhooks.stop()
+            await self.scheduler.stop()
+            await self.dispatcher.stop()
+        await self.channel.stop()
+        await self.db.close()
+
+    def committed(self) -> None:
+        """Something new is queued or a webhook is due: wake the loops that act on it."""
+        self.dispatcher.wake()
+        self.webhooks.wake()
+
+    # -- the channels' sink ---------------------------------------------------------------
+
+    async def on_receipts(self, batch: list[Receipt]) -> None:
+        async with self.db.transaction() as conn:
+            await receipts.apply(conn, batch, self.now())
+        self.webhooks.wake()
+
+    async def on_inbound(self, message: Inbound) -> str:
+        async with self.db.transaction() as conn:
+            routed = await inbound.route(conn, self.workspace_id, message, self.project.sender, self.rules)
+        self.committed()
+        return routed.message_id

@@ -1,0 +1,103 @@
+"""The scheduler: fires durable timers when due (retries, receipt time-outs, late receipts).
+
+Timers are claimed and handled in one transaction, so a crash fires a timer again rather
+than never; every handler is written to be harmless when repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from empathic.core.clock import Clock
+from empathic.engine import dispatcher, lifecycle, receipts
+from empathic.store import messages as store
+from empathic.store import timers
+from empathic.store.db import Database
+
+log = logging.getLogger(__name__)
+
+_MESSAGE_TIMERS = {
+    dispatcher.RELEASE: dispatcher.release_due,
+    dispatcher.RECEIPT_TIMEOUT: dispatcher.receipt_overdue,
+}
+
+
+class Scheduler:
+    def __init__(self, db: Database, clock: Clock, on_released: Callable[[], None]) -> None:
+        self.db = db
+        self.clock = clock
+        self.on_released = on_released
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="scheduler")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                fired = await self.fire_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("timer pass failed")
+                fired = 0
+            if fired:
+                continue
+            async with self.db.transaction() as conn:
+                nxt = await timers.next_due(conn)
+            delay = 1.0 if nxt is None else (nxt - self.clock.now()).total_seconds()
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=min(1.0, max(0.01, delay)))
+            except TimeoutError:
+                pass
+
+    async def fire_due(self, limit: int = 500) -> int:
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            due = await timers.claim_due(conn, now, limit)
+            if not due:
+                return 0
+            released = await _fire(conn, due, now)
+        if released:
+            self.on_released()
+        return len(due)
+
+
+async def _fire(conn: AsyncConnection, due: list[timers.Timer], now: datetime) -> int:
+    by_message = [t for t in due if t.kind in _MESSAGE_TIMERS]
+    rows = {r["id"]: r for r in await store.by_ids(conn, {t.ref for t in by_message})}
+    transitions = []
+    for timer in by_message:
+        row = rows.get(timer.ref)
+        if row is None:
+            continue
+        transition = _MESSAGE_TIMERS[timer.kind](row, now)
+        if transition is not None:
+            transitions.append(transition)
+            rows[row["id"]] = {**row, "status": transition.status.value}
+    await lifecycle.record(conn, transitions, rows, now)
+    for timer in due:
+        if timer.kind == receipts.RETRY:
+            receipt, tries = receipts.decode(timer.payload)
+            await receipts.apply(conn, [receipt], now, tries)
+        elif timer.kind not in _MESSAGE_TIMERS:
+            log.error("unknown timer kind %s; dropped", timer.kind)
+    return sum(1 for t in transitions if t.status.value == "queued")

@@ -1,0 +1,140 @@
+"""Contacts: the people a workspace texts, keyed by E.164 phone (and optionally email)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from empathic.core.ids import new_id
+from empathic.core.phones import timezone_for
+from empathic.store.schema import contacts
+
+FIELDS = ("phone", "email", "locale", "timezone")
+
+
+def to_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "phone": row["phone"],
+        "email": row["email"],
+        "locale": row["locale"],
+        "timezone": row["timezone"],
+        "attributes": row["attributes"] or {},
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+async def get(conn: AsyncConnection, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            select(contacts).where(contacts.c.workspace_id == workspace_id, contacts.c.id == contact_id)
+        )
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+async def by_phones(conn: AsyncConnection, workspace_id: str, phones: Iterable[str]) -> dict[str, dict[str, Any]]:
+    wanted = list(set(phones))
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), 500):
+        rows = await conn.execute(
+            select(contacts).where(
+                contacts.c.workspace_id == workspace_id, contacts.c.phone.in_(wanted[start : start + 500])
+            )
+        )
+        found.update({row["phone"]: dict(row) for row in rows.mappings()})
+    return found
+
+
+async def create(
+    conn: AsyncConnection,
+    workspace_id: str,
+    now: datetime,
+    *,
+    phone: str | None,
+    email: str | None = None,
+    locale: str | None = None,
+    timezone: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    row = {
+        "id": new_id("ct"),
+        "workspace_id": workspace_id,
+        "phone": phone,
+        "email": email,
+        "locale": locale,
+        "timezone": timezone or (timezone_for(phone) if phone else None),
+        "attributes": dict(attributes or {}),
+        "created_at": now,
+        "updated_at": now,
+    }
+    await conn.execute(insert(contacts), [row])
+    return row
+
+
+async def ensure_by_phone(
+    conn: AsyncConnection, workspace_id: str, phones: Iterable[str], now: datetime
+) -> dict[str, dict[str, Any]]:
+    """The contacts for these numbers, creating the missing ones (one batch each way)."""
+    found = await by_phones(conn, workspace_id, phones)
+    missing = [p for p in dict.fromkeys(phones) if p not in found]
+    if missing:
+        rows = [
+            {
+                "id": new_id("ct"),
+                "workspace_id": workspace_id,
+                "phone": phone,
+                "email": None,
+                "locale": None,
+                "timezone": timezone_for(phone),
+                "attributes": {},
+                "created_at": now,
+                "updated_at": now,
+            }
+            for phone in missing
+        ]
+        await conn.execute(insert(contacts), rows)
+        found.update({row["phone"]: row for row in rows})
+    return found
+
+
+async def update_fields(
+    conn: AsyncConnection, workspace_id: str, contact_id: str, now: datetime, changes: Mapping[str, Any]
+) -> None:
+    await conn.execute(
+        update(contacts)
+        .where(contacts.c.workspace_id == workspace_id, contacts.c.id == contact_id)
+        .values(**changes, updated_at=now)
+    )
+
+
+async def remove(conn: AsyncConnection, workspace_id: str, contact_id: str) -> bool:
+    result = await conn.execute(
+        delete(contacts).where(contacts.c.workspace_id == workspace_id, contacts.c.id == contact_id)
+    )
+    return result.rowcount > 0
+
+
+async def page(
+    conn: AsyncConnection,
+    workspace_id: str,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+) -> list[dict[str, Any]]:
+    query = select(contacts).where(contacts.c.workspace_id == workspace_id)
+    if cursor:
+        query = query.where(contacts.c.id < cursor)
+    if phone:
+        query = query.where(contacts.c.phone == phone)
+    if email:
+        query = query.where(contacts.c.email == email)
+    rows = await conn.execute(query.order_by(contacts.c.id.desc()).limit(limit))
+    return [dict(r) for r in rows.mappings()]

@@ -1,0 +1,233 @@
+"""Messages and their status history.
+
+Every status change goes through `apply_transitions`, which updates the row and appends a
+`message_events` row in the same transaction, in batches (one statement per shape of change).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from empathic.core.messages import Status
+from empathic.store.schema import message_events, messages
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    message_id: str
+    workspace_id: str
+    status: Status
+    reason: str | None
+    at: datetime
+    # Other columns to set with the status (carrier_id, channel, attempts, next_attempt_at).
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]], reason: str) -> None:
+    """Insert new messages with the first event of each history."""
+    if not rows:
+        return
+    await conn.execute(insert(messages), list(rows))
+    await conn.execute(
+        insert(message_events),
+        [
+            {
+                "workspace_id": r["workspace_id"],
+                "message_id": r["id"],
+                "status": r["status"],
+                "reason": r["reason"] or reason,
+                "at": r["created_at"],
+            }
+            for r in rows
+        ],
+    )
+
+
+async def apply_transitions(conn: AsyncConnection, transitions: Sequence[Transition]) -> None:
+    if not transitions:
+        return
+    by_shape: dict[tuple[str, ...], list[Transition]] = defaultdict(list)
+    for t in transitions:
+        by_shape[tuple(sorted(t.values))].append(t)
+    for shape, group in by_shape.items():
+        stmt = (
+            update(messages)
+            .where(messages.c.id == bindparam("b_id"))
+            .values(
+                status=bindparam("b_status"),
+                reason=bindparam("b_reason"),
+                updated_at=bindparam("b_at"),
+                **{col: bindparam(f"b_{col}") for col in shape},
+            )
+        )
+        await conn.execute(
+            stmt,
+            [
+                {
+                    "b_id": t.message_id,
+                    "b_status": t.status.value,
+                    "b_reason": t.reason,
+                    "b_at": t.at,
+                    **{f"b_{col}": t.values[col] for col in shape},
+                }
+                for t in group
+            ],
+        )
+    await conn.execute(
+        insert(message_events),
+        [
+            {
+                "workspace_id": t.workspace_id,
+                "message_id": t.message_id,
+                "status": t.status.value,
+                "reason": t.reason,
+                "at": t.at,
+            }
+            for t in transitions
+        ],
+    )
+
+
+async def by_idempotency_keys(
+    conn: AsyncConnection, workspace_id: str, keys: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    wanted = list(set(keys))
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = await conn.execute(
+            select(messages).where(
+                messages.c.workspace_id == workspace_id,
+                messages.c.idempotency_key.in_(wanted[start : start + _CHUNK]),
+            )
+        )
+        found.update({r["idempotency_key"]: dict(r) for r in rows.mappings()})
+    return found
+
+
+async def by_ids(conn: AsyncConnection, ids: Iterable[str]) -> list[dict[str, Any]]:
+    wanted = list(ids)
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(wanted), _CHUNK):
+        rows = await conn.execute(select(messages).where(messages.c.id.in_(wanted[start : start + _CHUNK])))
+        found.extend(dict(r) for r in rows.mappings())
+    return found
+
+
+async def by_carrier_ids(conn: AsyncConnection, channel: str, carrier_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    wanted = list(set(carrier_ids))
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = await conn.execute(
+            select(messages).where(
+                messages.c.channel == channel, messages.c.carrier_id.in_(wanted[start : start + _CHUNK])
+            )
+        )
+        found.update({r["carrier_id"]: dict(r) for r in rows.mappings()})
+    return found
+
+
+async def queued_batch(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
+    """The next queued messages, most urgent topic kind first, oldest first within it."""
+    rows = await conn.execute(
+        select(messages)
+        .where(messages.c.status == Status.QUEUED.value)
+        .order_by(messages.c.priority, messages.c.id)
+        .limit(limit)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def with_status(conn: AsyncConnection, status: Status, limit: int) -> list[dict[str, Any]]:
+    rows = await conn.execute(select(messages).where(messages.c.status == status.value).limit(limit))
+    return [dict(r) for r in rows.mappings()]
+
+
+async def get(conn: AsyncConnection, workspace_id: str, message_id: str) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            select(messages).where(messages.c.workspace_id == workspace_id, messages.c.id == message_id)
+        )
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+async def history(conn: AsyncConnection, message_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(message_events.c.status, message_events.c.reason, message_events.c.at)
+        .where(message_events.c.message_id == message_id)
+        .order_by(message_events.c.id)
+    )
+    return [{"status": s, "reason": r, "at": at.isoformat()} for s, r, at in rows]
+
+
+async def page(
+    conn: AsyncConnection,
+    workspace_id: str,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    contact_id: str | None = None,
+    status: str | None = None,
+    direction: str | None = None,
+    since: datetime | None = None,
+) -> list[dict[str, Any]]:
+    query = select(messages).where(messages.c.workspace_id == workspace_id)
+    if cursor:
+        query = query.where(messages.c.id < cursor)
+    if contact_id:
+        query = query.where(messages.c.contact_id == contact_id)
+    if status:
+        query = query.where(messages.c.status == status)
+    if direction:
+        query = query.where(messages.c.direction == direction)
+    if since:
+        query = query.where(messages.c.created_at >= since)
+    rows = await conn.execute(query.order_by(messages.c.id.desc()).limit(limit))
+    return [dict(r) for r in rows.mappings()]
+
+
+async def thread(conn: AsyncConnection, workspace_id: str, contact_id: str, limit: int = 200) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(messages)
+        .where(messages.c.workspace_id == workspace_id, messages.c.contact_id == contact_id)
+        .order_by(messages.c.id.desc())
+        .limit(limit)
+    )
+    return list(reversed([dict(r) for r in rows.mappings()]))
+
+
+def to_view(row: dict[str, Any], events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    view = {
+        "id": row["id"],
+        "direction": row["direction"],
+        "contact_id": row["contact_id"],
+        "to": row["to_addr"],
+        "from": row["from_addr"],
+        "body": row["body"],
+        "topic": row["topic"],
+        "status": row["status"],
+        "reason": row["reason"],
+        "encoding": row["encoding"],
+        "segments": row["segments"],
+        "channel": row["channel"],
+        "idempotency_key": row["idempotency_key"],
+        "template": row["template"],
+        "event_id": row["event_id"],
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+    }
+    if events is not None:
+        view["events"] = events
+    return view
+
+
+

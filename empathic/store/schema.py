@@ -1,0 +1,281 @@
+"""The database schema: every table Empathic stores, as SQLAlchemy Core metadata.
+
+One schema serves SQLite (embedded) and PostgreSQL (scaled out). Every hot table carries
+`workspace_id` and every hot query is keyed by it, so sharding by workspace later needs no
+rewrite. Instants are stored as integer milliseconds since the Unix epoch (`Instant`), which
+compare, index and partition the same way on both backends.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class Instant(TypeDecorator[datetime]):
+    """An aware UTC datetime stored as integer epoch milliseconds."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where an aware UTC instant is required")
+        return int(value.timestamp() * 1000)
+
+    def process_result_value(self, value: int | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+def _id(prefix_len: int = 40) -> Column[str]:
+    return Column("id", String(prefix_len), primary_key=True)
+
+
+def _workspace() -> Column[str]:
+    return Column("workspace_id", String(40), ForeignKey("workspaces.id"), nullable=False)
+
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    _id(),
+    Column("name", String(200), nullable=False),
+    Column("created_at", Instant, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _id(),
+    _workspace(),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(16), nullable=False),  # shown to people to tell keys apart
+    Column("key_hash", String(64), nullable=False, unique=True),  # sha256 hex of the key
+    Column("created_at", Instant, nullable=False),
+    Column("revoked_at", Instant),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    _id(),
+    _workspace(),
+    Column("phone", String(20)),
+    Column("email", String(320)),
+    Column("locale", String(35)),
+    Column("timezone", String(64)),
+    Column("attributes", JSON, nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    Index("ix_contacts_workspace_phone", "workspace_id", "phone", unique=True),
+    Index("ix_contacts_workspace_email", "workspace_id", "email"),
+)
+
+# Append-only: rows are inserted, never updated or deleted. Current consent is the fold of
+# a contact's rows in id order (see empathic.core.consent).
+consent_ledger = Table(
+    "consent_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("contact_id", String(40), nullable=False),
+    Column("topic", String(64), nullable=False),  # "*" means every non-essential topic
+    Column("channel", String(16), nullable=False),
+    Column("action", String(16), nullable=False),  # granted | revoked
+    Column("source", String(32), nullable=False),  # keyword | api | web_form | agent | import
+    Column("actor", String(200), nullable=False),
+    Column("evidence", String(200)),  # the message id or request that caused the change
+    Column("at", Instant, nullable=False),
+    Index("ix_consent_ledger_contact", "workspace_id", "contact_id", "id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    _id(),
+    _workspace(),
+    Column("direction", String(8), nullable=False),  # outbound | inbound
+    Column("contact_id", String(40)),
+    Column("to_addr", String(320), nullable=False),
+    Column("from_addr", String(320)),
+    Column("body", Text, nullable=False),
+    Column("topic", String(64)),
+    Column("priority", Integer, nullable=False),  # lower goes first
+    Column("status", String(16), nullable=False),
+    Column("reason", String(64)),
+    Column("encoding", String(8)),
+    Column("segments", Integer),
+    Column("idempotency_key", String(200)),
+    Column("channel", String(64)),
+    Column("carrier_id", String(100)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", Instant),
+    Column("template", String(200)),
+    Column("event_id", String(40)),
+    Column("created_at", Instant, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    Index("ix_messages_workspace_idempotency", "workspace_id", "idempotency_key", unique=True),
+    Index("ix_messages_claim", "status", "priority", "next_attempt_at"),
+    Index("ix_messages_workspace_contact", "workspace_id", "contact_id", "id"),
+    Index("ix_messages_workspace_status", "workspace_id", "status", "id"),
+    Index("ix_messages_channel_carrier", "channel", "carrier_id", unique=True),
+)
+
+message_events = Table(
+    "message_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _workspace(),
+    Column("message_id", String(40), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(64)),
+    Column("at", Instant, nullable=False),
+    Index("ix_message_events_message", "message_id", "id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    _id(),
+    _workspace(),
+    Column("type", String(100), nullable=False),
+    Column("contact_id", String(40)),
+    Column("data", JSON, nullable=False),
+    Column("idempotency_key", String(200)),
+    Column("message_ids", JSON, nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Index("ix_events_workspace_idempotency", "workspace_id", "idempotency_key", unique=True),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    _workspace(),
+    Column("name", String(100), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    PrimaryKeyConstraint("workspace_id", "name"),
+)
+
+triggers = Table(
+    "triggers",
+    metadata,
+    _workspace(),
+    Column("name", String(100), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("template", String(100), nullable=False),
+    Column("topic", String(64), nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    PrimaryKeyConstraint("workspace_id", "name"),
+    Index("ix_triggers_workspace_event", "workspace_id", "event_type"),
+)
+
+# One inbox thread per contact: replies that no keyword or flow handled wait here for a person.
+threads = Table(
+    "threads",
+    metadata,
+    _id(),
+    _workspace(),
+    Column("contact_id", String(40), nullable=False),
+    Column("status", String(16), nullable=False),  # open | closed
+    Column("last_message_id", String(40)),
+    Column("opened_at", Instant, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    Index("ix_threads_workspace_contact", "workspace_id", "contact_id", unique=True),
+    Index("ix_threads_workspace_status", "workspace_id", "status", "updated_at"),
+)
+
+# Durable timers: retries, receipt time-outs (and reminders later). A timer fires once.
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace_id", String(40)),
+    Column("kind", String(64), nullable=False),
+    Column("ref", String(100), nullable=False),
+    Column("due_at", Instant, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Index("ix_timers_due", "due_at"),
+    Index("ix_timers_kind_ref", "kind", "ref"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    _id(),
+    _workspace(),
+    Column("url", String(2000), nullable=False),
+    Column("events", JSON, nullable=False),
+    Column("secret", String(100), nullable=False),
+    Column("created_at", Instant, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    _workspace(),
+    Column("webhook_id", String(40), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("payload", Text, nullable=False),  # the exact JSON body that is signed and sent
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Instant),
+    Column("last_status_code", Integer),
+    Column("last_error", String(500)),
+    Column("created_at", Instant, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+)
+
+# The built-in carrier simulator's own state: what each virtual phone received and sent,
+# and the delivery receipts it still owes. Kept apart from `messages` as a real carrier's
+# records would be.
+sim_messages = Table(
+    "sim_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("phone", String(20), nullable=False),
+    Column("direction", String(4), nullable=False),  # mt (to the phone) | mo (from it)
+    Column("peer", String(20), nullable=False),  # the business number
+    Column("body", Text, nullable=False),
+    Column("carrier_id", String(40), nullable=False, unique=True),
+    Column("client_ref", String(40)),  # Empathic's message id as submitted (MT)
+    Column("receipt_status", String(16)),
+    Column("receipt_due_at", Instant),
+    Column("receipt_sent_at", Instant),
+    Column("at", Instant, nullable=False),
+    Index("ix_sim_messages_phone", "phone", "id"),
+    Index("ix_sim_messages_receipt_due", "receipt_sent_at", "receipt_due_at"),
+    Index("ix_sim_messages_client_ref", "client_ref"),
+)

@@ -1,0 +1,79 @@
+"""Compliance keywords: recognising STOP / START / HELP replies the carriers require us to honour.
+
+CTIA and carrier rules oblige a sender to act on these words whatever else is configured, so
+the match is deliberately narrow and deterministic: the whole message, once surrounding
+punctuation, symbols, emoji and whitespace are trimmed, must be exactly one keyword. Anything
+looser ("don't stop", "help me with my order") is left to natural-language understanding.
+"""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+
+import regex
+
+__all__ = ["HELP_WORDS", "OPT_IN_WORDS", "OPT_OUT_WORDS", "Keyword", "match_keyword"]
+
+
+class Keyword(enum.StrEnum):
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    HELP = "help"
+
+
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+# "YES" is deliberately absent: it answers too many ordinary questions to mean consent.
+OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+
+_KEYWORD_BY_WORD: dict[str, Keyword] = {
+    **{word.casefold(): Keyword.OPT_OUT for word in OPT_OUT_WORDS},
+    **{word.casefold(): Keyword.OPT_IN for word in OPT_IN_WORDS},
+    **{word.casefold(): Keyword.HELP for word in HELP_WORDS},
+}
+_LONGEST_WORD = max(map(len, _KEYWORD_BY_WORD))
+
+# What may surround a keyword: punctuation, symbols (emoji are mostly So), separators,
+# control and format characters (ZWJ, tags), plus the emoji pieces that are not symbols:
+# pictographs without a category, skin-tone modifiers, variation selectors, the keycap mark.
+_EDGE = (
+    r"\p{P}\p{S}\p{Z}\p{Cc}\p{Cf}\p{Extended_Pictographic}\p{Emoji_Modifier}"
+    r"\uFE00-\uFE0F\u20E3"
+)
+# Possessive edges and a core that begins and ends on a non-edge character keep this linear
+# in the message length: no backtracking between the edges and the core.
+_TRIMMED = regex.compile(
+    rf"[{_EDGE}]*+(?P<core>[^{_EDGE}](?:.*[^{_EDGE}])?)[{_EDGE}]*+", regex.DOTALL
+)
+# Spelled-apart forms people send: "OPT OUT", "opt-out", "Stop all".
+_SPLIT_WORD = regex.compile(r"(opt|stop)[\p{Zs}\p{Pd}\p{Pc}]+(out|all)")
+_SPLIT_WORDS = frozenset({("opt", "out"), ("stop", "all")})
+# Generous bound on the core before normalisation (full-width letters, a few spaces in
+# "opt out"); anything longer is ordinary text and skips the Unicode work entirely.
+_MAX_CORE = 2 * _LONGEST_WORD
+
+
+def match_keyword(text: str) -> Keyword | None:
+    """Return the compliance keyword ``text`` consists of, or ``None`` if it is anything else.
+
+    Matching ignores case and surrounding whitespace, punctuation, symbols and emoji, and
+    reads compatibility forms (full-width ``ＳＴＯＰ``) as their plain letters.
+    """
+    trimmed = _TRIMMED.fullmatch(text)
+    if trimmed is None:
+        return None
+    core = trimmed["core"]
+    if len(core) > _MAX_CORE:
+        return None
+    # Trim before NFKC so symbols that decompose to letters (™ → TM) stay punctuation.
+    word = unicodedata.normalize("NFKC", core).casefold()
+    keyword = _KEYWORD_BY_WORD.get(word)
+    if keyword is not None:
+        return keyword
+    split = _SPLIT_WORD.fullmatch(word)
+    if split is not None and (split[1], split[2]) in _SPLIT_WORDS:
+        return _KEYWORD_BY_WORD[split[1] + split[2]]
+    return None

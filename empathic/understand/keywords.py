@@ -17,6 +17,8 @@ __all__ = ["HELP_WORDS", "OPT_IN_WORDS", "OPT_OUT_WORDS", "Keyword", "match_keyw
 
 
 class Keyword(enum.StrEnum):
+    """What a compliance keyword asks for; the values are stable for storage and logs."""
+
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
     HELP = "help"

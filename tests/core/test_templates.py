@@ -1,0 +1,324 @@
+"""Tests for empathic.core.templates: sandboxed message templates that never send a hole."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from empathic.core.templates import (
+    MAX_SOURCE_LENGTH,
+    TEMPLATE_SCOPE,
+    Template,
+    TemplateError,
+    compile_template,
+)
+
+CONTACT: dict[str, Any] = {
+    "phone": "+14155550100",
+    "first_name": "Ana",
+    "attributes": {"tier": "gold", "points": 1200, "tags": ["vip", "early"]},
+}
+EVENT: dict[str, Any] = {
+    "type": "order.shipped",
+    "data": {
+        "order_id": "A-1001",
+        "items": [{"sku": "TEE-M", "qty": 2}, {"sku": "MUG"}],
+        "tracking": {"url": "https://t.example/abc"},
+    },
+}
+
+
+def render(source: str, contact: dict[str, Any] = CONTACT, event: dict[str, Any] = EVENT) -> str:
+    return compile_template("test", source).render(contact=contact, event=event)
+
+
+def render_error(source: str, **context: Any) -> TemplateError:
+    template = compile_template("test", source)
+    with pytest.raises(TemplateError) as caught:
+        template.render(
+            contact=context.get("contact", CONTACT), event=context.get("event", EVENT)
+        )
+    return caught.value
+
+
+def compile_error(source: str, name: str = "test") -> TemplateError:
+    with pytest.raises(TemplateError) as caught:
+        compile_template(name, source)
+    return caught.value
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def test_scope_is_contact_and_event() -> None:
+    assert TEMPLATE_SCOPE == frozenset({"contact", "event"})
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("Hi {{ contact.first_name }}!", "Hi Ana!"),
+        ("Hi {{ contact['first_name'] }}!", "Hi Ana!"),
+        ("Order {{ event.data.order_id }} shipped", "Order A-1001 shipped"),
+        ("Track: {{ event['data']['tracking'].url }}", "Track: https://t.example/abc"),
+        ("{{ contact.attributes.tier | upper }}", "GOLD"),
+        ("{{ contact.attributes.points + 10 }}", "1210"),
+        ("{{ contact.attributes.tags | join(', ') }}", "vip, early"),
+        ("{{ contact.attributes.tags[1] }}", "early"),
+        ("{{ event.data['items'] | length }} items", "2 items"),
+        (
+            "{% for item in event.data['items'] %}{{ item.sku }} {% endfor %}",
+            "TEE-M MUG",
+        ),
+        ("{% if event.type == 'order.shipped' %}On its way{% endif %}", "On its way"),
+        ("{% set n = contact.first_name %}Bye {{ n }}", "Bye Ana"),
+        ("{{ contact.first_name ~ '&' ~ '<b>' }}", "Ana&<b>"),  # no HTML escaping in SMS
+    ],
+)
+def test_renders_nested_contact_and_event(source: str, expected: str) -> None:
+    assert render(source) == expected
+
+
+def test_data_keys_win_over_dict_methods() -> None:
+    # {{ event.data.items }} must mean the "items" field, not dict.items.
+    assert render("{{ event.data.items | length }}") == "2"
+    assert render("{{ contact.keys }}", contact={"keys": "K"}) == "K"
+
+
+def test_dict_methods_still_work_when_no_key_shadows_them() -> None:
+    source = "{% for k, v in contact.attributes.items() | sort %}{{ k }}={{ v }};{% endfor %}"
+    assert render(source, contact={"attributes": {"b": 2, "a": 1}}) == "a=1;b=2;"
+
+
+def test_result_is_stripped() -> None:
+    assert render("\n\n   Hi {{ contact.first_name }}  \n\n") == "Hi Ana"
+
+
+def test_render_does_not_modify_the_callers_data() -> None:
+    contact = {"first_name": "Ana", "attributes": {"tier": "gold"}}
+    event: dict[str, Any] = {"data": {"items": [{"sku": "A"}]}}
+    source = (
+        "{{ contact.attributes.tier }}"
+        "{% for i in event.data['items'] %}{{ i.sku }}{% endfor %}"
+    )
+    assert render(source, contact=contact, event=event) == "goldA"
+    assert contact == {"first_name": "Ana", "attributes": {"tier": "gold"}}
+    assert type(contact["attributes"]) is dict
+    assert type(event["data"]["items"]) is list
+
+
+# --- defaults and strictness -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("contact", "expected"),
+    [
+        ({"attributes": {"first_name": "Bo"}}, "Hi Bo"),
+        ({"attributes": {}}, "Hi there"),
+        ({}, "Hi there"),  # the intermediate "attributes" is missing too
+    ],
+)
+def test_default_filter_covers_missing_values(contact: dict[str, Any], expected: str) -> None:
+    assert render('Hi {{ contact.attributes.first_name | default("there") }}', contact) == expected
+
+
+def test_is_defined_test_works() -> None:
+    source = "{% if contact.vip is defined %}VIP{% else %}Regular{% endif %} customer"
+    assert render(source, contact={}) == "Regular customer"
+    assert render(source, contact={"vip": True}) == "VIP customer"
+
+
+@pytest.mark.parametrize(
+    ("source", "variable"),
+    [
+        ("Courier: {{ event.data.courier }}", "event.data.courier"),
+        ("Courier: {{ event['data']['courier'] }}", "event.data.courier"),
+        ("{{ contact.attributes.first_name }}", "contact.attributes.first_name"),
+        ("{{ contact.nickname.first }}", "contact.nickname"),  # first missing link
+        ("{{ contact['first name'] }}", "contact['first name']"),
+        ("{{ contact.attributes.tags[5] }}", "contact.attributes.tags[5]"),
+        ("{% for i in event.data['items'] %}{{ i.qty }}{% endfor %}", "event.data.items[1].qty"),
+        ("{% if contact.vip %}VIP{% endif %}Hi", "contact.vip"),  # no silent falsy
+        ("{{ contact.age + 1 }}", "contact.age"),
+    ],
+)
+def test_missing_value_is_an_error_naming_its_path(source: str, variable: str) -> None:
+    error = render_error(source)
+    assert error.template == "test"
+    assert error.variable == variable
+    assert f"{variable} is not defined" in str(error)
+    assert error.line == 1
+
+
+def test_missing_value_reports_its_line() -> None:
+    source = "Hi {{ contact.first_name }},\n\nyour courier is\n{{ event.data.courier }}"
+    error = render_error(source)
+    assert error.line == 4
+    assert error.variable == "event.data.courier"
+    assert str(error) == "template 'test', line 4: event.data.courier is not defined"
+
+
+def test_missing_value_outside_tracked_data_still_names_the_key() -> None:
+    # After a filter the value is no longer a tracked copy; the message still names the key.
+    error = render_error("{{ (event.data['items'] | first).colour }}")
+    assert "colour" in str(error)
+    assert "test" in str(error)
+
+
+# --- compile-time checks ---------------------------------------------------------------------
+
+
+def test_unknown_variable_is_rejected_at_compile_time() -> None:
+    error = compile_error("Hi {{ contact.first_name }}, order {{ order.id }}", name="x")
+    assert error.template == "x"
+    assert error.variable == "order"
+    assert error.line == 1
+    assert str(error) == (
+        "template 'x', line 1: uses unknown variable 'order'; templates may use: contact, event"
+    )
+
+
+def test_earliest_unknown_variable_is_reported_and_the_rest_named() -> None:
+    error = compile_error("ok\n{{ zed }}\n{{ alpha }} {{ zed }}")
+    assert (error.variable, error.line) == ("zed", 2)
+    assert "'alpha'" in error.detail
+
+
+@pytest.mark.parametrize("name", ["range", "lipsum", "dict", "namespace", "cycler"])
+def test_jinja_globals_are_not_in_scope(name: str) -> None:
+    assert compile_error(f"{{{{ {name}() }}}}").variable == name
+
+
+def test_template_local_names_are_allowed() -> None:
+    compile_template("t", "{% set x = 1 %}{% for y in event.a %}{{ x }}{{ y }}{% endfor %}")
+    compile_template("t", "{% for y in event.a %}{{ loop.index }}{% endfor %}")
+    compile_template("t", "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(contact.first_name) }}")
+
+
+@pytest.mark.parametrize(
+    ("source", "line"),
+    [
+        ("Hi {{ contact.first_name", 1),
+        ("line one\nline two\n{% if contact.vip %}no end", 3),
+        ("one\n{{ contact. }}", 2),
+        ("{% endfor %}", 1),
+    ],
+)
+def test_syntax_error_reports_line(source: str, line: int) -> None:
+    error = compile_error(source)
+    assert error.line == line
+    assert "syntax error" in error.detail
+    assert f"line {line}" in str(error)
+
+
+@pytest.mark.parametrize(
+    "source", ['{% include "footer" %}', '{% extends "base" %}', '{% import "m" as m %}']
+)
+def test_other_templates_cannot_be_referenced(source: str) -> None:
+    assert "self-contained" in compile_error(source).detail
+
+
+def test_source_size_is_limited() -> None:
+    compile_template("t", "x" * MAX_SOURCE_LENGTH)
+    error = compile_error("x" * (MAX_SOURCE_LENGTH + 1))
+    assert str(MAX_SOURCE_LENGTH) in error.detail
+
+
+# --- sandbox and runtime failures ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ contact.__class__ }}",
+        "{{ contact.first_name.__class__ }}",
+        "{{ '{0.__class__}'.format(contact) }}",
+        "{{ contact.attributes.update({'tier': 'x'}) }}",
+        "{{ contact.attributes.tags.append('x') }}",
+        "{{ contact._path }}",
+    ],
+)
+def test_sandbox_escapes_are_template_errors(source: str) -> None:
+    error = render_error(source)
+    assert "sandbox" in error.detail
+    assert "_Tracked" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "source", ["{{ 1 / 0 }}", "{{ contact.first_name + 1 }}", "{{ contact() }}"]
+)
+def test_runtime_failures_are_template_errors(source: str) -> None:
+    error = render_error(source)
+    assert error.line == 1
+    assert "failed to render" in error.detail
+
+
+@pytest.mark.parametrize(
+    ("source", "contact"),
+    [
+        ("   ", CONTACT),
+        ("\n\n", CONTACT),
+        ("{{ contact.first_name }}", {"first_name": "  "}),
+        ("{% if false %}Hi{% endif %}", CONTACT),
+        ("{# just a comment #}", CONTACT),
+    ],
+)
+def test_empty_render_is_rejected(source: str, contact: dict[str, Any]) -> None:
+    assert render_error(source, contact=contact).detail == "renders to empty text"
+
+
+# --- the value types -------------------------------------------------------------------------
+
+
+def test_template_error_is_a_value_error_and_pickles() -> None:
+    error = TemplateError("t", "is broken", line=3, variable="event.x")
+    assert isinstance(error, ValueError)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.template, copy.detail, copy.line) == ("t", "is broken", 3)
+    assert copy.variable == "event.x"
+    assert str(copy) == str(error) == "template 't', line 3: is broken"
+
+
+def test_template_is_a_frozen_value() -> None:
+    template = compile_template("welcome", "Hi {{ contact.first_name }}")
+    assert (template.name, template.source) == ("welcome", "Hi {{ contact.first_name }}")
+    assert template == compile_template("welcome", "Hi {{ contact.first_name }}")
+    assert "_compiled" not in repr(template)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        template.name = "other"  # type: ignore[misc]
+    assert isinstance(hash(template), int)
+    assert isinstance(template, Template)
+
+
+# --- properties ------------------------------------------------------------------------------
+
+# Printable text with no Jinja delimiters; "\r" is excluded because Jinja normalises newlines.
+_PLAIN_TEXT = st.text(
+    alphabet=st.characters(
+        exclude_categories=("Cs", "Cc"),
+        exclude_characters="{}%#",
+        include_characters="\n\t",
+    ),
+    max_size=200,
+)
+
+
+@given(_PLAIN_TEXT.filter(lambda text: text.strip()))
+def test_plain_text_renders_unchanged(text: str) -> None:
+    assert compile_template("plain", text).render(contact={}, event={}) == text.strip()
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=100).filter(str.strip))
+def test_values_are_inserted_verbatim(value: str) -> None:
+    # Contact data may contain anything, Jinja syntax included; it is never re-evaluated.
+    rendered = compile_template("v", "{{ contact.first_name }}").render(
+        contact={"first_name": value}, event={}
+    )
+    assert rendered == value.strip()

@@ -1,0 +1,223 @@
+"""End to end: `empathic serve` as a real subprocess, driven over real HTTP.
+
+These tests start the real server (API, workers and the built-in carrier simulator on
+SQLite) on a free port with a temporary data dir, and talk to it with httpx only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+API_KEY = "emp_e2e_key_0123456789"
+PHONE = "+14155550123"
+FINAL = {"delivered", "undelivered", "failed", "blocked", "expired"}
+
+T = TypeVar("T")
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One `empathic serve` subprocess; its stdout/stderr go to files we can show on failure."""
+
+    def __init__(self, data_dir: Path, logs: Path) -> None:
+        self.data_dir = data_dir
+        self.logs = logs
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.starts += 1
+        self.stderr_path = self.logs / f"server-{self.starts}.err"
+        env = {**os.environ, "EMPATHIC_BOOTSTRAP_API_KEY": API_KEY, "PYTHONUNBUFFERED": "1"}
+        for name in ("EMPATHIC_DATABASE_URL", "EMPATHIC_PROJECT", "EMPATHIC_DATA_DIR", "EMPATHIC_PORT"):
+            env.pop(name, None)
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "empathic.cli", "serve", "--port", str(self.port),
+                 "--data-dir", str(self.data_dir), "--log-level", "warning"],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"server exited with {self.proc.returncode} before it was healthy:\n{self.stderr()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        pytest.fail(f"server not healthy within {timeout}s:\n{self.stderr()}")
+
+    def stderr(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")[-5000:]
+        except OSError:
+            return "(no stderr)"
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown at all."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def terminate(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM and wait; returns the exit code, or None if it had to be killed."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            return None
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10.0)
+
+
+@contextmanager
+def running(tmp_path: Path) -> Iterator[Server]:
+    server = Server(tmp_path / "data", tmp_path)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.terminate()
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what or 'condition'} not met within {timeout}s; last value: {last!r}")
+
+
+def received(api: httpx.Client, phone: str = PHONE) -> list[str]:
+    response = api.get(f"/v1/simulator/phones/{phone}/messages", params={"limit": 1000})
+    assert response.status_code == 200, response.text
+    return [m["body"] for m in response.json()["messages"] if m["direction"] == "received"]
+
+
+def settled(api: httpx.Client, message_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        view = api.get(f"/v1/messages/{message_id}").json()
+        return view if view.get("status") in FINAL else None
+
+    return eventually(check, timeout=timeout, what=f"message {message_id} settled")
+
+
+def test_event_to_delivery_then_stop_blocks_marketing(tmp_path: Path) -> None:
+    server = Server(tmp_path / "data", tmp_path)
+    try:
+        server.start()
+        with server.client() as api:
+            config = api.patch("/v1/simulator", json={"receipt_delay": 0.2})
+            assert config.status_code == 200, config.text
+            assert config.json()["receipt_delay"] == 0.2
+
+            # An event becomes a rendered text on the phone, and then a delivery receipt.
+            event = api.post(
+                "/v1/events",
+                json={
+                    "type": "order.dispatched",
+                    "contact": {"phone": PHONE, "attributes": {"first_name": "Maya"}},
+                    "data": {"order_id": "A-1042", "expected_date": "Friday",
+                             "tracking_url": "https://track.example/A-1042"},
+                    "idempotency_key": "evt-e2e-1",
+                },
+            )
+            assert event.status_code == 202, event.text
+            (message,) = event.json()["messages"]
+
+            texts = eventually(lambda: received(api) or None, what="rendered text at the phone")
+            assert len(texts) == 1
+            assert "A-1042" in texts[0] and "Maya" in texts[0], texts[0]
+
+            view = settled(api, message["id"])
+            assert view["status"] == "delivered", view
+            statuses = [e["status"] for e in view["events"]]
+            assert statuses == ["queued", "sending", "sent", "delivered"], view["events"]
+            instants = [e["at"] for e in view["events"]]
+            assert instants == sorted(instants), view["events"]
+
+            # The phone texts back " Stop. ": exactly one confirmation comes back.
+            reply = api.post(f"/v1/simulator/phones/{PHONE}/messages", json={"body": " Stop. "})
+            assert reply.status_code == 202, reply.text
+            texts = eventually(lambda: (t := received(api)) if len(t) >= 2 else None, what="opt-out confirmation")
+            assert "unsubscribed" in texts[1], texts
+            time.sleep(0.5)  # give a second (wrong) confirmation the time to show up
+            assert len(received(api)) == 2
+
+            # Marketing to an opted-out phone is blocked and never reaches it.
+            deal = api.post("/v1/messages", json={"to": PHONE, "body": "Deal: 20% off today", "topic": "deals"})
+            assert deal.status_code == 202, deal.text
+            view = settled(api, deal.json()["id"])
+            assert (view["status"], view["reason"]) == ("blocked", "opted_out"), view
+            time.sleep(0.3)
+            assert len(received(api)) == 2
+
+        code = server.terminate(timeout=10.0)
+        assert code is not None, f"server did not exit within 10s of SIGTERM:\n{server.stderr()}"
+    finally:
+        server.terminate()
+
+
+def test_kill_9_and_restart_delivers_everything_exactly_once(tmp_path: Path) -> None:
+    server = Server(tmp_path / "data", tmp_path)
+    count = 20
+    try:
+        server.start()
+        ids: list[str] = []
+        with server.client() as api:
+            api.patch("/v1/simulator", json={"receipt_delay": 0.2}).raise_for_status()
+            for i in range(count):
+                phone = f"+1415555{1100 + i % 5:04d}"
+                body = f"crash test message {i:02d}"
+                response = api.post("/v1/messages", json={"to": phone, "body": body, "idempotency_key": f"crash-{i}"})
+                assert response.status_code == 202, response.text
+                ids.append(response.json()["id"])
+        server.kill()  # right away: some are queued, some in flight, some sent
+
+        server.start()
+        with server.client() as api:
+            api.patch("/v1/simulator", json={"receipt_delay": 0.2}).raise_for_status()
+            views = [settled(api, message_id, timeout=15.0) for message_id in ids]
+            assert [v["status"] for v in views] == ["delivered"] * count, [(v["id"], v["status"]) for v in views]
+
+            bodies: Counter[str] = Counter()
+            for i in range(5):
+                bodies.update(received(api, f"+1415555{1100 + i:04d}"))
+            twice = {body: n for body, n in bodies.items() if n > 1}
+            assert not twice, f"texts received more than once: {twice}"
+            assert sorted(bodies) == sorted(f"crash test message {i:02d}" for i in range(count))
+    finally:
+        server.terminate()

@@ -7,6 +7,7 @@ sort by creation time and serve directly as pagination cursors.
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -20,7 +21,18 @@ def _base32(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+_last = (0, 0)  # (ms, random part) of the newest id this process made
+_lock = threading.Lock()
+
+
 def new_id(prefix: str, *, at_ms: int | None = None) -> str:
+    """A new id; ids made by one process within one millisecond still increase."""
+    global _last
     ms = int(time.time() * 1000) if at_ms is None else at_ms
-    rand = int.from_bytes(os.urandom(10), "big")
+    with _lock:
+        if ms == _last[0]:
+            rand = (_last[1] + 1) % (1 << 80)
+        else:
+            rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to count up within the ms
+        _last = (ms, rand)
     return f"{prefix}_{_base32(ms, 10)}{_base32(rand, 16)}"

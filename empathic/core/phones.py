@@ -11,7 +11,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
 from phonenumbers import timezone as _timezones
 
-__all__ = ["InvalidPhoneNumber", "normalize", "region_of", "timezone_for"]
+__all__ = ["MAX_RAW_LENGTH", "InvalidPhoneNumber", "normalize", "region_of", "timezone_for"]
 
 # No real number (with formatting, prefix and all) comes close; rejecting early keeps
 # pasted paragraphs and abuse out of the parser and out of error messages.
@@ -92,10 +92,11 @@ def timezone_for(e164: str) -> str | None:
     """Return the IANA time zone of an E.164 number, or ``None`` if its location is unknown.
 
     Where libphonenumber lists several zones (area codes straddling a boundary, toll-free and
-    many mobile ranges) this is the first one listed — a guess, not a fact.
+    many mobile ranges) the zone is unknown: picking one would be a guess that quiet hours
+    might then trust.
     """
     zones = _timezones.time_zones_for_number(_parse_e164(e164))
-    if not zones or zones[0] == _UNKNOWN_ZONE:
+    if len(zones) != 1 or zones[0] == _UNKNOWN_ZONE:
         return None
     return zones[0]
 

@@ -57,6 +57,7 @@ class Server:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "empathic.cli", "serve", "--port", str(self.port),
                  "--data-dir", str(self.data_dir), "--log-level", "warning"],
+                env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import socket
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from random import Random
 from typing import Any
 
@@ -123,10 +125,25 @@ class Receiver:
             self._handlers.discard(task)
 
 
+@pytest.fixture(scope="module")
+def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A freshly migrated database file, built once and copied per test (migrating is slow)."""
+    path = tmp_path_factory.mktemp("template") / "t.db"
+
+    async def build() -> None:
+        database = Database(f"sqlite:///{path}")
+        await database.migrate()
+        await database.close()  # checkpoints the WAL into the file
+
+    asyncio.run(build())
+    return path
+
+
 @pytest.fixture
-async def db(tmp_path: Any) -> AsyncIterator[Database]:
+async def db(tmp_path: Path, migrated_file: Path) -> AsyncIterator[Database]:
+    shutil.copyfile(migrated_file, tmp_path / "t.db")
     database = Database(f"sqlite:///{tmp_path / 't.db'}")
-    await database.migrate()
+    await database.migrate()  # a no-op here; as every process does at start
     async with database.transaction() as conn:
         await conn.execute(
             insert(workspaces),

@@ -1,0 +1,63 @@
+"""Consent as a fold of the ledger, and the policy gate over it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from empathic.core.consent import ALL_TOPICS, ConsentAction, ConsentEntry, ConsentState
+from empathic.core.policy import Block, Candidate, Send, decide
+from empathic.core.topics import DEFAULT_TOPICS, TopicKind
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+TOPICS = ["deals", "news", "transactional", ALL_TOPICS]
+entries = st.lists(
+    st.builds(ConsentEntry, st.sampled_from(TOPICS), st.sampled_from(["sms", "email"]), st.sampled_from(list(ConsentAction))),
+    max_size=30,
+)
+
+
+def reference_opted_out(history: list[ConsentEntry], topic: str, channel: str) -> bool:
+    """The slow, obvious reading: the last entry that speaks about this topic on this channel wins."""
+    for entry in reversed(history):
+        if entry.channel != channel:
+            continue
+        if entry.topic in (topic, ALL_TOPICS):
+            return entry.action is ConsentAction.REVOKED
+    return False
+
+
+@given(entries, st.sampled_from(TOPICS[:-1]), st.sampled_from(["sms", "email"]))
+def test_fold_agrees_with_the_last_relevant_entry(history: list[ConsentEntry], topic: str, channel: str) -> None:
+    state = ConsentState.fold(history)
+    assert state.opted_out(topic, channel) == reference_opted_out(history, topic, channel)
+
+
+@given(entries)
+def test_a_final_blanket_revoke_blocks_every_non_essential_topic(history: list[ConsentEntry]) -> None:
+    state = ConsentState.fold([*history, ConsentEntry(ALL_TOPICS, "sms", ConsentAction.REVOKED)])
+    for name, kind in DEFAULT_TOPICS.items():
+        decision = decide(Candidate(name, kind, "sms"), state, NOW)
+        assert decision == (Send() if kind.essential else Block("opted_out")), name
+
+
+def test_topic_revoke_is_narrow() -> None:
+    state = ConsentState.fold([ConsentEntry("deals", "sms", ConsentAction.REVOKED)])
+    assert decide(Candidate("deals", TopicKind.MARKETING, "sms"), state, NOW) == Block("opted_out")
+    assert decide(Candidate("news", TopicKind.MARKETING, "sms"), state, NOW) == Send()
+    assert decide(Candidate("deals", TopicKind.MARKETING, "email"), state, NOW) == Send()
+
+
+def test_start_after_stop_restores_sending() -> None:
+    state = ConsentState.fold(
+        [ConsentEntry(ALL_TOPICS, "sms", ConsentAction.REVOKED), ConsentEntry(ALL_TOPICS, "sms", ConsentAction.GRANTED)]
+    )
+    assert decide(Candidate("deals", TopicKind.MARKETING, "sms"), state, NOW) == Send()
+    assert not state.opted_out_of_all("sms")
+
+
+def test_priorities_put_codes_and_alerts_before_marketing() -> None:
+    assert TopicKind.OTP.priority < TopicKind.TRANSACTIONAL.priority < TopicKind.MARKETING.priority
+    assert TopicKind.COMPLIANCE.essential and TopicKind.OTP.essential and not TopicKind.TRANSACTIONAL.essential

@@ -1,0 +1,218 @@
+"""The dispatcher, scheduler and receipts against a real SQLite file and a scripted carrier."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from empathic.channels.base import ChannelError, ErrorKind, Outbound, Receipt, ReceiptStatus, SendResult
+from empathic.core.topics import DEFAULT_TOPICS, Topics
+from empathic.engine import outbox, receipts
+from empathic.engine.dispatcher import Dispatcher, DispatchSettings
+from empathic.engine.scheduler import Scheduler
+from empathic.store import keys
+from empathic.store import messages as store
+from empathic.store.db import Database
+
+WS = "ws_test"
+TOPICS = Topics(dict(DEFAULT_TOPICS))
+RULES = outbox.OutboxRules(topics=TOPICS, sender="+18005550100")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.at = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+class ScriptedCarrier:
+    """A carrier whose answers the test scripts: per call, an error kind or success."""
+
+    name = "scripted"
+    sender = "+18005550100"
+
+    def __init__(self, tps: float = 1000.0) -> None:
+        self.tps = tps
+        self.script: list[ErrorKind | Exception | None] = []
+        self.held: dict[str, str] = {}
+        self.calls: list[list[str]] = []
+
+    async def start(self, sink: object) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, batch: list[Outbound]) -> list[SendResult]:
+        self.calls.append([o.message_id for o in batch])
+        step = self.script.pop(0) if self.script else None
+        if isinstance(step, Exception):
+            # The carrier took the first message, then the connection dropped.
+            self.held[batch[0].message_id] = uuid.uuid4().hex
+            raise step
+        if step is not None:
+            return [SendResult(o.message_id, error=ChannelError(step, "scripted")) for o in batch]
+        results = []
+        for o in batch:
+            self.held[o.message_id] = uuid.uuid4().hex
+            results.append(SendResult(o.message_id, self.held[o.message_id]))
+        return results
+
+    async def lookup(self, message_ids: list[str]) -> dict[str, str]:
+        return {m: self.held[m] for m in message_ids if m in self.held}
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 't.db'}")
+    await database.migrate()
+    async with database.transaction() as conn:
+        await keys.ensure_workspace(conn, WS, "test", datetime.now(UTC))
+    yield database
+    await database.close()
+
+
+async def queue(db: Database, clock: FakeClock, *requests: outbox.MessageRequest) -> list[str]:
+    async with db.transaction() as conn:
+        rows = await outbox.submit(conn, WS, list(requests), RULES, clock.now())
+    return [r["id"] for r in rows]
+
+
+async def statuses(db: Database, ids: list[str]) -> list[str]:
+    async with db.transaction() as conn:
+        rows = {r["id"]: r for r in await store.by_ids(conn, ids)}
+    return [rows[i]["status"] for i in ids]
+
+
+async def history(db: Database, message_id: str) -> list[tuple[str, str]]:
+    async with db.transaction() as conn:
+        return [(e["status"], e["reason"]) for e in await store.history(conn, message_id)]
+
+
+def msg(to: str = "+14155550100", topic: str = "transactional", body: str = "hi") -> outbox.MessageRequest:
+    return outbox.MessageRequest(to=to, body=body, topic=topic)
+
+
+async def test_transient_errors_retry_with_backoff_then_send(db: Database) -> None:
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    carrier.script = [ErrorKind.CONNECTION, ErrorKind.THROTTLED]
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(retry_base=10, max_attempts=5))
+    scheduler = Scheduler(db, clock, on_released=lambda: None)
+    (mid,) = await queue(db, clock, msg())
+
+    await dispatcher.dispatch_once()
+    assert await statuses(db, [mid]) == ["deferred"]
+    assert await scheduler.fire_due() == 0  # not yet due
+    clock.advance(10)  # the first retry waits 5-10 s
+    assert await scheduler.fire_due() == 1
+    assert await statuses(db, [mid]) == ["queued"]
+    await dispatcher.dispatch_once()
+    assert await statuses(db, [mid]) == ["deferred"]
+    clock.advance(10)
+    assert await scheduler.fire_due() == 0  # the second waits 10-20 s
+    clock.advance(10)
+    await scheduler.fire_due()
+    await dispatcher.dispatch_once()
+    assert await statuses(db, [mid]) == ["sent"]
+    assert [s for s, _ in await history(db, mid)] == [
+        "queued", "sending", "deferred", "queued", "sending", "deferred", "queued", "sending", "sent"
+    ]
+    assert len(carrier.calls) == 3
+
+
+async def test_permanent_errors_and_exhausted_retries_fail(db: Database) -> None:
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(retry_base=1, max_attempts=2))
+    scheduler = Scheduler(db, clock, on_released=lambda: None)
+    carrier.script = [ErrorKind.REJECTED]
+    (rejected,) = await queue(db, clock, msg(body="a"))
+    await dispatcher.dispatch_once()
+    assert await history(db, rejected) == [("queued", "accepted"), ("sending", "handed_to_channel"), ("failed", "channel_rejected")]
+
+    carrier.script = [ErrorKind.CONNECTION, ErrorKind.CONNECTION]
+    (flaky,) = await queue(db, clock, msg(body="b"))
+    await dispatcher.dispatch_once()
+    clock.advance(5)
+    await scheduler.fire_due()
+    await dispatcher.dispatch_once()
+    assert await statuses(db, [flaky]) == ["failed"]
+
+
+async def test_urgent_topics_go_first(db: Database) -> None:
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(batch_size=5))
+    marketing = await queue(db, clock, *[msg(topic="marketing", body=f"m{i}") for i in range(20)])
+    (otp,) = await queue(db, clock, msg(topic="otp", body="code 123456"))
+    (alert,) = await queue(db, clock, msg(topic="transactional", body="shipped"))
+    await dispatcher.dispatch_once()
+    assert carrier.calls[0][:2] == [otp, alert]
+    assert carrier.calls[0][2:] == marketing[:3]
+
+
+async def test_rate_limit_caps_each_pass(db: Database) -> None:
+    clock, carrier = FakeClock(), ScriptedCarrier(tps=10)
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(batch_size=500))
+    await queue(db, clock, *[msg(body=f"n{i}") for i in range(50)])
+    await dispatcher.dispatch_once()
+    assert len(carrier.calls[0]) == 10
+
+
+async def test_interrupted_hand_off_is_reconciled_not_resent(db: Database) -> None:
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(retry_base=1))
+    carrier.script = [ConnectionResetError("dropped mid-batch")]
+    ids = await queue(db, clock, *[msg(body=f"r{i}") for i in range(3)])
+    await dispatcher.dispatch_once()
+    # The carrier held the first one: it is sent, not retried; the others retry.
+    assert await statuses(db, ids) == ["sent", "deferred", "deferred"]
+
+
+async def test_crash_leftovers_in_sending_are_settled_at_start(db: Database) -> None:
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings())
+    ids = await queue(db, clock, msg(body="x"), msg(body="y"))
+    # Simulate a crash after the claim: both `sending`, the carrier got only the first.
+    claimed = await dispatcher._claim(10)
+    assert claimed is not None
+    carrier.held[ids[0]] = "carrier-x"
+    assert await statuses(db, ids) == ["sending", "sending"]
+    assert await dispatcher.reconcile() == 2
+    assert await statuses(db, ids) == ["sent", "queued"]
+    await dispatcher.dispatch_once()
+    assert carrier.calls == [[ids[1]]]  # only the one the carrier never had
+
+
+async def test_receipts_early_duplicate_unknown_and_timeout(db: Database) -> None:
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(receipt_timeout=3600))
+    scheduler = Scheduler(db, clock, on_released=lambda: None)
+    early_id, late_id = await queue(db, clock, msg(body="early"), msg(body="late"))
+    claimed = await dispatcher._claim(1)
+    assert claimed is not None
+    # The carrier's receipt arrives before we recorded `sent`.
+    carrier_id = "carrier-early"
+    receipt = Receipt("scripted", carrier_id, ReceiptStatus.DELIVERED, None, clock.now())
+    async with db.transaction() as conn:
+        assert await receipts.apply(conn, [receipt], clock.now()) == 0
+    await dispatcher._record_results(claimed[1], [SendResult(early_id, carrier_id)])
+    clock.advance(1)
+    await scheduler.fire_due()
+    assert await statuses(db, [early_id]) == ["delivered"]
+    # The same receipt again, and one for an id nobody knows, change nothing.
+    async with db.transaction() as conn:
+        assert await receipts.apply(conn, [receipt], clock.now()) == 0
+    # No receipt at all: after the time-out the message is `expired`.
+    await dispatcher.dispatch_once()
+    assert await statuses(db, [late_id]) == ["sent"]
+    clock.advance(3601)
+    await scheduler.fire_due()
+    assert await statuses(db, [late_id]) == ["expired"]
+    assert (await history(db, late_id))[-1] == ("expired", "no_delivery_receipt")
+    assert await statuses(db, [early_id]) == ["delivered"]  # its time-out fired harmlessly

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ import pytest
 from empathic.api.app import create_app
 from empathic.engine.dispatcher import DispatchSettings
 from empathic.engine.runtime import Runtime, Settings
+from empathic.store.db import Database
 
 API_KEY = "emp_test_key_0123456789"
 
@@ -61,3 +65,42 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+POSTGRES_URL = os.environ.get("EMPATHIC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, empty database on each backend (PostgreSQL: a schema of its own per test)."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'test.db'}")
+        await db.migrate()
+        yield db
+        await db.close()
+        return
+    if not _postgres_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 and CI=true: it is required")
+        pytest.skip("PostgreSQL not running on 127.0.0.1:5432")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = Database(POSTGRES_URL)
+    async with admin.transaction() as conn:
+        await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    db = Database(POSTGRES_URL, schema=schema)
+    try:
+        await db.migrate()
+        yield db
+    finally:
+        await db.close()
+        async with admin.transaction() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.close()

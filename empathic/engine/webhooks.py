@@ -460,9 +460,14 @@ class WebhookSender:
             else:
                 status = DeliveryStatus.PENDING
                 next_at = now + timedelta(seconds=self._retry_delay(attempts))
-            log_level = logging.WARNING if status is DeliveryStatus.FAILED else logging.INFO
+            # Routine successes at debug; retries at info; giving up is worth a warning.
+            level = {
+                DeliveryStatus.DELIVERED: logging.DEBUG,
+                DeliveryStatus.PENDING: logging.INFO,
+                DeliveryStatus.FAILED: logging.WARNING,
+            }[status]
             log.log(
-                log_level,
+                level,
                 "webhook delivery %s (%s, webhook %s) attempt %d: %s -> %s",
                 c.id,
                 c.event_type,

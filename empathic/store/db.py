@@ -36,7 +36,8 @@ def async_url(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, schema: str | None = None) -> None:
+        """`schema` (PostgreSQL only) puts every table in that schema, e.g. one per test."""
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         options: dict[str, Any] = {}
@@ -44,6 +45,8 @@ class Database:
             options.update(pool_size=1, max_overflow=0, pool_timeout=60)
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            if schema:
+                options["connect_args"] = {"server_settings": {"search_path": schema}}
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.is_sqlite:
             _tune_sqlite(self.engine)

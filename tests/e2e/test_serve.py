@@ -128,6 +128,11 @@ def received(api: httpx.Client, phone: str = PHONE) -> list[str]:
     return [m["body"] for m in response.json()["messages"] if m["direction"] == "received"]
 
 
+def at_least(api: httpx.Client, count: int, phone: str = PHONE) -> list[str] | None:
+    texts = received(api, phone)
+    return texts if len(texts) >= count else None
+
+
 def settled(api: httpx.Client, message_id: str, timeout: float = 10.0) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         view = api.get(f"/v1/messages/{message_id}").json()
@@ -173,7 +178,7 @@ def test_event_to_delivery_then_stop_blocks_marketing(tmp_path: Path) -> None:
             # The phone texts back " Stop. ": exactly one confirmation comes back.
             reply = api.post(f"/v1/simulator/phones/{PHONE}/messages", json={"body": " Stop. "})
             assert reply.status_code == 202, reply.text
-            texts = eventually(lambda: (t := received(api)) if len(t) >= 2 else None, what="opt-out confirmation")
+            texts = eventually(lambda: at_least(api, 2), what="opt-out confirmation")
             assert "unsubscribed" in texts[1], texts
             time.sleep(0.5)  # give a second (wrong) confirmation the time to show up
             assert len(received(api)) == 2

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -70,13 +68,10 @@ class ScriptedCarrier:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 't.db'}")
-    await database.migrate()
+async def db(database: Database) -> Database:
     async with database.transaction() as conn:
         await keys.ensure_workspace(conn, WS, "test", datetime.now(UTC))
-    yield database
-    await database.close()
+    return database
 
 
 async def queue(db: Database, clock: FakeClock, *requests: outbox.MessageRequest) -> list[str]:

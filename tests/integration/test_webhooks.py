@@ -190,7 +190,9 @@ async def make_webhook(db: Database, url: str, events: list[str], workspace: str
         return await create_webhook(conn, workspace, url, events, START)
 
 
-async def put(db: Database, event_type: str, payloads: list[dict[str, Any]], now: datetime, workspace: str = "ws_a") -> int:
+async def put(
+    db: Database, event_type: str, payloads: list[dict[str, Any]], now: datetime, workspace: str = "ws_a"
+) -> int:
     async with db.transaction() as conn:
         return await enqueue(conn, workspace, event_type, payloads, now)
 
@@ -361,7 +363,9 @@ async def test_delivery_is_signed_and_exact(
     assert len(receiver.requests) == 1
 
 
-async def test_not_due_yet_is_not_sent(db: Database, receiver: Receiver, clock: FakeClock, http: httpx.AsyncClient) -> None:
+async def test_not_due_yet_is_not_sent(
+    db: Database, receiver: Receiver, clock: FakeClock, http: httpx.AsyncClient
+) -> None:
     await make_webhook(db, receiver.url, ["message.status"])
     await put(db, "message.status", [{"m": 1}], clock.now() + timedelta(seconds=30))
     assert await sender_for(db, clock, http).deliver_due() == 0
@@ -513,7 +517,8 @@ async def test_deleted_webhook_fails_its_pending_deliveries(
     for d in await deliveries(db, hook["id"]):
         assert (d["status"], d["last_error"], d["next_attempt_at"]) == ("failed", "webhook deleted", None)
     assert await sender_for(db, clock, http).deliver_due() == 2  # only the surviving webhook's
-    assert {r.headers["empathic-delivery"] for r in receiver.requests} == {d["id"] for d in await deliveries(db, keep["id"])}
+    sent = {r.headers["empathic-delivery"] for r in receiver.requests}
+    assert sent == {d["id"] for d in await deliveries(db, keep["id"])}
 
 
 async def test_webhook_removed_under_the_sender_fails_its_deliveries(
@@ -538,7 +543,9 @@ async def test_concurrent_passes_never_send_a_delivery_twice(
     await put(db, "message.status", [{"m": i} for i in range(30)], clock.now())
     sender = sender_for(db, clock, http, batch_size=10, concurrency=4)
     other = sender_for(db, clock, http, batch_size=10)  # as a second worker would
-    attempted = await asyncio.gather(sender.deliver_due(), sender.deliver_due(), other.deliver_due(), other.deliver_due())
+    attempted = await asyncio.gather(
+        sender.deliver_due(), sender.deliver_due(), other.deliver_due(), other.deliver_due()
+    )
     assert sum(attempted) == 30
     ids = [r.headers["empathic-delivery"] for r in receiver.requests]
     assert len(ids) == len(set(ids)) == 30
@@ -628,6 +635,13 @@ async def test_background_loop_survives_a_failing_pass(
 
 
 async def test_sender_rejects_nonsense_settings(db: Database) -> None:
-    for bad in ({"max_attempts": 0}, {"base_delay": 0}, {"max_delay": 0.5, "base_delay": 1.0}, {"timeout": 0}, {"concurrency": 0}):
+    for bad in (
+        {"max_attempts": 0},
+        {"base_delay": 0},
+        {"max_delay": 0.5, "base_delay": 1.0},
+        {"timeout": 0},
+        {"concurrency": 0},
+        {"batch_size": 0},
+    ):
         with pytest.raises(ValueError):
             WebhookSender(db, FakeClock(), **bad)  # type: ignore[arg-type]

@@ -200,6 +200,10 @@ def test_gsm_fast_path_assumption_only_crlf_joins_gsm_characters() -> None:
         ("a" * 100 + "`", Encoding.UCS2, 2, 101, 67),  # one backtick forces UCS-2
         ("a" * 101, Encoding.GSM7, 1, 101, 160),
         ("", Encoding.GSM7, 1, 0, 160),  # empty: one SMS, GSM-7, no units
+        # Whole characters cost a segment more than units/capacity arithmetic says:
+        ("a" * 152 + "€" + "a" * 152, Encoding.GSM7, 3, 306, 153),  # 2 * 153 == 306
+        (ZHE * 66 + GRINNING + ZHE * 66, Encoding.UCS2, 3, 134, 67),  # 2 * 67 == 134
+        (ZHE * 65 + THUMB_MEDIUM + ZHE * 65, Encoding.UCS2, 3, 134, 67),
     ],
 )
 def test_known_counts(
@@ -259,18 +263,20 @@ def test_surrogate_pair_moves_whole_to_next_segment() -> None:
 @pytest.mark.parametrize(
     ("prefix_units", "cluster"),
     [
-        (66, FLAG_FR),  # boundary would fall between the two regional indicators
-        (64, FLAG_FR),  # boundary would fall right after the first indicator
-        (65, THUMB_MEDIUM),  # boundary exactly between 👍 and its skin-tone modifier
-        (62, FAMILY),  # boundary right after the first ZWJ... 👨‍ 👩 fits exactly
-        (60, FAMILY),
+        (65, FLAG_FR),  # 1st regional indicator fills the segment exactly
+        (64, FLAG_FR),  # 1st indicator fits with a unit spare, 2nd does not
+        (65, THUMB_MEDIUM),  # 👍 fills the segment exactly, its skin tone would not fit
+        (62, FAMILY),  # 👨 ZWJ 👩 fills the segment exactly
+        (60, FAMILY),  # 👨 ZWJ 👩 ZWJ fits, 👧 would not
         (66, E_ACUTE_COMBINING),  # boundary between e and the combining accent
     ],
 )
 def test_grapheme_cluster_on_boundary_moves_whole(prefix_units: int, cluster: str) -> None:
     text = ZHE * prefix_units + cluster + ZHE * 10
-    # Sanity: without the rule the cluster really would straddle the boundary.
-    assert prefix_units < 67 < prefix_units + sms.utf16_units(cluster)
+    # Sanity: a code-point-level packer would really cut this cluster in two.
+    head = next(i for i in range(1, len(cluster) + 1)
+                if prefix_units + sms.utf16_units(cluster[:i]) > 67)
+    assert head > 1, "the cut would fall inside the cluster, not before it"
     parts = sms.split(text)
     assert parts[0] == ZHE * prefix_units
     assert parts[1].startswith(cluster)

@@ -9,8 +9,6 @@ phones keep their history across restarts and receipts it owes survive a crash.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import random
 import uuid
 from dataclasses import dataclass
@@ -27,10 +25,10 @@ from empathic.channels.base import (
     SendResult,
 )
 from empathic.core.clock import Clock
+from empathic.loop import Loop
 from empathic.store.db import Database
 from empathic.store.schema import sim_messages
 
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,22 +68,16 @@ class Simulator:
         self.tps = settings.tps
         self._random = random.Random(settings.seed)
         self._sink: ChannelSink | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._receipts = Loop("simulator-receipts", self._send_due_receipts)
 
     # -- the carrier side Empathic talks to ---------------------------------------------
 
     async def start(self, sink: ChannelSink) -> None:
         self._sink = sink
-        self._task = asyncio.create_task(self._receipt_loop(), name="simulator-receipts")
+        self._receipts.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await self._receipts.stop()
 
     async def send(self, batch: list[Outbound]) -> list[SendResult]:
         now = self.clock.now()
@@ -112,7 +104,7 @@ class Simulator:
         if rows:
             async with self.db.transaction() as conn:
                 await conn.execute(insert(sim_messages), rows)
-            self._wake.set()
+            self._receipts.wake()
         return results
 
     async def lookup(self, message_ids: list[str]) -> dict[str, str]:
@@ -173,21 +165,6 @@ class Simulator:
         self.settings = changed
 
     # -- receipts ------------------------------------------------------------------------
-
-    async def _receipt_loop(self) -> None:
-        while True:
-            try:
-                delay = await self._send_due_receipts()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep the carrier alive; the engine times receipts out anyway
-                log.exception("simulator receipt loop failed")
-                delay = 1.0
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass
 
     async def _send_due_receipts(self) -> float:
         """Send receipts that are due; return seconds to sleep until the next one."""

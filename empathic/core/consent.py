@@ -51,8 +51,8 @@ class ConsentState:
 
     def opted_out(self, topic: str, channel: str) -> bool:
         specific = self.topics.get((topic, channel))
-        if specific is ConsentAction.REVOKED:
-            return True
+        if specific is not None:  # every topic entry kept is newer than the last blanket one
+            return specific is ConsentAction.REVOKED
         return channel in self.all_revoked
 
     def opted_out_of_all(self, channel: str) -> bool:

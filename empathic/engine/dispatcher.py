@@ -28,6 +28,8 @@ from empathic.core.messages import Status
 from empathic.core.ratelimit import TokenBucket
 from empathic.core.topics import Topics
 from empathic.engine import lifecycle
+from empathic.loop import Loop
+from empathic.engine.receipts import RECEIPT_TIMEOUT
 from empathic.store import consent as consent_store
 from empathic.store import messages as store
 from empathic.store import timers
@@ -37,7 +39,7 @@ from empathic.store.messages import Transition
 log = logging.getLogger(__name__)
 
 RELEASE = "message.release"
-RECEIPT_TIMEOUT = "message.receipt_timeout"
+
 
 
 @dataclass(frozen=True)
@@ -70,44 +72,24 @@ class Dispatcher:
         self.topics = topics
         self.settings = settings
         self.bucket = TokenBucket(rate=channel.tps, burst=max(1.0, min(channel.tps, settings.batch_size)))
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Loop("dispatcher", self._pass)
         self._rng = random.Random()
         self._on_commit = on_commit or (lambda: None)
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     async def start(self) -> None:
         await self.reconcile()
-        self._task = asyncio.create_task(self._loop(), name="dispatcher")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await self._loop.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                handled = await self.dispatch_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("dispatch pass failed; retrying")
-                handled = 0
-                await asyncio.sleep(1.0)
-            if handled:
-                continue
-            wait = self.bucket.wait_for(1, time.monotonic())
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 1.0))
-            except TimeoutError:
-                pass
+    async def _pass(self) -> float:
+        if await self.dispatch_once():
+            return 0.0
+        return max(self.bucket.wait_for(1, time.monotonic()), 1.0)
 
     async def dispatch_once(self) -> int:
         """One claim-gate-send-record pass; returns how many messages it moved."""
@@ -128,8 +110,8 @@ class Dispatcher:
         return claimed
 
     async def _claim(self, limit: int) -> tuple[int, list[dict[str, Any]]] | None:
-        now = self.clock.now()
         async with self.db.transaction() as conn:
+            now = self.clock.now()  # read once the connection is ours, so history never runs backwards
             batch = await store.queued_batch(conn, limit)
             if not batch:
                 return None
@@ -192,7 +174,17 @@ class Dispatcher:
             ]
 
     async def _record_results(self, rows: list[dict[str, Any]], results: list[SendResult]) -> None:
-        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            await self._record_results_in(conn, rows, results, self.clock.now())
+
+    async def _record_results_in(
+        self,
+        conn: Any,
+        rows: list[dict[str, Any]],
+        results: list[SendResult],
+        now: datetime,
+        sent_reason: str = "accepted_by_carrier",
+    ) -> None:
         by_id = {r["id"]: r for r in rows}
         transitions: list[Transition] = []
         new_timers: list[timers.Timer] = []
@@ -200,7 +192,7 @@ class Dispatcher:
             row = by_id[result.message_id]
             if result.error is None:
                 transitions.append(
-                    Transition(row["id"], row["workspace_id"], Status.SENT, "accepted_by_carrier", now,
+                    Transition(row["id"], row["workspace_id"], Status.SENT, sent_reason, now,
                                {"carrier_id": result.carrier_id})
                 )
                 due = now + timedelta(seconds=self.settings.receipt_timeout)
@@ -216,9 +208,8 @@ class Dispatcher:
                 transitions.append(
                     Transition(row["id"], row["workspace_id"], Status.FAILED, f"channel_{result.error.kind.value}", now)
                 )
-        async with self.db.transaction() as conn:
-            await lifecycle.record(conn, transitions, by_id, now)
-            await timers.schedule(conn, new_timers)
+        await lifecycle.record(conn, transitions, by_id, now)
+        await timers.schedule(conn, new_timers)
 
     async def reconcile(self) -> int:
         """Settle messages left `sending` by a crash: sent if the carrier holds them, else queued."""
@@ -227,20 +218,19 @@ class Dispatcher:
         if not stuck:
             return 0
         held = await self.channel.lookup([r["id"] for r in stuck])
-        now = self.clock.now()
-        transitions = []
-        new_timers = []
-        for row in stuck:
-            if row["id"] in held:
-                transitions.append(Transition(row["id"], row["workspace_id"], Status.SENT, "reconciled_held_by_carrier", now,
-                                              {"carrier_id": held[row["id"]]}))
-                due = now + timedelta(seconds=self.settings.receipt_timeout)
-                new_timers.append(timers.Timer(RECEIPT_TIMEOUT, row["id"], due, {}, row["workspace_id"]))
-            else:
-                transitions.append(Transition(row["id"], row["workspace_id"], Status.QUEUED, "reconciled_not_at_carrier", now))
+        at_carrier = [r for r in stuck if r["id"] in held]
         async with self.db.transaction() as conn:
-            await lifecycle.record(conn, transitions, {r["id"]: r for r in stuck}, now)
-            await timers.schedule(conn, new_timers)
+            now = self.clock.now()
+            await self._record_results_in(
+                conn, at_carrier, [SendResult(r["id"], held[r["id"]]) for r in at_carrier], now,
+                sent_reason="reconciled_held_by_carrier",
+            )
+            requeue = [
+                Transition(r["id"], r["workspace_id"], Status.QUEUED, "reconciled_not_at_carrier", now)
+                for r in stuck
+                if r["id"] not in held
+            ]
+            await lifecycle.record(conn, requeue, {r["id"]: r for r in stuck}, now)
         log.info("reconciled %d interrupted hand-offs (%d held by carrier)", len(stuck), len(held))
         return len(stuck)
 

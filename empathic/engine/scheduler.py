@@ -6,7 +6,6 @@ than never; every handler is written to be harmless when repeated.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.clock import Clock
 from empathic.engine import dispatcher, lifecycle, receipts
+from empathic.loop import Loop
 from empathic.store import messages as store
 from empathic.store import timers
 from empathic.store.db import Database
@@ -32,42 +32,25 @@ class Scheduler:
         self.db = db
         self.clock = clock
         self.on_released = on_released
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Loop("scheduler", self._pass)
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="scheduler")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await self._loop.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                fired = await self.fire_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("timer pass failed")
-                fired = 0
-            if fired:
-                continue
-            async with self.db.transaction() as conn:
-                nxt = await timers.next_due(conn)
-            delay = 1.0 if nxt is None else (nxt - self.clock.now()).total_seconds()
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=min(1.0, max(0.01, delay)))
-            except TimeoutError:
-                pass
+    async def _pass(self) -> float:
+        if await self.fire_due():
+            return 0.0
+        async with self.db.transaction() as conn:
+            nxt = await timers.next_due(conn)
+        if nxt is None:
+            return 1.0
+        return min(1.0, max(0.01, (nxt - self.clock.now()).total_seconds()))
 
     async def fire_due(self, limit: int = 500) -> int:
         now = self.clock.now()

@@ -34,12 +34,12 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from random import Random
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -54,6 +54,7 @@ from empathic.store.db import Database
 from empathic.store.schema import Instant, webhook_deliveries, webhooks
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WEBHOOK_EVENTS = frozenset({"message.status", "message.received", "contact.opted_out"})
 
@@ -313,13 +314,13 @@ class WebhookSender:
 
     async def deliver_due(self) -> int:
         """One pass: claim due deliveries, POST them, record the outcomes; returns how many were tried."""
-        claimed = await self._claim()
+        claimed = await _to_the_end(self._claim())
         if not claimed:
             return 0
         self._in_flight.update(c.id for c in claimed)
         try:
             outcomes = await asyncio.gather(*(self._send(c) for c in claimed))
-            await self._record(outcomes)
+            await _to_the_end(self._record(outcomes))
         finally:
             self._in_flight.difference_update(c.id for c in claimed)
         return len(claimed)
@@ -335,7 +336,7 @@ class WebhookSender:
                 attempted = await self.deliver_due()
                 if attempted >= self.batch_size:
                     continue  # probably more due
-                delay = await self._seconds_until_next_due()
+                delay = await _to_the_end(self._seconds_until_next_due())
                 if attempted == 0:
                     delay = max(delay, 0.05)  # due but claimed elsewhere: do not spin
             except asyncio.CancelledError:
@@ -352,7 +353,7 @@ class WebhookSender:
         d = webhook_deliveries.c
         async with self.db.transaction() as conn:
             nxt = (
-                await conn.execute(select(func.min(d.next_attempt_at)).where(d.status == DeliveryStatus.PENDING))
+                await conn.execute(select(func.min(d.next_attempt_at)).where(d.status == DeliveryStatus.PENDING.value))
             ).scalar()
         if nxt is None:
             return _MAX_IDLE
@@ -370,7 +371,7 @@ class WebhookSender:
             rows = (
                 await conn.execute(
                     select(d.id, d.workspace_id, d.webhook_id, d.event_type, d.payload, d.attempts)
-                    .where(d.status == DeliveryStatus.PENDING, d.next_attempt_at <= now)
+                    .where(d.status == DeliveryStatus.PENDING.value, d.next_attempt_at <= now)
                     .order_by(d.next_attempt_at)
                     .limit(self.batch_size)
                     .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway
@@ -494,7 +495,7 @@ class WebhookSender:
             update(webhook_deliveries)
             .where(
                 d.id == bindparam("b_id"),
-                d.status == DeliveryStatus.PENDING,
+                d.status == DeliveryStatus.PENDING.value,
                 d.attempts == bindparam("b_claimed_attempts"),
             )
             .values(
@@ -513,6 +514,23 @@ class WebhookSender:
 # -- helpers ------------------------------------------------------------------------------
 
 
+async def _to_the_end(step: Coroutine[Any, Any, T]) -> T:
+    """Run a database step to completion even if our task is cancelled (by `stop()`) meanwhile.
+
+    Cancelling a task inside an open SQLite transaction abandons the connection with its
+    write lock still held, and every later transaction then fails with "database is locked".
+    So a cancel waits for the step's commit or rollback, then takes effect.
+    """
+    task = asyncio.ensure_future(step)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("webhook database step failed while stopping", exc_info=task.exception())
+        raise
+
+
 async def _fail_orphans(conn: AsyncConnection, workspace_id: str, webhook_ids: list[str], now: datetime) -> None:
     d = webhook_deliveries.c
     await conn.execute(
@@ -520,7 +538,7 @@ async def _fail_orphans(conn: AsyncConnection, workspace_id: str, webhook_ids: l
         .where(
             d.workspace_id == workspace_id,
             d.webhook_id.in_(webhook_ids),
-            d.status == DeliveryStatus.PENDING,
+            d.status == DeliveryStatus.PENDING.value,
         )
         .values(status=DeliveryStatus.FAILED.value, last_error="webhook deleted", next_attempt_at=None, updated_at=now)
     )

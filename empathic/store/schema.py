@@ -8,7 +8,7 @@ compare, index and partition the same way on both backends.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -37,6 +37,10 @@ metadata = MetaData(
 )
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 class Instant(TypeDecorator[datetime]):
     """An aware UTC datetime stored as integer epoch milliseconds."""
 
@@ -48,12 +52,12 @@ class Instant(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given where an aware UTC instant is required")
-        return int(value.timestamp() * 1000)
+        return (value - EPOCH) // _MS  # integer arithmetic: float timestamps lose a ms
 
     def process_result_value(self, value: int | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
+        return EPOCH + value * _MS
 
 
 def _id(prefix_len: int = 40) -> Column[str]:
@@ -237,6 +241,7 @@ webhooks = Table(
     Column("events", JSON, nullable=False),
     Column("secret", String(100), nullable=False),
     Column("created_at", Instant, nullable=False),
+    Index("ix_webhooks_workspace", "workspace_id"),
 )
 
 webhook_deliveries = Table(

@@ -45,3 +45,8 @@ async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[Ti
 
 async def next_due(conn: AsyncConnection) -> datetime | None:
     return (await conn.execute(select(timers.c.due_at).order_by(timers.c.due_at).limit(1))).scalar()
+
+
+async def cancel(conn: AsyncConnection, kind: str, refs: Sequence[str]) -> None:
+    for start in range(0, len(refs), 500):
+        await conn.execute(delete(timers).where(timers.c.kind == kind, timers.c.ref.in_(refs[start : start + 500])))

@@ -200,6 +200,7 @@ async def test_receipts_early_duplicate_unknown_and_timeout(db: Database) -> Non
     clock.advance(1)
     await scheduler.fire_due()
     assert await statuses(db, [early_id]) == ["delivered"]
+    assert await pending_timers(db, early_id) == []  # its time-out was cancelled
     # The same receipt again, and one for an id nobody knows, change nothing.
     async with db.transaction() as conn:
         assert await receipts.apply(conn, [receipt], clock.now()) == 0
@@ -210,4 +211,14 @@ async def test_receipts_early_duplicate_unknown_and_timeout(db: Database) -> Non
     await scheduler.fire_due()
     assert await statuses(db, [late_id]) == ["expired"]
     assert (await history(db, late_id))[-1] == ("expired", "no_delivery_receipt")
-    assert await statuses(db, [early_id]) == ["delivered"]  # its time-out fired harmlessly
+    assert await statuses(db, [early_id]) == ["delivered"]
+    assert await pending_timers(db, late_id) == []
+
+
+async def pending_timers(db: Database, ref: str) -> list[str]:
+    from sqlalchemy import select
+
+    from empathic.store.schema import timers as timer_table
+
+    async with db.transaction() as conn:
+        return [k for (k,) in (await conn.execute(select(timer_table.c.kind).where(timer_table.c.ref == ref))).all()]

@@ -11,9 +11,12 @@ import asyncio
 import json
 import logging
 import shutil
+import os
 import socket
 import ssl
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -139,11 +142,50 @@ def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# Every test runs on SQLite; those marked `both_backends` on PostgreSQL as well (the claim
+# and outbox queries are where the two differ). Tests choose by parametrizing `backend`.
+POSTGRES_URL = os.environ.get("EMPATHIC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+both_backends = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+
+
 @pytest.fixture
-async def db(tmp_path: Path, migrated_file: Path) -> AsyncIterator[Database]:
-    shutil.copyfile(migrated_file, tmp_path / "t.db")
-    database = Database(f"sqlite:///{tmp_path / 't.db'}")
-    await database.migrate()  # a no-op here; as every process does at start
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+async def db(backend: str, tmp_path: Path, migrated_file: Path) -> AsyncIterator[Database]:
+    if backend == "sqlite":
+        shutil.copyfile(migrated_file, tmp_path / "t.db")
+        database = Database(f"sqlite:///{tmp_path / 't.db'}")
+        await database.migrate()  # a no-op here; as every process does at start
+        async with _with_workspaces(database):
+            yield database
+        return
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            pass
+    except OSError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 and CI=true: it is required")
+        pytest.skip("PostgreSQL not running on 127.0.0.1:5432")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = Database(POSTGRES_URL)
+    async with admin.transaction() as conn:
+        await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        database = Database(POSTGRES_URL, schema=schema)
+        await database.migrate()
+        async with _with_workspaces(database):
+            yield database
+    finally:
+        async with admin.transaction() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.close()
+
+
+@asynccontextmanager
+async def _with_workspaces(database: Database) -> AsyncIterator[None]:
     async with database.transaction() as conn:
         await conn.execute(
             insert(workspaces),
@@ -152,8 +194,10 @@ async def db(tmp_path: Path, migrated_file: Path) -> AsyncIterator[Database]:
                 {"id": "ws_b", "name": "B", "created_at": START},
             ],
         )
-    yield database
-    await database.close()
+    try:
+        yield
+    finally:
+        await database.close()
 
 
 @pytest.fixture
@@ -264,6 +308,7 @@ async def test_create_webhook_rejects_bad_input(
 # -- the outbox -----------------------------------------------------------------------------
 
 
+@both_backends
 async def test_enqueue_targets_subscribed_webhooks_of_the_workspace_only(db: Database) -> None:
     status_hook = await make_webhook(db, "https://a.example/1", ["message.status"])
     inbound_hook = await make_webhook(db, "https://a.example/2", ["message.received"])
@@ -326,6 +371,7 @@ async def test_enqueue_rolls_back_with_the_callers_transaction(db: Database) -> 
 # -- sending ---------------------------------------------------------------------------------
 
 
+@both_backends
 async def test_delivery_is_signed_and_exact(
     db: Database, receiver: Receiver, clock: FakeClock, http: httpx.AsyncClient
 ) -> None:
@@ -372,6 +418,7 @@ async def test_not_due_yet_is_not_sent(
     assert receiver.requests == []
 
 
+@both_backends
 async def test_fails_twice_then_succeeds_with_growing_jittered_backoff(
     db: Database, receiver: Receiver, clock: FakeClock, http: httpx.AsyncClient
 ) -> None:
@@ -535,6 +582,7 @@ async def test_webhook_removed_under_the_sender_fails_its_deliveries(
     assert receiver.requests == []
 
 
+@both_backends
 async def test_concurrent_passes_never_send_a_delivery_twice(
     db: Database, receiver: Receiver, clock: FakeClock, http: httpx.AsyncClient
 ) -> None:
@@ -645,3 +693,20 @@ async def test_sender_rejects_nonsense_settings(db: Database) -> None:
     ):
         with pytest.raises(ValueError):
             WebhookSender(db, FakeClock(), **bad)  # type: ignore[arg-type]
+
+
+async def test_stopping_mid_pass_leaves_the_database_usable(
+    db: Database, receiver: Receiver, clock: FakeClock, http: httpx.AsyncClient
+) -> None:
+    # A cancel inside an open SQLite transaction would leave its write lock held; stop()
+    # must let the transaction finish. Stop at many different moments of busy passes.
+    await make_webhook(db, receiver.url, ["message.status"])
+    await put(db, "message.status", [{"m": i} for i in range(200)], clock.now())
+    for i in range(25):
+        sender = sender_for(db, clock, http, batch_size=5)
+        await sender.start()
+        await asyncio.sleep(0.001 * (i % 7))
+        await sender.stop()
+        async with asyncio.timeout(2):  # the busy timeout is 10 s: a leaked lock shows here
+            async with db.transaction() as conn:
+                await conn.execute(insert(workspaces).values(id=f"ws_{i}", name="x", created_at=START))

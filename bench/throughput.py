@@ -1,0 +1,367 @@
+"""Throughput benchmark of the embedded pipeline: `empathic serve` + SQLite + the carrier simulator.
+
+Starts a real server subprocess on a free port with a temporary data dir and a copy of the
+example project whose simulator takes (practically) unlimited messages per second, then:
+
+1. sends `--single` messages one per `POST /v1/messages`, `--concurrency` requests in flight,
+   and waits until they are all delivered;
+2. sends `--messages` messages through `POST /v1/messages/batch` (1000 per request, one
+   request at a time), and waits until they are all delivered;
+3. reads the figures (statuses, per-message latencies) straight from the SQLite file,
+   read-only, and the server's peak RSS from /proc.
+
+Prints one JSON object to stdout; progress goes to stderr.
+
+    python bench/throughput.py [--messages 20000] [--single 2000] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+API_KEY = "emp_bench_key_0123456789"
+BATCH = 1000
+PHONES = 5000  # distinct recipients; each gets a contact row
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "empathic" / "examples" / "delivery"
+FINAL = ("delivered", "undelivered", "failed", "blocked", "expired")
+
+
+def log(*parts: Any) -> None:
+    print("[bench]", *parts, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def phone(i: int) -> str:
+    return f"+1415555{i % PHONES:04d}"
+
+
+def make_project(root: Path) -> Path:
+    project = root / "project"
+    shutil.copytree(EXAMPLE, project)
+    toml = project / "empathic.toml"
+    text = toml.read_text()
+    text, n = re.subn(r"(?m)^tps\s*=\s*[0-9.]+", "tps = 1000000", text)
+    if n != 1:
+        raise SystemExit(f"could not set tps in {toml}")
+    text = re.sub(r"(?m)^receipt_delay\s*=\s*[0-9.]+", "receipt_delay = 0.0", text)
+    toml.write_text(text)
+    return project
+
+
+class Server:
+    def __init__(self, root: Path, project: Path) -> None:
+        self.root = root
+        self.data_dir = root / "data"
+        self.db_path = self.data_dir / "empathic.sqlite3"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.project = project
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        env = {**os.environ, "EMPATHIC_BOOTSTRAP_API_KEY": API_KEY, "PYTHONUNBUFFERED": "1"}
+        for name in ("EMPATHIC_DATABASE_URL", "EMPATHIC_PROJECT", "EMPATHIC_DATA_DIR", "EMPATHIC_PORT"):
+            env.pop(name, None)
+        self.err_path = self.root / "server.err"
+        with open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "empathic.cli", "serve", "--port", str(self.port),
+                 "--data-dir", str(self.data_dir), "--project", str(self.project), "--log-level", "warning"],
+                env=env, stdout=subprocess.DEVNULL, stderr=err,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"server exited ({self.proc.returncode}):\n{self.stderr()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise SystemExit(f"server not healthy within {timeout}s:\n{self.stderr()}")
+
+    def stderr(self) -> str:
+        try:
+            return self.err_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def proc_status(self) -> dict[str, Any]:
+        """Peak and current RSS (MiB) and CPU seconds of the server process, from /proc."""
+        assert self.proc is not None
+        out: dict[str, Any] = {}
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "VmRSS"):
+                    out[key] = round(int(value.split()[0]) / 1024, 1)
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks = os.sysconf("SC_CLK_TCK")
+            out["cpu_seconds"] = round((int(fields[11]) + int(fields[12])) / ticks, 2)
+        except (OSError, ValueError, IndexError):
+            pass
+        return out
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            return None
+
+
+class Store:
+    """Read-only look at the server's SQLite file (WAL readers never block the writer)."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+
+    def counts(self) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT status, count(*) FROM messages WHERE direction = 'outbound' GROUP BY status"
+        ).fetchall()
+        return dict(rows)
+
+    def latencies(self, prefix: str) -> dict[str, Any]:
+        """Accept (first `queued` event) to first `sent` / `delivered` event, in ms, per message."""
+        rows = self.conn.execute(
+            """
+            SELECT min(CASE WHEN e.status = 'queued' THEN e.at END),
+                   min(CASE WHEN e.status = 'sent' THEN e.at END),
+                   min(CASE WHEN e.status = 'delivered' THEN e.at END)
+            FROM messages m JOIN message_events e ON e.message_id = m.id
+            WHERE m.direction = 'outbound' AND m.body LIKE ?
+            GROUP BY m.id
+            """,
+            (prefix + "%",),
+        ).fetchall()
+        sent = sorted(s - q for q, s, _ in rows if q is not None and s is not None)
+        delivered = sorted(d - q for q, _, d in rows if q is not None and d is not None)
+        ends = [d for _, _, d in rows if d is not None]
+        starts = [q for q, _, _ in rows if q is not None]
+        return {
+            "messages": len(rows),
+            "accept_to_sent_ms": summary(sent),
+            "accept_to_delivered_ms": summary(delivered),
+            "first_accept_to_last_delivered_s": round((max(ends) - min(starts)) / 1000, 3) if ends and starts else None,
+        }
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def percentile(values: list[int], q: float) -> float | None:
+    if not values:
+        return None
+    k = min(len(values) - 1, max(0, int(round(q / 100 * (len(values) - 1)))))
+    return values[k]
+
+
+def summary(values: list[int]) -> dict[str, Any]:
+    return {
+        "count": len(values),
+        "p50": percentile(values, 50),
+        "p99": percentile(values, 99),
+        "max": values[-1] if values else None,
+    }
+
+
+def wait_delivered(store: Store, target: int, timeout: float) -> tuple[float | None, dict[str, int]]:
+    """Poll until `target` outbound messages are final; returns (monotonic time, counts)."""
+    deadline = time.monotonic() + timeout
+    counts: dict[str, int] = {}
+    last_log = 0.0
+    while time.monotonic() < deadline:
+        counts = store.counts()
+        if sum(counts.get(s, 0) for s in FINAL) >= target:
+            return time.monotonic(), counts
+        if time.monotonic() - last_log > 5:
+            log("waiting:", counts)
+            last_log = time.monotonic()
+        time.sleep(0.05)
+    return None, counts
+
+
+async def send_singles(url: str, n: int, concurrency: int) -> dict[str, Any]:
+    errors: dict[str, int] = {}
+    latencies: list[float] = []
+    next_index = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60, limits=limits
+    ) as client:
+
+        async def worker() -> None:
+            nonlocal next_index
+            while next_index < n:
+                i = next_index
+                next_index += 1
+                started = time.perf_counter()
+                try:
+                    r = await client.post("/v1/messages", json={"to": phone(i), "body": f"single {i}: your code is {i % 997}"})
+                    if r.status_code != 202:
+                        errors[str(r.status_code)] = errors.get(str(r.status_code), 0) + 1
+                except httpx.HTTPError as exc:
+                    errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": n,
+        "seconds": round(elapsed, 3),
+        "accepted_per_s": round((n - sum(errors.values())) / elapsed, 1),
+        "request_ms": {"p50": round(percentile(latencies, 50) or 0, 1), "p99": round(percentile(latencies, 99) or 0, 1)},
+        "errors": errors,
+    }
+
+
+def send_batches(url: str, n: int) -> dict[str, Any]:
+    errors: dict[str, int] = {}
+    latencies: list[float] = []
+    accepted = 0
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=120) as client:
+        started = time.perf_counter()
+        for start in range(0, n, BATCH):
+            batch = [{"to": phone(i), "body": f"batch {i}: your order ships today"} for i in range(start, min(n, start + BATCH))]
+            t0 = time.perf_counter()
+            r = client.post("/v1/messages/batch", json={"messages": batch})
+            latencies.append((time.perf_counter() - t0) * 1000)
+            if r.status_code == 202:
+                accepted += len(r.json()["messages"])
+            else:
+                errors[str(r.status_code)] = errors.get(str(r.status_code), 0) + 1
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "batch_size": BATCH,
+        "seconds": round(elapsed, 3),
+        "accepted_per_s": round(accepted / elapsed, 1),
+        "request_ms": {"p50": round(percentile(latencies, 50) or 0, 1), "p99": round(percentile(latencies, 99) or 0, 1)},
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=20000, help="messages sent through /v1/messages/batch")
+    parser.add_argument("--single", type=int, default=2000, help="messages sent one per POST /v1/messages")
+    parser.add_argument("--concurrency", type=int, default=32, help="single POSTs in flight")
+    parser.add_argument("--timeout", type=float, default=300.0, help="max seconds to wait for each phase to deliver")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="empathic-bench-"))
+    server = Server(root, make_project(root))
+    result: dict[str, Any] = {
+        "params": {"messages": args.messages, "single": args.single, "concurrency": args.concurrency,
+                   "batch_size": BATCH, "phones": PHONES},
+        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
+                    "implementation": platform.python_implementation(), "platform": platform.platform(),
+                    "sqlite": sqlite3.sqlite_version},
+    }
+    store: Store | None = None
+    try:
+        t0 = time.monotonic()
+        server.start()
+        result["server_start_s"] = round(time.monotonic() - t0, 2)
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {API_KEY}"}) as api:
+            config = api.patch("/v1/simulator", json={"receipt_delay": 0, "fail_share": 0})
+            config.raise_for_status()
+            result["simulator"] = config.json()
+        store = Store(server.db_path)
+
+        # Phase 1: one message per request.
+        done_before = 0
+        if args.single:
+            log(f"single: {args.single} POST /v1/messages, concurrency {args.concurrency}")
+            first = time.monotonic()
+            single = asyncio.run(send_singles(server.url, args.single, args.concurrency))
+            end, counts = wait_delivered(store, args.single, args.timeout)
+            single["delivered_per_s"] = round(args.single / (end - first), 1) if end else None
+            single["statuses"] = counts
+            result["single"] = single
+            done_before = args.single
+            log("single:", single)
+
+        # Phase 2: batches of 1000.
+        if args.messages:
+            log(f"batch: {args.messages} messages in batches of {BATCH}")
+            first = time.monotonic()
+            batch = send_batches(server.url, args.messages)
+            end, counts = wait_delivered(store, done_before + args.messages, args.timeout)
+            batch["delivered_per_s"] = round(args.messages / (end - first), 1) if end else None
+            batch["drain_after_last_accept_s"] = round(end - first - batch["seconds"], 3) if end else None
+            batch["statuses"] = counts
+            result["batch"] = batch
+            log("batch:", batch)
+
+        result["latency"] = {
+            "all": store.latencies(""),
+            "single": store.latencies("single "),
+            "batch": store.latencies("batch "),
+        }
+        status = server.proc_status()
+        result["server"] = {
+            "peak_rss_mib": status.get("VmHWM"),
+            "rss_at_end_mib": status.get("VmRSS"),
+            "cpu_seconds": status.get("cpu_seconds"),
+        }
+        result["server"]["db_mib"] = round(
+            sum(p.stat().st_size for p in server.data_dir.glob("empathic.sqlite3*")) / 2**20, 1
+        )
+        result["timed_out"] = any(
+            result.get(phase, {}).get("delivered_per_s", 0) is None for phase in ("single", "batch")
+        )
+        lat = result["latency"]
+        result["summary"] = {
+            "accepted_per_s_single": result.get("single", {}).get("accepted_per_s"),
+            "accepted_per_s_batch": result.get("batch", {}).get("accepted_per_s"),
+            "delivered_per_s": result.get("batch", result.get("single", {})).get("delivered_per_s"),
+            "accept_to_sent_ms": {
+                phase: {q: lat[phase]["accept_to_sent_ms"][q] for q in ("p50", "p99")}
+                for phase in ("all", "single", "batch")
+            },
+            "peak_rss_mib": result["server"]["peak_rss_mib"],
+        }
+    finally:
+        if store is not None:
+            store.close()
+        code = server.stop()
+        result.setdefault("server", {})["exit_code"] = code
+        shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

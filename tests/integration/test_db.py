@@ -1,0 +1,69 @@
+"""The database handle: cancellation safety and instant precision."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import insert, select
+
+from empathic.store.db import Database
+from empathic.store.schema import Instant, timers
+
+
+async def test_a_cancelled_transaction_releases_the_database(database: Database) -> None:
+    inside = asyncio.Event()
+
+    async def hold() -> None:
+        async with database.transaction() as conn:
+            await conn.execute(
+                insert(timers).values(kind="k", ref="r", due_at=datetime.now(UTC), payload={})
+            )
+            inside.set()
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(hold())
+    await inside.wait()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    async def write_again() -> int:
+        async with database.transaction() as conn:
+            await conn.execute(insert(timers).values(kind="k", ref="s", due_at=datetime.now(UTC), payload={}))
+            return len((await conn.execute(select(timers.c.ref))).all())
+
+    # The cancelled write was rolled back and the lock is free: this does not wait 10 s.
+    assert await asyncio.wait_for(write_again(), timeout=3) == 1
+
+
+async def test_cancelling_at_any_point_of_a_transaction_never_wedges_it(database: Database) -> None:
+    async def busy(n: int) -> None:
+        async with database.transaction() as conn:
+            for i in range(20):
+                await conn.execute(insert(timers).values(kind="k", ref=f"{n}-{i}", due_at=datetime.now(UTC), payload={}))
+
+    for n in range(60):
+        task = asyncio.create_task(busy(n))
+        await asyncio.sleep(0.0005 * (n % 12))  # cancel at a different point each time
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    async with asyncio.timeout(5):
+        async with database.transaction() as conn:
+            refs = [r for (r,) in (await conn.execute(select(timers.c.ref))).all()]
+    # Each transaction committed whole or not at all.
+    per_tx: dict[str, int] = {}
+    for ref in refs:
+        per_tx[ref.split("-")[0]] = per_tx.get(ref.split("-")[0], 0) + 1
+    assert all(count == 20 for count in per_tx.values()), per_tx
+
+
+@settings(max_examples=300)
+@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)))
+def test_instants_keep_every_millisecond(at: datetime) -> None:
+    at = at.replace(microsecond=at.microsecond // 1000 * 1000)
+    kind = Instant()
+    stored = kind.process_bind_param(at, None)
+    assert kind.process_result_value(stored, None) == at
+    assert stored == (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)

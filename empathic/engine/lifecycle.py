@@ -11,11 +11,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.engine import webhooks
 from empathic.store import messages as store
 from empathic.store.messages import Transition
+
+# Counted when recorded in a transaction that may still roll back: a rare over-count on
+# error, fine for rates and alerts (the database is the source of truth for exact figures).
+MESSAGE_STATUS = Counter("empathic_message_status", "Messages entering each status", ["direction", "status"])
 
 
 def _status_payload(message_id: str, contact_id: str | None, to: str, status: str, reason: str | None, at: datetime) -> dict[str, Any]:
@@ -31,6 +36,8 @@ def _status_payload(message_id: str, contact_id: str | None, to: str, status: st
 
 async def record_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]], reason: str, now: datetime) -> None:
     await store.insert_many(conn, rows, reason)
+    for r in rows:
+        MESSAGE_STATUS.labels(r["direction"], r["status"]).inc()
     by_workspace: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         if r["direction"] == "outbound":
@@ -46,6 +53,8 @@ async def record(
 ) -> None:
     """Apply transitions; `rows` holds the current message rows by id (for webhook payloads)."""
     await store.apply_transitions(conn, transitions)
+    for t in transitions:
+        MESSAGE_STATUS.labels("outbound", t.status.value).inc()
     by_workspace: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for t in transitions:
         row = rows[t.message_id]

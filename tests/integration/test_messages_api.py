@@ -142,3 +142,20 @@ async def test_simulator_failures_end_undelivered(api: httpx.AsyncClient) -> Non
 async def test_openapi_is_served(api: httpx.AsyncClient) -> None:
     spec = (await api.get("/openapi.json")).json()
     assert "/v1/messages" in spec["paths"] and "/v1/events" in spec["paths"]
+
+
+async def test_metrics_count_statuses(api: httpx.AsyncClient) -> None:
+    def delivered_count(text: str) -> float:
+        for line in text.splitlines():
+            if line.startswith('empathic_message_status_total{direction="outbound",status="delivered"}'):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = delivered_count((await api.get("/metrics")).text)
+    sent = (await api.post("/v1/messages", json={"to": "+14155550107", "body": "count me"})).json()
+
+    async def delivered() -> bool:
+        return (await status_of(api, sent["id"]))["status"] == "delivered"
+
+    await eventually(delivered)
+    assert delivered_count((await api.get("/metrics")).text) == before + 1

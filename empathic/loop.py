@@ -46,6 +46,8 @@ class Loop:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # Cleared before the pass, so a wake() during it is not lost: it skips the sleep.
+            self._wake.clear()
             try:
                 delay = await self._step()
             except Exception:
@@ -56,7 +58,6 @@ class Loop:
             if delay <= 0:
                 await asyncio.sleep(0)  # let others run between back-to-back passes
                 continue
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             except TimeoutError:

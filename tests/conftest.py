@@ -8,6 +8,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +36,24 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return settings
 
 
-@pytest.fixture
-async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    rt = Runtime(make_settings(tmp_path))
-    await rt.start()
-    try:
-        yield rt
-    finally:
-        await rt.stop()
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
+    """The whole engine on each backend (PostgreSQL: a schema of its own per test)."""
+    if request.param == "sqlite":
+        rt = Runtime(make_settings(tmp_path))
+        await rt.start()
+        try:
+            yield rt
+        finally:
+            await rt.stop()
+        return
+    async with postgres_schema() as schema:
+        rt = Runtime(make_settings(tmp_path, database_url=POSTGRES_URL, database_schema=schema))
+        await rt.start()
+        try:
+            yield rt
+        finally:
+            await rt.stop()
 
 
 @pytest.fixture
@@ -87,20 +98,29 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         yield db
         await db.close()
         return
+    async with postgres_schema() as schema:
+        db = Database(POSTGRES_URL, schema=schema)
+        try:
+            await db.migrate()
+            yield db
+        finally:
+            await db.close()
+
+
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[str]:
+    """A fresh schema on the test PostgreSQL, dropped afterwards; skip (fail in CI) without one."""
     if not _postgres_available():
         if os.environ.get("CI") == "true":
             pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 and CI=true: it is required")
         pytest.skip("PostgreSQL not running on 127.0.0.1:5432")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = Database(POSTGRES_URL)
-    async with admin.transaction() as conn:
-        await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    db = Database(POSTGRES_URL, schema=schema)
     try:
-        await db.migrate()
-        yield db
-    finally:
-        await db.close()
         async with admin.transaction() as conn:
-            await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        yield schema
+    finally:
+        async with admin.transaction() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.close()

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from empathic.api.auth import workspace
 from empathic.api.problems import Problem
 from empathic.core.messages import Direction, Status
-from empathic.engine.outbox import MessageRequest, submit
+from empathic.engine.outbox import MessageRequest
 from empathic.engine.runtime import Runtime
 from empathic.store import messages as store
 
@@ -46,19 +46,13 @@ Workspace = Annotated[str, Depends(workspace)]
 
 @router.post("", status_code=202)
 async def send(payload: SendMessage, request: Request, ws: Workspace) -> dict[str, Any]:
-    rt = runtime_of(request)
-    async with rt.db.transaction() as conn:
-        (row,) = await submit(conn, ws, [payload.request()], rt.rules, rt.now())
-    rt.committed()
+    (row,) = await runtime_of(request).outbox.submit(ws, [payload.request()])
     return store.to_view(row)
 
 
 @router.post("/batch", status_code=202)
 async def send_batch(payload: SendBatch, request: Request, ws: Workspace) -> dict[str, Any]:
-    rt = runtime_of(request)
-    async with rt.db.transaction() as conn:
-        rows = await submit(conn, ws, [m.request() for m in payload.messages], rt.rules, rt.now(), numbered=True)
-    rt.committed()
+    rows = await runtime_of(request).outbox.submit(ws, [m.request() for m in payload.messages], numbered=True)
     return {"messages": [store.to_view(r) for r in rows]}
 
 

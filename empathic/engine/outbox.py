@@ -7,13 +7,17 @@ writes anything, so a bad item in a batch stores nothing.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core import sms
+from empathic.core.clock import Clock
 from empathic.core.ids import new_id
 from empathic.core.messages import Direction, Status
 from empathic.core.phones import InvalidPhoneNumber, normalize
@@ -21,6 +25,7 @@ from empathic.core.topics import Topics, UnknownTopic
 from empathic.engine import lifecycle
 from empathic.store import contacts as contact_store
 from empathic.store import messages as store
+from empathic.store.db import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +57,22 @@ class OutboxRules:
     max_segments: int = 10
 
 
-def _validate(req: MessageRequest, rules: OutboxRules, index: int | None) -> tuple[str, sms.SegmentCount, int]:
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A request that passed validation: its number in E.164, its size and its priority."""
+
+    request: MessageRequest
+    to: str
+    count: sms.SegmentCount
+    priority: int
+
+
+def validate(requests: list[MessageRequest], rules: OutboxRules, *, numbered: bool = False) -> list[Checked]:
+    """Check every request (pure); the first bad one raises SubmitError naming it."""
+    return [_validate(r, rules, i if numbered else None) for i, r in enumerate(requests)]
+
+
+def _validate(req: MessageRequest, rules: OutboxRules, index: int | None) -> Checked:
     try:
         to = normalize(req.to, req.region or rules.default_region)
     except InvalidPhoneNumber as exc:
@@ -73,7 +93,7 @@ def _validate(req: MessageRequest, rules: OutboxRules, index: int | None) -> tup
         )
     if req.idempotency_key is not None and not 0 < len(req.idempotency_key) <= 200:
         raise SubmitError("idempotency_key", "must be 1 to 200 characters", index)
-    return to, count, kind.priority
+    return Checked(req, to, count, kind.priority)
 
 
 async def submit(
@@ -89,15 +109,22 @@ async def submit(
 
     A request whose idempotency key was seen before returns the first message, unchanged.
     """
-    checked = [_validate(r, rules, i if numbered else None) for i, r in enumerate(requests)]
-    keys = [r.idempotency_key for r in requests if r.idempotency_key]
+    return await write(conn, workspace_id, validate(requests, rules, numbered=numbered), rules, now)
+
+
+async def write(
+    conn: AsyncConnection, workspace_id: str, checked: list[Checked], rules: OutboxRules, now: datetime
+) -> list[dict[str, Any]]:
+    """Queue validated requests in the caller's transaction; one row per request, in order."""
+    keys = [c.request.idempotency_key for c in checked if c.request.idempotency_key]
     existing = await store.by_idempotency_keys(conn, workspace_id, keys) if keys else {}
-    fresh_phones = [to for (to, _, _), r in zip(checked, requests) if r.idempotency_key not in existing]
+    fresh_phones = [c.to for c in checked if c.request.idempotency_key not in existing]
     people = await contact_store.ensure_by_phone(conn, workspace_id, fresh_phones, now) if fresh_phones else {}
 
     results: list[dict[str, Any]] = []
     new_rows: list[dict[str, Any]] = []
-    for req, (to, count, priority) in zip(requests, checked):
+    for c in checked:
+        req, to, count, priority = c.request, c.to, c.count, c.priority
         if req.idempotency_key and req.idempotency_key in existing:
             results.append(existing[req.idempotency_key])
             continue
@@ -131,3 +158,81 @@ async def submit(
         results.append(row)
     await lifecycle.record_new(conn, new_rows, "accepted", now)
     return results
+
+
+class Outbox:
+    """Accepts messages from many concurrent callers, writing them in shared transactions.
+
+    Group commit: while one transaction is being written, new submissions wait, and the
+    next transaction carries all of them. Under load this turns many small transactions
+    (each holding SQLite's one writer for several round trips) into a few large ones.
+    Each caller still gets its own rows back, and only after they are durable.
+    """
+
+    def __init__(self, db: Database, clock: Clock, rules: OutboxRules, on_commit: Callable[[], None]) -> None:
+        self.db = db
+        self.clock = clock
+        self.rules = rules
+        self.on_commit = on_commit
+        self._pending: list[_Submission] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, workspace_id: str, requests: list[MessageRequest], *, numbered: bool = False) -> list[dict[str, Any]]:
+        checked = validate(requests, self.rules, numbered=numbered)  # bad input fails alone, at once
+        done: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Submission(workspace_id, checked, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending(), name="outbox-writer")
+        return await asyncio.shield(done)
+
+    async def drain(self) -> None:
+        """Wait until every submission so far is written (or has failed): for shutdown."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            group, self._pending = self._pending, []
+            try:
+                await self._write_group(group)
+            except IntegrityError:
+                # Two callers raced on one idempotency key across processes: write one by
+                # one, so the loser finds the winner's message instead of failing.
+                for one in group:
+                    try:
+                        await self._write_group([one])
+                    except Exception as exc:  # noqa: BLE001 - handed to that caller
+                        _fail(one, exc)
+            except Exception as exc:  # noqa: BLE001 - handed to every caller
+                for one in group:
+                    _fail(one, exc)
+            self.on_commit()
+
+    async def _write_group(self, group: list[_Submission]) -> None:
+        by_workspace: dict[str, list[_Submission]] = {}
+        for one in group:
+            by_workspace.setdefault(one.workspace_id, []).append(one)
+        written: list[tuple[_Submission, list[dict[str, Any]]]] = []
+        async with self.db.transaction() as conn:
+            now = self.clock.now()
+            for workspace_id, subs in by_workspace.items():
+                rows = await write(conn, workspace_id, [c for s in subs for c in s.checked], self.rules, now)
+                start = 0
+                for one in subs:
+                    written.append((one, rows[start : start + len(one.checked)]))
+                    start += len(one.checked)
+        for one, rows in written:  # only now, after the commit
+            if not one.done.done():
+                one.done.set_result(rows)
+
+
+@dataclass(slots=True)
+class _Submission:
+    workspace_id: str
+    checked: list[Checked]
+    done: asyncio.Future[list[dict[str, Any]]]
+
+
+def _fail(submission: _Submission, exc: BaseException) -> None:
+    if not submission.done.done():
+        submission.done.set_exception(exc)

@@ -34,6 +34,7 @@ DEFAULT_WORKSPACE = "ws_default"
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("EMPATHIC_DATA_DIR", "./empathic-data")))
     database_url: str | None = field(default_factory=lambda: os.environ.get("EMPATHIC_DATABASE_URL"))
+    database_schema: str | None = field(default_factory=lambda: os.environ.get("EMPATHIC_DATABASE_SCHEMA"))
     project_dir: Path = EXAMPLES
     bootstrap_api_key: str | None = field(default_factory=lambda: os.environ.get("EMPATHIC_BOOTSTRAP_API_KEY"))
     default_region: str | None = field(default_factory=lambda: os.environ.get("EMPATHIC_DEFAULT_REGION", "US"))
@@ -55,7 +56,7 @@ class Runtime:
         self.clock = clock or SystemClock()
         self.project: Project = load_project(settings.project_dir)
         self.catalog = Catalog(self.project)
-        self.db = Database(settings.resolved_database_url())
+        self.db = Database(settings.resolved_database_url(), schema=settings.database_schema)
         self.workspace_id = DEFAULT_WORKSPACE
         sim = SimulatorSettings(**{**self.project.simulator, **settings.simulator})
         self.channel = Simulator(self.db, self.clock, self.project.sender.number, sim)
@@ -65,6 +66,7 @@ class Runtime:
             default_region=settings.default_region,
             max_segments=settings.max_segments,
         )
+        self.outbox = outbox.Outbox(self.db, self.clock, self.rules, on_commit=self.committed)
         self.webhooks = WebhookSender(self.db, self.clock)
         self.dispatcher = Dispatcher(
             self.db, self.clock, self.channel, self.project.topics, settings.dispatch, on_commit=self.webhooks.wake
@@ -88,6 +90,7 @@ class Runtime:
         log.info("empathic started (project %s)", self.project.root)
 
     async def stop(self) -> None:
+        await self.outbox.drain()  # an accepted submission is written before the database closes
         if self.settings.run_workers:
             await self.webhooks.stop()
             await self.scheduler.stop()

@@ -50,6 +50,7 @@ from empathic.core.clock import Clock
 from empathic.core.ids import new_id
 from empathic.core.signing import HEADER as SIGNATURE_HEADER
 from empathic.core.signing import new_secret, sign
+from empathic.loop import Loop
 from empathic.store.db import Database
 from empathic.store.schema import Instant, webhook_deliveries, webhooks
 
@@ -290,27 +291,19 @@ class WebhookSender:
         self._random = random or Random()
         self._semaphore = asyncio.Semaphore(concurrency)
         self._in_flight: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._loop = Loop("webhook delivery", self._pass)
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="webhook-sender")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._loop.stop(grace=self.timeout + _LEASE_MARGIN)
         if self._owns_client and self._client is not None:
             await self._client.aclose()
             self._client = None
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     async def deliver_due(self) -> int:
         """One pass: claim due deliveries, POST them, record the outcomes; returns how many were tried."""
@@ -327,27 +320,12 @@ class WebhookSender:
 
     # -- internals -----------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        while True:
-            # Cleared before the pass, so a wake() during it is not lost.
-            self._wake.clear()
-            delay = _MAX_IDLE
-            try:
-                attempted = await self.deliver_due()
-                if attempted >= self.batch_size:
-                    continue  # probably more due
-                delay = await _to_the_end(self._seconds_until_next_due())
-                if attempted == 0:
-                    delay = max(delay, 0.05)  # due but claimed elsewhere: do not spin
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("webhook delivery pass failed")
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
+    async def _pass(self) -> float:
+        attempted = await self.deliver_due()
+        if attempted >= self.batch_size:
+            return 0  # probably more due
+        delay = await _to_the_end(self._seconds_until_next_due())
+        return max(delay, 0.05) if attempted == 0 else delay  # due but claimed elsewhere: do not spin
 
     async def _seconds_until_next_due(self) -> float:
         d = webhook_deliveries.c

@@ -646,7 +646,7 @@ async def test_background_loop_delivers_when_woken(db: Database, receiver: Recei
         assert d["status"] == "delivered"
     finally:
         await sender.stop()
-    assert sender._task is None
+    assert sender._loop._task is None
 
 
 async def test_background_loop_survives_a_failing_pass(

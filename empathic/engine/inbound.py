@@ -51,8 +51,10 @@ async def route(
     now = inbound.at
     try:
         phone = normalize(inbound.sender)
+        reachable = True
     except InvalidPhoneNumber:
-        phone = inbound.sender  # short codes and alphanumerics still get a record
+        phone = inbound.sender  # short codes and alphanumerics still get a record and consent
+        reachable = False  # but no text back: the outbox sends to E.164 numbers only
     contact = (await contact_store.ensure_by_phone(conn, workspace_id, [phone], now))[phone]
     message = {
         "id": new_id("msg"),
@@ -123,7 +125,7 @@ async def route(
         thread_id = await threads.open_for(conn, workspace_id, contact["id"], message["id"], now)
 
     reply_id = None
-    if reply_text:
+    if reply_text and reachable:
         request = outbox.MessageRequest(
             to=phone, body=reply_text, topic=COMPLIANCE_TOPIC, idempotency_key=f"reply:{message['id']}"
         )

@@ -91,7 +91,7 @@ async def ensure_by_phone(
                 "phone": phone,
                 "email": None,
                 "locale": None,
-                "timezone": timezone_for(phone),
+                "timezone": timezone_for(phone) if phone.startswith("+") else None,  # not short codes
                 "attributes": {},
                 "created_at": now,
                 "updated_at": now,

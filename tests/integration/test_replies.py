@@ -136,3 +136,22 @@ async def test_duplicate_inbound_from_carrier_is_stored_once(runtime, api: httpx
     assert len(inbound) == 1
     await asyncio.sleep(0.3)
     assert len(await phone_texts(api)) == 1  # one confirmation
+
+
+async def test_stop_from_a_short_code_is_recorded_without_a_reply(runtime, api: httpx.AsyncClient) -> None:
+    # Short codes and alphanumeric senders are not E.164: the message and the opt-out are
+    # kept, and no confirmation is attempted (which would otherwise undo the whole inbound).
+    from datetime import UTC, datetime
+
+    from empathic.channels.base import Inbound
+
+    for n, (sender, body) in enumerate([("72345", "STOP"), ("ACME", "HELP"), ("72345", "hello?")]):
+        await runtime.on_inbound(Inbound("simulator", f"sc-{n}", sender, runtime.channel.sender, body, datetime.now(UTC)))
+    inbound = (await api.get("/v1/messages", params={"direction": "inbound"})).json()["data"]
+    assert sorted(m["body"] for m in inbound) == ["HELP", "STOP", "hello?"]
+    outbound = (await api.get("/v1/messages", params={"direction": "outbound"})).json()["data"]
+    assert outbound == []
+    contact_id = next(m["contact_id"] for m in inbound if m["body"] == "STOP")
+    consents = (await api.get(f"/v1/contacts/{contact_id}/consents")).json()
+    assert [e["action"] for e in consents["history"]] == ["revoked"]
+    assert len((await api.get("/v1/inbox")).json()["data"]) == 1

@@ -78,6 +78,25 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
 
 
+def daytime_zone() -> str:
+    """A fixed-offset zone where it is around noon right now, so tests that send marketing or
+    conversational texts through the real clock are never held by quiet hours."""
+    from datetime import UTC, datetime
+
+    offset = 12 - datetime.now(UTC).hour  # -11 .. +12
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"  # Etc/GMT-3 is UTC+3
+
+
+async def subscribe(api: httpx.AsyncClient, phone: str, topic: str = "deals") -> str:
+    """Create the contact (at midday in its zone) with express consent to `topic`; its id."""
+    made = await api.post("/v1/contacts", json={"phone": phone, "timezone": daytime_zone()})
+    assert made.status_code == 201, made.text
+    contact = made.json()
+    granted = await api.post(f"/v1/contacts/{contact['id']}/consents", json={"topic": topic, "action": "granted"})
+    assert granted.status_code == 201, granted.text
+    return contact["id"]
+
+
 POSTGRES_URL = os.environ.get("EMPATHIC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 

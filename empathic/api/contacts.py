@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -11,7 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from empathic.api.auth import workspace
 from empathic.api.messages import runtime_of
 from empathic.api.problems import Problem
+from empathic.core.consent import ALL_TOPICS, ConsentAction
 from empathic.core.phones import normalize, timezone_for
+from empathic.core.topics import UnknownTopic
+from empathic.engine import webhooks
 from empathic.store import consent as consent_store
 from empathic.store import contacts as store
 
@@ -145,12 +148,68 @@ async def list_contacts(
 async def consents(contact_id: str, request: Request, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
+        return await _consents_view(conn, rt, ws, contact_id)
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    topic: str = Field(max_length=64, description='A topic name, or "*" for every non-essential topic')
+    channel: Literal["sms", "email"] = "sms"
+    action: ConsentAction
+    source: Literal["api", "web_form", "import", "agent"] = "api"
+    evidence: str | None = Field(None, max_length=500, description="What shows the person's choice (a form id, a call note)")
+    actor: str | None = Field(None, max_length=200, description="Who records it; defaults to the API key's workspace")
+
+
+@router.post("/{contact_id}/consents", status_code=201)
+async def record_consent(contact_id: str, payload: ConsentIn, request: Request, ws: Workspace) -> dict[str, Any]:
+    """Append a grant or revocation to the ledger (never an update): takes effect before the next send."""
+    rt = runtime_of(request)
+    if payload.topic != ALL_TOPICS:
+        try:
+            kind = rt.project.topics.kind(payload.topic)
+        except UnknownTopic as exc:
+            raise Problem(422, f"topic: {exc}", errors=[{"field": "topic", "detail": "unknown topic"}]) from None
+        if kind.essential:
+            raise Problem(422, f"topic: {payload.topic!r} is essential ({kind.value}); consent does not apply to it",
+                          errors=[{"field": "topic", "detail": "essential topic"}])
+    now = rt.now()
+    async with rt.db.transaction() as conn:
         if await store.get(conn, ws, contact_id) is None:
             raise Problem(404, f"No contact {contact_id!r} in this workspace.")
-        state = (await consent_store.states(conn, ws, [contact_id]))[contact_id]
-        history = await consent_store.history(conn, ws, contact_id)
+        await consent_store.append(
+            conn, ws, contact_id, topic=payload.topic, channel=payload.channel, action=payload.action,
+            source=payload.source, actor=payload.actor or f"api:{ws}", evidence=payload.evidence, at=now,
+        )
+        if payload.action is ConsentAction.REVOKED:
+            await webhooks.enqueue(
+                conn, ws, "contact.opted_out",
+                [{"contact_id": contact_id, "topic": payload.topic, "channel": payload.channel,
+                  "source": payload.source, "message_id": None, "at": now.isoformat()}],
+                now,
+            )
+        view = await _consents_view(conn, rt, ws, contact_id)
+    rt.committed()
+    return view
+
+
+async def _consents_view(conn: Any, rt: Any, ws: str, contact_id: str) -> dict[str, Any]:
+    if await store.get(conn, ws, contact_id) is None:
+        raise Problem(404, f"No contact {contact_id!r} in this workspace.")
+    state = (await consent_store.states(conn, ws, [contact_id]))[contact_id]
+    history = await consent_store.history(conn, ws, contact_id)
+    topics = {
+        name: {
+            channel: "granted" if state.granted(name, channel) else "revoked" if state.opted_out(name, channel) else None
+            for channel in ("sms", "email")
+        }
+        for name, kind in rt.project.topics.kinds.items()
+        if not kind.essential
+    }
     return {
         "contact_id": contact_id,
         "sms": {"opted_out_of_all": state.opted_out_of_all("sms")},
+        "email": {"opted_out_of_all": state.opted_out_of_all("email")},
+        "topics": topics,
         "history": history,
     }

@@ -74,7 +74,10 @@ async def reply(thread_id: str, payload: ReplyIn, request: Request, ws: Workspac
         contact = await contact_store.get(conn, ws, thread["contact_id"])
         if contact is None or not contact["phone"]:
             raise Problem(409, "This thread's contact has no phone number to answer.")
-        request_ = MessageRequest(contact["phone"], payload.body, "conversational", payload.idempotency_key)
+        answered = await message_store.last_inbound_id(conn, ws, contact["id"])
+        request_ = MessageRequest(
+            contact["phone"], payload.body, "conversational", payload.idempotency_key, in_reply_to=answered
+        )
         (row,) = await submit(conn, ws, [request_], rt.rules, rt.now())
     rt.committed()
     return message_store.to_view(row)

@@ -27,9 +27,14 @@ class SendMessage(BaseModel):
     topic: str = Field("transactional", max_length=64)
     idempotency_key: str | None = Field(None, max_length=200)
     region: str | None = Field(None, min_length=2, max_length=2, description="ISO region for national numbers")
+    valid_until: datetime | None = Field(
+        None, description="After this instant (with offset) the message is worthless: it becomes `expired`, never sent late."
+    )
 
     def request(self) -> MessageRequest:
-        return MessageRequest(self.to, self.body, self.topic, self.idempotency_key, self.region)
+        return MessageRequest(
+            self.to, self.body, self.topic, self.idempotency_key, self.region, valid_until=self.valid_until
+        )
 
 
 class SendBatch(BaseModel):

@@ -28,32 +28,45 @@ class ConsentEntry:
 
 @dataclass(frozen=True)
 class ConsentState:
-    """Per channel: whether everything was revoked, and per-topic overrides after that."""
+    """Per channel, the latest blanket ("*") entry and the latest entry of each topic, each
+    with its position in the ledger.
 
-    all_revoked: frozenset[str] = frozenset()  # channels with a standing revoke of "*"
-    topics: dict[tuple[str, str], ConsentAction] = field(default_factory=dict)
+    So STOP (blanket revoke) silences every topic, a later "START DEALS" re-opens that one
+    topic, and START (blanket grant) lifts the STOP without erasing what the person had
+    chosen before it: a topic they had granted is granted again, one they had revoked
+    stays revoked.
+    """
+
+    blanket: dict[str, tuple[ConsentAction, int]] = field(default_factory=dict)
+    topics: dict[tuple[str, str], tuple[ConsentAction, int]] = field(default_factory=dict)
 
     @classmethod
     def fold(cls, entries: Iterable[ConsentEntry]) -> ConsentState:
-        all_revoked: set[str] = set()
-        topics: dict[tuple[str, str], ConsentAction] = {}
-        for entry in entries:
+        blanket: dict[str, tuple[ConsentAction, int]] = {}
+        topics: dict[tuple[str, str], tuple[ConsentAction, int]] = {}
+        for position, entry in enumerate(entries):
             if entry.topic == ALL_TOPICS:
-                # A blanket change resets every narrower choice made before it.
-                topics = {k: v for k, v in topics.items() if k[1] != entry.channel}
-                if entry.action is ConsentAction.REVOKED:
-                    all_revoked.add(entry.channel)
-                else:
-                    all_revoked.discard(entry.channel)
+                blanket[entry.channel] = (entry.action, position)
             else:
-                topics[(entry.topic, entry.channel)] = entry.action
-        return cls(frozenset(all_revoked), topics)
+                topics[(entry.topic, entry.channel)] = (entry.action, position)
+        return cls(blanket, topics)
 
     def opted_out(self, topic: str, channel: str) -> bool:
-        specific = self.topics.get((topic, channel))
-        if specific is not None:  # every topic entry kept is newer than the last blanket one
-            return specific is ConsentAction.REVOKED
-        return channel in self.all_revoked
+        return self._latest(topic, channel) is ConsentAction.REVOKED
+
+    def granted(self, topic: str, channel: str) -> bool:
+        """Express consent: an explicit grant of this topic, not revoked by anything since."""
+        own = self.topics.get((topic, channel))
+        return own is not None and own[0] is ConsentAction.GRANTED and not self.opted_out(topic, channel)
 
     def opted_out_of_all(self, channel: str) -> bool:
-        return channel in self.all_revoked
+        entry = self.blanket.get(channel)
+        return entry is not None and entry[0] is ConsentAction.REVOKED
+
+    def _latest(self, topic: str, channel: str) -> ConsentAction | None:
+        own, blanket = self.topics.get((topic, channel)), self.blanket.get(channel)
+        if blanket is not None and blanket[0] is ConsentAction.REVOKED and (own is None or blanket[1] > own[1]):
+            return ConsentAction.REVOKED
+        if own is not None:
+            return own[0]  # a blanket grant lifts a STOP, not the person's own earlier choices
+        return blanket[0] if blanket is not None else None

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
+from phonenumbers import geocoder as _geocoder
 from phonenumbers import timezone as _timezones
 
-__all__ = ["MAX_RAW_LENGTH", "InvalidPhoneNumber", "normalize", "region_of", "timezone_for"]
+__all__ = [
+    "MAX_RAW_LENGTH", "InvalidPhoneNumber", "normalize", "region_of", "subdivision_of", "timezone_for", "timezones_for",
+]
 
 # No real number (with formatting, prefix and all) comes close; rejecting early keeps
 # pasted paragraphs and abuse out of the parser and out of error messages.
@@ -133,3 +136,42 @@ def _parse_reason(exc: NumberParseException, raw: str, region: str | None) -> st
             )
         return "it does not start with a known country calling code"
     return _PARSE_REASONS.get(exc.error_type, "it could not be read as a phone number")
+
+
+def timezones_for(e164: str) -> tuple[str, ...]:
+    """Every IANA zone the number may be in (empty if unknown): a message must suit them all."""
+    return tuple(z for z in _timezones.time_zones_for_number(_parse_e164(e164)) if z != _UNKNOWN_ZONE)
+
+
+def subdivision_of(e164: str) -> str | None:
+    """The ISO 3166-2 code of a North American number's state or province (``"US-FL"``), from
+    its area code; ``None`` elsewhere or when the area code spans no single one. Numbers move
+    with their owners: rules bound to a state treat its area codes as in the state, as such
+    laws themselves presume."""
+    number = _parse_e164(e164)
+    region = phonenumbers.region_code_for_number(number)
+    if region not in ("US", "CA"):
+        return None
+    place = _geocoder.description_for_number(number, "en")
+    head, _, tail = place.rpartition(", ")
+    code = tail if head and len(tail) == 2 and tail.isupper() else _SUBDIVISIONS.get(place)
+    return f"{region}-{code}" if code else None
+
+
+# Names libphonenumber's English geocoder gives whole North American area codes.
+_SUBDIVISIONS: dict[str, str] = {
+    "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA",
+    "Colorado": "CO", "Connecticut": "CT", "Delaware": "DE", "Washington D.C.": "DC", "Florida": "FL",
+    "Georgia": "GA", "Hawaii": "HI", "Idaho": "ID", "Illinois": "IL", "Indiana": "IN", "Iowa": "IA",
+    "Kansas": "KS", "Kentucky": "KY", "Louisiana": "LA", "Maine": "ME", "Maryland": "MD",
+    "Massachusetts": "MA", "Michigan": "MI", "Minnesota": "MN", "Mississippi": "MS", "Missouri": "MO",
+    "Montana": "MT", "Nebraska": "NE", "Nevada": "NV", "New Hampshire": "NH", "New Jersey": "NJ",
+    "New Mexico": "NM", "New York": "NY", "North Carolina": "NC", "North Dakota": "ND", "Ohio": "OH",
+    "Oklahoma": "OK", "Oregon": "OR", "Pennsylvania": "PA", "Rhode Island": "RI", "South Carolina": "SC",
+    "South Dakota": "SD", "Tennessee": "TN", "Texas": "TX", "Utah": "UT", "Vermont": "VT",
+    "Virginia": "VA", "Washington State": "WA", "Washington": "WA", "West Virginia": "WV",
+    "Wisconsin": "WI", "Wyoming": "WY",
+    "Alberta": "AB", "British Columbia": "BC", "Manitoba": "MB", "New Brunswick": "NB",
+    "Newfoundland and Labrador": "NL", "Nova Scotia": "NS", "Ontario": "ON", "Prince Edward Island": "PE",
+    "Quebec": "QC", "British Colombia": "BC", "Saskatchewan": "SK", "Northwest Territories": "NT", "Nunavut": "NU", "Yukon": "YT",
+}

@@ -21,16 +21,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from empathic.channels.base import Channel, ChannelError, ErrorKind, Outbound, SendResult
-from empathic.core import policy
+from empathic.core import policy, regulations
 from empathic.core.clock import Clock
-from empathic.core.consent import ConsentState
 from empathic.core.messages import Status
 from empathic.core.ratelimit import TokenBucket
 from empathic.core.topics import Topics
 from empathic.engine import lifecycle
+from empathic.engine.gate import Gate
 from empathic.loop import Loop
 from empathic.engine.receipts import RECEIPT_TIMEOUT
-from empathic.store import consent as consent_store
 from empathic.store import messages as store
 from empathic.store import timers
 from empathic.store.db import Database
@@ -65,11 +64,13 @@ class Dispatcher:
         topics: Topics,
         settings: DispatchSettings,
         on_commit: Any = None,
+        gate: Gate | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.channel = channel
         self.topics = topics
+        self.gate = gate or Gate(topics, regulations.shipped())
         self.settings = settings
         self.bucket = TokenBucket(rate=channel.tps, burst=max(1.0, min(channel.tps, settings.batch_size)))
         self._loop = Loop("dispatcher", self._pass)
@@ -115,15 +116,13 @@ class Dispatcher:
             batch = await store.queued_batch(conn, limit)
             if not batch:
                 return None
-            consents = await self._consents(conn, batch)
+            decisions = await self.gate.decide(conn, batch, now)
             transitions: list[Transition] = []
             to_send: list[dict[str, Any]] = []
-            for row in batch:
-                candidate = policy.Candidate(row["topic"], self.topics.kind(row["topic"]), "sms")
-                consent = consents.get((row["workspace_id"], row["contact_id"]), ConsentState())
-                decision = policy.decide(candidate, consent, now)
+            for row, decision in zip(batch, decisions, strict=True):
                 if isinstance(decision, policy.Block):
-                    transitions.append(Transition(row["id"], row["workspace_id"], Status.BLOCKED, decision.reason, now))
+                    status = Status.EXPIRED if decision.reason == "expired" else Status.BLOCKED
+                    transitions.append(Transition(row["id"], row["workspace_id"], status, decision.reason, now))
                 elif isinstance(decision, policy.Defer):
                     transitions.append(
                         Transition(
@@ -143,17 +142,6 @@ class Dispatcher:
                     to_send.append({**row, "attempts": attempts, "channel": self.channel.name})
             await lifecycle.record(conn, transitions, {r["id"]: r for r in batch}, now)
         return len(batch), to_send
-
-    async def _consents(self, conn: Any, batch: list[dict[str, Any]]) -> dict[tuple[str, str], ConsentState]:
-        wanted: dict[str, set[str]] = {}
-        for row in batch:
-            if row["contact_id"] and not self.topics.kind(row["topic"]).essential:
-                wanted.setdefault(row["workspace_id"], set()).add(row["contact_id"])
-        found: dict[tuple[str, str], ConsentState] = {}
-        for workspace_id, contact_ids in wanted.items():
-            for contact_id, state in (await consent_store.states(conn, workspace_id, contact_ids)).items():
-                found[(workspace_id, contact_id)] = state
-        return found
 
     async def _hand_off(self, rows: list[dict[str, Any]]) -> list[SendResult]:
         outs = [Outbound(r["id"], r["to_addr"], r["from_addr"] or self.channel.sender, r["body"]) for r in rows]

@@ -37,6 +37,8 @@ class MessageRequest:
     region: str | None = None
     template: str | None = None
     event_id: str | None = None
+    valid_until: datetime | None = None  # worthless after this instant: expired, never sent late
+    in_reply_to: str | None = None  # the inbound message id this answers
 
 
 class SubmitError(ValueError):
@@ -91,6 +93,8 @@ def _validate(req: MessageRequest, rules: OutboxRules, index: int | None) -> Che
             f"the limit is {rules.max_segments}",
             index,
         )
+    if req.valid_until is not None and req.valid_until.utcoffset() is None:
+        raise SubmitError("valid_until", "must carry a time zone offset, such as 2026-11-23T18:00:00Z", index)
     if req.idempotency_key is not None and not 0 < len(req.idempotency_key) <= 200:
         raise SubmitError("idempotency_key", "must be 1 to 200 characters", index)
     return Checked(req, to, count, kind.priority)
@@ -149,6 +153,8 @@ async def write(
             "next_attempt_at": None,
             "template": req.template,
             "event_id": req.event_id,
+            "valid_until": req.valid_until,
+            "in_reply_to": req.in_reply_to,
             "created_at": now,
             "updated_at": now,
         }

@@ -38,6 +38,17 @@ async def get(conn: AsyncConnection, workspace_id: str, contact_id: str) -> dict
     return dict(row) if row else None
 
 
+async def by_ids(conn: AsyncConnection, workspace_id: str, contact_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    ids = sorted(set(contact_ids))
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        rows = await conn.execute(
+            select(contacts).where(contacts.c.workspace_id == workspace_id, contacts.c.id.in_(ids[start : start + 500]))
+        )
+        found.update({r["id"]: dict(r) for r in rows.mappings()})
+    return found
+
+
 async def by_phones(conn: AsyncConnection, workspace_id: str, phones: Iterable[str]) -> dict[str, dict[str, Any]]:
     wanted = list(set(phones))
     found: dict[str, dict[str, Any]] = {}

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from empathic.core.messages import Status
+from empathic.core.messages import Direction, Status
 from empathic.store.schema import message_events, messages
 
 _CHUNK = 500
@@ -205,6 +205,49 @@ async def thread(conn: AsyncConnection, workspace_id: str, contact_id: str, limi
     return list(reversed([dict(r) for r in rows.mappings()]))
 
 
+_HANDED_OFF = [s.value for s in (Status.SENDING, Status.SENT, Status.DELIVERED, Status.UNDELIVERED)]
+
+
+async def handed_off(
+    conn: AsyncConnection, workspace_id: str, contact_ids: Iterable[str], topics: Iterable[str]
+) -> list[dict[str, Any]]:
+    """Messages in these topics that went out to these contacts, each with when it first left
+    (`sent_at`, its first `sending` event): what frequency caps and de-duplication look at."""
+    ids, wanted = sorted(set(contact_ids)), sorted(set(topics))
+    if not ids or not wanted:
+        return []
+    m, e = messages.c, message_events.c
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(ids), _CHUNK):
+        rows = await conn.execute(
+            select(m.contact_id, m.topic, m.body, func.min(e.at).label("sent_at"))
+            .join(message_events, (e.message_id == m.id) & (e.status == Status.SENDING.value))
+            .where(
+                m.workspace_id == workspace_id,
+                m.contact_id.in_(ids[start : start + _CHUNK]),
+                m.topic.in_(wanted),
+                m.direction == Direction.OUTBOUND.value,
+                m.status.in_(_HANDED_OFF),
+            )
+            .group_by(m.id, m.contact_id, m.topic, m.body)
+        )
+        found.extend(dict(r) for r in rows.mappings())
+    return found
+
+
+async def last_inbound_id(conn: AsyncConnection, workspace_id: str, contact_id: str) -> str | None:
+    """The newest message this contact sent us, if any."""
+    m = messages.c
+    return (
+        await conn.execute(
+            select(m.id)
+            .where(m.workspace_id == workspace_id, m.contact_id == contact_id, m.direction == Direction.INBOUND.value)
+            .order_by(m.id.desc())
+            .limit(1)
+        )
+    ).scalar()
+
+
 def to_view(row: dict[str, Any], events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     view = {
         "id": row["id"],
@@ -222,6 +265,8 @@ def to_view(row: dict[str, Any], events: list[dict[str, Any]] | None = None) -> 
         "idempotency_key": row["idempotency_key"],
         "template": row["template"],
         "event_id": row["event_id"],
+        "valid_until": row["valid_until"].isoformat() if row.get("valid_until") else None,
+        "in_reply_to": row.get("in_reply_to"),
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
     }

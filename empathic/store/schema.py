@@ -145,6 +145,8 @@ messages = Table(
     Column("next_attempt_at", Instant),
     Column("template", String(200)),
     Column("event_id", String(40)),
+    Column("valid_until", Instant),  # past it, the message is `expired`, never sent late
+    Column("in_reply_to", String(40)),  # the inbound message this answers (not held by quiet hours or caps)
     Column("created_at", Instant, nullable=False),
     Column("updated_at", Instant, nullable=False),
     Index("ix_messages_workspace_idempotency", "workspace_id", "idempotency_key", unique=True),

@@ -20,17 +20,25 @@ entries = st.lists(
 
 
 def reference_opted_out(history: list[ConsentEntry], topic: str, channel: str) -> bool:
-    """The slow, obvious reading: the last entry that speaks about this topic on this channel wins."""
+    """The slow, obvious reading, newest first: the topic's own entry decides, a blanket
+    revoke (STOP) silences everything older, and a blanket grant (START) only lifts the
+    blanket revokes older than itself."""
+    lifted = False
     for entry in reversed(history):
         if entry.channel != channel:
             continue
-        if entry.topic in (topic, ALL_TOPICS):
+        if entry.topic == topic:
             return entry.action is ConsentAction.REVOKED
+        if entry.topic == ALL_TOPICS:
+            if entry.action is ConsentAction.GRANTED:
+                lifted = True
+            elif not lifted:
+                return True
     return False
 
 
 @given(entries, st.sampled_from(TOPICS[:-1]), st.sampled_from(["sms", "email"]))
-def test_fold_agrees_with_the_last_relevant_entry(history: list[ConsentEntry], topic: str, channel: str) -> None:
+def test_fold_agrees_with_the_reference_reading(history: list[ConsentEntry], topic: str, channel: str) -> None:
     state = ConsentState.fold(history)
     assert state.opted_out(topic, channel) == reference_opted_out(history, topic, channel)
 
@@ -44,18 +52,45 @@ def test_a_final_blanket_revoke_blocks_every_non_essential_topic(history: list[C
 
 
 def test_topic_revoke_is_narrow() -> None:
-    state = ConsentState.fold([ConsentEntry("deals", "sms", ConsentAction.REVOKED)])
+    state = ConsentState.fold(
+        [ConsentEntry(t, c, ConsentAction.GRANTED) for t in ("deals", "news") for c in ("sms", "email")]
+        + [ConsentEntry("deals", "sms", ConsentAction.REVOKED)]
+    )
     assert decide(Candidate("deals", TopicKind.MARKETING, "sms"), state, NOW) == Block("opted_out")
     assert decide(Candidate("news", TopicKind.MARKETING, "sms"), state, NOW) == Send()
     assert decide(Candidate("deals", TopicKind.MARKETING, "email"), state, NOW) == Send()
 
 
-def test_start_after_stop_restores_sending() -> None:
+def test_marketing_needs_express_consent_transactional_does_not() -> None:
+    nothing = ConsentState()
+    assert decide(Candidate("deals", TopicKind.MARKETING, "sms"), nothing, NOW) == Block("no_consent")
+    assert decide(Candidate("orders", TopicKind.TRANSACTIONAL, "sms"), nothing, NOW) == Send()
+    other_channel = ConsentState.fold([ConsentEntry("deals", "email", ConsentAction.GRANTED)])
+    assert decide(Candidate("deals", TopicKind.MARKETING, "sms"), other_channel, NOW) == Block("no_consent")
+
+
+def test_start_after_stop_restores_what_was_chosen_before() -> None:
     state = ConsentState.fold(
-        [ConsentEntry(ALL_TOPICS, "sms", ConsentAction.REVOKED), ConsentEntry(ALL_TOPICS, "sms", ConsentAction.GRANTED)]
+        [
+            ConsentEntry("deals", "sms", ConsentAction.GRANTED),
+            ConsentEntry("news", "sms", ConsentAction.REVOKED),
+            ConsentEntry(ALL_TOPICS, "sms", ConsentAction.REVOKED),
+            ConsentEntry(ALL_TOPICS, "sms", ConsentAction.GRANTED),
+        ]
     )
     assert decide(Candidate("deals", TopicKind.MARKETING, "sms"), state, NOW) == Send()
+    assert decide(Candidate("news", TopicKind.MARKETING, "sms"), state, NOW) == Block("opted_out")
+    assert decide(Candidate("orders", TopicKind.TRANSACTIONAL, "sms"), state, NOW) == Send()
     assert not state.opted_out_of_all("sms")
+
+
+def test_a_topic_grant_after_stop_reopens_only_that_topic() -> None:
+    state = ConsentState.fold(
+        [ConsentEntry("deals", "sms", ConsentAction.GRANTED), ConsentEntry("news", "sms", ConsentAction.GRANTED),
+         ConsentEntry(ALL_TOPICS, "sms", ConsentAction.REVOKED), ConsentEntry("news", "sms", ConsentAction.GRANTED)]
+    )
+    assert state.granted("news", "sms") and not state.granted("deals", "sms")
+    assert state.opted_out("orders", "sms") and state.opted_out_of_all("sms")
 
 
 def test_priorities_put_codes_and_alerts_before_marketing() -> None:

@@ -12,6 +12,9 @@ from empathic.core.topics import DEFAULT_TOPICS, Topics
 from empathic.engine import outbox, receipts
 from empathic.engine.dispatcher import Dispatcher, DispatchSettings
 from empathic.engine.scheduler import Scheduler
+from empathic.core.consent import ConsentAction
+from empathic.store import consent as consent_store
+from empathic.store import contacts as contact_store
 from empathic.store import keys
 from empathic.store import messages as store
 from empathic.store.db import Database
@@ -140,9 +143,20 @@ async def test_permanent_errors_and_exhausted_retries_fail(db: Database) -> None
     assert await statuses(db, [flaky]) == ["failed"]
 
 
+async def grant(db: Database, clock: FakeClock, phone: str, topic: str) -> None:
+    async with db.transaction() as conn:
+        (contact,) = (await contact_store.ensure_by_phone(conn, WS, [phone], clock.now())).values()
+        await consent_store.append(
+            conn, WS, contact["id"], topic=topic, channel="sms", action=ConsentAction.GRANTED,
+            source="api", actor="test", evidence=None, at=clock.now(),
+        )
+
+
 async def test_urgent_topics_go_first(db: Database) -> None:
     clock, carrier = FakeClock(), ScriptedCarrier()
+    clock.at = datetime(2026, 11, 23, 20, tzinfo=UTC)  # noon in San Francisco
     dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(batch_size=5))
+    await grant(db, clock, "+14155550100", "marketing")
     marketing = await queue(db, clock, *[msg(topic="marketing", body=f"m{i}") for i in range(20)])
     (otp,) = await queue(db, clock, msg(topic="otp", body="code 123456"))
     (alert,) = await queue(db, clock, msg(topic="transactional", body="shipped"))
@@ -222,3 +236,59 @@ async def pending_timers(db: Database, ref: str) -> list[str]:
 
     async with db.transaction() as conn:
         return [k for (k,) in (await conn.execute(select(timer_table.c.kind).where(timer_table.c.ref == ref))).all()]
+
+
+async def test_the_gate_defers_blocks_expires_and_caps(db: Database) -> None:
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    clock.at = datetime(2026, 11, 23, 10, tzinfo=UTC)  # 02:00 in San Francisco, 05:00 in Miami
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(batch_size=50))
+    scheduler = Scheduler(db, clock, on_released=dispatcher.wake)
+    await grant(db, clock, "+14155550100", "marketing")
+    await grant(db, clock, "+13055550100", "marketing")
+    night_deal, no_consent, alert = await queue(
+        db, clock, msg(topic="marketing", body="deal"), msg("+14155550199", topic="marketing", body="deal"), msg(body="shipped")
+    )
+    async with db.transaction() as conn:
+        (stale,) = await outbox.submit(
+            conn, WS, [outbox.MessageRequest("+14155550100", "ETA 9:00", valid_until=clock.now())], RULES, clock.now()
+        )
+    await dispatcher.dispatch_once()
+    assert await statuses(db, [night_deal, no_consent, alert, stale["id"]]) == ["deferred", "blocked", "sent", "expired"]
+    assert (await history(db, night_deal))[-1] == ("deferred", "quiet_hours")
+    assert (await history(db, no_consent))[-1] == ("blocked", "no_consent")
+    assert (await history(db, stale["id"]))[-1] == ("expired", "expired")
+    async with db.transaction() as conn:
+        (row,) = await store.by_ids(conn, [night_deal])
+    assert row["next_attempt_at"] == datetime(2026, 11, 23, 16, tzinfo=UTC)  # 08:00 PST
+
+    # At 08:00 in San Francisco the timer releases it and it goes.
+    clock.at = datetime(2026, 11, 23, 16, tzinfo=UTC)
+    assert await scheduler.fire_due() >= 1
+    await dispatcher.dispatch_once()
+    assert await statuses(db, [night_deal]) == ["sent"]
+
+    # Florida: at most 3 marketing texts on one topic per 24 hours; the 4th waits.
+    miami = await queue(db, clock, *[msg("+13055550100", topic="marketing", body=f"offer {i}") for i in range(4)])
+    await dispatcher.dispatch_once()
+    assert await statuses(db, miami) == ["sent", "sent", "sent", "deferred"]
+    assert (await history(db, miami[3]))[-1] == ("deferred", "frequency_cap")
+
+    # The same marketing content never goes twice to one person.
+    (again,) = await queue(db, clock, msg(topic="marketing", body="deal"))
+    await dispatcher.dispatch_once()
+    assert (await history(db, again))[-1] == ("blocked", "duplicate_content")
+
+
+async def test_a_reply_to_the_person_is_not_held_by_quiet_hours(db: Database) -> None:
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    clock.at = datetime(2026, 11, 23, 7, tzinfo=UTC)  # 23:00 in San Francisco
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(batch_size=50))
+    async with db.transaction() as conn:
+        reply, opener = await outbox.submit(
+            conn, WS,
+            [outbox.MessageRequest("+14155550100", "Sure, done", "conversational", in_reply_to="msg_inbound"),
+             outbox.MessageRequest("+14155550101", "Hi there", "conversational")],
+            RULES, clock.now(),
+        )
+    await dispatcher.dispatch_once()
+    assert await statuses(db, [reply["id"], opener["id"]]) == ["sent", "deferred"]

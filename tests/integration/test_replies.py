@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from tests.conftest import eventually
+from tests.conftest import eventually, subscribe
 
 PHONE = "+14155550140"
 
@@ -31,6 +31,7 @@ async def text_from_phone(api: httpx.AsyncClient, body: str, phone: str = PHONE)
 
 
 async def test_stop_blocks_marketing_with_one_confirmation(api: httpx.AsyncClient) -> None:
+    await subscribe(api, PHONE, "deals")
     first = (await api.post("/v1/messages", json={"to": PHONE, "body": "Deal: 20% off", "topic": "deals"})).json()
     assert (await final_status(api, first["id"]))["status"] == "delivered"
 
@@ -53,7 +54,8 @@ async def test_stop_blocks_marketing_with_one_confirmation(api: httpx.AsyncClien
     contact_id = view["contact_id"]
     consents = (await api.get(f"/v1/contacts/{contact_id}/consents")).json()
     assert consents["sms"]["opted_out_of_all"] is True
-    (entry,) = consents["history"]
+    granted, entry = consents["history"]
+    assert granted["action"] == "granted" and granted["source"] == "api" and granted["topic"] == "deals"
     assert entry["action"] == "revoked" and entry["source"] == "keyword" and entry["topic"] == "*"
     assert entry["evidence"].startswith("msg_") and entry["actor"] == f"contact:{contact_id}"
 
@@ -81,6 +83,7 @@ async def _texts_at_least(api: httpx.AsyncClient, phone: str, n: int) -> list[st
 
 
 async def test_start_opts_back_in_and_help_answers(api: httpx.AsyncClient) -> None:
+    await subscribe(api, PHONE, "deals")
     await text_from_phone(api, "stop")
     await text_from_phone(api, "Start")
     await text_from_phone(api, "help")
@@ -90,7 +93,7 @@ async def test_start_opts_back_in_and_help_answers(api: httpx.AsyncClient) -> No
     assert (await final_status(api, deal["id"]))["status"] == "delivered"
     contact_id = deal["contact_id"]
     history = (await api.get(f"/v1/contacts/{contact_id}/consents")).json()["history"]
-    assert [h["action"] for h in history] == ["revoked", "granted"]
+    assert [(h["topic"], h["action"]) for h in history] == [("deals", "granted"), ("*", "revoked"), ("*", "granted")]
 
 
 async def test_other_replies_land_in_the_inbox_and_a_person_answers(api: httpx.AsyncClient) -> None:
@@ -103,6 +106,7 @@ async def test_other_replies_land_in_the_inbox_and_a_person_answers(api: httpx.A
 
     reply = await api.post(f"/v1/inbox/{thread['id']}/messages", json={"body": "No problem, we'll leave it next door."})
     assert reply.status_code == 202
+    assert reply.json()["in_reply_to"] == inbound_id  # a reply: quiet hours and caps do not hold it
     assert (await final_status(api, reply.json()["id"]))["status"] == "delivered"
     assert await phone_texts(api) == ["No problem, we'll leave it next door."]
 

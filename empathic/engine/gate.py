@@ -1,0 +1,102 @@
+"""Feeding the policy gate: everything `core.policy.decide` needs for a claimed batch.
+
+For each message: the contact's consent (ledger fold), the time zones to respect (the
+contact's own, else every zone the number may be in, else the workspace default), the
+places whose rules bind (country and state/province of the number), and what already went
+to the contact (for caps and marketing de-duplication). Read in a few batched queries in
+the dispatcher's claim transaction, so a STOP committed before the claim is always seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from empathic.core import policy
+from empathic.core.consent import ConsentState
+from empathic.core.phones import InvalidPhoneNumber, region_of, subdivision_of, timezones_for
+from empathic.core.regulations import Regulations, Rules
+from empathic.core.topics import TopicKind, Topics
+from empathic.store import consent as consent_store
+from empathic.store import contacts as contact_store
+from empathic.store import messages as store
+
+
+def content_key(body: str) -> str:
+    return "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+class Gate:
+    def __init__(self, topics: Topics, regulations: Regulations, default_zone: str = "UTC") -> None:
+        self.topics = topics
+        self.regulations = regulations
+        self.default_zone = default_zone
+        self._rules: dict[frozenset[str], Rules] = {}
+
+    def rules_for(self, places: frozenset[str]) -> Rules:
+        if places not in self._rules:
+            self._rules[places] = self.regulations.for_places(places)
+        return self._rules[places]
+
+    async def decide(self, conn: AsyncConnection, batch: Sequence[dict[str, Any]], now: datetime) -> list[policy.Decision]:
+        """One decision per message, in order; messages sent earlier in the batch count for caps."""
+        gated = [r for r in batch if r["contact_id"] and not self.topics.kind(r["topic"]).essential]
+        by_workspace: dict[str, set[str]] = defaultdict(set)
+        for row in gated:
+            by_workspace[row["workspace_id"]].add(row["contact_id"])
+        consents: dict[tuple[str, str], ConsentState] = {}
+        people: dict[tuple[str, str], dict[str, Any]] = {}
+        history: dict[tuple[str, str], list[policy.Sent]] = defaultdict(list)
+        watched = self._watched_topics()
+        for workspace_id, contact_ids in by_workspace.items():
+            for contact_id, state in (await consent_store.states(conn, workspace_id, contact_ids)).items():
+                consents[(workspace_id, contact_id)] = state
+            for contact_id, contact in (await contact_store.by_ids(conn, workspace_id, contact_ids)).items():
+                people[(workspace_id, contact_id)] = contact
+            for sent in await store.handed_off(conn, workspace_id, contact_ids, watched):
+                kind = self.topics.kind(sent["topic"])
+                history[(workspace_id, sent["contact_id"])].append(
+                    policy.Sent(sent["sent_at"], sent["topic"], kind, content_key(sent["body"]))
+                )
+        decisions: list[policy.Decision] = []
+        for row in batch:
+            key = (row["workspace_id"], row["contact_id"])
+            candidate, rules = self._candidate(row, people.get(key))
+            decision = policy.decide(
+                candidate, consents.get(key, ConsentState()), now, rules=rules, history=history.get(key, ())
+            )
+            if isinstance(decision, policy.Send) and row["contact_id"]:
+                history[key].append(policy.Sent(now, row["topic"], candidate.kind, candidate.content_key))
+            decisions.append(decision)
+        return decisions
+
+    def _candidate(self, row: dict[str, Any], contact: dict[str, Any] | None) -> tuple[policy.Candidate, Rules]:
+        kind = self.topics.kind(row["topic"])
+        to = row["to_addr"]
+        try:
+            places = frozenset(p for p in (region_of(to), subdivision_of(to)) if p)
+            number_zones = timezones_for(to)
+        except InvalidPhoneNumber:
+            places, number_zones = frozenset(), ()
+        own_zone = contact.get("timezone") if contact else None
+        zones = (own_zone,) if own_zone else number_zones or (self.default_zone,)
+        candidate = policy.Candidate(
+            topic=row["topic"],
+            kind=kind,
+            channel="sms",
+            zones=zones,
+            in_reply=bool(row.get("in_reply_to")),
+            valid_until=row.get("valid_until"),
+            content_key=content_key(row["body"]) if kind is TopicKind.MARKETING else None,
+        )
+        return candidate, self.rules_for(places)
+
+    def _watched_topics(self) -> list[str]:
+        """Topics whose past sends matter: marketing (de-duplication) and any capped kind."""
+        capped = {kind for rule in self.regulations.rules if rule.cap for kind in rule.cap.kinds}
+        return [t for t, k in self.topics.kinds.items() if k is TopicKind.MARKETING or k in capped]

@@ -7,9 +7,12 @@ such a string. Parsing and validity come from ``phonenumbers`` (libphonenumber m
 
 from __future__ import annotations
 
+import functools
+import json
+from importlib import resources
+
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
-from phonenumbers import geocoder as _geocoder
 from phonenumbers import timezone as _timezones
 
 __all__ = [
@@ -147,19 +150,22 @@ def subdivision_of(e164: str) -> str | None:
     """The ISO 3166-2 code of a North American number's state or province (``"US-FL"``), from
     its area code; ``None`` elsewhere or when the area code spans no single one. Numbers move
     with their owners: rules bound to a state treat its area codes as in the state, as such
-    laws themselves presume."""
+    laws themselves presume. (The table is extracted from libphonenumber's geocoder by
+    ``tools/nanp_area_codes.py``: the geocoder itself costs ~100 MB to load.)"""
     number = _parse_e164(e164)
-    region = phonenumbers.region_code_for_number(number)
-    if region not in ("US", "CA"):
+    if number.country_code != 1:
         return None
-    place = _geocoder.description_for_number(number, "en")
-    head, _, tail = place.rpartition(", ")
-    code = tail if head and len(tail) == 2 and tail.isupper() else _SUBDIVISIONS.get(place)
-    return f"{region}-{code}" if code else None
+    return _area_codes().get(str(number.national_number)[:3])
+
+
+@functools.cache
+def _area_codes() -> dict[str, str]:
+    data = resources.files("empathic.core").joinpath("data/nanp_area_codes.json").read_text(encoding="utf-8")
+    return json.loads(data)["area_codes"]
 
 
 # Names libphonenumber's English geocoder gives whole North American area codes.
-_SUBDIVISIONS: dict[str, str] = {
+SUBDIVISION_NAMES: dict[str, str] = {
     "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA",
     "Colorado": "CO", "Connecticut": "CT", "Delaware": "DE", "Washington D.C.": "DC", "Florida": "FL",
     "Georgia": "GA", "Hawaii": "HI", "Idaho": "ID", "Illinois": "IL", "Indiana": "IN", "Iowa": "IA",

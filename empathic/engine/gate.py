@@ -13,6 +13,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cached_property, lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -47,8 +48,11 @@ class Gate:
         """One decision per message, in order; messages sent earlier in the batch count for caps."""
         gated = [r for r in batch if r["contact_id"] and not self.topics.kind(r["topic"]).essential]
         by_workspace: dict[str, set[str]] = defaultdict(set)
+        timed: dict[str, set[str]] = defaultdict(set)  # contacts whose zone or history matters
         for row in gated:
             by_workspace[row["workspace_id"]].add(row["contact_id"])
+            if self.topics.kind(row["topic"]) in self._governed:
+                timed[row["workspace_id"]].add(row["contact_id"])
         consents: dict[tuple[str, str], ConsentState] = {}
         people: dict[tuple[str, str], dict[str, Any]] = {}
         history: dict[tuple[str, str], list[policy.Sent]] = defaultdict(list)
@@ -56,9 +60,11 @@ class Gate:
         for workspace_id, contact_ids in by_workspace.items():
             for contact_id, state in (await consent_store.states(conn, workspace_id, contact_ids)).items():
                 consents[(workspace_id, contact_id)] = state
-            for contact_id, contact in (await contact_store.by_ids(conn, workspace_id, contact_ids)).items():
+            if not timed[workspace_id]:
+                continue
+            for contact_id, contact in (await contact_store.by_ids(conn, workspace_id, timed[workspace_id])).items():
                 people[(workspace_id, contact_id)] = contact
-            for sent in await store.handed_off(conn, workspace_id, contact_ids, watched):
+            for sent in await store.handed_off(conn, workspace_id, timed[workspace_id], watched):
                 kind = self.topics.kind(sent["topic"])
                 history[(workspace_id, sent["contact_id"])].append(
                     policy.Sent(sent["sent_at"], sent["topic"], kind, content_key(sent["body"]))
@@ -77,12 +83,9 @@ class Gate:
 
     def _candidate(self, row: dict[str, Any], contact: dict[str, Any] | None) -> tuple[policy.Candidate, Rules]:
         kind = self.topics.kind(row["topic"])
-        to = row["to_addr"]
-        try:
-            places = frozenset(p for p in (region_of(to), subdivision_of(to)) if p)
-            number_zones = timezones_for(to)
-        except InvalidPhoneNumber:
-            places, number_zones = frozenset(), ()
+        if kind not in self._governed:  # no rule anywhere times or caps this kind: skip the lookups
+            return policy.Candidate(row["topic"], kind, "sms", valid_until=row.get("valid_until")), self.rules_for(frozenset())
+        places, number_zones = _whereabouts(row["to_addr"])
         own_zone = contact.get("timezone") if contact else None
         zones = (own_zone,) if own_zone else number_zones or (self.default_zone,)
         candidate = policy.Candidate(
@@ -96,7 +99,21 @@ class Gate:
         )
         return candidate, self.rules_for(places)
 
+    @cached_property
+    def _governed(self) -> frozenset[TopicKind]:
+        """Kinds some rule gives hours or a cap (and marketing, for consent and duplicates)."""
+        return frozenset({TopicKind.MARKETING} | {k for rule in self.regulations.rules for k in rule.kinds})
+
     def _watched_topics(self) -> list[str]:
         """Topics whose past sends matter: marketing (de-duplication) and any capped kind."""
         capped = {kind for rule in self.regulations.rules if rule.cap for kind in rule.cap.kinds}
         return [t for t, k in self.topics.kinds.items() if k is TopicKind.MARKETING or k in capped]
+
+
+@lru_cache(maxsize=65536)
+def _whereabouts(to: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The places whose rules bind a number and the zones it may be in (cached per number)."""
+    try:
+        return frozenset(p for p in (region_of(to), subdivision_of(to)) if p), timezones_for(to)
+    except InvalidPhoneNumber:
+        return frozenset(), ()

@@ -69,3 +69,20 @@ def test_rules_that_leave_no_hour_are_an_error_naming_the_places() -> None:
 )
 def test_subdivision_from_the_area_code(number: str, place: str | None) -> None:
     assert subdivision_of(number) == place
+
+
+def test_the_shipped_area_code_table_matches_libphonenumber() -> None:
+    # The table is extracted once (the geocoder costs ~100 MB to load at run time); after a
+    # phonenumbers upgrade this says whether to rerun tools/nanp_area_codes.py.
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[2] / "tools" / "nanp_area_codes.py"
+    spec = importlib.util.spec_from_file_location("nanp_area_codes", tool)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shipped_table = json.loads(module.OUT.read_text())["area_codes"]
+    assert module.build() == shipped_table
+    assert len(shipped_table) > 400

@@ -26,7 +26,7 @@ from empathic.store import consent as consent_store
 from empathic.store import contacts as contact_store
 from empathic.store import messages as store
 from empathic.store import threads
-from empathic.understand.keywords import Keyword, match_keyword
+from empathic.understand.keywords import Keyword, match_keyword, match_topic_opt_out
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,13 @@ async def route(
     }
     await lifecycle.record_new(conn, [message], "received", now)
     keyword = match_keyword(inbound.body)
+    topic_out = match_topic_opt_out(inbound.body, _leavable(rules)) if keyword is None else None  # "STOP DEALS"
     await webhooks.enqueue(
         conn,
         workspace_id,
         "message.received",
         [{"message_id": message["id"], "contact_id": contact["id"], "from": phone, "to": inbound.to,
-          "body": inbound.body, "keyword": keyword.value if keyword else None, "at": now.isoformat()}],
+          "body": inbound.body, "keyword": Keyword.OPT_OUT.value if topic_out else keyword.value if keyword else None, "at": now.isoformat()}],
         now,
     )
 
@@ -121,6 +122,21 @@ async def route(
                 )
     elif keyword is Keyword.HELP:
         reply_text = sender.help_text
+    elif (topic := topic_out) is not None:
+        state = (await consent_store.states(conn, workspace_id, [contact["id"]]))[contact["id"]]
+        if not state.opted_out(topic, "sms"):
+            await consent_store.append(
+                conn, workspace_id, contact["id"], topic=topic, channel="sms", action=ConsentAction.REVOKED,
+                source="keyword", actor=f"contact:{contact['id']}", evidence=message["id"], at=now,
+            )
+            await webhooks.enqueue(
+                conn, workspace_id, "contact.opted_out",
+                [{"contact_id": contact["id"], "phone": phone, "topic": topic, "channel": "sms",
+                  "source": "keyword", "message_id": message["id"], "at": now.isoformat()}],
+                now,
+            )
+            reply_text = sender.topic_opt_out_text.format(topic=topic)
+        keyword = Keyword.OPT_OUT
     else:
         thread_id = await threads.open_for(conn, workspace_id, contact["id"], message["id"], now)
 
@@ -131,6 +147,10 @@ async def route(
         )
         reply_id = (await outbox.submit(conn, workspace_id, [request], rules, now))[0]["id"]
     return Routed(message["id"], keyword, reply_id=reply_id, thread_id=thread_id)
+
+
+def _leavable(rules: outbox.OutboxRules) -> list[str]:
+    return [name for name, kind in rules.topics.kinds.items() if not kind.essential]
 
 
 def thread_view(thread: dict[str, Any], contact: dict[str, Any] | None, last: dict[str, Any] | None) -> dict[str, Any]:

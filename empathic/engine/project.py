@@ -30,6 +30,8 @@ class SenderSettings:
     help_text: str = "Empathic: automated texts. Reply STOP to opt out. Msg&data rates may apply."
     opt_out_text: str = "You're unsubscribed and will receive no more messages. Reply START to resubscribe."
     opt_in_text: str = "You're subscribed again. Reply HELP for help, STOP to opt out."
+    # For "STOP DEALS": {topic} is the topic's name as configured.
+    topic_opt_out_text: str = "You won't get {topic} texts anymore. Other texts continue; reply STOP to end all."
 
 
 @dataclass(frozen=True)

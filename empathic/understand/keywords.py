@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import enum
 import unicodedata
+from collections.abc import Iterable
 
 import regex
 
-__all__ = ["HELP_WORDS", "OPT_IN_WORDS", "OPT_OUT_WORDS", "Keyword", "match_keyword"]
+__all__ = ["HELP_WORDS", "OPT_IN_WORDS", "OPT_OUT_WORDS", "Keyword", "match_keyword", "match_topic_opt_out"]
 
 
 class Keyword(enum.StrEnum):
@@ -79,3 +80,22 @@ def match_keyword(text: str) -> Keyword | None:
     if split is not None and (split[1], split[2]) in _SPLIT_WORDS:
         return _KEYWORD_BY_WORD[split[1] + split[2]]
     return None
+
+
+_TWO_WORDS = regex.compile(r"(\w+)[\p{Zs}\p{Pd}]+(\w+)")
+
+
+def match_topic_opt_out(text: str, topics: Iterable[str]) -> str | None:
+    """The topic a "STOP <topic>" reply ("stop deals", "UNSUBSCRIBE news!") names, if any.
+
+    Only an opt-out word followed by exactly one of the given topic names (any case) counts;
+    the caller passes the topics a person may leave (not the essential ones).
+    """
+    trimmed = _TRIMMED.fullmatch(text)
+    if trimmed is None or len(trimmed["core"]) > _MAX_CORE + 70:
+        return None
+    words = _TWO_WORDS.fullmatch(unicodedata.normalize("NFKC", trimmed["core"]).casefold())
+    if words is None or _KEYWORD_BY_WORD.get(words[1]) is not Keyword.OPT_OUT:
+        return None
+    by_name = {t.casefold(): t for t in topics}
+    return by_name.get(words[2])

@@ -159,3 +159,21 @@ async def test_stop_from_a_short_code_is_recorded_without_a_reply(runtime, api: 
     consents = (await api.get(f"/v1/contacts/{contact_id}/consents")).json()
     assert [e["action"] for e in consents["history"]] == ["revoked"]
     assert len((await api.get("/v1/inbox")).json()["data"]) == 1
+
+
+async def test_stop_with_a_topic_narrows_to_that_topic(api: httpx.AsyncClient) -> None:
+    phone = "+14155550145"
+    contact_id = await subscribe(api, phone, "deals")
+    await text_from_phone(api, "Stop deals", phone)
+    texts = await eventually(lambda: _texts_at_least(api, phone, 1))
+    assert "deals" in texts[0] and "STOP" in texts[0]
+    deal = (await api.post("/v1/messages", json={"to": phone, "body": "Flash sale", "topic": "deals"})).json()
+    assert (await final_status(api, deal["id"]))["reason"] == "opted_out"
+    alert = (await api.post("/v1/messages", json={"to": phone, "body": "Your parcel is out"})).json()
+    assert (await final_status(api, alert["id"]))["status"] == "delivered"  # other topics continue
+    consents = (await api.get(f"/v1/contacts/{contact_id}/consents")).json()
+    assert consents["topics"]["deals"]["sms"] == "revoked" and not consents["sms"]["opted_out_of_all"]
+    assert (await api.get("/v1/inbox")).json()["data"] == []  # handled, not a question for a person
+    await text_from_phone(api, "STOP DEALS", phone)  # again: nothing changes, no second text
+    await asyncio.sleep(0.3)
+    assert len(await phone_texts(api, phone)) == 2

@@ -12,6 +12,7 @@ from empathic.understand.keywords import (
     OPT_OUT_WORDS,
     Keyword,
     match_keyword,
+    match_topic_opt_out,
 )
 
 _CLASSES = [
@@ -179,3 +180,21 @@ def test_a_letter_touching_the_word_prevents_a_match(
 @given(st.text(max_size=200))
 def test_never_raises_and_only_returns_keywords(text: str) -> None:
     assert match_keyword(text) in (None, *Keyword)
+
+
+TOPIC_NAMES = ["deals", "news", "Reminders"]
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [("STOP DEALS", "deals"), ("stop deals!", "deals"), ("  Unsubscribe news. ", "news"), ("stop-reminders", "Reminders"),
+     ("ＳＴＯＰ ＤＥＡＬＳ", "deals"), ("STOP", None), ("stop gossip", None), ("start deals", None),
+     ("please stop deals", None), ("stop deals now", None), ("help deals", None), ("deals stop", None)],
+)
+def test_topic_opt_out(text: str, topic: str | None) -> None:
+    assert match_topic_opt_out(text, TOPIC_NAMES) == topic
+
+
+@given(st.text(max_size=80))
+def test_topic_opt_out_never_raises_and_names_only_given_topics(text: str) -> None:
+    assert match_topic_opt_out(text, TOPIC_NAMES) in (None, *TOPIC_NAMES)

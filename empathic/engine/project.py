@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from empathic.core.templates import Template, TemplateError, compile_template
+from empathic.core import regulations as regulations_mod
+from empathic.core.regulations import Regulations
 from empathic.core.topics import DEFAULT_TOPICS, TopicKind, Topics
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "delivery"
@@ -50,6 +52,8 @@ class Project:
     simulator: Mapping[str, Any] = field(default_factory=dict)
     triggers: Mapping[str, Trigger] = field(default_factory=dict)
     templates: Mapping[str, Template] = field(default_factory=dict)
+    # The shipped sending rules tightened by the project's own `regulations.toml`, if any.
+    regulations: Regulations = field(default_factory=regulations_mod.shipped)
 
 
 def load_project(root: Path) -> Project:
@@ -110,4 +114,23 @@ def load_project(root: Path) -> Project:
         simulator=config.get("simulator", {}),
         triggers=triggers,
         templates=templates,
+        regulations=_regulations(root / "regulations.toml"),
     )
+
+
+def _regulations(path: Path) -> Regulations:
+    """Shipped rules plus the project's (which can only tighten them); checked for every
+    place they name, so rules that would leave no sending hour fail at start, not at 3 a.m."""
+    rules = regulations_mod.shipped()
+    if not path.exists():
+        return rules
+    try:
+        rules = rules.tightened_by(regulations_mod.parse(path.read_text(encoding="utf-8"), str(path)))
+        places = {r.where for r in rules.rules if r.where != regulations_mod.EVERYWHERE}
+        for place in [None, *sorted(places)]:
+            country = place.split("-")[0] if place else None
+            rules.for_places({p for p in (country, place) if p})
+    except regulations_mod.RulesError as exc:
+        message = str(exc)
+        raise ProjectError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+    return rules

@@ -21,6 +21,7 @@ from empathic.engine.catalog import Catalog
 from empathic.engine.dispatcher import Dispatcher, DispatchSettings
 from empathic.engine.project import EXAMPLES, Project, load_project
 from empathic.engine.scheduler import Scheduler
+from empathic.engine.gate import Gate
 from empathic.engine.webhooks import WebhookSender
 from empathic.store import keys
 from empathic.store.db import Database, sqlite_url
@@ -69,7 +70,8 @@ class Runtime:
         self.outbox = outbox.Outbox(self.db, self.clock, self.rules, on_commit=self.committed)
         self.webhooks = WebhookSender(self.db, self.clock)
         self.dispatcher = Dispatcher(
-            self.db, self.clock, self.channel, self.project.topics, settings.dispatch, on_commit=self.webhooks.wake
+            self.db, self.clock, self.channel, self.project.topics, settings.dispatch, on_commit=self.webhooks.wake,
+            gate=Gate(self.project.topics, self.project.regulations),
         )
         self.scheduler = Scheduler(self.db, self.clock, on_released=self.dispatcher.wake)
 

@@ -26,7 +26,6 @@ FINAL = {"delivered", "undelivered", "failed", "blocked", "expired"}
 
 T = TypeVar("T")
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals")
 
 
 def free_port() -> int:

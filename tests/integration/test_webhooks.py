@@ -11,13 +11,10 @@ import asyncio
 import json
 import logging
 import shutil
-import os
 import socket
 import ssl
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
@@ -41,6 +38,8 @@ from empathic.engine.webhooks import (
 )
 from empathic.store.db import Database
 from empathic.store.schema import webhook_deliveries, webhooks, workspaces
+from tests.conftest import POSTGRES_URL, postgres_schema
+from tests.integration.conftest import Receiver
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 MS = timedelta(milliseconds=1)  # the Instant column keeps milliseconds (and may lose one)
@@ -60,74 +59,6 @@ class FakeClock:
         self.at = at
 
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """A scripted HTTP/1.1 endpoint: answers `script` statuses in order, then `default`."""
-
-    script: list[int] = field(default_factory=list)
-    default: int = 200
-    delay: float = 0.0
-    requests: list[Request] = field(default_factory=list)
-    got_one: asyncio.Event = field(default_factory=asyncio.Event)
-    port: int = 0
-    _server: asyncio.Server | None = None
-    _handlers: set[asyncio.Task[None]] = field(default_factory=set)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/empathic?token=s3cr3t"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in self._handlers:
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    if line:
-                        name, _, value = line.partition(":")
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                self.requests.append(Request(method, target, headers, body))
-                self.got_one.set()
-                status = self.script.pop(0) if self.script else self.default
-                if self.delay:
-                    await asyncio.sleep(self.delay)
-                writer.write(f"HTTP/1.1 {status} Whatever\r\nContent-Length: 2\r\n\r\nok".encode())
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-            self._handlers.discard(task)
-
-
 @pytest.fixture(scope="module")
 def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A freshly migrated database file, built once and copied per test (migrating is slow)."""
@@ -144,7 +75,6 @@ def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # Every test runs on SQLite; those marked `both_backends` on PostgreSQL as well (the claim
 # and outbox queries are where the two differ). Tests choose by parametrizing `backend`.
-POSTGRES_URL = os.environ.get("EMPATHIC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 both_backends = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
 
@@ -162,26 +92,11 @@ async def db(backend: str, tmp_path: Path, migrated_file: Path) -> AsyncIterator
         async with _with_workspaces(database):
             yield database
         return
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            pass
-    except OSError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 and CI=true: it is required")
-        pytest.skip("PostgreSQL not running on 127.0.0.1:5432")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = Database(POSTGRES_URL)
-    async with admin.transaction() as conn:
-        await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
+    async with postgres_schema() as schema:
         database = Database(POSTGRES_URL, schema=schema)
         await database.migrate()
         async with _with_workspaces(database):
             yield database
-    finally:
-        async with admin.transaction() as conn:
-            await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        await admin.close()
 
 
 @asynccontextmanager
@@ -198,14 +113,6 @@ async def _with_workspaces(database: Database) -> AsyncIterator[None]:
         yield
     finally:
         await database.close()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 @pytest.fixture

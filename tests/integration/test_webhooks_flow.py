@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 
 from empathic.core.signing import verify
 from tests.conftest import eventually
-from tests.integration.test_webhooks import Receiver
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
+from tests.integration.conftest import Receiver
 
 
 def events_of(receiver: Receiver) -> list[dict]:

@@ -148,6 +148,8 @@ async def list_contacts(
 async def consents(contact_id: str, request: Request, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
+        if await store.get(conn, ws, contact_id) is None:
+            raise Problem(404, f"No contact {contact_id!r} in this workspace.")
         return await _consents_view(conn, rt, ws, contact_id)
 
 
@@ -194,8 +196,6 @@ async def record_consent(contact_id: str, payload: ConsentIn, request: Request, 
 
 
 async def _consents_view(conn: Any, rt: Any, ws: str, contact_id: str) -> dict[str, Any]:
-    if await store.get(conn, ws, contact_id) is None:
-        raise Problem(404, f"No contact {contact_id!r} in this workspace.")
     state = (await consent_store.states(conn, ws, [contact_id]))[contact_id]
     history = await consent_store.history(conn, ws, contact_id)
     topics = {

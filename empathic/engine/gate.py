@@ -56,7 +56,6 @@ class Gate:
         consents: dict[tuple[str, str], ConsentState] = {}
         people: dict[tuple[str, str], dict[str, Any]] = {}
         history: dict[tuple[str, str], list[policy.Sent]] = defaultdict(list)
-        watched = self._watched_topics()
         for workspace_id, contact_ids in by_workspace.items():
             for contact_id, state in (await consent_store.states(conn, workspace_id, contact_ids)).items():
                 consents[(workspace_id, contact_id)] = state
@@ -64,7 +63,7 @@ class Gate:
                 continue
             for contact_id, contact in (await contact_store.by_ids(conn, workspace_id, timed[workspace_id])).items():
                 people[(workspace_id, contact_id)] = contact
-            for sent in await store.handed_off(conn, workspace_id, timed[workspace_id], watched):
+            for sent in await store.handed_off(conn, workspace_id, timed[workspace_id], self._watched_topics):
                 kind = self.topics.kind(sent["topic"])
                 history[(workspace_id, sent["contact_id"])].append(
                     policy.Sent(sent["sent_at"], sent["topic"], kind, content_key(sent["body"]))
@@ -104,6 +103,7 @@ class Gate:
         """Kinds some rule gives hours or a cap (and marketing, for consent and duplicates)."""
         return frozenset({TopicKind.MARKETING} | {k for rule in self.regulations.rules for k in rule.kinds})
 
+    @cached_property
     def _watched_topics(self) -> list[str]:
         """Topics whose past sends matter: marketing (de-duplication) and any capped kind."""
         capped = {kind for rule in self.regulations.rules if rule.cap for kind in rule.cap.kinds}

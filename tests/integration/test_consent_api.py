@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from tests.conftest import daytime_zone, eventually
+from tests.integration.conftest import Receiver
 
 
 async def final(api: httpx.AsyncClient, message_id: str) -> dict:
@@ -69,3 +72,23 @@ async def test_expired_and_past_valid_until(api: httpx.AsyncClient) -> None:
     assert view["valid_until"].startswith("2020-01-01T00:00:00")
     naive = await api.post("/v1/messages", json={"to": "+14155550172", "body": "x", "valid_until": "2030-01-01T00:00:00"})
     assert naive.status_code == 422 and "valid_until" in naive.text
+
+
+async def test_revocations_by_api_and_by_topic_keyword_reach_webhooks(api: httpx.AsyncClient, receiver: Receiver) -> None:
+    hook = await api.post("/v1/webhooks", json={"url": receiver.url, "events": ["contact.opted_out"]})
+    assert hook.status_code == 201, hook.text
+    phone = "+14155550173"
+    contact = (await api.post("/v1/contacts", json={"phone": phone, "timezone": daytime_zone()})).json()
+    await api.post(f"/v1/contacts/{contact['id']}/consents", json={"topic": "deals", "action": "granted"})
+    await api.post(f"/v1/simulator/phones/{phone}/messages", json={"body": "STOP DEALS"})
+    await api.post(f"/v1/contacts/{contact['id']}/consents", json={"topic": "*", "action": "revoked", "source": "agent"})
+
+    async def opted_out() -> list[dict] | None:
+        found = [json.loads(r.body)["data"] for r in receiver.requests]
+        return found if len(found) >= 2 else None
+
+    events = sorted(await eventually(opted_out), key=lambda d: d["at"])
+    assert [(e["topic"], e["source"], e["contact_id"]) for e in events] == [
+        ("deals", "keyword", contact["id"]), ("*", "agent", contact["id"]),
+    ]
+    assert events[0]["message_id"].startswith("msg_")  # the STOP DEALS message is the evidence

@@ -1,7 +1,8 @@
-"""/v1/contacts: create, read, update, list, delete; and each contact's consent ledger."""
+"""/v1/contacts: create, read, update, list, erase, export; each contact's consent ledger and preferences."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,12 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from empathic.api.auth import workspace
 from empathic.api.messages import runtime_of
 from empathic.api.problems import Problem
+from empathic.core import links
 from empathic.core.consent import ALL_TOPICS, ConsentAction
 from empathic.core.phones import normalize, timezone_for
+from empathic.core.preferences import Preferences, PreferencesError
+from empathic.core.preferences import parse as parse_preferences
 from empathic.core.topics import UnknownTopic
-from empathic.engine import webhooks
+from empathic.engine import consents as consent_changes
 from empathic.store import consent as consent_store
 from empathic.store import contacts as store
+from empathic.store import preferences as preference_store
+from empathic.store import privacy
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 Workspace = Annotated[str, Depends(workspace)]
@@ -112,18 +118,84 @@ async def update_contact(contact_id: str, payload: ContactPatch, request: Reques
             changes["attributes"] = {k: v for k, v in merged.items() if v is not None}
         if changes:
             await store.update_fields(conn, ws, contact_id, rt.now(), changes)
+            if changes.get("phone") and changes["phone"] != row["phone"]:
+                await privacy.reapply(conn, ws, [{"id": contact_id, "phone": changes["phone"]}], rt.now())
         row = await store.get(conn, ws, contact_id)
     assert row is not None
     return store.to_view(row)
 
 
 @router.delete("/{contact_id}", status_code=204)
-async def delete_contact(contact_id: str, request: Request, ws: Workspace) -> Response:
+async def erase_contact(contact_id: str, request: Request, ws: Workspace) -> Response:
+    """Erase the contact and everything about them (messages, events, consent, preferences,
+    inbox thread). A number that had opted out stays suppressed (as a salted hash)."""
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
-        if not await store.remove(conn, ws, contact_id):
-            raise Problem(404, f"No contact {contact_id!r} in this workspace.")
+        try:
+            if not await privacy.erase(conn, ws, contact_id, rt.now()):
+                raise Problem(404, f"No contact {contact_id!r} in this workspace.")
+        except privacy.MessageInFlight as exc:
+            raise Problem(409, f"Message {exc.args[0]} to this contact is being handed to the carrier; "
+                               "erase again once it is sent (a second or two).") from None
     return Response(status_code=204)
+
+
+@router.get("/{contact_id}/export")
+async def export_contact(contact_id: str, request: Request, ws: Workspace) -> dict[str, Any]:
+    """Everything held about the contact, as one JSON document (a data subject access request)."""
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        data = await privacy.export(conn, ws, contact_id)
+    if data is None:
+        raise Problem(404, f"No contact {contact_id!r} in this workspace.")
+    return {"exported_at": rt.now().isoformat(), **data}
+
+
+@router.get("/{contact_id}/preferences")
+async def get_preferences(contact_id: str, request: Request, ws: Workspace) -> dict[str, Any]:
+    rt = runtime_of(request)
+    async with rt.db.transaction() as conn:
+        if await store.get(conn, ws, contact_id) is None:
+            raise Problem(404, f"No contact {contact_id!r} in this workspace.")
+        data = await preference_store.get(conn, ws, contact_id)
+    return {"contact_id": contact_id, **parse_preferences(data or {}).to_data()}
+
+
+@router.put("/{contact_id}/preferences")
+async def put_preferences(contact_id: str, payload: dict[str, Any], request: Request, ws: Workspace) -> dict[str, Any]:
+    """Replace the contact's preferences; they apply to the next message the gate sees."""
+    rt = runtime_of(request)
+    prefs = checked_preferences(payload, rt)
+    async with rt.db.transaction() as conn:
+        if await store.get(conn, ws, contact_id) is None:
+            raise Problem(404, f"No contact {contact_id!r} in this workspace.")
+        await preference_store.put(conn, ws, contact_id, prefs.to_data(), rt.now())
+    return {"contact_id": contact_id, **prefs.to_data()}
+
+
+def checked_preferences(payload: dict[str, Any], rt: Any) -> Preferences:
+    try:
+        return parse_preferences(payload, rt.project.topics.kinds)
+    except PreferencesError as exc:
+        raise Problem(422, str(exc), errors=[{"field": exc.field, "detail": exc.detail}]) from None
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    valid_days: int = Field(30, ge=1, le=366, description="How long the link works")
+
+
+@router.post("/{contact_id}/preference-link", status_code=201)
+async def preference_link(contact_id: str, request: Request, ws: Workspace, payload: LinkIn | None = None) -> dict[str, Any]:
+    """A signed link to the contact's preference page (`/p/{token}`), to put in a message."""
+    rt = runtime_of(request)
+    expires_at = rt.now() + timedelta(days=(payload or LinkIn()).valid_days)
+    async with rt.db.transaction() as conn:
+        if await store.get(conn, ws, contact_id) is None:
+            raise Problem(404, f"No contact {contact_id!r} in this workspace.")
+        token = links.sign(await privacy.link_key(conn, ws), ws, contact_id, expires_at)
+    base = rt.settings.public_url or str(request.base_url)
+    return {"url": f"{base.rstrip('/')}/p/{token}", "token": token, "expires_at": expires_at.isoformat()}
 
 
 @router.get("")
@@ -177,19 +249,13 @@ async def record_consent(contact_id: str, payload: ConsentIn, request: Request, 
                           errors=[{"field": "topic", "detail": "essential topic"}])
     now = rt.now()
     async with rt.db.transaction() as conn:
-        if await store.get(conn, ws, contact_id) is None:
+        contact = await store.get(conn, ws, contact_id)
+        if contact is None:
             raise Problem(404, f"No contact {contact_id!r} in this workspace.")
-        await consent_store.append(
-            conn, ws, contact_id, topic=payload.topic, channel=payload.channel, action=payload.action,
-            source=payload.source, actor=payload.actor or f"api:{ws}", evidence=payload.evidence, at=now,
+        await consent_changes.record(
+            conn, ws, contact, topic=payload.topic, channel=payload.channel, action=payload.action,
+            source=payload.source, actor=payload.actor or f"api:{ws}", evidence=payload.evidence, now=now,
         )
-        if payload.action is ConsentAction.REVOKED:
-            await webhooks.enqueue(
-                conn, ws, "contact.opted_out",
-                [{"contact_id": contact_id, "topic": payload.topic, "channel": payload.channel,
-                  "source": payload.source, "message_id": None, "at": now.isoformat()}],
-                now,
-            )
         view = await _consents_view(conn, rt, ws, contact_id)
     rt.committed()
     return view

@@ -1,6 +1,6 @@
 """Sending hours in the recipient's local time, exact across DST changes and odd offsets.
 
-A `Week` holds the allowed window of each weekday in local wall-clock time. `next_allowed`
+A `Week` holds the allowed windows of each weekday in local wall-clock time. `next_allowed`
 finds the earliest instant at or after `now` that is allowed in every one of the given time
 zones (several when the recipient's zone is not known for sure: the message must be
 welcome in all of them).
@@ -41,47 +41,85 @@ class Window:
         """`"08:00-21:00"`; raises ValueError naming what is wrong."""
         try:
             start, end = (part.strip() for part in text.split("-"))
-            return cls(_minutes(start), _minutes(end))
+            return cls(parse_clock(start), parse_clock(end))
         except ValueError as exc:
             raise ValueError(f"{text!r} is not a window like '08:00-21:00' ({exc})") from None
 
     def __str__(self) -> str:
-        return f"{_clock(self.start)}-{_clock(self.end)}"
+        return f"{format_clock(self.start)}-{format_clock(self.end)}"
+
+
+DayWindows = tuple[Window, ...]
+
+
+class EmptyWeek(ValueError):
+    """A week with no allowed minute (raised by `Week`, `tighten` and `complement`)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Week:
-    """The allowed window of each weekday, Monday first; None: not at all that day."""
+    """The allowed windows of each weekday, Monday first; an empty day allows nothing.
 
-    days: tuple[Window | None, ...]
+    Each day may be given as one `Window`, `None` (closed) or several windows; they are kept
+    sorted and merged, so equal weeks compare equal.
+    """
+
+    days: tuple[DayWindows, ...]
 
     def __post_init__(self) -> None:
         if len(self.days) != 7:
             raise ValueError("a week has 7 days")
-        if all(d is None for d in self.days):
-            raise ValueError("a week needs at least one allowed window")
+        object.__setattr__(self, "days", tuple(_merged(day) for day in self.days))
+        if not any(self.days):
+            raise EmptyWeek("a week needs at least one allowed window")
 
     @classmethod
     def every_day(cls, window: Window) -> Week:
         return cls((window,) * 7)
 
     def allows_local(self, local: datetime) -> bool:
-        window = self.days[local.weekday()]
-        if window is None:
-            return False
         second = local.hour * 3600 + local.minute * 60 + local.second
-        return window.start * 60 <= second < window.end * 60
+        return any(w.start * 60 <= second < w.end * 60 for w in self.days[local.weekday()])
 
     def tighten(self, other: Week) -> Week:
         """Allowed only when both allow: a later rule can narrow, never widen."""
-        days: list[Window | None] = []
+        days: list[DayWindows] = []
         for mine, theirs in zip(self.days, other.days, strict=True):
-            if mine is None or theirs is None:
-                days.append(None)
-                continue
-            start, end = max(mine.start, theirs.start), min(mine.end, theirs.end)
-            days.append(Window(start, end) if start < end else None)
+            both = (
+                Window(max(a.start, b.start), min(a.end, b.end))
+                for a in mine
+                for b in theirs
+                if max(a.start, b.start) < min(a.end, b.end)
+            )
+            days.append(tuple(both))
         return Week(tuple(days))
+
+    def complement(self) -> Week:
+        """Allowed exactly when this week is not (EmptyWeek if this allows every minute)."""
+        days: list[DayWindows] = []
+        for windows in self.days:
+            gaps, at = [], 0
+            for w in windows:
+                if w.start > at:
+                    gaps.append(Window(at, w.start))
+                at = w.end
+            if at < MINUTES_PER_DAY:
+                gaps.append(Window(at, MINUTES_PER_DAY))
+            days.append(tuple(gaps))
+        return Week(tuple(days))
+
+
+def _merged(day: Window | DayWindows | None) -> DayWindows:
+    if day is None:
+        return ()
+    windows = sorted((day,) if isinstance(day, Window) else day)
+    merged: list[Window] = []
+    for w in windows:
+        if merged and w.start <= merged[-1].end:
+            merged[-1] = Window(merged[-1].start, max(merged[-1].end, w.end))
+        else:
+            merged.append(w)
+    return tuple(merged)
 
 
 def allowed(week: Week, zones: Sequence[str], at: datetime) -> bool:
@@ -102,8 +140,7 @@ def next_allowed(week: Week, zones: Sequence[str], now: datetime) -> datetime:
         today = now.astimezone(tz).date()
         for offset in range(-1, _SEARCH_DAYS + 1):
             day = today + timedelta(days=offset)
-            window = week.days[day.weekday()]
-            if window is not None:
+            for window in week.days[day.weekday()]:
                 candidates.update(_starts(day, window.start, tz))
         candidates.update(_offset_changes(tz, now - timedelta(days=1), now + timedelta(days=_SEARCH_DAYS + 1)))
     for at in sorted(c for c in candidates if c > now):
@@ -151,7 +188,7 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def _minutes(text: str) -> int:
+def parse_clock(text: str) -> int:
     hours, _, minutes = text.partition(":")
     if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
         raise ValueError(f"{text!r} is not HH:MM")
@@ -161,5 +198,5 @@ def _minutes(text: str) -> int:
     return value
 
 
-def _clock(minutes: int) -> str:
+def format_clock(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"

@@ -1,11 +1,14 @@
 """The policy gate: one pure function every outbound message passes before it leaves.
 
 `decide` returns Send, Defer(until, reason) or Block(reason). It checks, in this order:
-freshness (`expired`), opt-outs (`opted_out`), express consent for marketing
-(`no_consent`), marketing content already sent to the person (`duplicate_content`), then
-timing: quiet hours in the recipient's local time and frequency caps, deferring to the
-earliest instant that satisfies both (`quiet_hours`, `frequency_cap`). A message whose
-earliest instant falls after its `valid_until` is `expired` now rather than sent late.
+freshness (`expired`), opt-outs (`opted_out`), the person's channel for the topic
+(`channel_preference`), express consent for marketing (`no_consent`), marketing content
+already sent to the person (`duplicate_content`), then timing: the rules' quiet hours in the
+recipient's local time, the person's own quiet hours and email hours, the rules' frequency
+caps and the person's own, deferring to the earliest instant that satisfies all of them
+(`quiet_hours`, `contact_quiet_hours`, `channel_hours`, `frequency_cap`, `contact_cap`). A
+message whose earliest instant falls after its `valid_until` is `expired` now rather than
+sent late.
 
 Essential kinds (compliance replies, requested OTP codes) pass everything but freshness. A
 reply to the person's own message is a conversation, not a campaign: quiet hours and caps
@@ -15,12 +18,14 @@ codes; `REASONS` has a sentence for each.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from empathic.core.consent import ConsentState
-from empathic.core.hours import NoCommonHours, next_allowed
+from empathic.core.hours import EmptyWeek, NoCommonHours, Week, allowed, next_allowed
+from empathic.core.preferences import NO_PREFERENCES, Preferences
 from empathic.core.regulations import NO_RULES, Cap, Rules
 from empathic.core.topics import TopicKind
 
@@ -32,7 +37,18 @@ REASONS: dict[str, str] = {
     "quiet_hours": "It is outside the allowed sending hours in the contact's local time; it waits for the next allowed minute.",
     "frequency_cap": "The contact reached a frequency cap for this kind of message; it waits until the cap allows it.",
     "no_common_hours": "The contact's possible time zones share no allowed sending hour within a week.",
+    "no_allowed_hours": "The sending rules and the contact's own hours leave no hour in the week for this message.",
+    "channel_preference": "The contact asked to get this topic on another channel.",
+    "contact_quiet_hours": "It is inside the quiet hours the contact chose; it waits until they end.",
+    "channel_hours": "The contact prefers email at this hour; the text waits until their email hours end.",
+    "contact_cap": "The contact reached the number of marketing messages per week they chose; it waits until the week allows it.",
+    "suppressed": "The number belonged to a contact who opted out and was erased; it stays suppressed.",
 }
+
+
+def content_key(body: str) -> str:
+    """The digest marketing de-duplication compares (kept when a body is redacted)."""
+    return "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +101,7 @@ def decide(
     *,
     rules: Rules = NO_RULES,
     history: Sequence[Sent] = (),
+    preferences: Preferences = NO_PREFERENCES,
 ) -> Decision:
     if message.valid_until is not None and now >= message.valid_until:
         return Block("expired")
@@ -92,6 +109,9 @@ def decide(
         return SEND
     if consent.opted_out(message.topic, message.channel):
         return Block("opted_out")
+    choice = preferences.channel_for(message.topic)
+    if choice is not None and not choice.allows(message.channel):
+        return Block("channel_preference")
     marketing = message.kind is TopicKind.MARKETING
     if marketing and not consent.granted(message.topic, message.channel):
         return Block("no_consent")
@@ -101,9 +121,11 @@ def decide(
     if message.in_reply and not marketing:
         return SEND
     try:
-        until, reason = _earliest(message, rules, history, now)
+        until, reason = _earliest(message, rules, preferences, history, now)
     except NoCommonHours:
         return Block("no_common_hours")
+    except EmptyWeek:
+        return Block("no_allowed_hours")
     if until <= now:
         return SEND
     if message.valid_until is not None and until >= message.valid_until:
@@ -111,23 +133,33 @@ def decide(
     return Defer(until, reason)
 
 
-def _earliest(message: Candidate, rules: Rules, history: Sequence[Sent], now: datetime) -> tuple[datetime, str]:
-    """The first instant at or after `now` inside the hours and under every cap, and why it waits."""
-    week = rules.hours_for(message.kind)
-    caps = [c for c in rules.caps if message.kind in c.kinds]
-    if week is not None and not message.zones:
+def _earliest(
+    message: Candidate, rules: Rules, preferences: Preferences, history: Sequence[Sent], now: datetime
+) -> tuple[datetime, str]:
+    """The first instant at or after `now` inside every window and under every cap, and why it waits."""
+    weeks: list[tuple[Week, str]] = []
+    if (week := rules.hours_for(message.kind)) is not None:
+        weeks.append((week, "quiet_hours"))
+    weeks += preferences.hours_for(message.kind, message.channel, message.topic)
+    caps = [(c, "frequency_cap") for c in rules.caps if message.kind in c.kinds]
+    caps += [(c, "contact_cap") for c in preferences.caps_for(message.kind)]
+    if weeks and not message.zones:
         raise ValueError("the recipient's time zones are needed to apply sending hours")
+    combined = None
+    for week, _ in weeks:
+        combined = week if combined is None else combined.tighten(week)  # EmptyWeek: no hour left
     at, reason = now, ""
     for _ in range(64):  # each round moves forward; real rule sets settle in two or three
         moved = False
-        if week is not None:
-            allowed_at = next_allowed(week, message.zones, at)
+        if combined is not None:
+            allowed_at = next_allowed(combined, message.zones, at)
             if allowed_at > at:
-                at, reason, moved = allowed_at, reason or "quiet_hours", True
-        for cap in caps:
+                reason = reason or next(why for week, why in weeks if not allowed(week, message.zones, at))
+                at, moved = allowed_at, True
+        for cap, why in caps:
             free_at = _cap_frees_at(cap, message, history, at)
             if free_at > at:
-                at, reason, moved = free_at, reason or "frequency_cap", True
+                at, reason, moved = free_at, reason or why, True
         if not moved:
             return at, reason
     raise RuntimeError("sending hours and caps did not settle")  # caps are fixed points: never in practice

@@ -1,15 +1,15 @@
 """Feeding the policy gate: everything `core.policy.decide` needs for a claimed batch.
 
-For each message: the contact's consent (ledger fold), the time zones to respect (the
-contact's own, else every zone the number may be in, else the workspace default), the
-places whose rules bind (country and state/province of the number), and what already went
-to the contact (for caps and marketing de-duplication). Read in a few batched queries in
+For each message: the contact's consent (ledger fold), their own preferences, the time
+zones to respect (the contact's own, else every zone the number may be in, else the
+workspace default), the places whose rules bind (country and state/province of the
+number), and what already went to the contact (for caps and marketing de-duplication). Read in a few batched queries in
 the dispatcher's claim transaction, so a STOP committed before the claim is always seen.
 """
 
 from __future__ import annotations
 
-import hashlib
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,16 +20,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core import policy
 from empathic.core.consent import ConsentState
+from empathic.core.policy import content_key
+from empathic.core.preferences import NO_PREFERENCES, Preferences, PreferencesError
+from empathic.core.preferences import parse as parse_preferences
 from empathic.core.phones import InvalidPhoneNumber, region_of, subdivision_of, timezones_for
 from empathic.core.regulations import Regulations, Rules
 from empathic.core.topics import TopicKind, Topics
 from empathic.store import consent as consent_store
 from empathic.store import contacts as contact_store
 from empathic.store import messages as store
+from empathic.store import preferences as preference_store
 
 
-def content_key(body: str) -> str:
-    return "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
+log = logging.getLogger(__name__)
 
 
 class Gate:
@@ -48,41 +51,52 @@ class Gate:
         """One decision per message, in order; messages sent earlier in the batch count for caps."""
         gated = [r for r in batch if r["contact_id"] and not self.topics.kind(r["topic"]).essential]
         by_workspace: dict[str, set[str]] = defaultdict(set)
-        timed: dict[str, set[str]] = defaultdict(set)  # contacts whose zone or history matters
         for row in gated:
             by_workspace[row["workspace_id"]].add(row["contact_id"])
-            if self.topics.kind(row["topic"]) in self._governed:
-                timed[row["workspace_id"]].add(row["contact_id"])
         consents: dict[tuple[str, str], ConsentState] = {}
+        prefs: dict[tuple[str, str], Preferences] = {}
         people: dict[tuple[str, str], dict[str, Any]] = {}
         history: dict[tuple[str, str], list[policy.Sent]] = defaultdict(list)
         for workspace_id, contact_ids in by_workspace.items():
             for contact_id, state in (await consent_store.states(conn, workspace_id, contact_ids)).items():
                 consents[(workspace_id, contact_id)] = state
-            if not timed[workspace_id]:
+            for contact_id, data in (await preference_store.of_contacts(conn, workspace_id, contact_ids)).items():
+                prefs[(workspace_id, contact_id)] = _preferences(data, contact_id)
+            timed = {  # contacts whose zone or history matters
+                r["contact_id"] for r in gated
+                if r["workspace_id"] == workspace_id and self._timed(r, prefs.get((workspace_id, r["contact_id"])))
+            }
+            if not timed:
                 continue
-            for contact_id, contact in (await contact_store.by_ids(conn, workspace_id, timed[workspace_id])).items():
+            for contact_id, contact in (await contact_store.by_ids(conn, workspace_id, timed)).items():
                 people[(workspace_id, contact_id)] = contact
-            for sent in await store.handed_off(conn, workspace_id, timed[workspace_id], self._watched_topics):
+            for sent in await store.handed_off(conn, workspace_id, timed, self._watched_topics):
                 kind = self.topics.kind(sent["topic"])
-                history[(workspace_id, sent["contact_id"])].append(
-                    policy.Sent(sent["sent_at"], sent["topic"], kind, content_key(sent["body"]))
-                )
+                key = sent["body"] if sent["redacted_at"] else content_key(sent["body"])
+                history[(workspace_id, sent["contact_id"])].append(policy.Sent(sent["sent_at"], sent["topic"], kind, key))
         decisions: list[policy.Decision] = []
         for row in batch:
             key = (row["workspace_id"], row["contact_id"])
-            candidate, rules = self._candidate(row, people.get(key))
+            own = prefs.get(key, NO_PREFERENCES)
+            candidate, rules = self._candidate(row, people.get(key), own)
             decision = policy.decide(
-                candidate, consents.get(key, ConsentState()), now, rules=rules, history=history.get(key, ())
+                candidate, consents.get(key, ConsentState()), now, rules=rules, history=history.get(key, ()),
+                preferences=own,
             )
             if isinstance(decision, policy.Send) and row["contact_id"]:
                 history[key].append(policy.Sent(now, row["topic"], candidate.kind, candidate.content_key))
             decisions.append(decision)
         return decisions
 
-    def _candidate(self, row: dict[str, Any], contact: dict[str, Any] | None) -> tuple[policy.Candidate, Rules]:
+    def _timed(self, row: dict[str, Any], prefs: Preferences | None) -> bool:
         kind = self.topics.kind(row["topic"])
-        if kind not in self._governed:  # no rule anywhere times or caps this kind: skip the lookups
+        return kind in self._governed or (prefs is not None and bool(prefs.hours_for(kind, "sms", row["topic"])))
+
+    def _candidate(
+        self, row: dict[str, Any], contact: dict[str, Any] | None, prefs: Preferences
+    ) -> tuple[policy.Candidate, Rules]:
+        kind = self.topics.kind(row["topic"])
+        if not self._timed(row, prefs):  # no rule or preference times or caps this kind: skip the lookups
             return policy.Candidate(row["topic"], kind, "sms", valid_until=row.get("valid_until")), self.rules_for(frozenset())
         places, number_zones = _whereabouts(row["to_addr"])
         own_zone = contact.get("timezone") if contact else None
@@ -117,3 +131,13 @@ def _whereabouts(to: str) -> tuple[frozenset[str], tuple[str, ...]]:
         return frozenset(p for p in (region_of(to), subdivision_of(to)) if p), timezones_for(to)
     except InvalidPhoneNumber:
         return frozenset(), ()
+
+
+def _preferences(data: dict[str, Any], contact_id: str) -> Preferences:
+    """Stored preferences were checked when written; a topic removed from the project since
+    only loses its channel choice, never the person's hours or limits."""
+    try:
+        return parse_preferences(data)
+    except PreferencesError as exc:  # written by an older version with other rules
+        log.warning("contact %s: stored preferences unusable (%s); applying none", contact_id, exc)
+        return NO_PREFERENCES

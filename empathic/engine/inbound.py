@@ -20,7 +20,7 @@ from empathic.core.ids import new_id
 from empathic.core.messages import Direction, Status
 from empathic.core.phones import InvalidPhoneNumber, normalize
 from empathic.core.topics import COMPLIANCE_TOPIC
-from empathic.engine import lifecycle, outbox, webhooks
+from empathic.engine import consents, lifecycle, outbox, webhooks
 from empathic.engine.project import SenderSettings
 from empathic.store import consent as consent_store
 from empathic.store import contacts as contact_store
@@ -98,42 +98,20 @@ async def route(
         state = (await consent_store.states(conn, workspace_id, [contact["id"]]))[contact["id"]]
         opting_out = keyword is Keyword.OPT_OUT
         if state.opted_out_of_all("sms") != opting_out:
-            await consent_store.append(
-                conn,
-                workspace_id,
-                contact["id"],
-                topic=ALL_TOPICS,
-                channel="sms",
-                action=ConsentAction.REVOKED if opting_out else ConsentAction.GRANTED,
-                source="keyword",
-                actor=f"contact:{contact['id']}",
-                evidence=message["id"],
-                at=now,
+            await consents.record(
+                conn, workspace_id, contact, topic=ALL_TOPICS,
+                action=ConsentAction.REVOKED if opting_out else ConsentAction.GRANTED, source="keyword",
+                actor=f"contact:{contact['id']}", evidence=message["id"], now=now, message_id=message["id"],
             )
             reply_text = sender.opt_out_text if opting_out else sender.opt_in_text
-            if opting_out:
-                await webhooks.enqueue(
-                    conn,
-                    workspace_id,
-                    "contact.opted_out",
-                    [{"contact_id": contact["id"], "phone": phone, "topic": ALL_TOPICS, "channel": "sms",
-                      "source": "keyword", "message_id": message["id"], "at": now.isoformat()}],
-                    now,
-                )
     elif keyword is Keyword.HELP:
         reply_text = sender.help_text
     elif (topic := topic_out) is not None:
         state = (await consent_store.states(conn, workspace_id, [contact["id"]]))[contact["id"]]
         if not state.opted_out(topic, "sms"):
-            await consent_store.append(
-                conn, workspace_id, contact["id"], topic=topic, channel="sms", action=ConsentAction.REVOKED,
-                source="keyword", actor=f"contact:{contact['id']}", evidence=message["id"], at=now,
-            )
-            await webhooks.enqueue(
-                conn, workspace_id, "contact.opted_out",
-                [{"contact_id": contact["id"], "phone": phone, "topic": topic, "channel": "sms",
-                  "source": "keyword", "message_id": message["id"], "at": now.isoformat()}],
-                now,
+            await consents.record(
+                conn, workspace_id, contact, topic=topic, action=ConsentAction.REVOKED, source="keyword",
+                actor=f"contact:{contact['id']}", evidence=message["id"], now=now, message_id=message["id"],
             )
             reply_text = sender.topic_opt_out_text.format(topic=topic)
         keyword = Keyword.OPT_OUT

@@ -20,6 +20,7 @@ from empathic.engine import inbound, outbox, receipts
 from empathic.engine.catalog import Catalog
 from empathic.engine.dispatcher import Dispatcher, DispatchSettings
 from empathic.engine.project import EXAMPLES, Project, load_project
+from empathic.engine.retention import Retention
 from empathic.engine.scheduler import Scheduler
 from empathic.engine.gate import Gate
 from empathic.engine.webhooks import WebhookSender
@@ -43,6 +44,10 @@ class Settings:
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     simulator: dict[str, Any] = field(default_factory=dict)  # overrides of the project's [simulator]
     run_workers: bool = True
+    # Where people reach this server (links in texts); else the address a request came to.
+    public_url: str | None = field(default_factory=lambda: os.environ.get("EMPATHIC_PUBLIC_URL"))
+    # Message bodies older than this are redacted; 0 keeps them.
+    retention_days: int = field(default_factory=lambda: int(os.environ.get("EMPATHIC_RETENTION_DAYS", "365")))
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -74,6 +79,7 @@ class Runtime:
             gate=Gate(self.project.topics, self.project.regulations),
         )
         self.scheduler = Scheduler(self.db, self.clock, on_released=self.dispatcher.wake)
+        self.retention = Retention(self.db, self.clock, self.project.topics, settings.retention_days)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -89,11 +95,13 @@ class Runtime:
             await self.dispatcher.start()
             await self.scheduler.start()
             await self.webhooks.start()
+            await self.retention.start()
         log.info("empathic started (project %s)", self.project.root)
 
     async def stop(self) -> None:
         await self.outbox.drain()  # an accepted submission is written before the database closes
         if self.settings.run_workers:
+            await self.retention.stop()
             await self.webhooks.stop()
             await self.scheduler.stop()
             await self.dispatcher.stop()

@@ -1,4 +1,7 @@
-"""Contacts: the people a workspace texts, keyed by E.164 phone (and optionally email)."""
+"""Contacts: the people a workspace texts, keyed by E.164 phone (and optionally email).
+
+A contact created for a number on the suppression list gets its old opt-outs back at once
+(store.privacy)."""
 
 from __future__ import annotations
 
@@ -6,11 +9,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.ids import new_id
 from empathic.core.phones import timezone_for
+from empathic.store import privacy
 from empathic.store.schema import contacts
 
 FIELDS = ("phone", "email", "locale", "timezone")
@@ -85,6 +89,7 @@ async def create(
         "updated_at": now,
     }
     await conn.execute(insert(contacts), [row])
+    await privacy.reapply(conn, workspace_id, [row], now)
     return row
 
 
@@ -110,6 +115,7 @@ async def ensure_by_phone(
             for phone in missing
         ]
         await conn.execute(insert(contacts), rows)
+        await privacy.reapply(conn, workspace_id, rows, now)
         found.update({row["phone"]: row for row in rows})
     return found
 
@@ -122,13 +128,6 @@ async def update_fields(
         .where(contacts.c.workspace_id == workspace_id, contacts.c.id == contact_id)
         .values(**changes, updated_at=now)
     )
-
-
-async def remove(conn: AsyncConnection, workspace_id: str, contact_id: str) -> bool:
-    result = await conn.execute(
-        delete(contacts).where(contacts.c.workspace_id == workspace_id, contacts.c.id == contact_id)
-    )
-    return result.rowcount > 0
 
 
 async def page(

@@ -212,7 +212,8 @@ async def handed_off(
     conn: AsyncConnection, workspace_id: str, contact_ids: Iterable[str], topics: Iterable[str]
 ) -> list[dict[str, Any]]:
     """Messages in these topics that went out to these contacts, each with when it first left
-    (`sent_at`, its first `sending` event): what frequency caps and de-duplication look at."""
+    (`sent_at`, its first `sending` event): what frequency caps and de-duplication look at.
+    A redacted marketing body holds its content key (store.privacy)."""
     ids, wanted = sorted(set(contact_ids)), sorted(set(topics))
     if not ids or not wanted:
         return []
@@ -220,7 +221,7 @@ async def handed_off(
     found: list[dict[str, Any]] = []
     for start in range(0, len(ids), _CHUNK):
         rows = await conn.execute(
-            select(m.contact_id, m.topic, m.body, func.min(e.at).label("sent_at"))
+            select(m.contact_id, m.topic, m.body, m.redacted_at, func.min(e.at).label("sent_at"))
             .join(message_events, (e.message_id == m.id) & (e.status == Status.SENDING.value))
             .where(
                 m.workspace_id == workspace_id,
@@ -229,7 +230,7 @@ async def handed_off(
                 m.direction == Direction.OUTBOUND.value,
                 m.status.in_(_HANDED_OFF),
             )
-            .group_by(m.id, m.contact_id, m.topic, m.body)
+            .group_by(m.id, m.contact_id, m.topic, m.body, m.redacted_at)
         )
         found.extend(dict(r) for r in rows.mappings())
     return found

@@ -74,6 +74,7 @@ workspaces = Table(
     _id(),
     Column("name", String(200), nullable=False),
     Column("created_at", Instant, nullable=False),
+    Column("privacy_salt", String(64)),  # secret salt of the suppression list's number hashes
 )
 
 api_keys = Table(
@@ -122,6 +123,29 @@ consent_ledger = Table(
     Index("ix_consent_ledger_contact", "workspace_id", "contact_id", "id"),
 )
 
+# A contact's own preferences (core.preferences), one JSON document per contact.
+preferences = Table(
+    "preferences",
+    metadata,
+    _workspace(),
+    Column("contact_id", String(40), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    PrimaryKeyConstraint("workspace_id", "contact_id"),
+)
+
+# Numbers of erased contacts who had opted out, as salted hashes: all that is kept of them,
+# so such a number is never texted again (its opt-outs return if the number comes back).
+suppressions = Table(
+    "suppressions",
+    metadata,
+    _workspace(),
+    Column("phone_hash", String(64), nullable=False),
+    Column("opt_outs", JSON, nullable=False),  # [[topic, channel], ...] revoked at erasure ("*" = all)
+    Column("created_at", Instant, nullable=False),
+    PrimaryKeyConstraint("workspace_id", "phone_hash"),
+)
+
 messages = Table(
     "messages",
     metadata,
@@ -147,6 +171,7 @@ messages = Table(
     Column("event_id", String(40)),
     Column("valid_until", Instant),  # past it, the message is `expired`, never sent late
     Column("in_reply_to", String(40)),  # the inbound message this answers (not held by quiet hours or caps)
+    Column("redacted_at", Instant),  # the body was removed by the retention job
     Column("created_at", Instant, nullable=False),
     Column("updated_at", Instant, nullable=False),
     Index("ix_messages_workspace_idempotency", "workspace_id", "idempotency_key", unique=True),
@@ -154,6 +179,7 @@ messages = Table(
     Index("ix_messages_workspace_contact", "workspace_id", "contact_id", "id"),
     Index("ix_messages_workspace_status", "workspace_id", "status", "id"),
     Index("ix_messages_channel_carrier", "channel", "carrier_id", unique=True),
+    Index("ix_messages_retention", "redacted_at", "created_at"),
 )
 
 message_events = Table(

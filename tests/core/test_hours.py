@@ -26,7 +26,9 @@ NEAR_CHANGES = [
 
 @st.composite
 def weeks(draw: st.DrawFn) -> Week:
-    days = [draw(st.one_of(st.none(), windows_ok())) for _ in range(7)]
+    # A day is closed, one window, or several (own quiet hours and channel hours split a day).
+    several = st.lists(windows_ok(), min_size=1, max_size=3).map(tuple)
+    days = [draw(st.one_of(st.none(), windows_ok(), several)) for _ in range(7)]
     if all(d is None for d in days):
         days[draw(st.integers(0, 6))] = draw(windows_ok())
     return Week(tuple(days))
@@ -122,7 +124,7 @@ def test_tighten_only_narrows() -> None:
     texas = Week((Window.parse("09:00-21:00"),) * 6 + (Window.parse("12:00-21:00"),))
     florida = Week.every_day(Window.parse("08:00-20:00"))
     both = base.tighten(texas).tighten(florida)
-    assert both.days[0] == Window.parse("09:00-20:00") and both.days[6] == Window.parse("12:00-20:00")
+    assert both.days[0] == (Window.parse("09:00-20:00"),) and both.days[6] == (Window.parse("12:00-20:00"),)
     assert base.tighten(Week.every_day(Window.parse("00:00-24:00"))) == base  # a looser rule changes nothing
     with pytest.raises(ValueError, match="at least one"):
         base.tighten(Week.every_day(Window.parse("22:00-23:00")))
@@ -132,3 +134,22 @@ def test_tighten_only_narrows() -> None:
 def test_bad_windows_are_clear_errors(text: str) -> None:
     with pytest.raises(ValueError, match="not a window"):
         Window.parse(text)
+
+
+@given(weeks(), st.integers(0, 6), st.integers(0, 1439))
+def test_complement_allows_exactly_the_other_minutes(week: Week, day: int, minute: int) -> None:
+    local = datetime(2026, 11, 23 + day, minute // 60, minute % 60)  # 2026-11-23 is a Monday
+    try:
+        other = week.complement()
+    except ValueError:  # the week allows every minute: nothing is left
+        assert all(w == (Window(0, 1440),) for w in week.days)
+        return
+    assert other.allows_local(local) != week.allows_local(local)
+
+
+def test_windows_of_a_day_are_sorted_and_merged() -> None:
+    week = Week(((Window.parse("12:00-14:00"), Window.parse("08:00-10:00"), Window.parse("09:00-11:00")),) + (None,) * 6)
+    assert week.days[0] == (Window.parse("08:00-11:00"), Window.parse("12:00-14:00"))
+    assert week.days[1] == ()
+    lunch = Week.every_day(Window.parse("08:00-21:00")).tighten(Week.every_day(Window.parse("13:00-14:00")).complement())
+    assert lunch.days[2] == (Window.parse("08:00-13:00"), Window.parse("14:00-21:00"))

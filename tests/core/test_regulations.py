@@ -14,14 +14,14 @@ def test_shipped_rules_each_cite_a_source_and_combine_by_place() -> None:
     regs = shipped()
     assert all(len(rule.source) > 20 for rule in regs.rules)
     default = regs.for_places(set())
-    assert default.hours_for(TopicKind.MARKETING).days == (Window.parse("08:00-21:00"),) * 7  # type: ignore[union-attr]
+    assert default.hours_for(TopicKind.MARKETING).days == ((Window.parse("08:00-21:00"),),) * 7  # type: ignore[union-attr]
     assert default.hours_for(TopicKind.TRANSACTIONAL) is None and default.caps == ()
     florida = regs.for_places({"US", "US-FL"})
-    assert florida.hours_for(TopicKind.MARKETING).days == (Window.parse("08:00-20:00"),) * 7  # type: ignore[union-attr]
+    assert florida.hours_for(TopicKind.MARKETING).days == ((Window.parse("08:00-20:00"),),) * 7  # type: ignore[union-attr]
     assert [(c.limit, c.period.total_seconds(), c.same_topic) for c in florida.caps] == [(3, 86400.0, True)]
-    assert florida.hours_for(TopicKind.CONVERSATIONAL).days == (Window.parse("08:00-21:00"),) * 7  # type: ignore[union-attr]
+    assert florida.hours_for(TopicKind.CONVERSATIONAL).days == ((Window.parse("08:00-21:00"),),) * 7  # type: ignore[union-attr]
     canada = regs.for_places({"CA", "CA-QC"}).hours_for(TopicKind.MARKETING)
-    assert canada is not None and canada.days[0] == Window.parse("09:00-21:00") and canada.days[6] == Window.parse("10:00-18:00")
+    assert canada is not None and canada.days[0] == (Window.parse("09:00-21:00"),) and canada.days[6] == (Window.parse("10:00-18:00"),)
 
 
 def test_a_workspace_can_tighten_but_never_loosen() -> None:
@@ -29,7 +29,7 @@ def test_a_workspace_can_tighten_but_never_loosen() -> None:
     tight = parse('[[rule]]\nwhere = "*"\nkinds = ["marketing"]\nhours = { every_day = "10:00-18:00", sun = "closed" }\nsource = "our brand promise"')
     florida = shipped().tightened_by(loose).tightened_by(tight).for_places({"US", "US-FL"})
     week = florida.hours_for(TopicKind.MARKETING)
-    assert week is not None and week.days[0] == Window.parse("10:00-18:00") and week.days[6] is None
+    assert week is not None and week.days[0] == (Window.parse("10:00-18:00"),) and week.days[6] == ()
     assert sorted(c.limit for c in florida.caps) == [3, 50]  # the stricter cap still applies
 
 

@@ -1,0 +1,54 @@
+"""Retention: message bodies older than the configured number of days are redacted.
+
+Runs in the background every hour (and at start), in small transactions so it never holds
+the database for long. Only settled messages are touched; a redacted marketing body keeps
+its content key so the same content still never goes twice (store.privacy).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from empathic.core.clock import Clock
+from empathic.core.topics import TopicKind, Topics
+from empathic.loop import Loop
+from empathic.store import privacy
+from empathic.store.db import Database
+
+log = logging.getLogger(__name__)
+
+EVERY = 3600.0
+BATCH = 1000
+
+
+class Retention:
+    def __init__(self, db: Database, clock: Clock, topics: Topics, days: int) -> None:
+        self.db = db
+        self.clock = clock
+        self.days = days
+        self.marketing = frozenset(t for t, k in topics.kinds.items() if k is TopicKind.MARKETING)
+        self._loop = Loop("retention", self._pass, error_delay=60.0)
+
+    async def start(self) -> None:
+        if self.days > 0:
+            self._loop.start()
+
+    async def stop(self) -> None:
+        await self._loop.stop()
+
+    async def _pass(self) -> float:
+        return 0.0 if await self.redact_due() == BATCH else EVERY
+
+    async def redact_due(self, limit: int = BATCH) -> int:
+        """Redact one batch of bodies past retention; returns how many (``limit``: there may be more)."""
+        if self.days <= 0:
+            return 0
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            count = await privacy.redact_older_than(
+                conn, now - timedelta(days=self.days), now, limit=limit, digest_topics=self.marketing
+            )
+        if count:
+            log.info("retention: redacted %d message bodies older than %d days", count, self.days)
+        return count

@@ -1,0 +1,233 @@
+"""Privacy: everything held about a person, erasing it, the suppression list, retention.
+
+Erasure removes the contact and every row about them. What stays is one row on the
+workspace's suppression list when they had opted out: an HMAC of the number under the
+workspace's secret salt (not reversible without the salt, and useless across workspaces)
+with the opt-outs they had. If the number comes back (a new order, a new contact), those
+opt-outs are written to its new ledger at once (`reapply`), so an erased opted-out number
+is never texted again, yet the person can still opt back in by texting START.
+
+Retention redacts message bodies older than a workspace's retention. A redacted marketing
+body keeps its content key (a digest), so the same content still never goes twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import weakref
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from empathic.core.consent import ALL_TOPICS, ConsentAction
+from empathic.core.messages import FINAL, Status
+from empathic.core.policy import content_key
+from empathic.store import consent as consent_store
+from empathic.store.schema import (
+    consent_ledger,
+    contacts,
+    events,
+    message_events,
+    messages,
+    preferences,
+    suppressions,
+    threads,
+    timers,
+    workspaces,
+)
+
+REDACTED = ""
+_CHUNK = 500
+# Per database, workspace -> salt: a salt never changes once set.
+_salts: weakref.WeakKeyDictionary[Engine, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+class MessageInFlight(Exception):
+    """A message to the contact is being handed to a carrier right now; erase after it settles."""
+
+
+async def salt(conn: AsyncConnection, workspace_id: str) -> str:
+    known = _salts.setdefault(conn.sync_engine, {})
+    if workspace_id in known:
+        return known[workspace_id]
+    await conn.execute(
+        update(workspaces)
+        .where(workspaces.c.id == workspace_id, workspaces.c.privacy_salt.is_(None))
+        .values(privacy_salt=secrets.token_hex(32))
+    )
+    value = (await conn.execute(select(workspaces.c.privacy_salt).where(workspaces.c.id == workspace_id))).scalar_one()
+    known[workspace_id] = value
+    return value
+
+
+async def link_key(conn: AsyncConnection, workspace_id: str) -> bytes:
+    """The key signing the workspace's preference links (derived from its salt, not the salt)."""
+    return hmac.new((await salt(conn, workspace_id)).encode(), b"preference-link", hashlib.sha256).digest()
+
+
+def phone_hash(salt_value: str, phone: str) -> str:
+    return hmac.new(salt_value.encode(), phone.encode(), hashlib.sha256).hexdigest()
+
+
+async def suppressed(conn: AsyncConnection, workspace_id: str, phones: Iterable[str]) -> dict[str, list[list[str]]]:
+    """The opt-outs kept for these numbers, by number (only suppressed numbers appear)."""
+    wanted = [p for p in set(phones) if p]
+    if not wanted:
+        return {}
+    key = await salt(conn, workspace_id)
+    by_hash = {phone_hash(key, p): p for p in wanted}
+    found: dict[str, list[list[str]]] = {}
+    hashes = list(by_hash)
+    for start in range(0, len(hashes), _CHUNK):
+        rows = await conn.execute(
+            select(suppressions.c.phone_hash, suppressions.c.opt_outs).where(
+                suppressions.c.workspace_id == workspace_id, suppressions.c.phone_hash.in_(hashes[start : start + _CHUNK])
+            )
+        )
+        found.update({by_hash[h]: opt_outs for h, opt_outs in rows})
+    return found
+
+
+async def reapply(conn: AsyncConnection, workspace_id: str, new_contacts: Iterable[Mapping[str, Any]], now: datetime) -> None:
+    """Give contacts created for suppressed numbers their old opt-outs back, in their ledger."""
+    by_phone = {c["phone"]: c["id"] for c in new_contacts if c.get("phone")}
+    for phone, opt_outs in (await suppressed(conn, workspace_id, by_phone)).items():
+        for topic, channel in opt_outs:
+            await consent_store.append(
+                conn, workspace_id, by_phone[phone], topic=topic, channel=channel, action=ConsentAction.REVOKED,
+                source="suppression", actor="suppression list", evidence="opted out before an erasure", at=now,
+            )
+
+
+async def export(conn: AsyncConnection, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
+    """Everything held about one contact, as JSON-ready data."""
+    from empathic.store import contacts as contacts_store
+    from empathic.store import messages as messages_store
+
+    contact = await contacts_store.get(conn, workspace_id, contact_id)
+    if contact is None:
+        return None
+    own = await _message_ids(conn, workspace_id, contact_id)
+    history: dict[str, list[dict[str, Any]]] = {mid: [] for mid in own}
+    for start in range(0, len(own), _CHUNK):
+        rows = await conn.execute(
+            select(message_events).where(message_events.c.message_id.in_(own[start : start + _CHUNK])).order_by(message_events.c.id)
+        )
+        for r in rows.mappings():
+            history[r["message_id"]].append({"status": r["status"], "reason": r["reason"], "at": r["at"].isoformat()})
+    message_rows = await messages_store.by_ids(conn, own)
+    pref = (
+        await conn.execute(
+            select(preferences.c.data).where(preferences.c.workspace_id == workspace_id, preferences.c.contact_id == contact_id)
+        )
+    ).scalar()
+    thread_rows = await conn.execute(
+        select(threads).where(threads.c.workspace_id == workspace_id, threads.c.contact_id == contact_id)
+    )
+    event_rows = await conn.execute(
+        select(events).where(events.c.workspace_id == workspace_id, events.c.contact_id == contact_id).order_by(events.c.id)
+    )
+    return {
+        "contact": contacts_store.to_view(contact),
+        "preferences": pref,
+        "consent_history": await consent_store.history(conn, workspace_id, contact_id),
+        "messages": [
+            messages_store.to_view(row, history[row["id"]]) for row in sorted(message_rows, key=lambda r: r["id"])
+        ],
+        "threads": [
+            {"id": t["id"], "status": t["status"], "opened_at": t["opened_at"].isoformat(), "updated_at": t["updated_at"].isoformat()}
+            for t in thread_rows.mappings()
+        ],
+        "events": [
+            {"id": e["id"], "type": e["type"], "data": e["data"], "created_at": e["created_at"].isoformat()}
+            for e in event_rows.mappings()
+        ],
+    }
+
+
+async def erase(conn: AsyncConnection, workspace_id: str, contact_id: str, now: datetime) -> bool:
+    """Delete the contact and every row about them; suppress the number if they had opted out."""
+    contact = (
+        await conn.execute(select(contacts).where(contacts.c.workspace_id == workspace_id, contacts.c.id == contact_id))
+    ).mappings().first()
+    if contact is None:
+        return False
+    in_flight = (
+        await conn.execute(
+            select(messages.c.id).where(
+                messages.c.workspace_id == workspace_id, messages.c.contact_id == contact_id,
+                messages.c.status == Status.SENDING.value,
+            ).limit(1)
+        )
+    ).scalar()
+    if in_flight is not None:
+        raise MessageInFlight(in_flight)
+    if contact["phone"]:
+        await _suppress(conn, workspace_id, contact_id, contact["phone"], now)
+    own = await _message_ids(conn, workspace_id, contact_id)
+    for start in range(0, len(own), _CHUNK):
+        chunk = own[start : start + _CHUNK]
+        await conn.execute(delete(message_events).where(message_events.c.message_id.in_(chunk)))
+        await conn.execute(delete(timers).where(timers.c.ref.in_(chunk)))
+        await conn.execute(delete(messages).where(messages.c.id.in_(chunk)))
+    for table in (events, threads, consent_ledger, preferences):
+        await conn.execute(delete(table).where(table.c.workspace_id == workspace_id, table.c.contact_id == contact_id))
+    await conn.execute(delete(contacts).where(contacts.c.workspace_id == workspace_id, contacts.c.id == contact_id))
+    return True
+
+
+async def _suppress(conn: AsyncConnection, workspace_id: str, contact_id: str, phone: str, now: datetime) -> None:
+    state = (await consent_store.states(conn, workspace_id, [contact_id]))[contact_id]
+    opt_outs = sorted(
+        [[ALL_TOPICS, ch] for ch in state.blanket if state.opted_out_of_all(ch)]
+        + [[topic, ch] for topic, ch in state.topics if state.opted_out(topic, ch) and not state.opted_out_of_all(ch)]
+    )
+    digest = phone_hash(await salt(conn, workspace_id), phone)
+    await conn.execute(
+        delete(suppressions).where(suppressions.c.workspace_id == workspace_id, suppressions.c.phone_hash == digest)
+    )
+    if opt_outs:
+        await conn.execute(
+            suppressions.insert().values(workspace_id=workspace_id, phone_hash=digest, opt_outs=opt_outs, created_at=now)
+        )
+
+
+async def _message_ids(conn: AsyncConnection, workspace_id: str, contact_id: str) -> list[str]:
+    rows = await conn.execute(
+        select(messages.c.id).where(messages.c.workspace_id == workspace_id, messages.c.contact_id == contact_id)
+    )
+    return [r[0] for r in rows]
+
+
+async def redact_older_than(
+    conn: AsyncConnection, cutoff: datetime, now: datetime, *, limit: int = 1000,
+    digest_topics: frozenset[str] = frozenset(),
+) -> int:
+    """Redact up to `limit` settled message bodies created before `cutoff`; returns how many.
+
+    Bodies of `digest_topics` (marketing) keep their content key so de-duplication still
+    holds; every other body is emptied.
+    """
+    final = [s.value for s in FINAL]
+    rows = (
+        await conn.execute(
+            select(messages.c.id, messages.c.topic, messages.c.body)
+            .where(
+                messages.c.redacted_at.is_(None),
+                messages.c.created_at < cutoff,
+                messages.c.status.in_(final + [Status.SENT.value]),
+            )
+            .limit(limit)
+        )
+    ).all()
+    if rows:
+        await conn.execute(
+            update(messages).where(messages.c.id == bindparam("b_id")).values(body=bindparam("b_body"), redacted_at=now),
+            [{"b_id": mid, "b_body": content_key(body) if topic in digest_topics else REDACTED} for mid, topic, body in rows],
+        )
+    return len(rows)

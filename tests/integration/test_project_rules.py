@@ -23,7 +23,7 @@ def project_with(tmp_path: Path, rules: str | None) -> Path:
 def test_without_a_rules_file_the_shipped_rules_apply(tmp_path: Path) -> None:
     project = load_project(project_with(tmp_path, None))
     week = project.regulations.for_places({"US", "US-FL"}).hours_for(TopicKind.MARKETING)
-    assert week is not None and week.days[0] == Window.parse("08:00-20:00")
+    assert week is not None and week.days[0] == (Window.parse("08:00-20:00"),)
 
 
 def test_project_rules_tighten_and_cannot_loosen(tmp_path: Path) -> None:
@@ -44,7 +44,7 @@ source = "An attempt to loosen Florida, which changes nothing"
     project = load_project(project_with(tmp_path, rules))
     florida = project.regulations.for_places({"US", "US-FL"})
     week = florida.hours_for(TopicKind.MARKETING)
-    assert week is not None and week.days[0] == Window.parse("10:00-19:00") and week.days[5] is None
+    assert week is not None and week.days[0] == (Window.parse("10:00-19:00"),) and week.days[5] == ()
     assert sorted((c.limit, c.period.days) for c in florida.caps) == [(2, 7), (3, 1)]
 
 

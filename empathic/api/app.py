@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from empathic import __version__
 from empathic.api import catalog, contacts, events, inbox, messages, problems, simulator, webhooks
 from empathic.engine.runtime import Runtime
+from empathic.web import preferences as preference_page
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -32,7 +33,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.key_cache = {}
     problems.install(app)
-    for module in (messages, events, contacts, catalog, inbox, simulator, webhooks):
+    for module in (messages, events, contacts, catalog, inbox, simulator, webhooks, preference_page):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["ops"])

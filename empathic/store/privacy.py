@@ -60,7 +60,9 @@ async def salt(conn: AsyncConnection, workspace_id: str) -> str:
         .where(workspaces.c.id == workspace_id, workspaces.c.privacy_salt.is_(None))
         .values(privacy_salt=secrets.token_hex(32))
     )
-    value = (await conn.execute(select(workspaces.c.privacy_salt).where(workspaces.c.id == workspace_id))).scalar_one()
+    value = (await conn.execute(select(workspaces.c.privacy_salt).where(workspaces.c.id == workspace_id))).scalar()
+    if value is None:
+        raise LookupError(f"no workspace {workspace_id!r}")
     known[workspace_id] = value
     return value
 
@@ -157,19 +159,22 @@ async def erase(conn: AsyncConnection, workspace_id: str, contact_id: str, now: 
     ).mappings().first()
     if contact is None:
         return False
-    in_flight = (
+    # Lock the contact's messages first, in id order: receipts and timers lock a message
+    # before its timers, so taking them in the same order cannot deadlock with them.
+    own_rows = (
         await conn.execute(
-            select(messages.c.id).where(
-                messages.c.workspace_id == workspace_id, messages.c.contact_id == contact_id,
-                messages.c.status == Status.SENDING.value,
-            ).limit(1)
+            select(messages.c.id, messages.c.status)
+            .where(messages.c.workspace_id == workspace_id, messages.c.contact_id == contact_id)
+            .order_by(messages.c.id)
+            .with_for_update()
         )
-    ).scalar()
+    ).all()
+    in_flight = next((mid for mid, status in own_rows if status == Status.SENDING.value), None)
     if in_flight is not None:
         raise MessageInFlight(in_flight)
     if contact["phone"]:
         await _suppress(conn, workspace_id, contact_id, contact["phone"], now)
-    own = await _message_ids(conn, workspace_id, contact_id)
+    own = [mid for mid, _ in own_rows]
     for start in range(0, len(own), _CHUNK):
         chunk = own[start : start + _CHUNK]
         await conn.execute(delete(message_events).where(message_events.c.message_id.in_(chunk)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -21,11 +21,14 @@ from empathic.core.clock import Clock
 from empathic.core.ids import new_id
 from empathic.core.messages import Direction, Status
 from empathic.core.phones import InvalidPhoneNumber, normalize
-from empathic.core.topics import Topics, UnknownTopic
+from empathic.core.topics import TopicKind, Topics, UnknownTopic
 from empathic.engine import lifecycle
 from empathic.store import contacts as contact_store
 from empathic.store import messages as store
 from empathic.store.db import Database
+
+
+OTP_VALIDITY = timedelta(minutes=10)  # unless the request gives its own valid_until
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,8 @@ def _validate(req: MessageRequest, rules: OutboxRules, index: int | None) -> Che
         kind = rules.topics.kind(req.topic)
     except UnknownTopic as exc:
         raise SubmitError("topic", str(exc), index) from None
+    if kind is TopicKind.OTP and index is not None:
+        raise SubmitError("topic", "a one-time code goes only to the person who just asked for it: send it alone, not in a batch", index)
     if not req.body.strip():
         raise SubmitError("body", "must not be empty", index)
     count = sms.count(req.body)
@@ -98,6 +103,11 @@ def _validate(req: MessageRequest, rules: OutboxRules, index: int | None) -> Che
     if req.idempotency_key is not None and not 0 < len(req.idempotency_key) <= 200:
         raise SubmitError("idempotency_key", "must be 1 to 200 characters", index)
     return Checked(req, to, count, kind.priority)
+
+
+def _default_validity(kind: TopicKind, now: datetime) -> datetime | None:
+    """A code is worthless minutes later: one that could not go at once expires, never arrives late."""
+    return now + OTP_VALIDITY if kind is TopicKind.OTP else None
 
 
 async def submit(
@@ -153,7 +163,7 @@ async def write(
             "next_attempt_at": None,
             "template": req.template,
             "event_id": req.event_id,
-            "valid_until": req.valid_until,
+            "valid_until": req.valid_until or _default_validity(rules.topics.kind(req.topic), now),
             "in_reply_to": req.in_reply_to,
             "created_at": now,
             "updated_at": now,

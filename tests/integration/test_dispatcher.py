@@ -165,6 +165,46 @@ async def test_urgent_topics_go_first(db: Database) -> None:
     assert carrier.calls[0][2:] == marketing[:3]
 
 
+async def test_a_marketing_backlog_never_delays_a_code_or_an_alert(db: Database) -> None:
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    clock.at = datetime(2026, 11, 23, 20, tzinfo=UTC)  # noon in San Francisco
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(batch_size=200))
+    await grant(db, clock, "+14155550100", "marketing")
+    backlog = await queue(db, clock, *[msg(topic="marketing", body=f"offer {i}") for i in range(2000)])
+    await dispatcher.dispatch_once()
+    assert carrier.calls[-1] == backlog[:200]  # the backlog is being worked through
+    (otp,) = await queue(db, clock, msg(topic="otp", body="code 987654"))
+    (alert,) = await queue(db, clock, msg(topic="transactional", body="your driver is 5 minutes away"))
+    await dispatcher.dispatch_once()
+    nxt = carrier.calls[-1]
+    assert nxt[:2] == [otp, alert]  # the very next batch, ahead of 1,800 offers
+    assert nxt[2:] == backlog[200 : 200 + len(nxt) - 2]  # then the backlog resumes in order
+
+
+async def test_a_code_not_sent_within_ten_minutes_expires_instead_of_arriving_late(db: Database) -> None:
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(retry_base=700, max_attempts=5))
+    (otp,) = await queue(db, clock, msg(topic="otp", body="code 111222"))
+    async with db.transaction() as conn:
+        (row,) = await store.by_ids(conn, [otp])
+    assert row["valid_until"] == clock.now() + timedelta(minutes=10)
+    carrier.script = [ErrorKind.CONNECTION]
+    await dispatcher.dispatch_once()
+    clock.advance(11 * 60)
+    scheduler = Scheduler(db, clock, on_released=dispatcher.wake)
+    await scheduler.fire_due()
+    await dispatcher.dispatch_once()
+    assert await statuses(db, [otp]) == ["expired"]
+    assert len(carrier.calls) == 1
+
+
+def test_one_time_codes_are_refused_in_a_batch() -> None:
+    with pytest.raises(outbox.SubmitError) as caught:
+        outbox.validate([msg(), msg(topic="otp", body="code 1")], RULES, numbered=True)
+    assert caught.value.field == "messages[1].topic"
+    outbox.validate([msg(topic="otp", body="code 1")], RULES)  # alone, on request: fine
+
+
 async def test_rate_limit_caps_each_pass(db: Database) -> None:
     clock, carrier = FakeClock(), ScriptedCarrier(tps=10)
     dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(batch_size=500))

@@ -92,7 +92,10 @@ async def subscribe(api: httpx.AsyncClient, phone: str, topic: str = "deals") ->
     made = await api.post("/v1/contacts", json={"phone": phone, "timezone": daytime_zone()})
     assert made.status_code == 201, made.text
     contact = made.json()
-    granted = await api.post(f"/v1/contacts/{contact['id']}/consents", json={"topic": topic, "action": "granted"})
+    granted = await api.post(  # consent collected on the business's own form (not double opt-in)
+        f"/v1/contacts/{contact['id']}/consents",
+        json={"topic": topic, "action": "granted", "source": "web_form", "evidence": "signup form"},
+    )
     assert granted.status_code == 201, granted.text
     return contact["id"]
 

@@ -17,7 +17,7 @@ from empathic.core.consent import ALL_TOPICS, ConsentAction
 from empathic.core.phones import normalize, timezone_for
 from empathic.core.preferences import Preferences, PreferencesError
 from empathic.core.preferences import parse as parse_preferences
-from empathic.core.topics import UnknownTopic
+from empathic.core.topics import TopicKind, UnknownTopic
 from empathic.engine import consents as consent_changes
 from empathic.store import consent as consent_store
 from empathic.store import contacts as store
@@ -237,8 +237,15 @@ class ConsentIn(BaseModel):
 
 @router.post("/{contact_id}/consents", status_code=201)
 async def record_consent(contact_id: str, payload: ConsentIn, request: Request, ws: Workspace) -> dict[str, Any]:
-    """Append a grant or revocation to the ledger (never an update): takes effect before the next send."""
+    """Append to the ledger (never an update); it takes effect before the next send.
+
+    A marketing subscription from `api` (action `granted` or `requested`) is double opt-in:
+    it is recorded as `requested` and the person gets one text asking for a yes; consent
+    counts once they answer. Grants from `web_form`, `import` or `agent` record consent the
+    business already collected, with its evidence.
+    """
     rt = runtime_of(request)
+    kind = None
     if payload.topic != ALL_TOPICS:
         try:
             kind = rt.project.topics.kind(payload.topic)
@@ -247,15 +254,31 @@ async def record_consent(contact_id: str, payload: ConsentIn, request: Request, 
         if kind.essential:
             raise Problem(422, f"topic: {payload.topic!r} is essential ({kind.value}); consent does not apply to it",
                           errors=[{"field": "topic", "detail": "essential topic"}])
+    double_opt_in = payload.action is ConsentAction.REQUESTED or (
+        payload.action is ConsentAction.GRANTED and kind is TopicKind.MARKETING and payload.source == "api"
+        and rt.project.sender.double_opt_in
+    )
+    if double_opt_in and (kind is not TopicKind.MARKETING or payload.channel != "sms"):
+        raise Problem(422, "action: a subscription request asks for a yes by text, for a marketing topic",
+                      errors=[{"field": "action", "detail": "requested needs a marketing topic on sms"}])
     now = rt.now()
+    actor = payload.actor or f"api:{ws}"
     async with rt.db.transaction() as conn:
         contact = await store.get(conn, ws, contact_id)
         if contact is None:
             raise Problem(404, f"No contact {contact_id!r} in this workspace.")
-        await consent_changes.record(
-            conn, ws, contact, topic=payload.topic, channel=payload.channel, action=payload.action,
-            source=payload.source, actor=payload.actor or f"api:{ws}", evidence=payload.evidence, now=now,
-        )
+        if double_opt_in:
+            state = (await consent_store.states(conn, ws, [contact_id]))[contact_id]
+            if not state.granted(payload.topic, "sms"):
+                await consent_changes.request_subscription(
+                    conn, ws, contact, payload.topic, source=payload.source, actor=actor, evidence=payload.evidence,
+                    now=now, sender=rt.project.sender, rules=rt.rules,
+                )
+        else:
+            await consent_changes.record(
+                conn, ws, contact, topic=payload.topic, channel=payload.channel, action=payload.action,
+                source=payload.source, actor=actor, evidence=payload.evidence, now=now,
+            )
         view = await _consents_view(conn, rt, ws, contact_id)
     rt.committed()
     return view
@@ -266,7 +289,8 @@ async def _consents_view(conn: Any, rt: Any, ws: str, contact_id: str) -> dict[s
     history = await consent_store.history(conn, ws, contact_id)
     topics = {
         name: {
-            channel: "granted" if state.granted(name, channel) else "revoked" if state.opted_out(name, channel) else None
+            channel: "granted" if state.granted(name, channel) else "revoked" if state.opted_out(name, channel)
+            else "requested" if (name, channel) in state.requests else None
             for channel in ("sms", "email")
         }
         for name, kind in rt.project.topics.kinds.items()

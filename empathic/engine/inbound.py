@@ -1,32 +1,37 @@
-"""The inbound router: what a person texted us, stored, understood as a keyword or not, acted on.
+"""The inbound router: what a person texted us, stored, understood, acted on.
 
-STOP-like keywords revoke consent for every non-essential topic before anything else can be
-sent, START-like ones restore it, HELP answers with the sender's help text; each confirmed
-with exactly one text, and only when consent really changed. Anything else opens the
-contact's inbox thread for a person. A carrier that delivers the same message twice gets
-the first message's id back and nothing happens twice.
+STOP-like keywords, and an understood opt-out in any supported language ("stop texting me",
+"no me escribas más"), revoke consent for every non-essential topic before anything else
+can be sent; START-like ones restore it; HELP answers with the sender's help text; "STOP
+DEALS" / "START DEALS" leave or join one topic (joining a marketing topic asks for a yes
+first: double opt-in). A yes (in the person's own words) to our subscription request grants
+that topic. Each change is confirmed with exactly one text, and only when consent really
+changed. Anything else opens the contact's inbox thread for a person. A carrier that
+delivers the same message twice gets the first message's id back and nothing happens twice.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.channels.base import Inbound
-from empathic.core.consent import ALL_TOPICS, ConsentAction
+from empathic.core.consent import ALL_TOPICS, ConsentAction, ConsentState
 from empathic.core.ids import new_id
 from empathic.core.messages import Direction, Status
 from empathic.core.phones import InvalidPhoneNumber, normalize
-from empathic.core.topics import COMPLIANCE_TOPIC
+from empathic.core.topics import COMPLIANCE_TOPIC, TopicKind
 from empathic.engine import consents, lifecycle, outbox, webhooks
 from empathic.engine.project import SenderSettings
 from empathic.store import consent as consent_store
 from empathic.store import contacts as contact_store
 from empathic.store import messages as store
 from empathic.store import threads
-from empathic.understand.keywords import Keyword, match_keyword, match_topic_opt_out
+from empathic.understand import Intent, understand
+from empathic.understand.keywords import Keyword, match_keyword, match_topic_opt_in, match_topic_opt_out
 
 
 @dataclass(frozen=True)
@@ -82,49 +87,88 @@ async def route(
     }
     await lifecycle.record_new(conn, [message], "received", now)
     keyword = match_keyword(inbound.body)
-    topic_out = match_topic_opt_out(inbound.body, _leavable(rules)) if keyword is None else None  # "STOP DEALS"
+    leavable = _leavable(rules)
+    topic_out = match_topic_opt_out(inbound.body, leavable) if keyword is None else None  # "STOP DEALS"
+    topic_in = match_topic_opt_in(inbound.body, leavable) if keyword is None and topic_out is None else None
+    understood = None
+    if keyword is None and topic_out is None and topic_in is None:
+        understood = understand(inbound.body, now=now, timezone=contact.get("timezone") or "UTC")
+    intent = understood.intent if understood else None
     await webhooks.enqueue(
         conn,
         workspace_id,
         "message.received",
         [{"message_id": message["id"], "contact_id": contact["id"], "from": phone, "to": inbound.to,
-          "body": inbound.body, "keyword": Keyword.OPT_OUT.value if topic_out else keyword.value if keyword else None, "at": now.isoformat()}],
+          "body": inbound.body, "keyword": Keyword.OPT_OUT.value if topic_out else keyword.value if keyword else None,
+          "intent": intent.value if intent else None, "language": understood.language if understood else None,
+          "at": now.isoformat()}],
         now,
     )
 
     reply_text: str | None = None
+    reply_id: str | None = None
     thread_id: str | None = None
+    state = (await consent_store.states(conn, workspace_id, [contact["id"]]))[contact["id"]]
+    by_contact = {"source": "keyword", "actor": f"contact:{contact['id']}", "evidence": message["id"],
+                  "now": now, "message_id": message["id"]}
+    if intent is Intent.OPT_OUT:  # "stop texting me", "no me escribas más": the same as STOP
+        keyword = Keyword.OPT_OUT
+        by_contact["source"] = "reply"
     if keyword in (Keyword.OPT_OUT, Keyword.OPT_IN):
-        state = (await consent_store.states(conn, workspace_id, [contact["id"]]))[contact["id"]]
         opting_out = keyword is Keyword.OPT_OUT
         if state.opted_out_of_all("sms") != opting_out:
             await consents.record(
                 conn, workspace_id, contact, topic=ALL_TOPICS,
-                action=ConsentAction.REVOKED if opting_out else ConsentAction.GRANTED, source="keyword",
-                actor=f"contact:{contact['id']}", evidence=message["id"], now=now, message_id=message["id"],
+                action=ConsentAction.REVOKED if opting_out else ConsentAction.GRANTED, **by_contact,
             )
             reply_text = sender.opt_out_text if opting_out else sender.opt_in_text
     elif keyword is Keyword.HELP:
         reply_text = sender.help_text
     elif (topic := topic_out) is not None:
-        state = (await consent_store.states(conn, workspace_id, [contact["id"]]))[contact["id"]]
         if not state.opted_out(topic, "sms"):
-            await consents.record(
-                conn, workspace_id, contact, topic=topic, action=ConsentAction.REVOKED, source="keyword",
-                actor=f"contact:{contact['id']}", evidence=message["id"], now=now, message_id=message["id"],
-            )
+            await consents.record(conn, workspace_id, contact, topic=topic, action=ConsentAction.REVOKED, **by_contact)
             reply_text = sender.topic_opt_out_text.format(topic=topic)
         keyword = Keyword.OPT_OUT
+    elif (topic := topic_in) is not None:  # "START DEALS"
+        keyword = Keyword.OPT_IN
+        if state.granted(topic, "sms"):
+            pass  # already subscribed: nothing changes, nothing to confirm
+        elif rules.topics.kind(topic) is TopicKind.MARKETING and sender.double_opt_in:
+            if reachable:
+                reply_id = await consents.request_subscription(
+                    conn, workspace_id, contact, topic, source="keyword", actor=by_contact["actor"],
+                    evidence=message["id"], now=now, sender=sender, rules=rules,
+                )
+        else:
+            await consents.record(conn, workspace_id, contact, topic=topic, action=ConsentAction.GRANTED, **by_contact)
+            reply_text = sender.subscribed_text.format(sender=sender.name, topic=topic)
+    elif intent in (Intent.CONFIRM, Intent.DECLINE) and (topic := await _awaited_yes(conn, workspace_id, contact, state, now)):
+        if intent is Intent.CONFIRM:  # double opt-in, step two: the yes, in the person's own words
+            by_contact["source"] = "reply"
+            await consents.record(conn, workspace_id, contact, topic=topic, action=ConsentAction.GRANTED, **by_contact)
+            reply_text = sender.subscribed_text.format(sender=sender.name, topic=topic)
+        # a no lets the request lapse: nothing recorded, nothing sent, nobody to hand it to
     else:
         thread_id = await threads.open_for(conn, workspace_id, contact["id"], message["id"], now)
 
-    reply_id = None
     if reply_text and reachable:
         request = outbox.MessageRequest(
             to=phone, body=reply_text, topic=COMPLIANCE_TOPIC, idempotency_key=f"reply:{message['id']}"
         )
         reply_id = (await outbox.submit(conn, workspace_id, [request], rules, now))[0]["id"]
     return Routed(message["id"], keyword, reply_id=reply_id, thread_id=thread_id)
+
+
+async def _awaited_yes(
+    conn: AsyncConnection, workspace_id: str, contact: dict[str, Any], state: ConsentState, now: datetime
+) -> str | None:
+    """The topic whose subscription request this reply answers: one is pending and the last
+    text that reached the person was that request (a yes to anything else is never consent)."""
+    pending = state.pending("sms", now, consents.REQUEST_VALID)
+    if not pending:
+        return None
+    last = await store.last_handed_off(conn, workspace_id, contact["id"])
+    return pending[0] if last is not None and last["template"] == consents.REQUEST_TEMPLATE else None
 
 
 def _leavable(rules: outbox.OutboxRules) -> list[str]:

@@ -34,6 +34,13 @@ class SenderSettings:
     opt_in_text: str = "You're subscribed again. Reply HELP for help, STOP to opt out."
     # For "STOP DEALS": {topic} is the topic's name as configured.
     topic_opt_out_text: str = "You won't get {topic} texts anymore. Other texts continue; reply STOP to end all."
+    # Double opt-in for marketing topics subscribed by keyword or API: the request, and the
+    # confirmation once the person says yes (in their own words). {sender}, {topic}.
+    double_opt_in: bool = True
+    subscribe_request_text: str = (
+        "{sender}: reply YES to get {topic} texts (offers, recurring). Msg&data rates may apply. Reply STOP to opt out."
+    )
+    subscribed_text: str = "{sender}: you're subscribed to {topic} texts. Reply STOP {topic} to leave them, STOP to end all."
 
 
 @dataclass(frozen=True)

@@ -50,15 +50,18 @@ async def states(
     entries: dict[str, list[ConsentEntry]] = defaultdict(list)
     for start in range(0, len(ids), 500):
         rows = await conn.execute(
-            select(consent_ledger.c.contact_id, consent_ledger.c.topic, consent_ledger.c.channel, consent_ledger.c.action)
+            select(
+                consent_ledger.c.contact_id, consent_ledger.c.topic, consent_ledger.c.channel,
+                consent_ledger.c.action, consent_ledger.c.at,
+            )
             .where(
                 consent_ledger.c.workspace_id == workspace_id,
                 consent_ledger.c.contact_id.in_(ids[start : start + 500]),
             )
             .order_by(consent_ledger.c.id)
         )
-        for contact_id, topic, channel, action in rows:
-            entries[contact_id].append(ConsentEntry(topic, channel, ConsentAction(action)))
+        for contact_id, topic, channel, action, at in rows:
+            entries[contact_id].append(ConsentEntry(topic, channel, ConsentAction(action), at))
     return {cid: ConsentState.fold(entries.get(cid, ())) for cid in ids}
 
 

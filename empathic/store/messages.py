@@ -236,6 +236,23 @@ async def handed_off(
     return found
 
 
+async def last_handed_off(conn: AsyncConnection, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
+    """The newest message that went out to this contact (blocked or queued ones never reached them)."""
+    m = messages.c
+    row = (
+        await conn.execute(
+            select(messages)
+            .where(
+                m.workspace_id == workspace_id, m.contact_id == contact_id, m.direction == Direction.OUTBOUND.value,
+                m.status.in_(_HANDED_OFF),
+            )
+            .order_by(m.id.desc())
+            .limit(1)
+        )
+    ).mappings().first()
+    return dict(row) if row else None
+
+
 async def last_inbound_id(conn: AsyncConnection, workspace_id: str, contact_id: str) -> str | None:
     """The newest message this contact sent us, if any."""
     m = messages.c

@@ -14,7 +14,10 @@ from collections.abc import Iterable
 
 import regex
 
-__all__ = ["HELP_WORDS", "OPT_IN_WORDS", "OPT_OUT_WORDS", "Keyword", "match_keyword", "match_topic_opt_out"]
+__all__ = [
+    "HELP_WORDS", "OPT_IN_WORDS", "OPT_OUT_WORDS", "TOPIC_OPT_IN_WORDS", "Keyword", "match_keyword",
+    "match_topic_opt_in", "match_topic_opt_out",
+]
 
 
 class Keyword(enum.StrEnum):
@@ -85,17 +88,37 @@ def match_keyword(text: str) -> Keyword | None:
 _TWO_WORDS = regex.compile(r"(\w+)[\p{Zs}\p{Pd}]+(\w+)")
 
 
+# Words that ask to join one topic: "START DEALS", "join news", "Subscribe deals".
+TOPIC_OPT_IN_WORDS = frozenset({"START", "UNSTOP", "JOIN", "SUBSCRIBE"})
+
+
 def match_topic_opt_out(text: str, topics: Iterable[str]) -> str | None:
     """The topic a "STOP <topic>" reply ("stop deals", "UNSUBSCRIBE news!") names, if any.
 
     Only an opt-out word followed by exactly one of the given topic names (any case) counts;
     the caller passes the topics a person may leave (not the essential ones).
     """
+    words = _word_and_topic(text)
+    if words is None or _KEYWORD_BY_WORD.get(words[0]) is not Keyword.OPT_OUT:
+        return None
+    return _topic_named(words[1], topics)
+
+
+def match_topic_opt_in(text: str, topics: Iterable[str]) -> str | None:
+    """The topic a "START <topic>" / "JOIN <topic>" text asks to subscribe to, if any."""
+    words = _word_and_topic(text)
+    if words is None or words[0].upper() not in TOPIC_OPT_IN_WORDS:
+        return None
+    return _topic_named(words[1], topics)
+
+
+def _word_and_topic(text: str) -> tuple[str, str] | None:
     trimmed = _TRIMMED.fullmatch(text)
     if trimmed is None or len(trimmed["core"]) > _MAX_CORE + 70:
         return None
     words = _TWO_WORDS.fullmatch(unicodedata.normalize("NFKC", trimmed["core"]).casefold())
-    if words is None or _KEYWORD_BY_WORD.get(words[1]) is not Keyword.OPT_OUT:
-        return None
-    by_name = {t.casefold(): t for t in topics}
-    return by_name.get(words[2])
+    return (words[1], words[2]) if words is not None else None
+
+
+def _topic_named(word: str, topics: Iterable[str]) -> str | None:
+    return {t.casefold(): t for t in topics}.get(word)

@@ -32,10 +32,14 @@ _TOKEN = regex.compile(
 )
 
 
+_MARKS = frozenset({"Mn", "Me", "Cf"})
+
+
 def fold(text: str) -> str:
     """Compatibility forms, case and accents folded away: "ÉTÉ" → "ete", "ß" → "ss"."""
     folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
-    return "".join(c for c in folded if not unicodedata.combining(c))
+    # Marks go: accents, and the variation selectors and joiners emoji carry.
+    return "".join(c for c in folded if unicodedata.category(c) not in _MARKS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +56,11 @@ class Reply:
         return self.words.split()
 
 
-def read(text: str, vocabulary: frozenset[str]) -> Reply:
-    """Fold and tokenize `text`, reading misspelt words as the `vocabulary` word they mean."""
+def read(text: str, vocabulary: frozenset[str], stems: frozenset[str] = frozenset()) -> Reply:
+    """Fold and tokenize `text`, reading misspelt words as the `vocabulary` word they mean.
+
+    A token that begins with one of `stems` is a known word with an ending, never a typo.
+    """
     folded = _MERIDIEM.sub(r" \1m ", fold(text).translate(_APOSTROPHES))
     tokens: list[str] = []
     asks = laughs = False
@@ -61,10 +68,12 @@ def read(text: str, vocabulary: frozenset[str]) -> Reply:
         kind = m.lastgroup
         token = m.group()
         if kind == "word":
-            if _is_laugh(token):
+            laugh = _laugh(token)
+            if laugh is not None:
                 laughs = True
+                tokens.append(laugh)
                 continue
-            tokens.append(_spelt(token, vocabulary))
+            tokens.append(_spelt(token, vocabulary, stems))
         elif kind == "num":
             tokens.append(token)
         elif kind == "ask":
@@ -77,11 +86,23 @@ def read(text: str, vocabulary: frozenset[str]) -> Reply:
     return Reply(text=text, words=" ".join(tokens), asks=asks, laughs=laughs)
 
 
-def _is_laugh(token: str) -> bool:
-    return len(token) >= 3 and (
-        token in ("lol", "lool", "mdr", "xd", "kkk", "rsrs", "lmao", "lmfao", "rofl")
-        or regex.fullmatch(r"(?:ha|ah|ja|aj|je|he|hi|ih|rs|ks)+h?|k{3,}|lo{2,}l|ahah\w*|hah\w*", token) is not None
-    )
+_LAUGHS = (
+    # Each family reads as one token, which says something of the language: jaja (es), kkk (pt)...
+    (regex.compile(r"(?:ja|aj|je)+[jh]?"), "jaja"),
+    (regex.compile(r"k{3,}|(?:rs){2,}"), "kkk"),
+    (regex.compile(r"mdr+|ptdr+"), "mdr"),
+    (regex.compile(r"a?(?:ah){2,}a?h?"), "ahah"),
+    (regex.compile(r"h?(?:ha|he|hi)+h?|lo+l|lmf?ao+|rofl|xd+"), "haha"),
+)
+
+
+def _laugh(token: str) -> str | None:
+    if len(token) < 3:
+        return None
+    for pattern, family in _LAUGHS:
+        if pattern.fullmatch(token):
+            return family
+    return None
 
 
 _SQUEEZE_3 = regex.compile(r"(.)\1{2,}")
@@ -90,13 +111,13 @@ _SQUEEZE_2 = regex.compile(r"(.)\1+")
 _KEEP = frozenset({"cancer", "stops", "stopped", "helped", "helps", "pause", "texas", "stocks", "store", "stores"})
 
 
-def _spelt(token: str, vocabulary: frozenset[str]) -> str:
+def _spelt(token: str, vocabulary: frozenset[str], stems: frozenset[str]) -> str:
     if token in vocabulary or len(token) < 3 or token.isdigit():
         return token
     for squeezed in (_SQUEEZE_3.sub(r"\1", token), _SQUEEZE_2.sub(r"\1", token)):
         if squeezed in vocabulary:
             return squeezed
-    if len(token) >= 6 and token not in _KEEP:
+    if len(token) >= 6 and token not in _KEEP and not any(token[:k] in stems for k in range(4, len(token))):
         return _near(token, vocabulary) or token
     return token
 
@@ -118,10 +139,26 @@ def _delete_index(vocabulary: frozenset[str]) -> dict[str, str]:
 
 
 def _near(token: str, vocabulary: frozenset[str]) -> str | None:
-    """The lexicon word one edit (or one swap of neighbours) away, starting with the same letter."""
+    """The lexicon word one letter dropped, doubled or swapped away ("cancle", "tommorow").
+
+    Substitutions are not read as typos: across six languages they are mostly other words
+    ("quanto" / "quatro", "option" / "opcion").
+    """
     index = _delete_index(vocabulary)
     for variant in _deletes(token):
         word = index.get(variant)
-        if word is not None and word[0] == token[0] and abs(len(word) - len(token)) <= 1:
+        if word is not None and len(word) >= 6 and word[0] == token[0] and _slip(token, word):
             return word
     return None
+
+
+def _slip(a: str, b: str) -> bool:
+    """Whether `a` is `b` with one letter added, dropped, or two neighbours swapped."""
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    if len(long) - len(short) != 1:
+        return False
+    i = next((i for i in range(len(short)) if short[i] != long[i]), len(short))
+    return short[i:] == long[i + 1:]

@@ -25,7 +25,7 @@ def reference_opted_out(history: list[ConsentEntry], topic: str, channel: str) -
     blanket revokes older than itself."""
     lifted = False
     for entry in reversed(history):
-        if entry.channel != channel:
+        if entry.channel != channel or entry.action is ConsentAction.REQUESTED:  # a request decides nothing
             continue
         if entry.topic == topic:
             return entry.action is ConsentAction.REVOKED
@@ -35,6 +35,24 @@ def reference_opted_out(history: list[ConsentEntry], topic: str, channel: str) -
             elif not lifted:
                 return True
     return False
+
+
+def reference_pending(history: list[ConsentEntry], topic: str, channel: str) -> bool:
+    """A request waits until the topic's own grant or revocation, or a STOP, comes after it."""
+    for entry in reversed(history):
+        if entry.channel != channel:
+            continue
+        if entry.topic == topic:
+            return entry.action is ConsentAction.REQUESTED
+        if entry.topic == ALL_TOPICS and entry.action is ConsentAction.REVOKED:
+            return False
+    return False
+
+
+@given(entries, st.sampled_from(TOPICS[:-1]), st.sampled_from(["sms", "email"]))
+def test_pending_requests_agree_with_the_reference_reading(history: list[ConsentEntry], topic: str, channel: str) -> None:
+    state = ConsentState.fold(history)
+    assert ((topic, channel) in state.requests) == reference_pending(history, topic, channel)
 
 
 @given(entries, st.sampled_from(TOPICS[:-1]), st.sampled_from(["sms", "email"]))

@@ -42,7 +42,7 @@ def test_a_person_changes_their_preferences_in_a_browser(tmp_path: Path, page: P
         server.start()
         with server.client() as api:
             contact = api.post("/v1/contacts", json={"phone": PHONE, "timezone": "America/New_York"}).json()
-            api.post(f"/v1/contacts/{contact['id']}/consents", json={"topic": "deals", "action": "granted"})
+            api.post(f"/v1/contacts/{contact['id']}/consents", json={"topic": "deals", "action": "granted", "source": "import"})
             link = api.post(f"/v1/contacts/{contact['id']}/preference-link").json()["url"]
 
             page.goto(link)

@@ -55,7 +55,7 @@ async def test_stop_blocks_marketing_with_one_confirmation(api: httpx.AsyncClien
     consents = (await api.get(f"/v1/contacts/{contact_id}/consents")).json()
     assert consents["sms"]["opted_out_of_all"] is True
     granted, entry = consents["history"]
-    assert granted["action"] == "granted" and granted["source"] == "api" and granted["topic"] == "deals"
+    assert granted["action"] == "granted" and granted["source"] == "web_form" and granted["topic"] == "deals"
     assert entry["action"] == "revoked" and entry["source"] == "keyword" and entry["topic"] == "*"
     assert entry["evidence"].startswith("msg_") and entry["actor"] == f"contact:{contact_id}"
 

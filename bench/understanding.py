@@ -1,0 +1,167 @@
+"""Reply-understanding benchmark: accuracy and latency of `empathic.understand.understand`.
+
+Runs the labelled replies in `bench/data/understanding_eval.jsonl` through `understand` and
+through a plain keyword baseline (the "message has any of these words" rules flow tools
+ship, English keywords only), and prints one JSON object with, for each:
+
+- `accuracy`, `macro_f1` over the nine intents, `recall` per intent (opt_out first),
+  `accuracy_by_language`, `language_accuracy` (detected language);
+- `option_exact`: of replies offered options, share whose pick (or no pick) is exactly right;
+- `when_exact`: of replies with an expected `when`, share exactly right (same kind, same value);
+  `when_spurious`: of replies without one, share where a `when` was reported;
+- `latency_ms`: median and p99 of one call, over `--repeat` passes.
+
+Every reply is read at the same fixed `now`: 2026-11-23 10:00 (a Monday) in the reply's own
+time zone.
+
+    python bench/understanding.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import regex
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from empathic.understand import Intent, understand
+
+EVAL = REPO / "bench" / "data" / "understanding_eval.jsonl"
+NOW_LOCAL = datetime(2026, 11, 23, 10, 0)
+INTENTS = ["opt_out", "confirm", "decline", "reschedule", "cancel", "help", "question", "thanks", "other"]
+LANGUAGES = ["en", "es", "fr", "de", "pt", "it"]
+
+
+@dataclass(frozen=True, slots=True)
+class Guess:
+    intent: str
+    when: datetime | date | None
+    option: str | None
+    language: str
+
+
+Reader = Callable[[str, datetime, str, Sequence[str] | None], Guess]
+
+
+def ours(text: str, now: datetime, zone: str, options: Sequence[str] | None) -> Guess:
+    u = understand(text, now=now, timezone=zone, options=options)
+    return Guess(str(u.intent), u.when, u.option, u.language)
+
+
+# What typical flow tools ship: first rule whose keyword appears as a word wins.
+_BASELINE_RULES = [
+    ("opt_out", {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout"}),
+    ("help", {"help", "info"}),
+    ("confirm", {"yes", "y", "ok", "okay", "confirm", "yep", "yeah", "sure", "c"}),
+    ("decline", {"no", "n", "nope"}),
+    ("reschedule", {"reschedule", "change", "later"}),
+    ("thanks", {"thanks", "thank", "thx"}),
+]
+_BASELINE_WORD = regex.compile(r"[\p{L}\d]+")
+
+
+def baseline(text: str, now: datetime, zone: str, options: Sequence[str] | None) -> Guess:
+    words = {w.casefold() for w in _BASELINE_WORD.findall(text)}
+    intent = next((name for name, keys in _BASELINE_RULES if words & keys), "question" if "?" in text else "other")
+    option = None
+    if options:
+        trimmed = text.strip().strip(".!)").casefold()
+        option = next((o for o in options if o.casefold() == trimmed), None)
+    return Guess(intent, None, option, "en")
+
+
+def expected_when(value: str | None) -> datetime | date | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+
+
+def same_when(got: datetime | date | None, want: datetime | date | None) -> bool:
+    if isinstance(want, datetime) or isinstance(got, datetime):
+        return isinstance(got, datetime) and isinstance(want, datetime) and got == want
+    return got == want
+
+
+def evaluate(reader: Reader, items: list[dict[str, Any]], repeat: int) -> dict[str, Any]:
+    guesses: list[Guess] = []
+    latencies: list[float] = []
+    for _ in range(repeat):
+        guesses = []
+        for item in items:
+            now = NOW_LOCAL.replace(tzinfo=ZoneInfo(item["timezone"]))
+            started = time.perf_counter()
+            guess = reader(item["text"], now, item["timezone"], item.get("options"))
+            latencies.append((time.perf_counter() - started) * 1000)
+            guesses.append(guess)
+    right = [g.intent == item["intent"] for g, item in zip(guesses, items, strict=True)]
+    recall, f1 = {}, []
+    for intent in INTENTS:
+        truth = [item["intent"] == intent for item in items]
+        said = [g.intent == intent for g in guesses]
+        tp = sum(t and s for t, s in zip(truth, said, strict=True))
+        precision = tp / sum(said) if sum(said) else 0.0
+        rec = tp / sum(truth) if sum(truth) else 0.0
+        recall[intent] = round(rec, 4)
+        f1.append(2 * precision * rec / (precision + rec) if precision + rec else 0.0)
+    by_language = {}
+    for language in LANGUAGES:
+        mine = [r for r, item in zip(right, items, strict=True) if item["language"] == language]
+        by_language[language] = round(sum(mine) / len(mine), 4) if mine else None
+    offered = [(g, item) for g, item in zip(guesses, items, strict=True) if item.get("options")]
+    timed = [(g, item) for g, item in zip(guesses, items, strict=True) if item["when"] is not None]
+    untimed = [(g, item) for g, item in zip(guesses, items, strict=True) if item["when"] is None]
+    latencies.sort()
+    return {
+        "accuracy": round(sum(right) / len(items), 4),
+        "macro_f1": round(sum(f1) / len(f1), 4),
+        "recall": recall,
+        "accuracy_by_language": by_language,
+        "language_accuracy": round(sum(g.language == item["language"] for g, item in zip(guesses, items, strict=True)) / len(items), 4),
+        "option_exact": round(sum(g.option == item["option"] for g, item in offered) / len(offered), 4),
+        "when_exact": round(sum(same_when(g.when, expected_when(item["when"])) for g, item in timed) / len(timed), 4),
+        "when_spurious": round(sum(g.when is not None for g, _ in untimed) / len(untimed), 4),
+        "latency_ms": {
+            "median": round(statistics.median(latencies), 4),
+            "p99": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 4),
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5, help="passes over the set for latency (default 5)")
+    args = parser.parse_args()
+    items = [json.loads(line) for line in EVAL.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert {item["intent"] for item in items} <= {str(i) for i in Intent}
+    understand("warm up", now=NOW_LOCAL.replace(tzinfo=ZoneInfo("UTC")), timezone="UTC", options=["A", "B"])
+    report = {
+        "items": len(items),
+        "items_by_language": dict(Counter(item["language"] for item in items)),
+        "items_by_intent": {i: sum(item["intent"] == i for item in items) for i in INTENTS},
+        "items_with_when": sum(item["when"] is not None for item in items),
+        "items_with_options": sum(bool(item.get("options")) for item in items),
+        "now": NOW_LOCAL.isoformat() + " local to each reply's time zone",
+        "understand": evaluate(ours, items, args.repeat),
+        "baseline_keywords": evaluate(baseline, items, args.repeat),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

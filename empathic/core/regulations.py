@@ -93,6 +93,13 @@ class Regulations:
         """These rules and a workspace's own, all applied: never looser than either."""
         return Regulations(self.rules + other.rules)
 
+    def check(self) -> None:
+        """Raise RulesError if, for any place the rules name, they leave some kind no hour at all."""
+        places = {r.where for r in self.rules if r.where != EVERYWHERE}
+        for place in [None, *sorted(places)]:
+            country = place.split("-")[0] if place else None
+            self.for_places({p for p in (country, place) if p})
+
 
 def parse(text: str, origin: str = "rules") -> Regulations:
     """Read a rules file (TOML, `[[rule]]` tables); errors name the rule and field."""

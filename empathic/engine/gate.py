@@ -3,7 +3,8 @@
 For each message: the contact's consent (ledger fold), their own preferences, the time
 zones to respect (the contact's own, else every zone the number may be in, else the
 workspace default), the places whose rules bind (country and state/province of the
-number), and what already went to the contact (for caps and marketing de-duplication). Read in a few batched queries in
+number), and what already went to the contact (for caps and marketing de-duplication).
+The rules are the project's, tightened by the workspace's own where it set some over the API. Read in a few batched queries in
 the dispatcher's claim transaction, so a STOP committed before the claim is always seen.
 """
 
@@ -13,7 +14,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,15 +25,36 @@ from empathic.core.policy import content_key
 from empathic.core.preferences import NO_PREFERENCES, Preferences, PreferencesError
 from empathic.core.preferences import parse as parse_preferences
 from empathic.core.phones import InvalidPhoneNumber, region_of, subdivision_of, timezones_for
+from empathic.core import regulations as regulations_mod
 from empathic.core.regulations import Regulations, Rules
 from empathic.core.topics import TopicKind, Topics
 from empathic.store import consent as consent_store
 from empathic.store import contacts as contact_store
 from empathic.store import messages as store
 from empathic.store import preferences as preference_store
+from empathic.store import rules as rule_store
 
 
 log = logging.getLogger(__name__)
+
+
+class RuleBook:
+    """One set of regulations with what the gate derives from it, computed once."""
+
+    def __init__(self, regulations: Regulations, topics: Topics) -> None:
+        self.regulations = regulations
+        self._rules: dict[frozenset[str], Rules] = {}
+        kinds = {k for rule in regulations.rules for k in rule.kinds}
+        capped = {kind for rule in regulations.rules if rule.cap for kind in rule.cap.kinds}
+        # Kinds some rule gives hours or a cap (and marketing, for consent and duplicates).
+        self.governed = frozenset({TopicKind.MARKETING} | kinds)
+        # Topics whose past sends matter: marketing (de-duplication) and any capped kind.
+        self.watched_topics = [t for t, k in topics.kinds.items() if k is TopicKind.MARKETING or k in capped]
+
+    def rules_for(self, places: frozenset[str]) -> Rules:
+        if places not in self._rules:
+            self._rules[places] = self.regulations.for_places(places)
+        return self._rules[places]
 
 
 class Gate:
@@ -40,12 +62,27 @@ class Gate:
         self.topics = topics
         self.regulations = regulations
         self.default_zone = default_zone
-        self._rules: dict[frozenset[str], Rules] = {}
+        self.book = RuleBook(regulations, topics)
+        self._workspace_books: dict[str, tuple[datetime, RuleBook]] = {}
 
     def rules_for(self, places: frozenset[str]) -> Rules:
-        if places not in self._rules:
-            self._rules[places] = self.regulations.for_places(places)
-        return self._rules[places]
+        return self.book.rules_for(places)
+
+    async def _books(self, conn: AsyncConnection, workspace_ids: set[str]) -> dict[str, RuleBook]:
+        """Each workspace's rules: the project's, tightened by the workspace's own if it set any."""
+        books = dict.fromkeys(workspace_ids, self.book)
+        for workspace_id, (text, updated_at) in (await rule_store.of_workspaces(conn, workspace_ids)).items():
+            cached = self._workspace_books.get(workspace_id)
+            if cached is None or cached[0] != updated_at:
+                try:
+                    own = self.regulations.tightened_by(regulations_mod.parse(text, f"workspace {workspace_id} rules"))
+                except regulations_mod.RulesError:  # checked when set; the shipped rules changed since
+                    log.exception("workspace %s: its own rules no longer parse; applying the project's", workspace_id)
+                    own = self.regulations
+                cached = (updated_at, RuleBook(own, self.topics))
+                self._workspace_books[workspace_id] = cached
+            books[workspace_id] = cached[1]
+        return books
 
     async def decide(self, conn: AsyncConnection, batch: Sequence[dict[str, Any]], now: datetime) -> list[policy.Decision]:
         """One decision per message, in order; messages sent earlier in the batch count for caps."""
@@ -53,6 +90,7 @@ class Gate:
         by_workspace: dict[str, set[str]] = defaultdict(set)
         for row in gated:
             by_workspace[row["workspace_id"]].add(row["contact_id"])
+        books = await self._books(conn, {r["workspace_id"] for r in batch})
         consents: dict[tuple[str, str], ConsentState] = {}
         prefs: dict[tuple[str, str], Preferences] = {}
         people: dict[tuple[str, str], dict[str, Any]] = {}
@@ -62,15 +100,16 @@ class Gate:
                 consents[(workspace_id, contact_id)] = state
             for contact_id, data in (await preference_store.of_contacts(conn, workspace_id, contact_ids)).items():
                 prefs[(workspace_id, contact_id)] = _preferences(data, contact_id)
+            book = books[workspace_id]
             timed = {  # contacts whose zone or history matters
                 r["contact_id"] for r in gated
-                if r["workspace_id"] == workspace_id and self._timed(r, prefs.get((workspace_id, r["contact_id"])))
+                if r["workspace_id"] == workspace_id and self._timed(r, prefs.get((workspace_id, r["contact_id"])), book)
             }
             if not timed:
                 continue
             for contact_id, contact in (await contact_store.by_ids(conn, workspace_id, timed)).items():
                 people[(workspace_id, contact_id)] = contact
-            for sent in await store.handed_off(conn, workspace_id, timed, self._watched_topics):
+            for sent in await store.handed_off(conn, workspace_id, timed, book.watched_topics):
                 kind = self.topics.kind(sent["topic"])
                 key = sent["body"] if sent["redacted_at"] else content_key(sent["body"])
                 history[(workspace_id, sent["contact_id"])].append(policy.Sent(sent["sent_at"], sent["topic"], kind, key))
@@ -78,7 +117,7 @@ class Gate:
         for row in batch:
             key = (row["workspace_id"], row["contact_id"])
             own = prefs.get(key, NO_PREFERENCES)
-            candidate, rules = self._candidate(row, people.get(key), own)
+            candidate, rules = self._candidate(row, people.get(key), own, books[row["workspace_id"]])
             decision = policy.decide(
                 candidate, consents.get(key, ConsentState()), now, rules=rules, history=history.get(key, ()),
                 preferences=own,
@@ -88,16 +127,16 @@ class Gate:
             decisions.append(decision)
         return decisions
 
-    def _timed(self, row: dict[str, Any], prefs: Preferences | None) -> bool:
+    def _timed(self, row: dict[str, Any], prefs: Preferences | None, book: RuleBook) -> bool:
         kind = self.topics.kind(row["topic"])
-        return kind in self._governed or (prefs is not None and bool(prefs.hours_for(kind, "sms", row["topic"])))
+        return kind in book.governed or (prefs is not None and bool(prefs.hours_for(kind, "sms", row["topic"])))
 
     def _candidate(
-        self, row: dict[str, Any], contact: dict[str, Any] | None, prefs: Preferences
+        self, row: dict[str, Any], contact: dict[str, Any] | None, prefs: Preferences, book: RuleBook
     ) -> tuple[policy.Candidate, Rules]:
         kind = self.topics.kind(row["topic"])
-        if not self._timed(row, prefs):  # no rule or preference times or caps this kind: skip the lookups
-            return policy.Candidate(row["topic"], kind, "sms", valid_until=row.get("valid_until")), self.rules_for(frozenset())
+        if not self._timed(row, prefs, book):  # no rule or preference times or caps this kind: skip the lookups
+            return policy.Candidate(row["topic"], kind, "sms", valid_until=row.get("valid_until")), book.rules_for(frozenset())
         places, number_zones = _whereabouts(row["to_addr"])
         own_zone = contact.get("timezone") if contact else None
         zones = (own_zone,) if own_zone else number_zones or (self.default_zone,)
@@ -110,18 +149,7 @@ class Gate:
             valid_until=row.get("valid_until"),
             content_key=content_key(row["body"]) if kind is TopicKind.MARKETING else None,
         )
-        return candidate, self.rules_for(places)
-
-    @cached_property
-    def _governed(self) -> frozenset[TopicKind]:
-        """Kinds some rule gives hours or a cap (and marketing, for consent and duplicates)."""
-        return frozenset({TopicKind.MARKETING} | {k for rule in self.regulations.rules for k in rule.kinds})
-
-    @cached_property
-    def _watched_topics(self) -> list[str]:
-        """Topics whose past sends matter: marketing (de-duplication) and any capped kind."""
-        capped = {kind for rule in self.regulations.rules if rule.cap for kind in rule.cap.kinds}
-        return [t for t, k in self.topics.kinds.items() if k is TopicKind.MARKETING or k in capped]
+        return candidate, book.rules_for(places)
 
 
 @lru_cache(maxsize=65536)

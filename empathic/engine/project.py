@@ -133,10 +133,7 @@ def _regulations(path: Path) -> Regulations:
         return rules
     try:
         rules = rules.tightened_by(regulations_mod.parse(path.read_text(encoding="utf-8"), str(path)))
-        places = {r.where for r in rules.rules if r.where != regulations_mod.EVERYWHERE}
-        for place in [None, *sorted(places)]:
-            country = place.split("-")[0] if place else None
-            rules.for_places({p for p in (country, place) if p})
+        rules.check()
     except regulations_mod.RulesError as exc:
         message = str(exc)
         raise ProjectError(message if message.startswith(str(path)) else f"{path}: {message}") from None

@@ -134,6 +134,16 @@ preferences = Table(
     PrimaryKeyConstraint("workspace_id", "contact_id"),
 )
 
+# A workspace's own sending rules (a rules file's text, core.regulations): they tighten the
+# shipped rules and the project's, never loosen them.
+workspace_rules = Table(
+    "workspace_rules",
+    metadata,
+    Column("workspace_id", String(40), ForeignKey("workspaces.id"), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+)
+
 # Numbers of erased contacts who had opted out, as salted hashes: all that is kept of them,
 # so such a number is never texted again (its opt-outs return if the number comes back).
 suppressions = Table(

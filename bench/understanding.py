@@ -145,11 +145,13 @@ def evaluate(reader: Reader, items: list[dict[str, Any]], repeat: int) -> dict[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5, help="passes over the set for latency (default 5)")
+    parser.add_argument("--set", type=Path, default=EVAL, help="labelled replies (JSON lines); default the eval set")
     args = parser.parse_args()
-    items = [json.loads(line) for line in EVAL.read_text(encoding="utf-8").splitlines() if line.strip()]
+    items = [json.loads(line) for line in args.set.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert {item["intent"] for item in items} <= {str(i) for i in Intent}
     understand("warm up", now=NOW_LOCAL.replace(tzinfo=ZoneInfo("UTC")), timezone="UTC", options=["A", "B"])
     report = {
+        "set": str(args.set.resolve().relative_to(REPO) if args.set.resolve().is_relative_to(REPO) else args.set),
         "items": len(items),
         "items_by_language": dict(Counter(item["language"] for item in items)),
         "items_by_intent": {i: sum(item["intent"] == i for item in items) for i in INTENTS},

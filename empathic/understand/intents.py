@@ -70,7 +70,7 @@ _STOP_VERBS = regex.compile(r"(?:deja|dej|para|pare|parar|smett|arret|cess|basta
 # "stop" leading a clause means "stop texting" unless it starts another verb phrase.
 _LEADING_STOP = regex.compile(
     r"(?:^|(?<=, |\? ))(?:stop|stopp|arretez|arrete|basta)(?! (?:by|in|at|over|on|and|off|for|to|the|here|there|worrying"
-    r"|it s|being|doing|se|du|pour|al|a|en|la|le|di|da|na|no|wenn|in|bei|zu|e|y|o|ou)\b)(?= |$)"
+    r"|it s|being|doing|se|du|pour|al|a|en|la|le|di|da|na|no|wenn|in|bei|zu|e|y|o|ou|che|que|con que|com que|cosi che|vous|toi)\b)(?= |$)"
 )
 
 

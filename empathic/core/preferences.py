@@ -24,6 +24,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from empathic.core.hours import EmptyWeek, Week, Window, format_clock, parse_clock
@@ -65,12 +66,11 @@ class Hours:
     end: int
 
     def week(self) -> Week:
-        on = DAY_GROUPS[self.days]
-        if self.start < self.end:
-            windows: tuple[Window, ...] = (Window(self.start, self.end),)
-        else:
-            windows = (Window(self.start, 1440), *((Window(0, self.end),) if self.end else ()))
-        return Week(tuple(windows if day in on else () for day in range(7)))
+        return _week(self.days, self.start, self.end)
+
+    def outside(self) -> Week:
+        """Every minute of the week these hours do not cover (EmptyWeek if none)."""
+        return _outside(self.days, self.start, self.end)
 
     def to_data(self) -> dict[str, str]:
         return {"days": self.days, "from": format_clock(self.start), "to": format_clock(self.end)}
@@ -93,10 +93,10 @@ class Preferences:
             return []
         windows: list[tuple[Week, str]] = []
         if self.quiet_hours is not None:
-            windows.append((self.quiet_hours.week().complement(), "contact_quiet_hours"))
+            windows.append((self.quiet_hours.outside(), "contact_quiet_hours"))
         choice = self.channels.get(topic)
         if self.email_hours is not None and channel == "sms" and choice is not ChannelChoice.BOTH:
-            windows.append((self.email_hours.week().complement(), "channel_hours"))
+            windows.append((self.email_hours.outside(), "channel_hours"))
         return windows
 
     def caps_for(self, kind: TopicKind) -> list[Cap]:
@@ -115,6 +115,22 @@ class Preferences:
 
 
 NO_PREFERENCES = Preferences()
+
+
+# The gate asks for these per message; a few distinct hour ranges cover everyone.
+@lru_cache(maxsize=1024)
+def _week(days: str, start: int, end: int) -> Week:
+    on = DAY_GROUPS[days]
+    if start < end:
+        windows: tuple[Window, ...] = (Window(start, end),)
+    else:
+        windows = (Window(start, 1440), *((Window(0, end),) if end else ()))
+    return Week(tuple(windows if day in on else () for day in range(7)))
+
+
+@lru_cache(maxsize=1024)
+def _outside(days: str, start: int, end: int) -> Week:
+    return _week(days, start, end).complement()
 
 
 def parse(data: Mapping[str, Any], topics: Mapping[str, TopicKind] | None = None) -> Preferences:
@@ -137,7 +153,7 @@ def parse(data: Mapping[str, Any], topics: Mapping[str, TopicKind] | None = None
         _check_leaves_time(email_hours, "email_hours")
     if email_hours is not None and quiet_hours is not None:
         try:
-            email_hours.week().complement().tighten(quiet_hours.week().complement())
+            email_hours.outside().tighten(quiet_hours.outside())
         except EmptyWeek:
             raise PreferencesError("email_hours", "with these quiet hours no hour is left for texts") from None
     language = data.get("language")
@@ -195,6 +211,6 @@ def _hours(raw: Any, name: str, *, crossing: bool) -> Hours | None:
 
 def _check_leaves_time(hours: Hours, name: str) -> None:
     try:
-        hours.week().complement()
+        hours.outside()
     except EmptyWeek:
         raise PreferencesError(name, "covers every hour of the week; no hour is left for texts") from None

@@ -20,12 +20,17 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core import policy
+from empathic.core import regulations as regulations_mod
 from empathic.core.consent import ConsentState
+from empathic.core.phones import (
+    InvalidPhoneNumber,
+    region_of,
+    subdivision_of,
+    timezones_for,
+)
 from empathic.core.policy import content_key
 from empathic.core.preferences import NO_PREFERENCES, Preferences, PreferencesError
 from empathic.core.preferences import parse as parse_preferences
-from empathic.core.phones import InvalidPhoneNumber, region_of, subdivision_of, timezones_for
-from empathic.core import regulations as regulations_mod
 from empathic.core.regulations import Regulations, Rules
 from empathic.core.topics import TopicKind, Topics
 from empathic.store import consent as consent_store
@@ -33,7 +38,6 @@ from empathic.store import contacts as contact_store
 from empathic.store import messages as store
 from empathic.store import preferences as preference_store
 from empathic.store import rules as rule_store
-
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +115,9 @@ class Gate:
                 people[(workspace_id, contact_id)] = contact
             for sent in await store.handed_off(conn, workspace_id, timed, book.watched_topics):
                 kind = self.topics.kind(sent["topic"])
-                key = sent["body"] if sent["redacted_at"] else content_key(sent["body"])
-                history[(workspace_id, sent["contact_id"])].append(policy.Sent(sent["sent_at"], sent["topic"], kind, key))
+                history[(workspace_id, sent["contact_id"])].append(
+                    policy.Sent(sent["sent_at"], sent["topic"], kind, sent["content_key"])
+                )
         decisions: list[policy.Decision] = []
         for row in batch:
             key = (row["workspace_id"], row["contact_id"])

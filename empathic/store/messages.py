@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.messages import Direction, Status
+from empathic.core.policy import content_key
 from empathic.store.schema import message_events, messages
 
 _CHUNK = 500
@@ -118,7 +119,9 @@ async def by_ids(conn: AsyncConnection, ids: Iterable[str]) -> list[dict[str, An
     found: list[dict[str, Any]] = []
     for start in range(0, len(wanted), _CHUNK):
         rows = await conn.execute(select(messages).where(messages.c.id.in_(wanted[start : start + _CHUNK])))
-        found.extend(dict(r) for r in rows.mappings())
+        found.extend(
+            {**r, "content_key": r["body"] if r["redacted_at"] else content_key(r["body"])} for r in rows.mappings()
+        )
     return found
 
 
@@ -212,8 +215,9 @@ async def handed_off(
     conn: AsyncConnection, workspace_id: str, contact_ids: Iterable[str], topics: Iterable[str]
 ) -> list[dict[str, Any]]:
     """Messages in these topics that went out to these contacts, each with when it first left
-    (`sent_at`, its first `sending` event): what frequency caps and de-duplication look at.
-    A redacted marketing body holds its content key (store.privacy)."""
+    (`sent_at`, its first `sending` event) and the `content_key` of its body: what frequency
+    caps and de-duplication look at. A redacted marketing body already is its content key
+    (store.privacy)."""
     ids, wanted = sorted(set(contact_ids)), sorted(set(topics))
     if not ids or not wanted:
         return []
@@ -232,7 +236,9 @@ async def handed_off(
             )
             .group_by(m.id, m.contact_id, m.topic, m.body, m.redacted_at)
         )
-        found.extend(dict(r) for r in rows.mappings())
+        found.extend(
+            {**r, "content_key": r["body"] if r["redacted_at"] else content_key(r["body"])} for r in rows.mappings()
+        )
     return found
 
 

@@ -139,3 +139,27 @@ async def test_retention_redacts_old_settled_bodies_and_keeps_marketing_de_dupli
 
     again = (await api.post("/v1/messages", json={"to": phone, "body": "Winter offer: 2 for 1", "topic": "deals"})).json()
     assert (await final(api, again["id"]))["reason"] == "duplicate_content"
+
+
+async def test_erasing_waits_while_a_message_is_being_handed_to_the_carrier(api: httpx.AsyncClient, runtime: Runtime) -> None:
+    made = (await api.post("/v1/contacts", json={"phone": "+14155550184"})).json()
+    sent = (await api.post("/v1/messages", json={"to": "+14155550184", "body": "Your order shipped"})).json()
+    await final(api, sent["id"])
+    async with runtime.db.transaction() as conn:  # as if the dispatcher were mid-hand-off
+        await conn.execute(schema.messages.update().where(schema.messages.c.id == sent["id"]).values(status="sending"))
+    refused = await api.delete(f"/v1/contacts/{made['id']}")
+    assert refused.status_code == 409 and sent["id"] in refused.json()["detail"]
+    assert (await api.get(f"/v1/contacts/{made['id']}")).status_code == 200  # nothing half-erased
+    assert (await api.get(f"/v1/messages/{sent['id']}")).status_code == 200
+
+
+async def test_a_contact_changing_to_a_suppressed_number_gets_its_opt_outs(api: httpx.AsyncClient) -> None:
+    gone = (await api.post("/v1/contacts", json={"phone": "+14155550185"})).json()
+    await api.post(f"/v1/contacts/{gone['id']}/consents", json={"topic": "*", "action": "revoked"})
+    assert (await api.delete(f"/v1/contacts/{gone['id']}")).status_code == 204
+    other = (await api.post("/v1/contacts", json={"phone": "+14155550186"})).json()
+    assert (await api.get(f"/v1/contacts/{other['id']}/consents")).json()["sms"]["opted_out_of_all"] is False
+    moved = await api.patch(f"/v1/contacts/{other['id']}", json={"phone": "+14155550185"})
+    assert moved.status_code == 200, moved.text
+    view = (await api.get(f"/v1/contacts/{other['id']}/consents")).json()
+    assert view["sms"]["opted_out_of_all"] is True and view["history"][-1]["source"] == "suppression"

@@ -52,3 +52,15 @@ async def test_bad_or_loosening_rules_are_refused_with_the_reason(api: httpx.Asy
         assert response.status_code == 422, text
         assert words in response.json()["detail"], (text, response.json()["detail"])
     assert (await api.get("/v1/rules")).json()["rules"] is None
+
+
+async def test_replaced_rules_apply_to_the_next_message(api: httpx.AsyncClient) -> None:
+    phone = "+14155550231"
+    await subscribe(api, phone)
+    assert (await api.put("/v1/rules", json={"rules": EARLY_ONLY})).status_code == 200
+    held = (await api.post("/v1/messages", json={"to": phone, "body": "first", "topic": "transactional"})).json()
+    assert (await final(api, held["id"]))["reason"] == "quiet_hours"
+    only_marketing = EARLY_ONLY.replace('kinds = ["marketing", "transactional"]', 'kinds = ["marketing"]')
+    assert (await api.put("/v1/rules", json={"rules": only_marketing})).status_code == 200
+    alert = (await api.post("/v1/messages", json={"to": phone, "body": "second", "topic": "transactional"})).json()
+    assert (await final(api, alert["id"]))["status"] == "delivered"

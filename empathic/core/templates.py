@@ -25,10 +25,21 @@ from jinja2.exceptions import (
 from jinja2.runtime import missing
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-__all__ = ["MAX_SOURCE_LENGTH", "TEMPLATE_SCOPE", "Template", "TemplateError", "compile_template"]
+__all__ = [
+    "FLOW_SCOPE",
+    "MAX_SOURCE_LENGTH",
+    "TEMPLATE_SCOPE",
+    "Condition",
+    "Template",
+    "TemplateError",
+    "compile_condition",
+    "compile_template",
+]
 
 # The only names a template may use at the top level; render() supplies exactly these.
 TEMPLATE_SCOPE = frozenset({"contact", "event"})
+# Texts and conditions inside a flow also see the run's variables and the last reply.
+FLOW_SCOPE = frozenset({"contact", "event", "vars", "reply"})
 MAX_SOURCE_LENGTH = 10_000
 
 # Jinja names the compiled code of from_string() templates like this in tracebacks.
@@ -72,16 +83,14 @@ class Template:
     source: str
     _compiled: jinja2.Template = field(repr=False, compare=False)
 
-    def render(self, *, contact: Mapping[str, Any], event: Mapping[str, Any]) -> str:
+    def render(self, **context: Any) -> str:
         """Render the message text for ``contact`` and ``event``, stripped of surrounding space.
 
         Raises :class:`TemplateError` if the template reads a value that is not there, does
         something the sandbox forbids, fails otherwise, or produces no text at all.
         """
         try:
-            text = self._compiled.render(
-                contact=_track(contact, "contact"), event=_track(event, "event")
-            )
+            text = self._compiled.render({name: _track(value, name) for name, value in context.items()})
         except _MissingValueError as exc:
             raise TemplateError(
                 self.name,
@@ -116,7 +125,7 @@ class Template:
         return text
 
 
-def compile_template(name: str, source: str) -> Template:
+def compile_template(name: str, source: str, scope: frozenset[str] = TEMPLATE_SCOPE) -> Template:
     """Check and compile ``source``; raise :class:`TemplateError` if it could never render."""
     if len(source) > MAX_SOURCE_LENGTH:
         raise TemplateError(
@@ -136,7 +145,42 @@ def compile_template(name: str, source: str) -> Template:
             line=_first_line(tree, (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)),
         )
 
-    unknown = meta.find_undeclared_variables(tree) - TEMPLATE_SCOPE
+    _check_names(name, tree, scope)
+    return Template(name=name, source=source, _compiled=_ENVIRONMENT.from_string(tree))
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A Jinja expression (`vars.score <= 2`, `reply.intent == "confirm"`) read as true/false."""
+
+    name: str
+    source: str
+    _compiled: Any = field(repr=False, compare=False)
+
+    def holds(self, **context: Any) -> bool:
+        try:
+            return bool(self._compiled(**{n: _track(v, n) for n, v in context.items()}))
+        except _MissingValueError as exc:
+            raise TemplateError(self.name, f"{exc.variable} is not defined", variable=exc.variable) from exc
+        except SecurityError as exc:
+            raise TemplateError(self.name, f"blocked by the sandbox: {_plain_type_names(exc.message or '')}") from exc
+        except Exception as exc:
+            raise TemplateError(self.name, f"failed: {type(exc).__name__}: {exc}") from exc
+
+
+def compile_condition(name: str, source: str, scope: frozenset[str] = FLOW_SCOPE) -> Condition:
+    """Check and compile a condition; raise :class:`TemplateError` if it could never be evaluated."""
+    try:
+        tree = _ENVIRONMENT.parse("{{ (" + source + ") }}", name=name)
+        compiled = _ENVIRONMENT.compile_expression(source, undefined_to_none=False)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(name, f"syntax error: {exc.message}") from exc
+    _check_names(name, tree, scope)
+    return Condition(name, source, compiled)
+
+
+def _check_names(name: str, tree: nodes.Template, scope: frozenset[str]) -> None:
+    unknown = meta.find_undeclared_variables(tree) - scope
     if unknown:
         lines = {variable: _first_use(tree, variable) for variable in unknown}
         # Report the earliest offender, as an editor would; name the rest too.
@@ -146,12 +190,10 @@ def compile_template(name: str, source: str) -> Template:
         raise TemplateError(
             name,
             f"uses unknown variable {first!r}{others}; "
-            f"templates may use: {', '.join(sorted(TEMPLATE_SCOPE))}",
+            f"templates may use: {', '.join(sorted(scope))}",
             line=lines[first],
             variable=first,
         )
-
-    return Template(name=name, source=source, _compiled=_ENVIRONMENT.from_string(tree))
 
 
 # --- rendering machinery -------------------------------------------------------------------

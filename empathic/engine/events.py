@@ -17,6 +17,7 @@ from empathic.core.phones import InvalidPhoneNumber, normalize, timezone_for
 from empathic.core.templates import TemplateError
 from empathic.engine import outbox
 from empathic.engine.catalog import Catalog
+from empathic.engine.runs import Flows
 from empathic.store import contacts as contact_store
 from empathic.store import events as store
 from empathic.store import messages as message_store
@@ -54,13 +55,14 @@ async def ingest(
     catalog: Catalog,
     rules: outbox.OutboxRules,
     now: datetime,
+    flows: Flows | None = None,
 ) -> dict[str, Any]:
     if event.idempotency_key:
         seen = await store.by_key(conn, workspace_id, event.idempotency_key)
         if seen:
             return await _view(conn, seen, replayed=True)
 
-    contact = await _upsert_contact(conn, workspace_id, event.contact, rules, now)
+    contact = await upsert_contact(conn, workspace_id, event.contact, rules, now)
     event_id = new_id("ev")
     scope_contact = contact_store.to_view(contact)
     scope_event = {"id": event_id, "type": event.type, "data": event.data}
@@ -101,13 +103,21 @@ async def ingest(
         "message_ids": [m["id"] for m in sent],
         "created_at": now,
     }
+    runs: list[dict[str, Any]] = []
+    if flows is not None:
+        for run in await flows.start_for_event(conn, workspace_id, contact, scope_event, now):
+            if run["status"] == "failed":  # e.g. a text of its first step lacks event data: refuse the event
+                raise EventError("data", f"flow {run['flow']!r}: {run['error']}")
+            runs.append(run)
+            row["message_ids"] += run.get("sent", [])
     await store.add(conn, row)
     view = await _view(conn, row, replayed=False)
     view["skipped"] = skipped
+    view["runs"] = [{"id": r["id"], "flow": r["flow"], "status": r["status"]} for r in runs]
     return view
 
 
-async def _upsert_contact(
+async def upsert_contact(
     conn: AsyncConnection, workspace_id: str, given: ContactInput, rules: outbox.OutboxRules, now: datetime
 ) -> dict[str, Any]:
     if not given.phone and not given.email:

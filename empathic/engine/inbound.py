@@ -26,6 +26,7 @@ from empathic.core.phones import InvalidPhoneNumber, normalize
 from empathic.core.topics import COMPLIANCE_TOPIC, TopicKind
 from empathic.engine import consents, lifecycle, outbox, webhooks
 from empathic.engine.project import SenderSettings
+from empathic.engine.runs import Flows
 from empathic.store import consent as consent_store
 from empathic.store import contacts as contact_store
 from empathic.store import messages as store
@@ -41,6 +42,7 @@ class Routed:
     duplicate: bool = False
     reply_id: str | None = None
     thread_id: str | None = None
+    run_id: str | None = None  # the flow run that took the reply
 
 
 async def route(
@@ -49,6 +51,7 @@ async def route(
     inbound: Inbound,
     sender: SenderSettings,
     rules: outbox.OutboxRules,
+    flows: Flows | None = None,
 ) -> Routed:
     seen = await store.by_carrier_ids(conn, inbound.channel, [inbound.carrier_id])
     if inbound.carrier_id in seen:
@@ -108,6 +111,7 @@ async def route(
     reply_text: str | None = None
     reply_id: str | None = None
     thread_id: str | None = None
+    run_id: str | None = None
     state = (await consent_store.states(conn, workspace_id, [contact["id"]]))[contact["id"]]
     by_contact = {"source": "keyword", "actor": f"contact:{contact['id']}", "evidence": message["id"],
                   "now": now, "message_id": message["id"]}
@@ -122,6 +126,8 @@ async def route(
                 action=ConsentAction.REVOKED if opting_out else ConsentAction.GRANTED, **by_contact,
             )
             reply_text = sender.opt_out_text if opting_out else sender.opt_in_text
+        if opting_out and flows is not None:
+            await flows.stop_contact(conn, workspace_id, contact["id"], now)
     elif keyword is Keyword.HELP:
         reply_text = sender.help_text
     elif (topic := topic_out) is not None:
@@ -149,14 +155,22 @@ async def route(
             reply_text = sender.subscribed_text.format(sender=sender.name, topic=topic)
         # a no lets the request lapse: nothing recorded, nothing sent, nobody to hand it to
     else:
-        thread_id = await threads.open_for(conn, workspace_id, contact["id"], message["id"], now)
+        run = None
+        if flows is not None and reachable:  # a flow's keyword ("MENU"), else the flow waiting for this answer
+            run = await flows.keyword(conn, workspace_id, contact, inbound.body, message["id"], now)
+            if run is None:
+                run = await flows.reply(conn, workspace_id, contact, inbound.body, message["id"], now)
+        if run is None:
+            thread_id = await threads.open_for(conn, workspace_id, contact["id"], message["id"], now)
+        else:
+            run_id = run["id"]
 
     if reply_text and reachable:
         request = outbox.MessageRequest(
             to=phone, body=reply_text, topic=COMPLIANCE_TOPIC, idempotency_key=f"reply:{message['id']}"
         )
         reply_id = (await outbox.submit(conn, workspace_id, [request], rules, now))[0]["id"]
-    return Routed(message["id"], keyword, reply_id=reply_id, thread_id=thread_id)
+    return Routed(message["id"], keyword, reply_id=reply_id, thread_id=thread_id, run_id=run_id)
 
 
 async def _awaited_yes(
@@ -181,6 +195,8 @@ def thread_view(thread: dict[str, Any], contact: dict[str, Any] | None, last: di
         "status": thread["status"],
         "contact": contact_store.to_view(contact) if contact else None,
         "last_message": store.to_view(last) if last else None,
+        "note": thread.get("note"),
+        "run_id": thread.get("run_id"),
         "opened_at": thread["opened_at"].isoformat(),
         "updated_at": thread["updated_at"].isoformat(),
     }

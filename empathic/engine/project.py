@@ -17,6 +17,8 @@ from empathic.core.templates import Template, TemplateError, compile_template
 from empathic.core import regulations as regulations_mod
 from empathic.core.regulations import Regulations
 from empathic.core.topics import DEFAULT_TOPICS, TopicKind, Topics
+from empathic.flows import loader as flow_loader
+from empathic.flows.model import Flow
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "delivery"
 
@@ -61,6 +63,8 @@ class Project:
     templates: Mapping[str, Template] = field(default_factory=dict)
     # The shipped sending rules tightened by the project's own `regulations.toml`, if any.
     regulations: Regulations = field(default_factory=regulations_mod.shipped)
+    # flows/<name>.yaml: name -> (source, checked flow)
+    flows: Mapping[str, tuple[str, Flow]] = field(default_factory=dict)
 
 
 def load_project(root: Path) -> Project:
@@ -122,7 +126,41 @@ def load_project(root: Path) -> Project:
         triggers=triggers,
         templates=templates,
         regulations=_regulations(root / "regulations.toml"),
+        flows=load_flows(root / "flows", flow_loader.Known(frozenset(kinds), frozenset(templates))),
     )
+
+
+def flow_files(folder: Path) -> list[Path]:
+    """The flow files of a folder: `*.yaml`, not their transcript tests (`*.test.yaml`)."""
+    return sorted(p for p in folder.glob("*.yaml") if not p.name.endswith(".test.yaml"))
+
+
+def load_flows(folder: Path, known: flow_loader.Known) -> dict[str, tuple[str, Flow]]:
+    """Every flow file checked, alone and together; all problems of all files, or the flows."""
+    if not folder.is_dir():
+        return {}
+    found: dict[str, tuple[str, Flow]] = {}
+    problems: list[flow_loader.Problem] = []
+    files: dict[str, str] = {}
+    for path in flow_files(folder):
+        source = path.read_text(encoding="utf-8")
+        try:
+            flow = flow_loader.parse(source, file=str(path), known=known)
+        except flow_loader.FlowError as exc:
+            problems.extend(exc.problems)
+            continue
+        if flow.name in found:
+            problems.append(flow_loader.Problem(1, "flow", f"flow {flow.name!r} is also defined in {files[flow.name]}", str(path)))
+            continue
+        if path.stem != flow.name:
+            problems.append(flow_loader.Problem(1, "flow", f"the file of flow {flow.name!r} must be named {flow.name}.yaml", str(path)))
+            continue
+        found[flow.name] = (source, flow)
+        files[flow.name] = str(path)
+    problems.extend(flow_loader.FlowSet({n: f for n, (_, f) in found.items()}, files).check())
+    if problems:
+        raise ProjectError("\n".join(str(p) for p in sorted(problems, key=lambda p: (p.file, p.line))))
+    return found
 
 
 def _regulations(path: Path) -> Regulations:

@@ -17,10 +17,12 @@ from empathic.channels.base import Inbound, Receipt
 from empathic.channels.simulator import Simulator, SimulatorSettings
 from empathic.core.clock import Clock, SystemClock
 from empathic.engine import inbound, outbox, receipts
+from empathic.engine.calls import FlowCalls
 from empathic.engine.catalog import Catalog
 from empathic.engine.dispatcher import Dispatcher, DispatchSettings
 from empathic.engine.project import EXAMPLES, Project, load_project
 from empathic.engine.retention import Retention
+from empathic.engine.runs import Flows
 from empathic.engine.scheduler import Scheduler
 from empathic.engine.gate import Gate
 from empathic.engine.webhooks import WebhookSender
@@ -78,7 +80,9 @@ class Runtime:
             self.db, self.clock, self.channel, self.project.topics, settings.dispatch, on_commit=self.webhooks.wake,
             gate=Gate(self.project.topics, self.project.regulations),
         )
-        self.scheduler = Scheduler(self.db, self.clock, on_released=self.dispatcher.wake)
+        self.flows = Flows(self.project, self.catalog, self.rules)
+        self.scheduler = Scheduler(self.db, self.clock, on_released=self.flows_moved, flows=self.flows)
+        self.calls = FlowCalls(self.db, self.clock, self.flows, on_commit=self.committed)
         self.retention = Retention(self.db, self.clock, self.project.topics, settings.retention_days)
 
     def now(self) -> datetime:
@@ -90,11 +94,13 @@ class Runtime:
             await keys.ensure_workspace(conn, self.workspace_id, "Default workspace", self.now())
             if self.settings.bootstrap_api_key:
                 await keys.add_key(conn, self.workspace_id, self.settings.bootstrap_api_key, "bootstrap", self.now())
+            await self.flows.sync_project(conn, self.now())
         await self.channel.start(self)
         if self.settings.run_workers:
             await self.dispatcher.start()
             await self.scheduler.start()
             await self.webhooks.start()
+            await self.calls.start()
             await self.retention.start()
         log.info("empathic started (project %s)", self.project.root)
 
@@ -102,6 +108,7 @@ class Runtime:
         await self.outbox.drain()  # an accepted submission is written before the database closes
         if self.settings.run_workers:
             await self.retention.stop()
+            await self.calls.stop()
             await self.webhooks.stop()
             await self.scheduler.stop()
             await self.dispatcher.stop()
@@ -113,6 +120,12 @@ class Runtime:
         self.dispatcher.wake()
         self.webhooks.wake()
 
+    def flows_moved(self) -> None:
+        """Flow runs may have queued texts, set timers or asked for calls: wake every loop."""
+        self.committed()
+        self.scheduler.wake()
+        self.calls.wake()
+
     # -- the channels' sink ---------------------------------------------------------------
 
     async def on_receipts(self, batch: list[Receipt]) -> None:
@@ -122,6 +135,6 @@ class Runtime:
 
     async def on_inbound(self, message: Inbound) -> str:
         async with self.db.transaction() as conn:
-            routed = await inbound.route(conn, self.workspace_id, message, self.project.sender, self.rules)
-        self.committed()
+            routed = await inbound.route(conn, self.workspace_id, message, self.project.sender, self.rules, self.flows)
+        self.flows_moved()
         return routed.message_id

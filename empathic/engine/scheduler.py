@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.clock import Clock
-from empathic.engine import dispatcher, lifecycle, receipts
+from empathic.engine import dispatcher, lifecycle, receipts, runs
 from empathic.loop import Loop
 from empathic.store import messages as store
 from empathic.store import timers
@@ -28,10 +28,13 @@ _MESSAGE_TIMERS = {
 
 
 class Scheduler:
-    def __init__(self, db: Database, clock: Clock, on_released: Callable[[], None]) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, on_released: Callable[[], None], flows: runs.Flows | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
         self.on_released = on_released
+        self.flows = flows
         self._loop = Loop("scheduler", self._pass)
 
     def wake(self) -> None:
@@ -47,7 +50,7 @@ class Scheduler:
         if await self.fire_due():
             return 0.0
         async with self.db.transaction() as conn:
-            nxt = await timers.next_due(conn)
+            nxt = await timers.next_due(conn, skip=(runs.CALL,))
         if nxt is None:
             return 1.0
         return min(1.0, max(0.01, (nxt - self.clock.now()).total_seconds()))
@@ -55,10 +58,13 @@ class Scheduler:
     async def fire_due(self, limit: int = 500) -> int:
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            due = await timers.claim_due(conn, now, limit)
+            due = await timers.claim_due(conn, now, limit, skip=(runs.CALL,))
             if not due:
                 return 0
             released = await _fire(conn, due, now)
+            flow_timers = [t for t in due if t.kind == runs.TIMER]
+            if flow_timers and self.flows is not None:
+                released += await self.flows.fire(conn, flow_timers, now)
         if released:
             self.on_released()
         return len(due)
@@ -81,6 +87,6 @@ async def _fire(conn: AsyncConnection, due: list[timers.Timer], now: datetime) -
         if timer.kind == receipts.RETRY:
             receipt, tries = receipts.decode(timer.payload)
             await receipts.apply(conn, [receipt], now, tries)
-        elif timer.kind not in _MESSAGE_TIMERS:
+        elif timer.kind not in _MESSAGE_TIMERS and timer.kind != runs.TIMER:
             log.error("unknown timer kind %s; dropped", timer.kind)
     return sum(1 for t in transitions if t.status.value == "queued")

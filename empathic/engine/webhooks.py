@@ -57,7 +57,7 @@ from empathic.store.schema import Instant, webhook_deliveries, webhooks
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-WEBHOOK_EVENTS = frozenset({"message.status", "message.received", "contact.opted_out"})
+WEBHOOK_EVENTS = frozenset({"message.status", "message.received", "contact.opted_out", "flow.run.ended"})
 
 USER_AGENT = "Empathic-Webhooks/1"
 _MAX_URL = 2000  # the width of webhooks.url

@@ -250,10 +250,67 @@ threads = Table(
     Column("contact_id", String(40), nullable=False),
     Column("status", String(16), nullable=False),  # open | closed
     Column("last_message_id", String(40)),
+    Column("note", Text),  # why a flow handed it over
+    Column("run_id", String(40)),  # the flow run waiting for the person to close it
     Column("opened_at", Instant, nullable=False),
     Column("updated_at", Instant, nullable=False),
     Index("ix_threads_workspace_contact", "workspace_id", "contact_id", unique=True),
     Index("ix_threads_workspace_status", "workspace_id", "status", "updated_at"),
+)
+
+# Flows: every version of every flow file ever loaded or stored (a run keeps its version),
+# and per workspace the current one with its triggers. workspace_id "" = the project's files.
+flow_versions = Table(
+    "flow_versions",
+    metadata,
+    _id(),
+    Column("workspace_id", String(40), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Index("ix_flow_versions_workspace_name_version", "workspace_id", "name", "version", unique=True),
+)
+
+flows = Table(
+    "flows",
+    metadata,
+    Column("workspace_id", String(40), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("version_id", String(40), nullable=False),
+    Column("events", JSON, nullable=False),
+    Column("keywords", JSON, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    PrimaryKeyConstraint("workspace_id", "name"),
+)
+
+# A contact's journey through a flow. `state` is the interpreter's (empathic.flows.interpreter).
+flow_runs = Table(
+    "flow_runs",
+    metadata,
+    _id(),
+    _workspace(),
+    Column("contact_id", String(40), nullable=False),
+    Column("flow", String(64), nullable=False),
+    Column("version_id", String(40), nullable=False),
+    # queued | active | done | failed | interrupted | stopped | skipped | expired | cancelled
+    Column("status", String(16), nullable=False),
+    Column("conversational", Integer, nullable=False),  # 1: holds the contact's replies
+    Column("priority", Integer, nullable=False),
+    Column("waiting", String(16)),  # reply | timer | call | handoff, while active
+    Column("state", JSON, nullable=False),
+    Column("trigger", String(200), nullable=False),  # event:<type> | keyword:<WORD> | api
+    Column("event_id", String(40)),
+    Column("idempotency_key", String(200)),
+    Column("outcome", String(40)),
+    Column("error", Text),
+    Column("created_at", Instant, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    Column("ended_at", Instant),
+    Index("ix_flow_runs_workspace_contact_status", "workspace_id", "contact_id", "status"),
+    Index("ix_flow_runs_workspace_status", "workspace_id", "status", "id"),
+    Index("ix_flow_runs_workspace_idempotency_key", "workspace_id", "idempotency_key", unique=True),
 )
 
 # Durable timers: retries, receipt time-outs (and reminders later). A timer fires once.

@@ -12,8 +12,12 @@ from empathic.core.ids import new_id
 from empathic.store.schema import threads
 
 
-async def open_for(conn: AsyncConnection, workspace_id: str, contact_id: str, message_id: str, now: datetime) -> str:
-    """Open (or keep open) the contact's thread with this message as its latest."""
+async def open_for(
+    conn: AsyncConnection, workspace_id: str, contact_id: str, message_id: str | None, now: datetime,
+    *, note: str | None = None, run_id: str | None = None,
+) -> str:
+    """Open (or keep open) the contact's thread with this message as its latest; a flow handing
+    the thread over says why (`note`) and which run waits for it to close."""
     found = (
         await conn.execute(
             select(threads.c.id).where(threads.c.workspace_id == workspace_id, threads.c.contact_id == contact_id)
@@ -23,7 +27,12 @@ async def open_for(conn: AsyncConnection, workspace_id: str, contact_id: str, me
         await conn.execute(
             update(threads)
             .where(threads.c.id == found)
-            .values(status="open", last_message_id=message_id, updated_at=now)
+            .values(
+                status="open",
+                updated_at=now,
+                **({"last_message_id": message_id} if message_id is not None else {}),
+                **({"note": note, "run_id": run_id} if note is not None or run_id is not None else {}),
+            )
         )
         return found
     thread_id = new_id("th")
@@ -34,6 +43,8 @@ async def open_for(conn: AsyncConnection, workspace_id: str, contact_id: str, me
             contact_id=contact_id,
             status="open",
             last_message_id=message_id,
+            note=note,
+            run_id=run_id,
             opened_at=now,
             updated_at=now,
         )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.store.schema import timers
@@ -33,18 +33,47 @@ async def schedule(conn: AsyncConnection, items: Sequence[Timer]) -> None:
         )
 
 
-async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[Timer]:
-    """Take due timers out of the table; the caller's transaction makes firing and removal atomic."""
-    rows = (
-        await conn.execute(select(timers).where(timers.c.due_at <= now).order_by(timers.c.due_at).limit(limit))
-    ).mappings().all()
+async def claim_due(conn: AsyncConnection, now: datetime, limit: int, *, skip: Sequence[str] = ()) -> list[Timer]:
+    """Take due timers out of the table; the caller's transaction makes firing and removal atomic.
+    Kinds in `skip` belong to another loop."""
+    query = select(timers).where(timers.c.due_at <= now)
+    if skip:
+        query = query.where(timers.c.kind.not_in(skip))
+    rows = (await conn.execute(query.order_by(timers.c.due_at).limit(limit))).mappings().all()
     if rows:
         await conn.execute(delete(timers).where(timers.c.id.in_([r["id"] for r in rows])))
     return [Timer(r["kind"], r["ref"], r["due_at"], r["payload"], r["workspace_id"]) for r in rows]
 
 
-async def next_due(conn: AsyncConnection) -> datetime | None:
-    return (await conn.execute(select(timers.c.due_at).order_by(timers.c.due_at).limit(1))).scalar()
+async def next_due(conn: AsyncConnection, *, kinds: Sequence[str] = (), skip: Sequence[str] = ()) -> datetime | None:
+    query = select(timers.c.due_at)
+    if kinds:
+        query = query.where(timers.c.kind.in_(kinds))
+    if skip:
+        query = query.where(timers.c.kind.not_in(skip))
+    return (await conn.execute(query.order_by(timers.c.due_at).limit(1))).scalar()
+
+
+async def lease_due(conn: AsyncConnection, kind: str, now: datetime, limit: int, lease: timedelta) -> list[tuple[int, Timer]]:
+    """Due timers of one kind, pushed `lease` into the future rather than removed: work that
+    happens outside a transaction (an HTTP call) is retried if the process dies meanwhile."""
+    query = select(timers).where(timers.c.kind == kind, timers.c.due_at <= now).order_by(timers.c.due_at).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = (await conn.execute(query)).mappings().all()
+    if rows:
+        await conn.execute(update(timers).where(timers.c.id.in_([r["id"] for r in rows])).values(due_at=now + lease))
+    return [(r["id"], Timer(r["kind"], r["ref"], r["due_at"], r["payload"], r["workspace_id"])) for r in rows]
+
+
+async def take(conn: AsyncConnection, timer_id: int) -> bool:
+    """Remove a leased timer; False if it is gone already (another process finished it)."""
+    return bool((await conn.execute(delete(timers).where(timers.c.id == timer_id))).rowcount)
+
+
+async def postpone(conn: AsyncConnection, timer_id: int, due_at: datetime, payload: dict[str, Any]) -> bool:
+    result = await conn.execute(update(timers).where(timers.c.id == timer_id).values(due_at=due_at, payload=payload))
+    return bool(result.rowcount)
 
 
 async def cancel(conn: AsyncConnection, kind: str, refs: Sequence[str]) -> None:

@@ -1,0 +1,435 @@
+"""Flow runs: start them, feed them what happens, and carry out what the interpreter decides.
+
+Every change to a run happens in the caller's transaction together with its effects (texts
+through the outbox, timers, HTTP-call requests, contact fields, consent, inbox threads), so a
+crash leaves either the old state with nothing done or the new state with everything queued.
+
+Conversations. A flow with an `ask` or `handoff` step is conversational: per contact at most
+one conversational run is active (it is the one the person's replies go to). A new one for a
+contact who already talks with another flow is, by its `when_busy`:
+  queue (default)  waits, and starts when the active one ends (dropped as `expired` after 24 h);
+  interrupt        ends the active one (`interrupted`) if its own priority is higher, else queues;
+  skip             is recorded as `skipped` and never runs.
+A flow started by the person's own keyword (MENU, WATCH …) always takes over: they changed the
+subject. Flows that only send and wait on the clock run alongside anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from empathic.core.consent import ConsentAction
+from empathic.core.ids import new_id
+from empathic.core.phones import timezone_for
+from empathic.core.templates import Template
+from empathic.core.topics import TopicKind
+from empathic.engine import consents, outbox, webhooks
+from empathic.engine.catalog import Catalog
+from empathic.engine.project import Project
+from empathic.flows import interpreter as fi
+from empathic.flows import loader, model
+from empathic.store import consent as consent_store
+from empathic.store import contacts as contact_store
+from empathic.store import flows as store
+from empathic.store import messages as message_store
+from empathic.store import threads, timers
+
+log = logging.getLogger(__name__)
+
+TIMER = "flow.timer"
+CALL = "flow.call"
+QUEUE_LIMIT = timedelta(hours=24)
+
+
+class RunError(ValueError):
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
+@lru_cache(maxsize=512)
+def _parsed(version_id: str, source: str) -> model.Flow:
+    return loader.parse(source)  # stored versions were checked when stored
+
+
+@dataclass
+class Library:
+    """The interpreter's view of a workspace's flows and templates, loaded for one transaction."""
+
+    versions: dict[str, model.Flow] = field(default_factory=dict)
+    heads: dict[str, str] = field(default_factory=dict)
+    templates: dict[str, Template] = field(default_factory=dict)
+
+    def flow(self, key: str) -> model.Flow:
+        return self.versions[key]
+
+    def latest(self, name: str) -> str:
+        return self.heads[name]
+
+    def template(self, name: str) -> Template | None:
+        return self.templates.get(name)
+
+
+@dataclass(frozen=True)
+class Started:
+    run: dict[str, Any]
+    replayed: bool = False
+
+
+class Flows:
+    """The flow engine of one project: which flows exist, and every run's next move."""
+
+    def __init__(self, project: Project, catalog: Catalog, rules: outbox.OutboxRules) -> None:
+        self.project = project
+        self.catalog = catalog
+        self.rules = rules
+
+    # -- definitions ----------------------------------------------------------------------
+
+    async def sync_project(self, conn: AsyncConnection, now: datetime) -> None:
+        """Record the project's flow files as versions (a new version only when a file changed)."""
+        for name, (source, flow) in self.project.flows.items():
+            await store.save_version(conn, store.PROJECT, name, source, flow.events, flow.keywords, now)
+
+    async def known(self, conn: AsyncConnection, workspace_id: str) -> loader.Known:
+        templates = await self.catalog.templates(conn, workspace_id)
+        return loader.Known(topics=frozenset(self.rules.topics.kinds), templates=frozenset(templates))
+
+    async def store_flow(self, conn: AsyncConnection, workspace_id: str, name: str, source: str, now: datetime) -> tuple[dict[str, Any], bool]:
+        """Check a flow sent over the API against the workspace and store it as a new version."""
+        flow = loader.parse(source, file=f"{name}.yaml", known=await self.known(conn, workspace_id))
+        if flow.name != name:
+            raise loader.FlowError([loader.Problem(1, "flow", f"the file names flow {flow.name!r}, the address {name!r}")])
+        current = await store.current(conn, workspace_id)
+        together = loader.FlowSet({n: await self._flow(conn, h["version_id"]) for n, h in current.items() if n != name})
+        together.flows[name] = flow
+        together.files = {n: n for n in together.flows}
+        mine = [p for p in together.check() if p.file == name]
+        if mine:
+            raise loader.FlowError(mine)
+        return await store.save_version(conn, workspace_id, name, source, flow.events, flow.keywords, now)
+
+    async def _flow(self, conn: AsyncConnection, version_id: str) -> model.Flow:
+        row = (await store.versions(conn, [version_id]))[version_id]
+        return _parsed(row["id"], row["source"])
+
+    async def library(self, conn: AsyncConnection, workspace_id: str, keys: set[str]) -> Library:
+        lib = Library()
+        rows = await store.versions(conn, keys)
+        for key, row in rows.items():
+            lib.versions[key] = _parsed(key, row["source"])
+        wanted = {s for f in lib.versions.values() for s in f.subflows}
+        if wanted:
+            heads = await store.current(conn, workspace_id)
+            while wanted:
+                name = wanted.pop()
+                if name in lib.heads or name not in heads:
+                    continue
+                key = heads[name]["version_id"]
+                lib.heads[name] = key
+                if key not in lib.versions:
+                    lib.versions[key] = await self._flow(conn, key)
+                wanted |= set(lib.versions[key].subflows)
+        lib.templates = {n: t for n, (t, _) in (await self.catalog.templates(conn, workspace_id)).items()}
+        return lib
+
+    # -- starting -------------------------------------------------------------------------
+
+    async def start(
+        self,
+        conn: AsyncConnection,
+        workspace_id: str,
+        name: str,
+        contact: dict[str, Any],
+        now: datetime,
+        *,
+        trigger: str,
+        event: dict[str, Any] | None = None,
+        variables: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        takes_over: bool = False,
+    ) -> Started:
+        if idempotency_key:
+            seen = await store.by_key(conn, workspace_id, idempotency_key)
+            if seen:
+                return Started(seen, replayed=True)
+        head = (await store.current(conn, workspace_id)).get(name)
+        if head is None:
+            raise RunError("flow", f"no flow {name!r} in this workspace")
+        key = head["version_id"]
+        flow = await self._flow(conn, key)
+        row = {
+            "id": new_id("run"), "workspace_id": workspace_id, "contact_id": contact["id"], "flow": name,
+            "version_id": key, "status": store.ACTIVE, "conversational": int(flow.conversational),
+            "priority": flow.priority, "waiting": None, "state": fi.new_state(key, event, variables),
+            "trigger": trigger, "event_id": (event or {}).get("id"), "idempotency_key": idempotency_key,
+            "outcome": None, "error": None, "created_at": now, "updated_at": now, "ended_at": None,
+        }
+        if not contact.get("phone"):
+            row.update(status="skipped", error="the contact has no phone number", ended_at=now)
+            await store.add_run(conn, row)
+            return Started(row)
+        if flow.conversational:
+            talking = [r for r in await store.open_runs(conn, workspace_id, contact["id"])
+                       if r["conversational"] and r["status"] == store.ACTIVE]
+            if talking:
+                active = talking[0]
+                if takes_over or (flow.when_busy == "interrupt" and flow.priority > active["priority"]):
+                    await self._end(conn, active, "interrupted", now, outcome=f"interrupted_by:{name}")
+                elif flow.when_busy == "skip":
+                    row.update(status="skipped", error=f"the contact was talking with flow {active['flow']!r}", ended_at=now)
+                    await store.add_run(conn, row)
+                    return Started(row)
+                else:
+                    row["status"] = store.QUEUED
+                    await store.add_run(conn, row)
+                    return Started(row)
+        await store.add_run(conn, row)
+        return Started(await self._advance(conn, row, contact, fi.Start(), now))
+
+    async def start_for_event(
+        self, conn: AsyncConnection, workspace_id: str, contact: dict[str, Any], event: dict[str, Any], now: datetime
+    ) -> list[dict[str, Any]]:
+        started = []
+        for name, head in sorted((await store.current(conn, workspace_id)).items()):
+            if event["type"] in head["events"]:
+                result = await self.start(
+                    conn, workspace_id, name, contact, now, trigger=f"event:{event['type']}", event=event,
+                    idempotency_key=f"{event['id']}:{name}",
+                )
+                started.append(result.run)
+        return started
+
+    async def keyword(
+        self, conn: AsyncConnection, workspace_id: str, contact: dict[str, Any], text: str, message_id: str, now: datetime
+    ) -> dict[str, Any] | None:
+        """Start the flow whose keyword begins the person's text ("WATCH sku123"), if any."""
+        words = text.strip().split(maxsplit=1)
+        if not words:
+            return None
+        word = words[0].upper().strip(".!?,")
+        for name, head in sorted((await store.current(conn, workspace_id)).items()):
+            if word in head["keywords"]:
+                event = {"id": message_id, "type": "keyword",
+                         "data": {"keyword": word, "text": text, "args": words[1].strip() if len(words) > 1 else ""}}
+                result = await self.start(
+                    conn, workspace_id, name, contact, now, trigger=f"keyword:{word}", event=event,
+                    idempotency_key=f"{message_id}:{name}", takes_over=True,
+                )
+                return result.run
+        return None
+
+    # -- feeding --------------------------------------------------------------------------
+
+    async def reply(
+        self, conn: AsyncConnection, workspace_id: str, contact: dict[str, Any], text: str, message_id: str, now: datetime
+    ) -> dict[str, Any] | None:
+        """Give the person's reply to the run waiting for it; None if no run waits for one."""
+        for run in await store.open_runs(conn, workspace_id, contact["id"]):
+            if run["status"] == store.ACTIVE and run["waiting"] == "reply":
+                return await self._advance(conn, run, contact, fi.Reply(text, message_id), now, in_reply_to=message_id)
+        return None
+
+    async def fire(self, conn: AsyncConnection, due: list[timers.Timer], now: datetime) -> int:
+        """Scheduler hook: due flow timers, in order. Returns how many runs moved."""
+        runs = await store.runs_by_ids(conn, [t.ref for t in due])
+        moved = 0
+        for timer in due:
+            run = runs.get(timer.ref)
+            if run is None or run["status"] != store.ACTIVE:
+                continue
+            contact = await contact_store.get(conn, run["workspace_id"], run["contact_id"])
+            if contact is None:
+                continue
+            runs[run["id"]] = await self._advance(
+                conn, run, contact, fi.Timer(timer.payload["seq"], timer.payload["purpose"]), now
+            )
+            moved += 1
+        return moved
+
+    async def call_done(self, conn: AsyncConnection, run_id: str, result: fi.CallResult, now: datetime) -> None:
+        runs = await store.runs_by_ids(conn, [run_id])
+        run = runs.get(run_id)
+        if run is None or run["status"] != store.ACTIVE:
+            return
+        contact = await contact_store.get(conn, run["workspace_id"], run["contact_id"])
+        if contact is not None:
+            await self._advance(conn, run, contact, result, now)
+
+    async def handoff_closed(self, conn: AsyncConnection, workspace_id: str, contact_id: str, now: datetime) -> None:
+        contact = await contact_store.get(conn, workspace_id, contact_id)
+        if contact is None:
+            return
+        for run in await store.open_runs(conn, workspace_id, contact_id):
+            if run["status"] == store.ACTIVE and run["waiting"] == "handoff":
+                await self._advance(conn, run, contact, fi.HandoffClosed(), now)
+
+    async def stop_contact(self, conn: AsyncConnection, workspace_id: str, contact_id: str, now: datetime) -> int:
+        """The person opted out: every run of theirs ends (`stopped`), queued ones too."""
+        stopped = 0
+        for run in await store.open_runs(conn, workspace_id, contact_id):
+            await self._end(conn, run, "stopped", now, outcome="opted_out", start_next=False)
+            stopped += 1
+        return stopped
+
+    async def cancel(self, conn: AsyncConnection, run: dict[str, Any], now: datetime) -> dict[str, Any]:
+        return await self._end(conn, run, "cancelled", now, outcome="cancelled")
+
+    # -- the one place a run moves --------------------------------------------------------
+
+    async def _advance(
+        self, conn: AsyncConnection, run: dict[str, Any], contact: dict[str, Any], given: fi.Input, now: datetime,
+        *, in_reply_to: str | None = None,
+    ) -> dict[str, Any]:
+        ws = run["workspace_id"]
+        frames = {f["flow"] for f in run["state"]["frames"]}
+        lib = await self.library(conn, ws, frames)
+        zone = contact.get("timezone") or (timezone_for(contact["phone"]) if contact.get("phone") else None) or "UTC"
+        ctx = fi.Context(now=now, contact=contact_store.to_view(contact), timezone=zone)
+        result = fi.advance(lib, run["state"], given, ctx)
+        state = result.state
+        sent: list[str] = []
+        try:
+            sent = await self._apply(conn, run, contact, result.effects, now, in_reply_to)
+        except outbox.SubmitError as exc:
+            state = {**state, "status": "failed", "error": f"a text cannot be sent: {exc.detail}", "wait": None}
+        run = {**run, "state": state, "waiting": (state["wait"] or {}).get("kind")}
+        if state["status"] == "active":
+            await store.save_run(conn, run["id"], now, state=state, waiting=run["waiting"])
+            return {**run, "updated_at": now, "sent": sent}
+        ended = await self._end(conn, run, state["status"], now, outcome=state.get("outcome"), error=state.get("error"))
+        return {**ended, "sent": sent}
+
+    async def _apply(
+        self, conn: AsyncConnection, run: dict[str, Any], contact: dict[str, Any], effects: list[fi.Effect],
+        now: datetime, in_reply_to: str | None,
+    ) -> list[str]:
+        """Carry out the effects; the ids of the texts queued."""
+        ws = run["workspace_id"]
+        texts = [
+            outbox.MessageRequest(
+                to=contact["phone"], body=e.text, topic=e.topic, idempotency_key=f"{run['id']}:{e.key}",
+                event_id=run["event_id"] if run["trigger"].startswith("event:") else None, in_reply_to=in_reply_to,
+            )
+            for e in effects if isinstance(e, fi.SendText)
+        ]
+        sent = [m["id"] for m in await outbox.submit(conn, ws, texts, self.rules, now)] if texts else []  # validates all first
+        schedule: list[timers.Timer] = []
+        for effect in effects:
+            if isinstance(effect, fi.Schedule):
+                schedule.append(timers.Timer(TIMER, run["id"], effect.at, {"seq": effect.seq, "purpose": effect.purpose}, ws))
+            elif isinstance(effect, fi.HttpCall):
+                schedule.append(timers.Timer(CALL, run["id"], now, {
+                    "seq": effect.seq, "method": effect.method, "url": effect.url, "headers": effect.headers,
+                    "body": effect.body, "timeout": effect.timeout, "retries": effect.retries, "attempts": 0,
+                }, ws))
+            elif isinstance(effect, fi.UpdateContact):
+                await self._update_contact(conn, ws, contact, effect.changes, now)
+            elif isinstance(effect, fi.ChangeConsent):
+                await self._consent(conn, ws, contact, run, effect, now)
+            elif isinstance(effect, fi.OpenHandoff):
+                last = await message_store.thread(conn, ws, contact["id"])
+                await threads.open_for(
+                    conn, ws, contact["id"], last[-1]["id"] if last else None, now, note=effect.note, run_id=run["id"]
+                )
+        await timers.schedule(conn, schedule)
+        return sent
+
+    async def _update_contact(
+        self, conn: AsyncConnection, ws: str, contact: dict[str, Any], changes: dict[str, Any], now: datetime
+    ) -> None:
+        direct = {k: v for k, v in changes.items() if not k.startswith("attributes.")}
+        attributes = {k.removeprefix("attributes."): v for k, v in changes.items() if k.startswith("attributes.")}
+        if attributes:
+            direct["attributes"] = {**(contact.get("attributes") or {}), **attributes}
+        await contact_store.update_fields(conn, ws, contact["id"], now, direct)
+        contact.update(direct)
+
+    async def _consent(
+        self, conn: AsyncConnection, ws: str, contact: dict[str, Any], run: dict[str, Any], effect: fi.ChangeConsent,
+        now: datetime,
+    ) -> None:
+        actor = f"flow:{run['flow']}"
+        evidence = effect.reply_message_id or run["id"]
+        state = (await consent_store.states(conn, ws, [contact["id"]]))[contact["id"]]
+        if not effect.subscribe:
+            if not state.opted_out(effect.topic, "sms"):
+                await consents.record(conn, ws, contact, topic=effect.topic, action=ConsentAction.REVOKED,
+                                      source="reply" if effect.reply_message_id else "api", actor=actor,
+                                      evidence=evidence, now=now, message_id=effect.reply_message_id)
+            return
+        if state.granted(effect.topic, "sms"):
+            return
+        marketing = self.rules.topics.kind(effect.topic) is TopicKind.MARKETING
+        if marketing and effect.reply_message_id is None and self.project.sender.double_opt_in:
+            # nobody said yes in this run: ask them (double opt-in), never assume consent
+            await consents.request_subscription(conn, ws, contact, effect.topic, source="api", actor=actor,
+                                                evidence=evidence, now=now, sender=self.project.sender, rules=self.rules)
+            return
+        await consents.record(conn, ws, contact, topic=effect.topic, action=ConsentAction.GRANTED,
+                              source="reply" if effect.reply_message_id else "api", actor=actor, evidence=evidence,
+                              now=now, message_id=effect.reply_message_id)
+
+    async def _end(
+        self, conn: AsyncConnection, run: dict[str, Any], status: str, now: datetime, *,
+        outcome: str | None = None, error: str | None = None, start_next: bool = True,
+    ) -> dict[str, Any]:
+        state = {**run["state"], "status": "done" if status == "done" else "failed" if status == "failed" else "ended", "wait": None}
+        run = {**run, "status": status, "waiting": None, "outcome": outcome, "error": error, "state": state,
+               "ended_at": now, "updated_at": now}
+        await store.save_run(conn, run["id"], now, status=status, waiting=None, outcome=outcome, error=error,
+                             state=state, ended_at=now)
+        if status == "failed":
+            log.warning("flow run %s (%s) failed: %s", run["id"], run["flow"], error)
+        await webhooks.enqueue(conn, run["workspace_id"], "flow.run.ended", [{
+            "run_id": run["id"], "flow": run["flow"], "contact_id": run["contact_id"], "status": status,
+            "outcome": outcome, "error": error, "vars": state.get("vars", {}), "at": now.isoformat(),
+        }], now)
+        if start_next and run["conversational"]:
+            await self._next_queued(conn, run["workspace_id"], run["contact_id"], now)
+        return run
+
+    async def _next_queued(self, conn: AsyncConnection, ws: str, contact_id: str, now: datetime) -> None:
+        open_runs = await store.open_runs(conn, ws, contact_id)
+        if any(r["conversational"] and r["status"] == store.ACTIVE for r in open_runs):
+            return
+        queued = sorted((r for r in open_runs if r["status"] == store.QUEUED), key=lambda r: (-r["priority"], r["id"]))
+        for run in queued:
+            if now - run["created_at"] > QUEUE_LIMIT:
+                await self._end(conn, run, "expired", now, outcome="expired", start_next=False)
+                continue
+            contact = await contact_store.get(conn, ws, contact_id)
+            if contact is None:
+                return
+            await store.save_run(conn, run["id"], now, status=store.ACTIVE)
+            await self._advance(conn, {**run, "status": store.ACTIVE}, contact, fi.Start(), now)
+            return
+
+
+def run_view(run: dict[str, Any]) -> dict[str, Any]:
+    state = run["state"]
+    return {
+        "id": run["id"],
+        "flow": run["flow"],
+        "version_id": run["version_id"],
+        "contact_id": run["contact_id"],
+        "status": run["status"],
+        "waiting_for": run["waiting"],
+        "step": (state.get("wait") or {}).get("step_id"),
+        "trigger": run["trigger"],
+        "event_id": run["event_id"],
+        "outcome": run["outcome"],
+        "error": run["error"],
+        "vars": state.get("vars", {}),
+        "created_at": run["created_at"].isoformat(),
+        "updated_at": run["updated_at"].isoformat(),
+        "ended_at": run["ended_at"].isoformat() if run["ended_at"] else None,
+    }
+

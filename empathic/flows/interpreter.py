@@ -1,0 +1,530 @@
+"""The flow interpreter: (run state, input) -> (new run state, effects). Pure.
+
+No I/O and no clock: the engine (`empathic.engine.runs`) stores the state, turns effects into
+texts, timers, HTTP calls and inbox threads, and feeds back what happens (a reply, a timer
+firing, a call's answer, a thread closed). Every wait is a stored timer identified by the
+run's `seq`; an input carrying an older `seq` is stale and changes nothing, so a timer that
+fires twice, late, or after the run moved on is harmless.
+
+A run's state is plain JSON (stored as is):
+
+    {"status": "active" | "done" | "failed",
+     "frames": [{"flow": <version key>, "at": <step index>}, ...],   # subflows push a frame
+     "vars": {...}, "event": {"id", "type", "data"}, "reply": {...} | null,
+     "seq": 3, "sent": 5,
+     "wait": null | {"kind": "reply" | "timer" | "call" | "handoff", "seq": 3, "step": 2,
+                     "reminders": 0, "retries": 0, "resume": false},
+     "outcome": "confirmed" | null, "error": null | "why it failed"}
+
+Rules of the language (docs/flows.md): steps run in order unless a step names another
+(`goto`, `next`, `else`, `on_timeout`, `on_unclear`, `on_failure`); running past the last step
+of a subflow returns to the step after the `flow:` that started it; past the last step of the
+top flow, or an `end:` anywhere, ends the run.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from empathic.core.templates import Template, TemplateError
+from empathic.flows import model
+from empathic.understand import understand
+
+MAX_STEPS_PER_INPUT = 200
+DEFAULT_RETRY = "Sorry, I didn't get that."
+
+# -- what comes in --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Start:
+    pass
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Timer:
+    seq: int
+    purpose: str  # "wake" | "remind" | "timeout"
+
+
+@dataclass(frozen=True)
+class CallResult:
+    seq: int
+    ok: bool
+    data: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class HandoffClosed:
+    pass
+
+
+Input = Start | Reply | Timer | CallResult | HandoffClosed
+
+# -- what goes out --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendText:
+    text: str
+    topic: str
+    key: str  # unique within the run: the idempotency key's suffix
+
+
+@dataclass(frozen=True)
+class Schedule:
+    at: datetime
+    seq: int
+    purpose: str
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    seq: int
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: Any
+    timeout: float
+    retries: int
+
+
+@dataclass(frozen=True)
+class UpdateContact:
+    changes: dict[str, Any]  # email / timezone / locale, or attributes.<name>
+
+
+@dataclass(frozen=True)
+class ChangeConsent:
+    topic: str
+    subscribe: bool
+    reply_message_id: str | None  # the reply that asked for it, if any
+
+
+@dataclass(frozen=True)
+class OpenHandoff:
+    note: str
+
+
+Effect = SendText | Schedule | HttpCall | UpdateContact | ChangeConsent | OpenHandoff
+
+
+class Library(Protocol):
+    """The flows and templates a run may use; the engine's is backed by stored versions."""
+
+    def flow(self, key: str) -> model.Flow: ...
+
+    def latest(self, name: str) -> str: ...  # the key of a flow's current version
+
+    def template(self, name: str) -> Template | None: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    now: datetime
+    contact: dict[str, Any]
+    timezone: str = "UTC"
+
+
+@dataclass
+class Outcome:
+    state: dict[str, Any]
+    effects: list[Effect] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.state["status"] != "active"
+
+
+CONTACT_FIELDS = frozenset({"email", "timezone", "locale"})
+
+
+def new_state(flow_key: str, event: dict[str, Any] | None = None, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "status": "active",
+        "frames": [{"flow": flow_key, "at": 0}],
+        "vars": dict(variables or {}),
+        "event": event or {},
+        "reply": None,
+        "seq": 0,
+        "sent": 0,
+        "wait": None,
+        "outcome": None,
+        "error": None,
+    }
+
+
+def advance(library: Library, state: dict[str, Any], given: Input, ctx: Context) -> Outcome:
+    """Apply one input to a run; the state passed in is not modified."""
+    run = _Run(library, copy.deepcopy(state), ctx)
+    if state["status"] != "active":
+        return Outcome(run.state)
+    try:
+        run.take(given)
+    except _Failed as exc:
+        run.fail(str(exc))
+    return Outcome(run.state, run.effects)
+
+
+class _Failed(Exception):
+    pass
+
+
+class _Run:
+    def __init__(self, library: Library, state: dict[str, Any], ctx: Context) -> None:
+        self.library = library
+        self.state = state
+        self.ctx = ctx
+        self.contact = dict(ctx.contact)
+        self.effects: list[Effect] = []
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def take(self, given: Input) -> None:
+        wait = self.state["wait"]
+        if isinstance(given, Start):
+            if wait is None and self.state["seq"] == 0:
+                self.run()
+            return
+        if wait is None:
+            return
+        if isinstance(given, Reply):
+            if wait["kind"] == "reply":
+                self._reply(given)
+        elif isinstance(given, Timer):
+            if given.seq == wait["seq"]:
+                self._timer(given.purpose)
+        elif isinstance(given, CallResult):
+            if wait["kind"] == "call" and given.seq == wait["seq"]:
+                self._call_result(given)
+        elif isinstance(given, HandoffClosed) and wait["kind"] == "handoff":
+            self.state["wait"] = None
+            if wait["resume"]:
+                self.goto(self.step().next)
+                self.run()
+            else:
+                self.finish("handed_off")
+
+    def _reply(self, given: Reply) -> None:
+        wait = self.state["wait"]
+        step = self.step()
+        ask = step.action
+        assert isinstance(ask, model.Ask)
+        heard = understand(given.text, now=self.ctx.now, timezone=self.ctx.timezone, options=list(ask.options) or None)
+        number = _number(given.text)
+        reply = {
+            "text": given.text,
+            "intent": heard.intent.value,
+            "option": heard.option,
+            "when": heard.when.isoformat() if heard.when is not None else None,
+            "number": number,
+            "language": heard.language,
+            "confidence": round(heard.confidence, 3),
+            "message_id": given.message_id,
+        }
+        self.state["reply"] = reply
+        for expect in ask.expect:
+            if _matches(expect, reply, given.text):
+                if ask.save:
+                    self.state["vars"][ask.save] = reply
+                self.state["wait"] = None
+                self.goto(expect.goto if expect.goto is not None else step.next)
+                self.run()
+                return
+        if wait["retries"] < ask.retries:
+            wait["retries"] += 1
+            retry = self.render(ask.retry_text) if ask.retry_text else f"{DEFAULT_RETRY} {self.question(ask)}"
+            self.send(retry, self.topic(ask.message))
+            return
+        self.state["wait"] = None
+        if ask.on_unclear is not None:
+            self.goto(ask.on_unclear)
+            self.run()
+        else:  # a flow that cannot help hands the thread to a person
+            self.effects.append(OpenHandoff(f"The flow {self.flow().name!r} could not understand the reply at step {step.id!r}."))
+            self.finish("unclear")
+
+    def _timer(self, purpose: str) -> None:
+        wait = self.state["wait"]
+        step = self.step()
+        if wait["kind"] == "timer" and purpose == "wake":
+            self.state["wait"] = None
+            self.goto(step.next)
+            self.run()
+        elif wait["kind"] == "reply" and purpose == "remind":
+            ask = step.action
+            assert isinstance(ask, model.Ask)
+            if ask.reminders and wait["reminders"] < ask.reminders.count:
+                wait["reminders"] += 1
+                text = self.render(ask.reminders.text) if ask.reminders.text else self.question(ask)
+                self.send(text, self.topic(ask.message))
+        elif wait["kind"] == "reply" and purpose == "timeout":
+            ask = step.action
+            assert isinstance(ask, model.Ask)
+            self.state["wait"] = None
+            if ask.on_timeout is not None:
+                self.goto(ask.on_timeout)
+                self.run()
+            else:
+                self.finish("no_answer")
+
+    def _call_result(self, given: CallResult) -> None:
+        step = self.step()
+        call = step.action
+        assert isinstance(call, model.Call)
+        self.state["wait"] = None
+        if given.ok:
+            for name, path in call.save:
+                self.state["vars"][name] = _dig(given.data, path)
+            self.goto(step.next)
+        elif call.on_failure is not None:
+            self.state["vars"]["call_error"] = given.error
+            self.goto(call.on_failure)
+        else:
+            raise _Failed(f"step {step.id!r}: the call failed: {given.error}")
+        self.run()
+
+    # -- running steps --------------------------------------------------------------------
+
+    def run(self) -> None:
+        for _ in range(MAX_STEPS_PER_INPUT):
+            if self.state["status"] != "active" or self.state["wait"] is not None:
+                return
+            frame = self.state["frames"][-1]
+            if frame["at"] is None:  # ran past the last step
+                self.state["frames"].pop()
+                if not self.state["frames"]:
+                    self.finish("completed")
+                    return
+                self.goto(self.step().next)  # the step after the `flow:` that called it
+                continue
+            self.execute(self.step())
+        raise _Failed(f"ran {MAX_STEPS_PER_INPUT} steps without waiting: a loop of gotos?")
+
+    def execute(self, step: model.Step) -> None:
+        action = step.action
+        if isinstance(action, model.Send):
+            self.send(self.text(action.message), self.topic(action.message))
+        elif isinstance(action, model.Ask):
+            self.send(self.question(action), self.topic(action.message))
+            self.wait("reply")
+            seq, asked = self.state["seq"], self.ctx.now
+            if action.reminders:
+                for k in range(1, action.reminders.count + 1):
+                    self.effects.append(Schedule(asked + action.reminders.after * k, seq, "remind"))
+            if action.timeout:
+                self.effects.append(Schedule(asked + action.timeout, seq, "timeout"))
+            return
+        elif isinstance(action, model.Branch):
+            for condition, goto in action.cases:
+                try:
+                    if condition.holds(**self.scope()):
+                        self.goto(goto)
+                        return
+                except TemplateError as exc:
+                    raise _Failed(f"step {step.id!r}: {exc.detail}") from None
+            self.goto(action.otherwise if action.otherwise is not None else step.next)
+            return
+        elif isinstance(action, model.Call):
+            self.wait("call")
+            self.effects.append(
+                HttpCall(
+                    self.state["seq"],
+                    action.method,
+                    self.render(action.url),
+                    {k: self.render(v) for k, v in action.headers},
+                    self._json(action.body),
+                    action.timeout.total_seconds(),
+                    action.retries,
+                )
+            )
+            return
+        elif isinstance(action, model.Wait):
+            due = self.ctx.now + action.duration if action.duration else self._instant(step, action)
+            if due > self.ctx.now:
+                self.wait("timer")
+                self.effects.append(Schedule(due, self.state["seq"], "wake"))
+                return
+        elif isinstance(action, model.SetFields):
+            changes = {}
+            for scope, name, value in action.values:
+                value = self.render(value) if isinstance(value, Template) else value
+                if scope == "vars":
+                    self.state["vars"][name] = value
+                elif name in CONTACT_FIELDS:
+                    changes[name] = value
+                    self.contact[name] = value
+                else:
+                    changes[f"attributes.{name}"] = value
+                    self.contact["attributes"] = {**(self.contact.get("attributes") or {}), name: value}
+            if changes:
+                self.effects.append(UpdateContact(changes))
+        elif isinstance(action, model.Subscription):
+            reply = self.state["reply"] or {}
+            self.effects.append(ChangeConsent(action.topic, action.subscribe, reply.get("message_id")))
+        elif isinstance(action, model.Handoff):
+            note = self.render(action.note) if action.note else f"Handed over by the flow {self.flow().name!r}."
+            self.effects.append(OpenHandoff(note))
+            self.wait("handoff", resume=action.resume)
+            return
+        elif isinstance(action, model.Subflow):
+            self.state["frames"].append({"flow": self.library.latest(action.name), "at": 0})
+            return
+        elif isinstance(action, model.End):
+            self.finish(action.outcome)
+            return
+        self.goto(step.next)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def flow(self) -> model.Flow:
+        return self.library.flow(self.state["frames"][-1]["flow"])
+
+    def step(self) -> model.Step:
+        return self.flow().steps[self.state["frames"][-1]["at"]]
+
+    def goto(self, index: int | None) -> None:
+        self.state["frames"][-1]["at"] = index
+
+    def wait(self, kind: str, *, resume: bool = False) -> None:
+        self.state["seq"] += 1
+        self.state["wait"] = {
+            "kind": kind, "seq": self.state["seq"], "step": self.state["frames"][-1]["at"], "step_id": self.step().id,
+            "reminders": 0, "retries": 0, "resume": resume,
+        }
+
+    def finish(self, outcome: str) -> None:
+        self.state.update(status="done", outcome=outcome, wait=None)
+
+    def fail(self, error: str) -> None:
+        self.state.update(status="failed", error=error, wait=None)
+        self.effects = [e for e in self.effects if not isinstance(e, (Schedule, HttpCall))]
+
+    def scope(self) -> dict[str, Any]:
+        return {"contact": self.contact, "event": self.state["event"], "vars": self.state["vars"], "reply": self.state["reply"] or {}}
+
+    def render(self, template: Template) -> str:
+        try:
+            return template.render(**self.scope())
+        except TemplateError as exc:
+            raise _Failed(f"{exc.template}: {exc.detail}") from None
+
+    def text(self, message: model.Message) -> str:
+        if message.template is not None:
+            return self.render(message.template)
+        found = self.library.template(message.template_name or "")
+        if found is None:
+            raise _Failed(f"template {message.template_name!r} does not exist")
+        return self.render(found)
+
+    def question(self, ask: model.Ask) -> str:
+        return self.text(ask.message)
+
+    def topic(self, message: model.Message) -> str:
+        return message.topic or self.flow().topic
+
+    def send(self, text: str, topic: str) -> None:
+        self.state["sent"] += 1
+        self.effects.append(SendText(text, topic, str(self.state["sent"])))
+
+    def _json(self, value: Any) -> Any:
+        if isinstance(value, Template):
+            return self.render(value)
+        if isinstance(value, dict):
+            return {k: self._json(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._json(v) for v in value]
+        return value
+
+    def _instant(self, step: model.Step, wait: model.Wait) -> datetime:
+        assert wait.until is not None
+        raw = self.render(wait.until)
+        zone = ZoneInfo(self.ctx.timezone)
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            try:
+                parsed = datetime.combine(date.fromisoformat(raw), time(0))
+            except ValueError:
+                raise _Failed(f"step {step.id!r}: {raw!r} is not an ISO date or date-time") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=zone)
+        return parsed + wait.offset
+
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)?(?![\w])")
+_WORD_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def _number(text: str) -> float | int | None:
+    found = _NUMBER.search(text)
+    if not found:
+        return None
+    raw = found.group().replace(",", ".")
+    value = float(raw)
+    return int(value) if value.is_integer() and "." not in raw else value
+
+
+def _matches(expect: model.Expect, reply: dict[str, Any], text: str) -> bool:
+    if expect.kind == "option":
+        return reply["option"] is not None and str(reply["option"]).upper() in expect.values
+    if expect.kind == "intent":
+        return reply["intent"] in expect.values
+    if expect.kind == "keyword":
+        folded = text.casefold()
+        for word in expect.values:
+            pattern = _WORD_CACHE.get(word)
+            if pattern is None:
+                pattern = _WORD_CACHE[word] = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
+            if pattern.search(folded):
+                return True
+        return False
+    if expect.kind == "number":
+        n = reply["number"]
+        if n is None:
+            return False
+        return (expect.low is None or n >= expect.low) and (expect.high is None or n <= expect.high)
+    if expect.kind == "when":
+        return reply["when"] is not None
+    return True  # any
+
+
+def _dig(data: Any, path: str) -> Any:
+    current = data
+    for part in re.findall(r"[^.\[\]]+", path):
+        if isinstance(current, dict):
+            current = current.get(part)
+        elif isinstance(current, list) and part.lstrip("-").isdigit() and -len(current) <= int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return None
+    return current
+
+
+@dataclass
+class StaticLibrary:
+    """Flows by name (the name is the key) and templates: for checks and pure tests."""
+
+    flows: dict[str, model.Flow]
+    templates: dict[str, Template] = field(default_factory=dict)
+
+    def flow(self, key: str) -> model.Flow:
+        return self.flows[key]
+
+    def latest(self, name: str) -> str:
+        return name
+
+    def template(self, name: str) -> Template | None:
+        return self.templates.get(name)

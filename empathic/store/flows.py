@@ -1,0 +1,174 @@
+"""Flow versions, each workspace's current flows, and flow runs."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from empathic.core.ids import new_id
+from empathic.store.schema import flow_runs, flow_versions, flows
+
+PROJECT = ""  # the workspace_id of versions that come from the project's files
+
+ACTIVE = "active"
+QUEUED = "queued"
+ENDED = frozenset({"done", "failed", "interrupted", "stopped", "skipped", "expired", "cancelled"})
+
+
+def digest(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+async def save_version(
+    conn: AsyncConnection, workspace_id: str, name: str, source: str, events: Iterable[str], keywords: Iterable[str],
+    now: datetime,
+) -> tuple[dict[str, Any], bool]:
+    """Make `source` the current version of the flow (a new version only if it changed)."""
+    current = await head(conn, workspace_id, name)
+    if current is not None and current["digest"] == digest(source):
+        return current, False
+    number = (
+        await conn.execute(
+            select(func.max(flow_versions.c.version)).where(
+                flow_versions.c.workspace_id == workspace_id, flow_versions.c.name == name
+            )
+        )
+    ).scalar() or 0
+    row = {
+        "id": new_id("fv"), "workspace_id": workspace_id, "name": name, "version": number + 1,
+        "source": source, "digest": digest(source), "created_at": now,
+    }
+    await conn.execute(insert(flow_versions).values(**row))
+    values = {"version_id": row["id"], "events": list(events), "keywords": list(keywords), "updated_at": now}
+    if current is None:
+        await conn.execute(insert(flows).values(workspace_id=workspace_id, name=name, **values))
+    else:
+        await conn.execute(
+            update(flows).where(flows.c.workspace_id == workspace_id, flows.c.name == name).values(**values)
+        )
+    return row, True
+
+
+async def head(conn: AsyncConnection, workspace_id: str, name: str) -> dict[str, Any] | None:
+    """The current version stored under exactly this workspace id (no project fallback)."""
+    row = (
+        await conn.execute(
+            select(flow_versions)
+            .join(flows, flows.c.version_id == flow_versions.c.id)
+            .where(flows.c.workspace_id == workspace_id, flows.c.name == name)
+        )
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+async def retire(conn: AsyncConnection, workspace_id: str, name: str) -> bool:
+    """Stop using the workspace's own version (its history stays for the runs that use it)."""
+    result = await conn.execute(delete(flows).where(flows.c.workspace_id == workspace_id, flows.c.name == name))
+    return bool(result.rowcount)
+
+
+async def current(conn: AsyncConnection, workspace_id: str) -> dict[str, dict[str, Any]]:
+    """name -> head row (version_id, events, keywords, origin) for the workspace: its own flows
+    over the project's."""
+    rows = (
+        await conn.execute(select(flows).where(flows.c.workspace_id.in_([workspace_id, PROJECT])))
+    ).mappings().all()
+    out: dict[str, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: r["workspace_id"] != PROJECT):  # the workspace's last, so they win
+        out[row["name"]] = {**row, "origin": "project" if row["workspace_id"] == PROJECT else "api"}
+    return out
+
+
+async def versions(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = (await conn.execute(select(flow_versions).where(flow_versions.c.id.in_(wanted)))).mappings().all()
+    return {r["id"]: dict(r) for r in rows}
+
+
+async def history(conn: AsyncConnection, workspace_id: str, name: str) -> list[dict[str, Any]]:
+    rows = (
+        await conn.execute(
+            select(flow_versions)
+            .where(flow_versions.c.workspace_id.in_([workspace_id, PROJECT]), flow_versions.c.name == name)
+            .order_by(flow_versions.c.created_at, flow_versions.c.version)
+        )
+    ).mappings().all()
+    return [dict(r) for r in rows]
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+
+async def add_run(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(insert(flow_runs).values(**row))
+
+
+async def save_run(conn: AsyncConnection, run_id: str, now: datetime, **values: Any) -> None:
+    await conn.execute(update(flow_runs).where(flow_runs.c.id == run_id).values(**values, updated_at=now))
+
+
+async def run(conn: AsyncConnection, workspace_id: str, run_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+    query = select(flow_runs).where(flow_runs.c.workspace_id == workspace_id, flow_runs.c.id == run_id)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = (await conn.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def runs_by_ids(conn: AsyncConnection, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    wanted = list(set(run_ids))
+    if not wanted:
+        return {}
+    query = select(flow_runs).where(flow_runs.c.id.in_(wanted))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {r["id"]: dict(r) for r in (await conn.execute(query)).mappings()}
+
+
+async def by_key(conn: AsyncConnection, workspace_id: str, key: str) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            select(flow_runs).where(flow_runs.c.workspace_id == workspace_id, flow_runs.c.idempotency_key == key)
+        )
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+async def open_runs(conn: AsyncConnection, workspace_id: str, contact_id: str) -> list[dict[str, Any]]:
+    """The contact's active and queued runs, oldest first (locked on PostgreSQL)."""
+    query = (
+        select(flow_runs)
+        .where(
+            flow_runs.c.workspace_id == workspace_id,
+            flow_runs.c.contact_id == contact_id,
+            or_(flow_runs.c.status == ACTIVE, flow_runs.c.status == QUEUED),
+        )
+        .order_by(flow_runs.c.id)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def page(
+    conn: AsyncConnection, workspace_id: str, *, contact_id: str | None, flow: str | None, status: str | None,
+    limit: int, cursor: str | None,
+) -> list[dict[str, Any]]:
+    conditions = [flow_runs.c.workspace_id == workspace_id]
+    if contact_id:
+        conditions.append(flow_runs.c.contact_id == contact_id)
+    if flow:
+        conditions.append(flow_runs.c.flow == flow)
+    if status:
+        conditions.append(flow_runs.c.status == status)
+    if cursor:
+        conditions.append(flow_runs.c.id < cursor)
+    rows = await conn.execute(select(flow_runs).where(and_(*conditions)).order_by(flow_runs.c.id.desc()).limit(limit))
+    return [dict(r) for r in rows.mappings()]

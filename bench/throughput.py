@@ -40,7 +40,7 @@ API_KEY = "emp_bench_key_0123456789"
 BATCH = 1000
 PHONES = 5000  # distinct recipients; each gets a contact row
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO / "empathic" / "examples" / "delivery"
+EXAMPLE = REPO / "empathic" / "examples" / "acme"
 FINAL = ("delivered", "undelivered", "failed", "blocked", "expired")
 
 

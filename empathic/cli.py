@@ -20,6 +20,8 @@ from empathic.engine.project import EXAMPLES, ProjectError
 app = typer.Typer(help="Empathic: automated, intelligent, two-way business texting.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+flows_app = typer.Typer(help="Check and test flow files.", no_args_is_help=True)
+app.add_typer(flows_app, name="flows")
 console = Console()
 
 DataDir = Annotated[
@@ -133,6 +135,88 @@ def phone(
         pass
     finally:
         stop.set()
+
+
+FlowFiles = Annotated[list[Path], typer.Argument(help="Flow files (flows/<name>.yaml) or their transcripts.", exists=True, dir_okay=False)]
+ProjectOption = Annotated[Path | None, typer.Option("--project", help="The project folder (default: the parent of the files' flows/ folder).")]
+
+
+@flows_app.command("check")
+def flows_check(files: FlowFiles, project: ProjectOption = None) -> None:
+    """Check flow files: the format, and everything they refer to in their project."""
+    from empathic.engine.project import flow_files, load_project
+    from empathic.flows import loader
+
+    problems: list[loader.Problem] = []
+    checked: dict[Path, list[Path]] = {}
+    for path in files:
+        root = project or (path.resolve().parent.parent if path.resolve().parent.name == "flows" else None)
+        checked.setdefault(root or Path(), []).append(path)
+    for root, paths in checked.items():
+        known = loader.Known()
+        if root != Path():
+            try:
+                proj = load_project(root, with_flows=False)
+            except ProjectError as exc:
+                console.print(f"[red]Project error:[/red] {exc}")
+                raise typer.Exit(2) from None
+            known = loader.Known(frozenset(proj.topics.kinds), frozenset(proj.templates))
+        together = loader.FlowSet()
+        others = flow_files(root / "flows") if root != Path() else []
+        for path in dict.fromkeys([*paths, *others]):
+            try:
+                flow = loader.parse(path.read_text(encoding="utf-8"), file=str(path), known=known)
+            except loader.FlowError as exc:
+                if path in paths:
+                    problems.extend(exc.problems)
+                continue
+            together.flows[flow.name] = flow
+            together.files[flow.name] = str(path)
+        mine = {str(p) for p in paths}
+        problems.extend(p for p in together.check() if p.file in mine)
+    for problem in problems:
+        console.print(str(problem), highlight=False, soft_wrap=True)
+    if problems:
+        console.print(f"[red]{len(problems)} problem(s)[/red] in {len({p.file for p in problems})} file(s)")
+        raise typer.Exit(1)
+    console.print(f"[green]ok[/green]: {len(files)} flow file(s)")
+
+
+@flows_app.command("test")
+def flows_test(files: FlowFiles, project: ProjectOption = None) -> None:
+    """Play the transcript tests kept next to each flow against the real engine."""
+    from empathic.flows.transcripts import run_file
+
+    async def play() -> list[object]:
+        return [await run_file(path, project) for path in files]
+
+    logging.basicConfig(level="WARNING")
+    failed = 0
+    for result in asyncio.run(play()):
+        if result.error:  # type: ignore[attr-defined]
+            console.print(f"[red]ERROR[/red] {result.file}: {result.error}", highlight=False)  # type: ignore[attr-defined]
+            failed += 1
+            continue
+        for case in result.cases:  # type: ignore[attr-defined]
+            if case.ok:
+                console.print(f"[green]pass[/green] {result.file}: {case.name}", highlight=False)  # type: ignore[attr-defined]
+            else:
+                failed += 1
+                console.print(f"[red]FAIL[/red] {result.file}:{case.failure.line}: {case.name}: {case.failure.message}", highlight=False, soft_wrap=True)  # type: ignore[attr-defined]
+                for line in case.transcript:
+                    console.print(line, highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@flows_app.command("schema")
+def flows_schema() -> None:
+    """Print the JSON Schema of a flow file."""
+    import json
+
+    from empathic.flows.schema import FLOW_SCHEMA
+
+    print(json.dumps(FLOW_SCHEMA, indent=2))
 
 
 def main() -> None:  # pragma: no cover

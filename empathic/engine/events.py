@@ -17,7 +17,7 @@ from empathic.core.phones import InvalidPhoneNumber, normalize, timezone_for
 from empathic.core.templates import TemplateError
 from empathic.engine import outbox
 from empathic.engine.catalog import Catalog
-from empathic.engine.runs import Flows
+from empathic.engine.runs import Flows, RunError
 from empathic.store import contacts as contact_store
 from empathic.store import events as store
 from empathic.store import messages as message_store
@@ -105,7 +105,11 @@ async def ingest(
     }
     runs: list[dict[str, Any]] = []
     if flows is not None:
-        for run in await flows.start_for_event(conn, workspace_id, contact, scope_event, now):
+        try:
+            started = await flows.start_for_event(conn, workspace_id, contact, scope_event, now)
+        except RunError as exc:
+            raise EventError(exc.field, exc.detail) from None
+        for run in started:
             if run["status"] == "failed":  # e.g. a text of its first step lacks event data: refuse the event
                 raise EventError("data", f"flow {run['flow']!r}: {run['error']}")
             runs.append(run)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from empathic.core.consent import ConsentAction
 from empathic.core.ids import new_id
 from empathic.core.phones import timezone_for
-from empathic.core.templates import Template
+from empathic.core.templates import Template, TemplateError
 from empathic.core.topics import TopicKind
 from empathic.engine import consents, outbox, webhooks
 from empathic.engine.catalog import Catalog
@@ -165,6 +165,15 @@ class Flows:
             raise RunError("flow", f"no flow {name!r} in this workspace")
         key = head["version_id"]
         flow = await self._flow(conn, key)
+        if flow.once_per is not None:  # one abandoned-cart nudge per cart, ever
+            try:
+                once = flow.once_per.render(contact=contact_store.to_view(contact), event=event or {}, vars=variables or {}, reply={})
+            except TemplateError as exc:
+                raise RunError("data", f"flow {name!r}: once_per: {exc.detail}") from None
+            idempotency_key = f"once:{name}:{contact['id']}:{once}"[:200]
+            seen = await store.by_key(conn, workspace_id, idempotency_key)
+            if seen:
+                return Started(seen, replayed=True)
         row = {
             "id": new_id("run"), "workspace_id": workspace_id, "contact_id": contact["id"], "flow": name,
             "version_id": key, "status": store.ACTIVE, "conversational": int(flow.conversational),

@@ -387,6 +387,7 @@ def _build(data: dict[str, Any], problems: _Problems, known: Known) -> model.Flo
         if match_keyword(word) is not None:
             problems.add(("trigger", "keyword", j) if isinstance(trigger.get("keyword"), list) else ("trigger", "keyword"),
                          f"{word!r} is a compliance keyword (STOP, START, HELP …); it cannot start a flow")
+    once_per = template(("once_per",), data["once_per"]) if "once_per" in data else None
     _unreachable(steps, problems)
     if problems.found:
         return None
@@ -400,6 +401,7 @@ def _build(data: dict[str, Any], problems: _Problems, known: Known) -> model.Flo
         priority=data.get("priority", 0),
         when_busy=data.get("when_busy", "queue"),
         subflows=tuple(dict.fromkeys(subflows)),
+        once_per=once_per,
     )
 
 

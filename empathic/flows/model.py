@@ -148,6 +148,7 @@ class Flow:
     priority: int = 0
     when_busy: Literal["queue", "interrupt", "skip"] = "queue"
     subflows: tuple[str, ...] = field(default=())
+    once_per: Template | None = None  # at most one run per contact and rendered value
 
     @property
     def conversational(self) -> bool:

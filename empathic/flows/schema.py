@@ -181,6 +181,11 @@ FLOW_SCHEMA: dict[str, Any] = {
                 "keyword": {**_STRINGS, "description": "First word(s) of an inbound text that start it (WATCH, MENU)."},
             },
         },
+        "once_per": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Jinja over `event` (e.g. {{ event.data.cart_id }}): at most one run per contact and value, ever.",
+        },
         "priority": {"type": "integer", "minimum": 0, "maximum": 100},
         "when_busy": {
             "enum": ["queue", "interrupt", "skip"],

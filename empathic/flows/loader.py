@@ -172,7 +172,10 @@ def _did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def parse(text: str, *, file: str = "", known: Known | None = None) -> model.Flow:
     """A flow file's text -> Flow, or FlowError listing every problem found with its line."""
-    data, lines = read_yaml(text)
+    try:
+        data, lines = read_yaml(text)
+    except FlowError as exc:
+        raise FlowError([Problem(p.line, p.where, p.message, file) for p in exc.problems]) from None
     problems = _Problems(lines)
     if not isinstance(data, dict):
         raise FlowError([Problem(1, "", "a flow file is a mapping with `flow:` and `steps:`", file)])

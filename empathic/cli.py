@@ -185,24 +185,25 @@ def flows_check(files: FlowFiles, project: ProjectOption = None) -> None:
 @flows_app.command("test")
 def flows_test(files: FlowFiles, project: ProjectOption = None) -> None:
     """Play the transcript tests kept next to each flow against the real engine."""
-    from empathic.flows.transcripts import run_file
+    from empathic.flows.transcripts import FileResult, run_file
 
-    async def play() -> list[object]:
+    async def play() -> list[FileResult]:
         return [await run_file(path, project) for path in files]
 
-    logging.basicConfig(level="WARNING")
+    logging.basicConfig(level="ERROR")
     failed = 0
     for result in asyncio.run(play()):
-        if result.error:  # type: ignore[attr-defined]
-            console.print(f"[red]ERROR[/red] {result.file}: {result.error}", highlight=False)  # type: ignore[attr-defined]
+        if result.error:
+            console.print(f"[red]ERROR[/red] {result.file}: {result.error}", highlight=False)
             failed += 1
             continue
-        for case in result.cases:  # type: ignore[attr-defined]
-            if case.ok:
-                console.print(f"[green]pass[/green] {result.file}: {case.name}", highlight=False)  # type: ignore[attr-defined]
+        for case in result.cases:
+            if case.failure is None:
+                console.print(f"[green]pass[/green] {result.file}: {case.name}", highlight=False, soft_wrap=True)
             else:
                 failed += 1
-                console.print(f"[red]FAIL[/red] {result.file}:{case.failure.line}: {case.name}: {case.failure.message}", highlight=False, soft_wrap=True)  # type: ignore[attr-defined]
+                where = f"{result.file}:{case.failure.line}"
+                console.print(f"[red]FAIL[/red] {where}: {case.name}: {case.failure.message}", highlight=False, soft_wrap=True)
                 for line in case.transcript:
                     console.print(line, highlight=False, soft_wrap=True)
     if failed:

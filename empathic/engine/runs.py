@@ -186,6 +186,7 @@ class Flows:
             await store.add_run(conn, row)
             return Started(row)
         if flow.conversational:
+            await store.lock_contact(conn, workspace_id, contact["id"])  # two starts at once: one waits
             talking = [r for r in await store.open_runs(conn, workspace_id, contact["id"])
                        if r["conversational"] and r["status"] == store.ACTIVE]
             if talking:

@@ -11,7 +11,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.ids import new_id
-from empathic.store.schema import flow_runs, flow_versions, flows
+from empathic.store.schema import contacts, flow_runs, flow_versions, flows
 
 PROJECT = ""  # the workspace_id of versions that come from the project's files
 
@@ -139,6 +139,15 @@ async def by_key(conn: AsyncConnection, workspace_id: str, key: str) -> dict[str
         )
     ).mappings().first()
     return dict(row) if row else None
+
+
+async def lock_contact(conn: AsyncConnection, workspace_id: str, contact_id: str) -> None:
+    """Serialise conversation changes of one contact across processes (PostgreSQL; SQLite's
+    single writer already does)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            select(contacts.c.id).where(contacts.c.workspace_id == workspace_id, contacts.c.id == contact_id).with_for_update()
+        )
 
 
 async def open_runs(conn: AsyncConnection, workspace_id: str, contact_id: str) -> list[dict[str, Any]]:

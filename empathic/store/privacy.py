@@ -32,6 +32,7 @@ from empathic.store.schema import (
     consent_ledger,
     contacts,
     events,
+    flow_runs,
     message_events,
     messages,
     preferences,
@@ -134,6 +135,9 @@ async def export(conn: AsyncConnection, workspace_id: str, contact_id: str) -> d
     event_rows = await conn.execute(
         select(events).where(events.c.workspace_id == workspace_id, events.c.contact_id == contact_id).order_by(events.c.id)
     )
+    run_rows = await conn.execute(
+        select(flow_runs).where(flow_runs.c.workspace_id == workspace_id, flow_runs.c.contact_id == contact_id).order_by(flow_runs.c.id)
+    )
     return {
         "contact": contacts_store.to_view(contact),
         "preferences": pref,
@@ -142,12 +146,19 @@ async def export(conn: AsyncConnection, workspace_id: str, contact_id: str) -> d
             messages_store.to_view(row, history[row["id"]]) for row in sorted(message_rows, key=lambda r: r["id"])
         ],
         "threads": [
-            {"id": t["id"], "status": t["status"], "opened_at": t["opened_at"].isoformat(), "updated_at": t["updated_at"].isoformat()}
+            {"id": t["id"], "status": t["status"], "note": t["note"], "opened_at": t["opened_at"].isoformat(),
+             "updated_at": t["updated_at"].isoformat()}
             for t in thread_rows.mappings()
         ],
         "events": [
             {"id": e["id"], "type": e["type"], "data": e["data"], "created_at": e["created_at"].isoformat()}
             for e in event_rows.mappings()
+        ],
+        "flow_runs": [
+            {"id": r["id"], "flow": r["flow"], "status": r["status"], "outcome": r["outcome"],
+             "vars": r["state"].get("vars", {}), "last_reply": r["state"].get("reply"),
+             "created_at": r["created_at"].isoformat(), "ended_at": r["ended_at"].isoformat() if r["ended_at"] else None}
+            for r in run_rows.mappings()
         ],
     }
 
@@ -180,7 +191,14 @@ async def erase(conn: AsyncConnection, workspace_id: str, contact_id: str, now: 
         await conn.execute(delete(message_events).where(message_events.c.message_id.in_(chunk)))
         await conn.execute(delete(timers).where(timers.c.ref.in_(chunk)))
         await conn.execute(delete(messages).where(messages.c.id.in_(chunk)))
-    for table in (events, threads, consent_ledger, preferences):
+    run_ids = [
+        r for (r,) in await conn.execute(
+            select(flow_runs.c.id).where(flow_runs.c.workspace_id == workspace_id, flow_runs.c.contact_id == contact_id)
+        )
+    ]
+    for start in range(0, len(run_ids), _CHUNK):  # their waits and calls, then the runs (vars, replies)
+        await conn.execute(delete(timers).where(timers.c.ref.in_(run_ids[start : start + _CHUNK])))
+    for table in (events, threads, consent_ledger, preferences, flow_runs):
         await conn.execute(delete(table).where(table.c.workspace_id == workspace_id, table.c.contact_id == contact_id))
     await conn.execute(delete(contacts).where(contacts.c.workspace_id == workspace_id, contacts.c.id == contact_id))
     return True

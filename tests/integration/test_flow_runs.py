@@ -325,3 +325,32 @@ async def test_a_restart_in_the_middle_loses_nothing(backend: dict[str, Any]) ->
         await rt.channel.phone_sends(phone, "A")
         got = await wait_texts(rt, phone, 3)
         assert "Confirmed X1" in got and "After the pause" in got  # the reply, and the timer set before the restart
+
+
+async def test_export_shows_runs_and_erasure_removes_them_and_their_timers(backend: dict[str, Any]) -> None:
+    from sqlalchemy import func, select
+
+    from empathic.store import schema
+
+    phone = "+14155550209"
+    async with running(backend) as (rt, api):
+        started = await event(api, "pause.start", phone)
+        await event(api, "booking.made", phone, ref="E1")
+        await wait_texts(rt, phone, 1)
+        await rt.channel.phone_sends(phone, "hmm?")  # unclear: the retry text
+        await wait_texts(rt, phone, 2)
+        contact_id = started["contact_id"]
+
+        async def settled() -> bool:
+            page = (await api.get("/v1/messages", params={"contact_id": contact_id})).json()["data"]
+            return all(m["status"] not in ("queued", "sending") for m in page)
+
+        await eventually(settled)
+        exported = (await api.get(f"/v1/contacts/{contact_id}/export")).json()
+        by_flow = {r["flow"]: r for r in exported["flow_runs"]}
+        assert by_flow["confirm"]["last_reply"]["text"] == "hmm?" and by_flow["pause"]["status"] == "active"
+        assert (await api.delete(f"/v1/contacts/{contact_id}")).status_code == 204
+        async with rt.db.transaction() as conn:
+            left_runs = (await conn.execute(select(func.count()).select_from(schema.flow_runs))).scalar_one()
+            left_timers = (await conn.execute(select(func.count()).where(schema.timers.c.kind.like("flow.%")))).scalar_one()
+        assert (left_runs, left_timers) == (0, 0)

@@ -118,10 +118,13 @@ async def run_file(path: Path, project: Path | None = None) -> FileResult:
         return FileResult(str(path), [], error=str(exc.problems[0]))
     if not isinstance(data, dict) or not isinstance(data.get("tests"), list) or not data["tests"]:
         return FileResult(str(path), [], error="a transcript file has `tests:`, a list of {name, script}")
-    root = project or project_of(path)
-    results = []
-    for i, case in enumerate(data["tests"]):
-        results.append(await _run_case(root, data, case, i, lines))
+    from empathic.engine.project import ProjectError
+
+    try:
+        root = project or project_of(path)
+        results = [await _run_case(root, data, case, i, lines) for i, case in enumerate(data["tests"])]
+    except (ProjectError, FlowError) as exc:
+        return FileResult(str(path), [], error=f"the project does not load: {exc}")
     return FileResult(str(path), results)
 
 

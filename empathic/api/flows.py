@@ -167,7 +167,7 @@ async def list_runs(
     ws: Workspace,
     contact_id: str | None = None,
     flow: str | None = None,
-    status: Literal["queued", "active", "done", "failed", "interrupted", "stopped", "skipped", "expired", "cancelled"] | None = None,
+    status: Literal["active", "done", "failed", "interrupted", "stopped", "skipped", "cancelled"] | None = None,
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = None,
 ) -> dict[str, Any]:

@@ -83,6 +83,15 @@ class Template:
     source: str
     _compiled: jinja2.Template = field(repr=False, compare=False)
 
+    def render_value(self, **context: Any) -> str:
+        """Like render, but an empty result is a value (a field set to ""), not an error."""
+        try:
+            return self.render(**context)
+        except TemplateError as exc:
+            if exc.detail == "renders to empty text":
+                return ""
+            raise
+
     def render(self, **context: Any) -> str:
         """Render the message text for ``contact`` and ``event``, stripped of surrounding space.
 
@@ -158,14 +167,29 @@ class Condition:
     _compiled: Any = field(repr=False, compare=False)
 
     def holds(self, **context: Any) -> bool:
+        return bool(self.value(**context))
+
+    def value(self, **context: Any) -> Any:
+        """The expression's value, typed (a number stays a number)."""
         try:
-            return bool(self._compiled(**{n: _track(v, n) for n, v in context.items()}))
+            return _plain(self._compiled(**{n: _track(v, n) for n, v in context.items()}))
         except _MissingValueError as exc:
             raise TemplateError(self.name, f"{exc.variable} is not defined", variable=exc.variable) from exc
         except SecurityError as exc:
             raise TemplateError(self.name, f"blocked by the sandbox: {_plain_type_names(exc.message or '')}") from exc
         except Exception as exc:
             raise TemplateError(self.name, f"failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _plain(value: Any) -> Any:
+    """Our tracked copies back to plain dicts and lists (they are handed to JSON and storage)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, jinja2.Undefined):
+        return None
+    return value
 
 
 def compile_condition(name: str, source: str, scope: frozenset[str] = FLOW_SCOPE) -> Condition:

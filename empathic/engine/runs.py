@@ -4,14 +4,18 @@ Every change to a run happens in the caller's transaction together with its effe
 through the outbox, timers, HTTP-call requests, contact fields, consent, inbox threads), so a
 crash leaves either the old state with nothing done or the new state with everything queued.
 
-Conversations. A flow with an `ask` or `handoff` step is conversational: per contact at most
-one conversational run is active (it is the one the person's replies go to). A new one for a
-contact who already talks with another flow is, by its `when_busy`:
-  queue (default)  waits, and starts when the active one ends (dropped as `expired` after 24 h);
-  interrupt        ends the active one (`interrupted`) if its own priority is higher, else queues;
+Conversations. A run *holds* the contact's conversation while it waits for their answer or a
+person has the thread (waiting `reply` or `handoff`); replies go to it. At most one run holds
+it: a run that reaches an `ask` while another holds the conversation parks (waiting `turn`;
+its texts before the question went out, the question waits) and asks when the conversation
+is free, parked runs by priority, then age; a run parked 24 h ends (`no_turn`). A flow with an
+`ask` or `handoff` step (conversational) started while another run holds the conversation:
+  queue (default)  starts, and parks at its first question;
+  interrupt        ends the holder (`interrupted`) if its own priority is higher, else queue;
   skip             is recorded as `skipped` and never runs.
-A flow started by the person's own keyword (MENU, WATCH …) always takes over: they changed the
-subject. Flows that only send and wait on the clock run alongside anything.
+A flow started by the person's own keyword (MENU, WATCH …) takes over unless the holder has a
+higher priority (a fraud alert is not ended by MENU): they changed the subject. Runs waiting on
+the clock or a call hold nothing, so a reminder due in weeks blocks no one.
 """
 
 from __future__ import annotations
@@ -44,7 +48,9 @@ log = logging.getLogger(__name__)
 
 TIMER = "flow.timer"
 CALL = "flow.call"
-QUEUE_LIMIT = timedelta(hours=24)
+HOLDING = frozenset({"reply", "handoff"})  # waits that hold the contact's conversation
+REPLY_WINDOW = timedelta(minutes=15)  # texts this soon after the person's reply answer it
+UNREACHED = frozenset({"blocked", "failed", "expired", "undelivered"})
 
 
 class RunError(ValueError):
@@ -155,6 +161,7 @@ class Flows:
         variables: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         takes_over: bool = False,
+        in_reply_to: str | None = None,
     ) -> Started:
         if idempotency_key:
             seen = await store.by_key(conn, workspace_id, idempotency_key)
@@ -188,21 +195,20 @@ class Flows:
         if flow.conversational:
             await store.lock_contact(conn, workspace_id, contact["id"])  # two starts at once: one waits
             talking = [r for r in await store.open_runs(conn, workspace_id, contact["id"])
-                       if r["conversational"] and r["status"] == store.ACTIVE]
+                       if r["status"] == store.ACTIVE and r["waiting"] in HOLDING]
             if talking:
                 active = talking[0]
-                if takes_over or (flow.when_busy == "interrupt" and flow.priority > active["priority"]):
-                    await self._end(conn, active, "interrupted", now, outcome=f"interrupted_by:{name}")
-                elif flow.when_busy == "skip":
+                if (takes_over and flow.priority >= active["priority"]) or (
+                    flow.when_busy == "interrupt" and flow.priority > active["priority"]
+                ):
+                    await self._end(conn, active, "interrupted", now, outcome=f"interrupted_by:{name}", start_next=False)
+                elif flow.when_busy == "skip" and not takes_over:
                     row.update(status="skipped", error=f"the contact was talking with flow {active['flow']!r}", ended_at=now)
                     await store.add_run(conn, row)
                     return Started(row)
-                else:
-                    row["status"] = store.QUEUED
-                    await store.add_run(conn, row)
-                    return Started(row)
+                # else queue: it starts and parks at its first question
         await store.add_run(conn, row)
-        return Started(await self._advance(conn, row, contact, fi.Start(), now))
+        return Started(await self._advance(conn, row, contact, fi.Start(), now, in_reply_to=in_reply_to))
 
     async def start_for_event(
         self, conn: AsyncConnection, workspace_id: str, contact: dict[str, Any], event: dict[str, Any], now: datetime
@@ -231,7 +237,7 @@ class Flows:
                          "data": {"keyword": word, "text": text, "args": words[1].strip() if len(words) > 1 else ""}}
                 result = await self.start(
                     conn, workspace_id, name, contact, now, trigger=f"keyword:{word}", event=event,
-                    idempotency_key=f"{message_id}:{name}", takes_over=True,
+                    idempotency_key=f"{message_id}:{name}", takes_over=True, in_reply_to=message_id,
                 )
                 return result.run
         return None
@@ -244,7 +250,19 @@ class Flows:
         """Give the person's reply to the run waiting for it; None if no run waits for one."""
         for run in await store.open_runs(conn, workspace_id, contact["id"]):
             if run["status"] == store.ACTIVE and run["waiting"] == "reply":
+                unreached = await self._unreached(conn, run)
+                if unreached is not None:  # they never got the question: this reply is not its answer
+                    await self._end(conn, run, "failed", now, error=unreached)
+                    return None
                 return await self._advance(conn, run, contact, fi.Reply(text, message_id), now, in_reply_to=message_id)
+        return None
+
+    async def _unreached(self, conn: AsyncConnection, run: dict[str, Any]) -> str | None:
+        """Why the run's last text never reached the person (blocked by the gate …), if so."""
+        key = f"{run['id']}:{run['state']['sent']}"
+        last = (await message_store.by_idempotency_keys(conn, run["workspace_id"], [key])).get(key)
+        if last is not None and last["status"] in UNREACHED:
+            return f"its question never reached the person ({last['status']}: {last['reason']})"
         return None
 
     async def fire(self, conn: AsyncConnection, due: list[timers.Timer], now: datetime) -> int:
@@ -282,7 +300,7 @@ class Flows:
                 await self._advance(conn, run, contact, fi.HandoffClosed(), now)
 
     async def stop_contact(self, conn: AsyncConnection, workspace_id: str, contact_id: str, now: datetime) -> int:
-        """The person opted out: every run of theirs ends (`stopped`), queued ones too."""
+        """The person opted out: every run of theirs ends (`stopped`)."""
         stopped = 0
         for run in await store.open_runs(conn, workspace_id, contact_id):
             await self._end(conn, run, "stopped", now, outcome="opted_out", start_next=False)
@@ -302,19 +320,27 @@ class Flows:
         frames = {f["flow"] for f in run["state"]["frames"]}
         lib = await self.library(conn, ws, frames)
         zone = contact.get("timezone") or (timezone_for(contact["phone"]) if contact.get("phone") else None) or "UTC"
-        ctx = fi.Context(now=now, contact=contact_store.to_view(contact), timezone=zone)
+        others = [r for r in await store.open_runs(conn, ws, contact["id"]) if r["id"] != run["id"]]
+        free = not any(r["status"] == store.ACTIVE and r["waiting"] in HOLDING for r in others)
+        ctx = fi.Context(now=now, contact=contact_store.to_view(contact), timezone=zone, conversation_free=free)
         result = fi.advance(lib, run["state"], given, ctx)
         state = result.state
         sent: list[str] = []
         try:
-            sent = await self._apply(conn, run, contact, result.effects, now, in_reply_to)
+            sent = await self._apply(conn, run, contact, result.effects, now, in_reply_to or _recent_reply(state, now))
         except outbox.SubmitError as exc:
             state = {**state, "status": "failed", "error": f"a text cannot be sent: {exc.detail}", "wait": None}
+        was_holding = run["waiting"] in HOLDING
         run = {**run, "state": state, "waiting": (state["wait"] or {}).get("kind")}
         if state["status"] == "active":
             await store.save_run(conn, run["id"], now, state=state, waiting=run["waiting"])
+            if was_holding and run["waiting"] not in HOLDING:
+                await self._next_turn(conn, ws, contact["id"], now)
             return {**run, "updated_at": now, "sent": sent}
-        ended = await self._end(conn, run, state["status"], now, outcome=state.get("outcome"), error=state.get("error"))
+        ended = await self._end(
+            conn, {**run, "waiting": "reply" if was_holding else run["waiting"]}, state["status"], now,
+            outcome=state.get("outcome"), error=state.get("error"),
+        )
         return {**ended, "sent": sent}
 
     async def _apply(
@@ -391,6 +417,7 @@ class Flows:
         self, conn: AsyncConnection, run: dict[str, Any], status: str, now: datetime, *,
         outcome: str | None = None, error: str | None = None, start_next: bool = True,
     ) -> dict[str, Any]:
+        held = run["waiting"] in HOLDING
         state = {**run["state"], "status": "done" if status == "done" else "failed" if status == "failed" else "ended", "wait": None}
         run = {**run, "status": status, "waiting": None, "outcome": outcome, "error": error, "state": state,
                "ended_at": now, "updated_at": now}
@@ -402,25 +429,34 @@ class Flows:
             "run_id": run["id"], "flow": run["flow"], "contact_id": run["contact_id"], "status": status,
             "outcome": outcome, "error": error, "vars": state.get("vars", {}), "at": now.isoformat(),
         }], now)
-        if start_next and run["conversational"]:
-            await self._next_queued(conn, run["workspace_id"], run["contact_id"], now)
+        if start_next and held:
+            await self._next_turn(conn, run["workspace_id"], run["contact_id"], now)
         return run
 
-    async def _next_queued(self, conn: AsyncConnection, ws: str, contact_id: str, now: datetime) -> None:
-        open_runs = await store.open_runs(conn, ws, contact_id)
-        if any(r["conversational"] and r["status"] == store.ACTIVE for r in open_runs):
-            return
-        queued = sorted((r for r in open_runs if r["status"] == store.QUEUED), key=lambda r: (-r["priority"], r["id"]))
-        for run in queued:
-            if now - run["created_at"] > QUEUE_LIMIT:
-                await self._end(conn, run, "expired", now, outcome="expired", start_next=False)
-                continue
-            contact = await contact_store.get(conn, ws, contact_id)
-            if contact is None:
+    async def _next_turn(self, conn: AsyncConnection, ws: str, contact_id: str, now: datetime) -> None:
+        """The conversation is free: the first parked run asks its question."""
+        contact = await contact_store.get(conn, ws, contact_id)
+        tried: set[str] = set()
+        while contact is not None:
+            open_runs = await store.open_runs(conn, ws, contact_id)
+            if any(r["waiting"] in HOLDING for r in open_runs):
                 return
-            await store.save_run(conn, run["id"], now, status=store.ACTIVE)
-            await self._advance(conn, {**run, "status": store.ACTIVE}, contact, fi.Start(), now)
-            return
+            parked = sorted((r for r in open_runs if r["waiting"] == "turn" and r["id"] not in tried),
+                            key=lambda r: (-r["priority"], r["id"]))
+            if not parked:
+                return
+            tried.add(parked[0]["id"])  # one that failed to ask does not block the next
+            await self._advance(conn, parked[0], contact, fi.Turn(), now)
+
+
+def _recent_reply(state: dict[str, Any], now: datetime) -> str | None:
+    """The person's last reply, if it came moments ago: what the run sends now answers it (a
+    reply to the person's own text is not held by quiet hours)."""
+    reply = state.get("reply") or {}
+    at = reply.get("at")
+    if not at or not reply.get("message_id"):
+        return None
+    return reply["message_id"] if now - datetime.fromisoformat(at) <= REPLY_WINDOW else None
 
 
 def run_view(run: dict[str, Any]) -> dict[str, Any]:

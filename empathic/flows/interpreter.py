@@ -12,7 +12,7 @@ A run's state is plain JSON (stored as is):
      "frames": [{"flow": <version key>, "at": <step index>}, ...],   # subflows push a frame
      "vars": {...}, "event": {"id", "type", "data"}, "reply": {...} | null,
      "seq": 3, "sent": 5,
-     "wait": null | {"kind": "reply" | "timer" | "call" | "handoff", "seq": 3, "step": 2,
+     "wait": null | {"kind": "reply" | "timer" | "call" | "handoff" | "turn", "seq": 3, "step": 2,
                      "reminders": 0, "retries": 0, "resume": false},
      "outcome": "confirmed" | null, "error": null | "why it failed"}
 
@@ -27,15 +27,16 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from empathic.core.templates import Template, TemplateError
+from empathic.core.templates import Condition, Template, TemplateError
 from empathic.flows import model
 from empathic.understand import understand
 
 MAX_STEPS_PER_INPUT = 200
+TURN_LIMIT = timedelta(hours=24)  # a question parked this long behind another conversation is dropped
 DEFAULT_RETRY = "Sorry, I didn't get that."
 
 # -- what comes in --------------------------------------------------------------------------
@@ -71,7 +72,12 @@ class HandoffClosed:
     pass
 
 
-Input = Start | Reply | Timer | CallResult | HandoffClosed
+@dataclass(frozen=True)
+class Turn:
+    """The contact's conversation is free again: a run parked before its question goes on."""
+
+
+Input = Start | Reply | Timer | CallResult | HandoffClosed | Turn
 
 # -- what goes out --------------------------------------------------------------------------
 
@@ -136,6 +142,9 @@ class Context:
     now: datetime
     contact: dict[str, Any]
     timezone: str = "UTC"
+    # False while another run waits for the person's answer (or a person has the thread):
+    # an `ask` then parks (wait kind "turn") instead of asking over the other conversation.
+    conversation_free: bool = True
 
 
 @dataclass
@@ -209,6 +218,10 @@ class _Run:
         elif isinstance(given, CallResult):
             if wait["kind"] == "call" and given.seq == wait["seq"]:
                 self._call_result(given)
+        elif isinstance(given, Turn):
+            if wait["kind"] == "turn":
+                self.state["wait"] = None
+                self.run()  # the parked step, the question, again
         elif isinstance(given, HandoffClosed) and wait["kind"] == "handoff":
             self.state["wait"] = None
             if wait["resume"]:
@@ -233,6 +246,7 @@ class _Run:
             "language": heard.language,
             "confidence": round(heard.confidence, 3),
             "message_id": given.message_id,
+            "at": self.ctx.now.isoformat(),
         }
         self.state["reply"] = reply
         for expect in ask.expect:
@@ -270,6 +284,8 @@ class _Run:
                 wait["reminders"] += 1
                 text = self.render(ask.reminders.text) if ask.reminders.text else self.question(ask)
                 self.send(text, self.topic(ask.message))
+        elif wait["kind"] == "turn" and purpose == "timeout":
+            self.finish("no_turn")
         elif wait["kind"] == "reply" and purpose == "timeout":
             ask = step.action
             assert isinstance(ask, model.Ask)
@@ -318,6 +334,10 @@ class _Run:
         if isinstance(action, model.Send):
             self.send(self.text(action.message), self.topic(action.message))
         elif isinstance(action, model.Ask):
+            if not self.ctx.conversation_free:
+                self.wait("turn")
+                self.effects.append(Schedule(self.ctx.now + TURN_LIMIT, self.state["seq"], "timeout"))
+                return
             self.send(self.question(action), self.topic(action.message))
             self.wait("reply")
             seq, asked = self.state["seq"], self.ctx.now
@@ -344,7 +364,7 @@ class _Run:
                     self.state["seq"],
                     action.method,
                     self.render(action.url),
-                    {k: self.render(v) for k, v in action.headers},
+                    {k: self.value(v) for k, v in action.headers},
                     self._json(action.body),
                     action.timeout.total_seconds(),
                     action.retries,
@@ -360,7 +380,7 @@ class _Run:
         elif isinstance(action, model.SetFields):
             changes = {}
             for scope, name, value in action.values:
-                value = self.render(value) if isinstance(value, Template) else value
+                value = self.value(value)
                 if scope == "vars":
                     self.state["vars"][name] = value
                 elif name in CONTACT_FIELDS:
@@ -439,9 +459,20 @@ class _Run:
         self.state["sent"] += 1
         self.effects.append(SendText(text, topic, str(self.state["sent"])))
 
+    def value(self, value: Any) -> Any:
+        """A data value: a template's text (may be empty), an expression's typed value, or as is."""
+        try:
+            if isinstance(value, Template):
+                return value.render_value(**self.scope())
+            if isinstance(value, Condition):
+                return value.value(**self.scope())
+        except TemplateError as exc:
+            raise _Failed(f"{exc.template}: {exc.detail}") from None
+        return value
+
     def _json(self, value: Any) -> Any:
-        if isinstance(value, Template):
-            return self.render(value)
+        if isinstance(value, (Template, Condition)):
+            return self.value(value)
         if isinstance(value, dict):
             return {k: self._json(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -461,7 +492,7 @@ class _Run:
                 raise _Failed(f"step {step.id!r}: {raw!r} is not an ISO date or date-time") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=zone)
-        return parsed + wait.offset
+        return parsed.astimezone(UTC) + wait.offset  # offsets are elapsed time, across DST too
 
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)?(?![\w])")

@@ -17,6 +17,8 @@ import jsonschema
 import yaml
 
 from empathic.core.templates import FLOW_SCOPE, TemplateError, compile_condition, compile_template
+
+_WHOLE_EXPRESSION = re.compile(r"^\s*\{\{((?:(?!\}\}|\{\{).)*)\}\}\s*$", re.DOTALL)
 from empathic.flows import model
 from empathic.flows.schema import _ASK_FIELDS, _STEP_KINDS, FLOW_SCHEMA
 from empathic.understand.keywords import match_keyword
@@ -234,6 +236,19 @@ def _build(data: dict[str, Any], problems: _Problems, known: Known) -> model.Flo
             problems.add(path, exc.detail)
             return None
 
+    def value(path: tuple[Any, ...], source: Any) -> Any:
+        """A data value: "{{ expr }}" alone keeps the expression's type; other text is a template."""
+        if not isinstance(source, str):
+            return source
+        whole = _WHOLE_EXPRESSION.match(source)
+        if whole is None:
+            return template(path, source)
+        try:
+            return compile_condition(f"{name}:{_where(path)}", whole.group(1).strip())
+        except TemplateError as exc:
+            problems.add(path, exc.detail)
+            return None
+
     def topic_ok(path: tuple[Any, ...], topic: str | None) -> None:
         if topic is not None and known.topics is not None and topic not in known.topics:
             problems.add(path, f"unknown topic {topic!r}{_did_you_mean(topic, known.topics)}")
@@ -343,7 +358,7 @@ def _build(data: dict[str, Any], problems: _Problems, known: Known) -> model.Flo
                 url=template((*cp, "url"), c["url"]),
                 method=c.get("method", "POST"),
                 headers=tuple((k, template((*cp, "headers", k), v)) for k, v in c.get("headers", {}).items()),
-                body=_json_templates(c.get("body"), (*cp, "body"), template),
+                body=_json_templates(c.get("body"), (*cp, "body"), value),
                 save=tuple(c.get("save", {}).items()),
                 retries=c.get("retries", 2),
                 timeout=duration((*cp, "timeout"), c.get("timeout", "10s")),
@@ -361,9 +376,9 @@ def _build(data: dict[str, Any], problems: _Problems, known: Known) -> model.Flo
                 action = model.Wait(until=template((*wp, "until"), w["until"]), offset=duration((*wp, "offset"), w.get("offset", "0s")))
         elif "set" in raw:
             values = []
-            for key, value in raw["set"].items():
+            for key, raw_value in raw["set"].items():
                 scope, _, field_name = key.partition(".")
-                values.append((scope, field_name, template((*path, "set", key), value) if isinstance(value, str) else value))
+                values.append((scope, field_name, value((*path, "set", key), raw_value)))
             action = model.SetFields(tuple(values))
         elif "subscribe" in raw or "unsubscribe" in raw:
             key = "subscribe" if "subscribe" in raw else "unsubscribe"
@@ -408,14 +423,14 @@ def _build(data: dict[str, Any], problems: _Problems, known: Known) -> model.Flo
     )
 
 
-def _json_templates(value: Any, path: tuple[Any, ...], template: Any) -> Any:
-    if isinstance(value, str):
-        return template(path, value)
-    if isinstance(value, dict):
-        return {k: _json_templates(v, (*path, k), template) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_templates(v, (*path, i), template) for i, v in enumerate(value)]
-    return value
+def _json_templates(data: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if isinstance(data, str):
+        return value(path, data)
+    if isinstance(data, dict):
+        return {k: _json_templates(v, (*path, k), value) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_json_templates(v, (*path, i), value) for i, v in enumerate(data)]
+    return data
 
 
 def successors(step: model.Step) -> list[int]:

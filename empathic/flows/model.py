@@ -85,7 +85,7 @@ class Call:
     url: Template
     method: str = "POST"
     headers: tuple[tuple[str, Template], ...] = ()
-    body: Any = None  # JSON with Templates in place of strings
+    body: Any = None  # JSON with Templates (text) or Conditions (a whole "{{ expr }}", typed) for strings
     save: tuple[tuple[str, str], ...] = ()  # (var, dotted path)
     retries: int = 2
     timeout: timedelta = timedelta(seconds=10)
@@ -101,7 +101,7 @@ class Wait:
 
 @dataclass(frozen=True)
 class SetFields:
-    values: tuple[tuple[str, str, Any], ...]  # (scope "contact"|"vars", name, value or Template)
+    values: tuple[tuple[str, str, Any], ...]  # (scope "contact"|"vars", name, value, Template or Condition)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ import json
 import re
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -139,7 +139,7 @@ async def _run_case(root: Path, top: dict[str, Any], case: dict[str, Any], index
     contact_cfg = dict(settings_of.get("contact") or {})
     zone = ZoneInfo(contact_cfg.get("timezone") or "UTC")
     start = datetime.fromisoformat(str(settings_of.get("now", DEFAULT_NOW)))
-    clock = ManualClock(start if start.tzinfo else start.replace(tzinfo=zone))
+    clock = ManualClock((start if start.tzinfo else start.replace(tzinfo=zone)).astimezone(UTC))  # elapsed time, as in production
     calls = _Calls(settings_of.get("calls") or [])
     with tempfile.TemporaryDirectory(prefix="empathic-transcript-") as tmp:
         settings = Settings(data_dir=Path(tmp), database_url=None, project_dir=root, run_workers=False,

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.ids import new_id
@@ -16,8 +16,7 @@ from empathic.store.schema import contacts, flow_runs, flow_versions, flows
 PROJECT = ""  # the workspace_id of versions that come from the project's files
 
 ACTIVE = "active"
-QUEUED = "queued"
-ENDED = frozenset({"done", "failed", "interrupted", "stopped", "skipped", "expired", "cancelled"})
+ENDED = frozenset({"done", "failed", "interrupted", "stopped", "skipped", "cancelled"})
 
 
 def digest(source: str) -> str:
@@ -151,13 +150,13 @@ async def lock_contact(conn: AsyncConnection, workspace_id: str, contact_id: str
 
 
 async def open_runs(conn: AsyncConnection, workspace_id: str, contact_id: str) -> list[dict[str, Any]]:
-    """The contact's active and queued runs, oldest first (locked on PostgreSQL)."""
+    """The contact's active runs, oldest first (locked on PostgreSQL)."""
     query = (
         select(flow_runs)
         .where(
             flow_runs.c.workspace_id == workspace_id,
             flow_runs.c.contact_id == contact_id,
-            or_(flow_runs.c.status == ACTIVE, flow_runs.c.status == QUEUED),
+            flow_runs.c.status == ACTIVE,
         )
         .order_by(flow_runs.c.id)
     )

@@ -294,7 +294,7 @@ flow_runs = Table(
     Column("contact_id", String(40), nullable=False),
     Column("flow", String(64), nullable=False),
     Column("version_id", String(40), nullable=False),
-    # queued | active | done | failed | interrupted | stopped | skipped | expired | cancelled
+    # active | done | failed | interrupted | stopped | skipped | cancelled
     Column("status", String(16), nullable=False),
     Column("conversational", Integer, nullable=False),  # 1: holds the contact's replies
     Column("priority", Integer, nullable=False),

@@ -64,7 +64,7 @@ def test_an_ask_sends_the_question_and_sets_its_timers() -> None:
 def test_an_answer_moves_on_sets_fields_and_texts_see_them() -> None:
     out = fi.advance(lib(SURVEY), start(SURVEY).state, fi.Reply("I'd say 4", "msg_1"), CTX)
     assert texts(out) == ["Thanks Ana, you gave 4"]
-    assert fi.UpdateContact({"attributes.last_score": "4"}) in out.effects
+    assert fi.UpdateContact({"attributes.last_score": 4}) in out.effects  # "{{ expr }}" alone keeps its type
     assert out.state["status"] == "done" and out.state["outcome"] == "rated"
     assert out.state["vars"]["score"]["number"] == 4 and out.state["vars"]["rated"] is True
 

@@ -235,18 +235,19 @@ async def test_api_start_replays_and_refuses_bad_data(backend: dict[str, Any]) -
         assert (await api.post(f"/v1/runs/{first.json()['id']}/cancel")).status_code == 409
 
 
-async def test_conversations_queue_interrupt_or_skip(backend: dict[str, Any]) -> None:
+async def test_conversations_wait_their_turn_interrupt_or_skip(backend: dict[str, Any]) -> None:
     phone = "+14155550204"
     async with running(backend) as (rt, api):
         await event(api, "booking.made", phone, ref="Q1")
-        queued = await event(api, "booking.made", phone, ref="Q2")
-        assert queued["runs"][0]["status"] == "queued"
+        second = await event(api, "booking.made", phone, ref="Q2")
+        assert second["runs"][0]["status"] == "active" and second["messages"] == []  # parked before its question
+        assert (await runs(api, flow="confirm"))[0]["waiting_for"] == "turn"
         skipped = await event(api, "polite.ping", phone)
         assert skipped["runs"][0]["status"] == "skipped"
         await wait_texts(rt, phone, 1)
         await rt.channel.phone_sends(phone, "A")
         got = await wait_texts(rt, phone, 3)
-        assert got[1:] == ["Confirmed Q1", "Booking Q2: reply A to confirm, B to cancel"]  # the queued one starts
+        assert got[1:] == ["Confirmed Q1", "Booking Q2: reply A to confirm, B to cancel"]  # the parked one asks now
         urgent = await event(api, "card.alert", phone)
         assert urgent["runs"][0]["status"] == "active"
         confirm_runs = await runs(api, flow="confirm")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -79,9 +81,12 @@ async def test_the_page_saves_preferences_and_consent_with_a_ledger_record(api: 
     assert prefs["channels"] == {"deals": "both"} and prefs["language"] == "de" and prefs["max_marketing_per_week"] == 2
     assert prefs["quiet_hours"] == {"days": "every_day", "from": "21:00", "to": "08:30"}
     consents = (await api.get(f"/v1/contacts/{contact_id}/consents")).json()
-    # deals and conversational were unticked: each revoked, recorded as the person's own web form choice.
+    # every ticked topic but transactional was unticked (deals, conversational …): each revoked,
+    # recorded as the person's own web form choice; unticked ones had nothing to revoke.
+    ticked = set(re.findall(r'name="receive:([^"]+)" checked', shown.text))
     revoked = {h["topic"] for h in consents["history"] if h["action"] == "revoked"}
-    assert revoked == {"deals", "conversational"}
+    assert {"deals", "conversational", "transactional"} <= ticked
+    assert revoked == ticked - {"transactional"}
     assert {(h["source"], h["evidence"]) for h in consents["history"][1:]} == {("web_form", "preference page")}
 
     bad = await api.post(path, data={**form, "quiet_to": "21:00"}, headers={"Authorization": ""})

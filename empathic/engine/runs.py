@@ -207,6 +207,9 @@ class Flows:
                     await store.add_run(conn, row)
                     return Started(row)
                 # else queue: it starts and parks at its first question
+        if in_reply_to is not None:  # started by the person's own text: it is the run's first reply
+            row["state"]["reply"] = {"text": (event or {}).get("data", {}).get("text"), "message_id": in_reply_to,
+                                     "at": now.isoformat()}
         await store.add_run(conn, row)
         return Started(await self._advance(conn, row, contact, fi.Start(), now, in_reply_to=in_reply_to))
 

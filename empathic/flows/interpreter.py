@@ -393,7 +393,10 @@ class _Run:
                 self.effects.append(UpdateContact(changes))
         elif isinstance(action, model.Subscription):
             reply = self.state["reply"] or {}
-            self.effects.append(ChangeConsent(action.topic, action.subscribe, reply.get("message_id")))
+            # only an answer to a question counts as the person's yes (a keyword that started the
+            # run, like "WATCH", does not: joining a marketing topic by keyword is double opt-in)
+            answered = reply.get("message_id") if "intent" in reply else None
+            self.effects.append(ChangeConsent(action.topic, action.subscribe, answered))
         elif isinstance(action, model.Handoff):
             note = self.render(action.note) if action.note else f"Handed over by the flow {self.flow().name!r}."
             self.effects.append(OpenHandoff(note))

@@ -209,3 +209,42 @@ def test_any_sequence_of_inputs_keeps_a_valid_json_state(inputs: list[fi.Input])
         assert (out.state["wait"] is None) == (out.state["status"] != "active")
         if out.state["status"] != "active":
             assert all(not isinstance(e, (fi.Schedule, fi.HttpCall)) for e in out.effects)
+
+
+def test_a_question_behind_another_conversation_parks_then_asks_or_gives_up() -> None:
+    busy = fi.Context(NOW, CTX.contact, CTX.timezone, conversation_free=False)
+    parked = fi.advance(lib(SURVEY), fi.new_state(SURVEY.name), fi.Start(), busy)
+    assert texts(parked) == [] and parked.state["wait"]["kind"] == "turn"
+    (limit,) = [e for e in parked.effects if isinstance(e, fi.Schedule)]
+    assert limit.at - NOW == fi.TURN_LIMIT and limit.purpose == "timeout"
+    assert fi.advance(lib(SURVEY), parked.state, fi.Reply("5"), CTX).effects == []  # not its answer to take
+    asked = fi.advance(lib(SURVEY), parked.state, fi.Turn(), CTX)
+    assert texts(asked) == ["Rate us 1 to 5"] and asked.state["wait"]["kind"] == "reply"
+    dropped = fi.advance(lib(SURVEY), parked.state, fi.Timer(limit.seq, "timeout"), CTX)
+    assert dropped.state["status"] == "done" and dropped.state["outcome"] == "no_turn"
+
+
+def test_texts_before_a_parked_question_still_go_out() -> None:
+    flow = parse("flow: p\nsteps:\n  - send: 'Your order shipped'\n  - ask: 'Rate it 1-5'\n    expect: [{any: true}]\n")
+    busy = fi.Context(NOW, CTX.contact, CTX.timezone, conversation_free=False)
+    out = fi.advance(lib(flow), fi.new_state(flow.name), fi.Start(), busy)
+    assert texts(out) == ["Your order shipped"] and out.state["wait"]["kind"] == "turn"
+
+
+def test_offsets_are_elapsed_time_across_a_dst_change() -> None:
+    # 2026-03-08 is the US spring-forward day: 24 h before 2026-03-09 10:00 EDT is 09:00 EST on the 8th.
+    flow = parse('flow: w\nsteps:\n  - wait: {until: "{{ event.data.at }}", offset: -24h}\n  - send: now\n')
+    ctx = fi.Context(datetime(2026, 3, 1, tzinfo=UTC), CTX.contact, "America/New_York")
+    out = fi.advance(lib(flow), fi.new_state(flow.name, {"data": {"at": "2026-03-09T10:00:00"}}), fi.Start(), ctx)
+    (timer,) = [e for e in out.effects if isinstance(e, fi.Schedule)]
+    assert timer.at == datetime(2026, 3, 8, 14, 0, tzinfo=UTC)  # 10:00 EDT = 14:00 UTC, minus 24 h
+
+
+def test_typed_and_empty_values_in_set_and_call_bodies() -> None:
+    flow = parse(
+        "flow: v\nsteps:\n  - set: {vars.n: '{{ event.data.n }}', vars.note: \"{{ event.data.note | default('') }}\"}\n"
+        "  - call: {url: 'https://x.example/', body: {n: '{{ vars.n }}', label: 'n={{ vars.n }}', note: '{{ vars.note }}'}}\n"
+    )
+    out = start(flow, event={"data": {"n": 3}})
+    (call,) = [e for e in out.effects if isinstance(e, fi.HttpCall)]
+    assert call.body == {"n": 3, "label": "n=3", "note": ""}

@@ -89,6 +89,23 @@ steps:
     send: "Sorry, the lookup failed ({{ vars.call_error }})"
   - {id: fin, end: done}
 """,
+    "offer": """\
+flow: offer
+topic: deals
+trigger: {event: offer.made}
+steps:
+  - ask: "Want 20% off your next order? Reply YES"
+    expect: [{intent: confirm}]
+  - send: "Here is your code: SAVE20"
+""",
+    "later": """\
+flow: later
+trigger: {event: later.please}
+steps:
+  - wait: {for: 1h}
+  - ask: "How was it?"
+    expect: [{any: true}]
+""",
     "pause": """\
 flow: pause
 trigger: {event: pause.start}
@@ -355,3 +372,54 @@ async def test_export_shows_runs_and_erasure_removes_them_and_their_timers(backe
             left_runs = (await conn.execute(select(func.count()).select_from(schema.flow_runs))).scalar_one()
             left_timers = (await conn.execute(select(func.count()).where(schema.timers.c.kind.like("flow.%")))).scalar_one()
         assert (left_runs, left_timers) == (0, 0)
+
+
+async def test_a_reply_to_a_question_that_never_arrived_goes_to_the_inbox(backend: dict[str, Any]) -> None:
+    phone = "+14155550210"  # never subscribed to deals: the gate blocks the offer
+    async with running(backend) as (rt, api):
+        started = await event(api, "offer.made", phone)
+        offer = started["messages"][0]
+
+        async def blocked() -> bool:
+            return (await api.get(f"/v1/messages/{offer['id']}")).json()["status"] == "blocked"
+
+        await eventually(blocked)
+        await rt.channel.phone_sends(phone, "yes")
+        threads = await eventually(lambda: _threads(api))
+        assert threads[0]["last_message"]["body"] == "yes"
+        (run,) = await runs(api, flow="offer")
+        assert run["status"] == "failed" and "never reached the person (blocked" in run["error"]
+        assert await texts(rt, phone) == []  # no code for a yes to nothing
+
+
+async def test_a_keyword_waits_for_a_higher_priority_conversation(backend: dict[str, Any]) -> None:
+    phone = "+14155550211"
+    async with running(backend) as (rt, api):
+        await event(api, "card.alert", phone)
+        await wait_texts(rt, phone, 1)
+        await rt.channel.phone_sends(phone, "MENU")
+        await eventually(lambda: _waiting(api, "menu", "turn"))
+        assert (await runs(api, flow="urgent"))[0]["status"] == "active"  # not ended by a keyword
+        await rt.channel.phone_sends(phone, "no that wasn't me")
+        got = await wait_texts(rt, phone, 2)
+        assert got[1].startswith("Menu: 1 hours, 2 talk to us")  # asked once the alert was answered
+        menu_text = next(m for m in (await api.get("/v1/messages", params={"limit": 10})).json()["data"]
+                         if m["body"].startswith("Menu"))
+        assert menu_text["in_reply_to"]
+
+
+async def _waiting(api: httpx.AsyncClient, flow: str, kind: str) -> bool:
+    found = await runs(api, flow=flow)
+    return bool(found) and found[0]["waiting_for"] == kind
+
+
+async def test_a_run_waiting_on_the_clock_blocks_no_conversation(backend: dict[str, Any]) -> None:
+    phone = "+14155550212"
+    async with running(backend) as (rt, api):
+        later = await event(api, "later.please", phone)
+        assert later["runs"][0]["status"] == "active"
+        now = await event(api, "booking.made", phone, ref="T1")
+        assert now["messages"] and now["messages"][0]["body"].startswith("Booking T1")
+        await rt.channel.phone_sends(phone, "A")
+        assert (await wait_texts(rt, phone, 2))[1] == "Confirmed T1"
+        assert (await runs(api, flow="later"))[0]["waiting_for"] == "timer"

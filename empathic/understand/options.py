@@ -110,7 +110,8 @@ def pick_option(reply: Reply, options: Sequence[str]) -> str | None:
     for text, pattern in ((raw, named), (raw, parenthesised), (words, chosen)):
         picked.update(m["k"] for m in pattern.finditer(text))
     if aliases:
-        picked.update(aliases[m["k"]] for m in _patterns(tuple(sorted(aliases)))[0].finditer(raw))
+        alias_named = _patterns(tuple(sorted(aliases, key=len, reverse=True)))[0]
+        picked.update(aliases[m["k"]] for m in alias_named.finditer(raw))
     for clause in regex.split(r" ?[,?] ?", words):
         picked.update(_clause_pick(clause, by_key, reply.text))
         if aliases:
@@ -169,6 +170,8 @@ def _number_word_pick(clause: str, aliases: dict[str, str], words: str) -> set[s
     before = clause[: m.start("w")].split()
     if before and (before[-1], word) in _BOTH:
         return set()
-    if word in _WEAK_NUMBERS and not _POLITE_ONLY.fullmatch(words.replace(word, "", 1).strip()):
+    rest = words.split()
+    rest.remove(word)
+    if word in _WEAK_NUMBERS and not _POLITE_ONLY.fullmatch(" ".join(rest)):
         return set()  # "um, not sure", "la una" (one o'clock), "quero uma"
     return {aliases[word]}

@@ -41,19 +41,20 @@ for _index, _names in enumerate((
 
 # Number words by value; a word two languages share has one value ("tres", "seis", "nove").
 _NUMBERS: dict[str, int] = {}
-for _language, _names in (
-    ("en", "one two three four five six seven eight nine ten"),
-    ("es", "uno/una dos tres cuatro cinco seis siete ocho nueve diez"),
-    ("fr", "un/une deux trois quatre cinq six sept huit neuf dix"),
-    ("de", "eins zwei/zwo drei vier funf/fuenf sechs sieben acht neun zehn"),
-    ("pt", "um/uma dois/duas tres quatro cinco seis sete oito nove dez"),
-    ("it", "uno due tre quattro cinque sei sette otto nove dieci"),
+for _names in (
+    "one two three four five six seven eight nine ten",
+    "uno/una dos tres cuatro cinco seis siete ocho nueve diez",
+    "un/une deux trois quatre cinq six sept huit neuf dix",
+    "eins zwei/zwo drei vier funf/fuenf sechs sieben acht neun zehn",
+    "um/uma dois/duas tres quatro cinco seis sete oito nove dez",
+    "uno due tre quattro cinque sei sette otto nove dieci",
 ):
     for _value, _spellings in enumerate(_names.split(), start=1):
         _NUMBERS.update(dict.fromkeys(_spellings.split("/"), _value))
 # Also articles or other words ("um" is English hesitation, "sei" "I know"): only named or alone.
 _WEAK_NUMBERS = frozenset({"un", "une", "um", "uma", "una", "sei"})
-# Plural articles before a number mean "both" / "the three of them": "los dos", "die zwei", "i due".
+# Plural articles before a number mean "both" / "the three of them": "los dos", "les deux", "i due".
+# "die zwei" may also be "die Zwei", the number: ambiguous, so no pick either ("the two": no article).
 _BOTH = frozenset(
     (article, word)
     for articles, words in (
@@ -79,17 +80,22 @@ _CHOOSE = (
     r"|escolho|prefiro|fico com|scelgo|prendo|voglio|preferisco|opto|opto por)"
 )
 _FILLERS = _ARTICLE[3:-1] + "|" + "|".join(sorted(FILLER_WORDS - {"?", ","}, key=len, reverse=True))
-# What may stand before a number word in a clause that picks it ("yes, I'll take la dos"), and after.
-_LEAD = (
-    rf"(?:{_CHOOSE}|{'|'.join(sorted(ASSENT_WORDS))}|id|ill|just|let|lets|think|guess|say|je|j|nous|on|ich|wir|yo"
-    r"|creo|digo|crois|dis|glaube|denke|sage|eu|acho|io|penso|credo|dico)"
+# What may stand before a number word in a clause that picks it ("yes, I'll take la dos"), longest
+# first so the repetition can be possessive, and after it.
+_LEAD = "|".join(sorted(
+    {*_CHOOSE[3:-1].split("|"), *ASSENT_WORDS, *(
+        "id d ill m s just let lets think guess say je j nous on ich wir yo creo digo crois dis glaube denke sage eu"
+        " acho io penso credo dico"
+    ).split()},
+    key=lambda lead: (-len(lead), lead),
+))
+_THANKS = (
+    r"(?:please|pls|plz|thanks|thank you|thx|ty|por favor|porfa|porfavor|gracias|merci|svp|stp|s il vous plait|bitte"
+    r"|danke|obrigado|obrigada|grazie|per favore|perfavore)"
 )
-_POLITE = (
-    r"(?:please|pls|plz|thanks|thank you|thx|ty|ok|okay|then|por favor|porfa|porfavor|gracias|entonces|merci|svp|stp"
-    r"|s il vous plait|alors|bitte|danke|dann|obrigado|obrigada|entao|grazie|per favore|perfavore|allora)"
-)
-_NUMBER_CLAUSE = regex.compile(rf"(?:{_LEAD} )*(?:(?P<a>la|el|le|o|a|il|die) )?(?P<w>[a-z]+)(?: {_POLITE})*")
-_POLITE_ONLY = regex.compile(rf"(?:{_POLITE}|,|\?)?(?: (?:{_POLITE}|,|\?))*")
+_POLITE = rf"(?:{_THANKS}|ok|okay|then|entonces|alors|dann|entao|allora)"
+_NUMBER_CLAUSE = regex.compile(rf"(?:(?:{_LEAD}) )*+(?:(?P<a>la|el|le|o|a|il|die) )?(?P<w>[a-z]+)(?: {_POLITE})*")
+_THANKS_ONLY = regex.compile(rf"(?:(?:{_THANKS}|,|\?)(?: |$))*")
 
 
 def pick_option(reply: Reply, options: Sequence[str]) -> str | None:
@@ -172,6 +178,6 @@ def _number_word_pick(clause: str, aliases: dict[str, str], words: str) -> set[s
         return set()
     rest = words.split()
     rest.remove(word)
-    if word in _WEAK_NUMBERS and not _POLITE_ONLY.fullmatch(" ".join(rest)):
-        return set()  # "um, not sure", "la una" (one o'clock), "quero uma"
+    if word in _WEAK_NUMBERS and not _THANKS_ONLY.fullmatch(" ".join(rest)):
+        return set()  # "um, not sure", "um ok", "la una" (one o'clock), "quero uma"
     return {aliases[word]}

@@ -274,9 +274,10 @@ async def test_conversations_wait_their_turn_interrupt_or_skip(backend: dict[str
         await eventually(lambda: _status(api, "urgent", "done"))
 
 
-async def _status(api: httpx.AsyncClient, flow: str, status: str) -> bool:
+async def _status(api: httpx.AsyncClient, flow: str, status: str, field: str = "status") -> bool:
+    """The flow's latest run has `field` == `status`."""
     found = await runs(api, flow=flow)
-    return bool(found) and found[0]["status"] == status
+    return bool(found) and found[0][field] == status
 
 
 async def test_a_keyword_takes_over_and_a_handoff_resumes_when_closed(backend: dict[str, Any]) -> None:
@@ -398,7 +399,7 @@ async def test_a_keyword_waits_for_a_higher_priority_conversation(backend: dict[
         await event(api, "card.alert", phone)
         await wait_texts(rt, phone, 1)
         await rt.channel.phone_sends(phone, "MENU")
-        await eventually(lambda: _waiting(api, "menu", "turn"))
+        await eventually(lambda: _status(api, "menu", "turn", field="waiting_for"))
         assert (await runs(api, flow="urgent"))[0]["status"] == "active"  # not ended by a keyword
         await rt.channel.phone_sends(phone, "no that wasn't me")
         got = await wait_texts(rt, phone, 2)
@@ -406,11 +407,6 @@ async def test_a_keyword_waits_for_a_higher_priority_conversation(backend: dict[
         menu_text = next(m for m in (await api.get("/v1/messages", params={"limit": 10})).json()["data"]
                          if m["body"].startswith("Menu"))
         assert menu_text["in_reply_to"]
-
-
-async def _waiting(api: httpx.AsyncClient, flow: str, kind: str) -> bool:
-    found = await runs(api, flow=flow)
-    return bool(found) and found[0]["waiting_for"] == kind
 
 
 async def test_a_run_waiting_on_the_clock_blocks_no_conversation(backend: dict[str, Any]) -> None:

@@ -183,7 +183,7 @@ class Flows:
                 return Started(seen, replayed=True)
         row = {
             "id": new_id("run"), "workspace_id": workspace_id, "contact_id": contact["id"], "flow": name,
-            "version_id": key, "status": store.ACTIVE, "conversational": int(flow.conversational),
+            "version_id": key, "status": store.ACTIVE,
             "priority": flow.priority, "waiting": None, "state": fi.new_state(key, event, variables),
             "trigger": trigger, "event_id": (event or {}).get("id"), "idempotency_key": idempotency_key,
             "outcome": None, "error": None, "created_at": now, "updated_at": now, "ended_at": None,

@@ -296,7 +296,6 @@ flow_runs = Table(
     Column("version_id", String(40), nullable=False),
     # active | done | failed | interrupted | stopped | skipped | cancelled
     Column("status", String(16), nullable=False),
-    Column("conversational", Integer, nullable=False),  # 1: holds the contact's replies
     Column("priority", Integer, nullable=False),
     Column("waiting", String(16)),  # reply | timer | call | handoff, while active
     Column("state", JSON, nullable=False),

@@ -51,7 +51,6 @@ def upgrade() -> None:
         sa.Column("flow", sa.String(length=64), nullable=False),
         sa.Column("version_id", sa.String(length=40), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("conversational", sa.Integer(), nullable=False),
         sa.Column("priority", sa.Integer(), nullable=False),
         sa.Column("waiting", sa.String(length=16), nullable=True),
         sa.Column("state", sa.JSON(), nullable=False),

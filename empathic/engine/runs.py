@@ -143,7 +143,8 @@ class Flows:
                 if key not in lib.versions:
                     lib.versions[key] = await self._flow(conn, key)
                 wanted |= set(lib.versions[key].subflows)
-        lib.templates = {n: t for n, (t, _) in (await self.catalog.templates(conn, workspace_id)).items()}
+        if any(f.templates for f in lib.versions.values()):  # most flows write their texts inline
+            lib.templates = {n: t for n, (t, _) in (await self.catalog.templates(conn, workspace_id)).items()}
         return lib
 
     # -- starting -------------------------------------------------------------------------
@@ -162,12 +163,15 @@ class Flows:
         idempotency_key: str | None = None,
         takes_over: bool = False,
         in_reply_to: str | None = None,
+        head: dict[str, Any] | None = None,
     ) -> Started:
+        """Start flow `name` for the contact (`head`: its current version, when the caller has
+        looked it up already)."""
         if idempotency_key:
             seen = await store.by_key(conn, workspace_id, idempotency_key)
             if seen:
                 return Started(seen, replayed=True)
-        head = (await store.current(conn, workspace_id)).get(name)
+        head = head or (await store.current(conn, workspace_id)).get(name)
         if head is None:
             raise RunError("flow", f"no flow {name!r} in this workspace")
         key = head["version_id"]
@@ -221,7 +225,7 @@ class Flows:
             if event["type"] in head["events"]:
                 result = await self.start(
                     conn, workspace_id, name, contact, now, trigger=f"event:{event['type']}", event=event,
-                    idempotency_key=f"{event['id']}:{name}",
+                    idempotency_key=f"{event['id']}:{name}", head=head,
                 )
                 started.append(result.run)
         return started
@@ -240,7 +244,7 @@ class Flows:
                          "data": {"keyword": word, "text": text, "args": words[1].strip() if len(words) > 1 else ""}}
                 result = await self.start(
                     conn, workspace_id, name, contact, now, trigger=f"keyword:{word}", event=event,
-                    idempotency_key=f"{message_id}:{name}", takes_over=True, in_reply_to=message_id,
+                    idempotency_key=f"{message_id}:{name}", takes_over=True, in_reply_to=message_id, head=head,
                 )
                 return result.run
         return None

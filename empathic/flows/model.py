@@ -156,8 +156,8 @@ class Flow:
         contact's conversation; one that only sends and waits on the clock does not."""
         return any(isinstance(s.action, (Ask, Handoff)) for s in self.steps)
 
-    def index(self, step_id: str) -> int:
-        for i, step in enumerate(self.steps):
-            if step.id == step_id:
-                return i
-        raise KeyError(step_id)
+    @property
+    def templates(self) -> frozenset[str]:
+        """The project templates its texts name (`send: {template: ...}`)."""
+        messages = [s.action.message for s in self.steps if isinstance(s.action, (Send, Ask))]
+        return frozenset(m.template_name for m in messages if m.template_name)

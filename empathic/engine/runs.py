@@ -337,18 +337,15 @@ class Flows:
             sent = await self._apply(conn, run, contact, result.effects, now, in_reply_to or _recent_reply(state, now))
         except outbox.SubmitError as exc:
             state = {**state, "status": "failed", "error": f"a text cannot be sent: {exc.detail}", "wait": None}
-        was_holding = run["waiting"] in HOLDING
-        run = {**run, "state": state, "waiting": (state["wait"] or {}).get("kind")}
-        if state["status"] == "active":
-            await store.save_run(conn, run["id"], now, state=state, waiting=run["waiting"])
-            if was_holding and run["waiting"] not in HOLDING:
-                await self._next_turn(conn, ws, contact["id"], now)
-            return {**run, "updated_at": now, "sent": sent}
-        ended = await self._end(
-            conn, {**run, "waiting": "reply" if was_holding else run["waiting"]}, state["status"], now,
-            outcome=state.get("outcome"), error=state.get("error"),
-        )
-        return {**ended, "sent": sent}
+        if state["status"] != "active":  # _end sees what the run waited for before: was it holding?
+            ended = await self._end(conn, {**run, "state": state}, state["status"], now,
+                                    outcome=state.get("outcome"), error=state.get("error"))
+            return {**ended, "sent": sent}
+        waiting = state["wait"]["kind"]
+        await store.save_run(conn, run["id"], now, state=state, waiting=waiting)
+        if run["waiting"] in HOLDING and waiting not in HOLDING:
+            await self._next_turn(conn, ws, contact["id"], now)
+        return {**run, "state": state, "waiting": waiting, "updated_at": now, "sent": sent}
 
     async def _apply(
         self, conn: AsyncConnection, run: dict[str, Any], contact: dict[str, Any], effects: list[fi.Effect],

@@ -88,8 +88,7 @@ async def close(thread_id: str, request: Request, ws: Workspace) -> dict[str, An
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
         thread = await _thread(conn, ws, thread_id)
-        await store.set_status(conn, thread["id"], "closed", rt.now())
-        await rt.flows.handoff_closed(conn, ws, thread["contact_id"], rt.now())  # a flow waiting on the person goes on
+        await rt.flows.close_thread(conn, ws, thread, rt.now())
         thread = await _thread(conn, ws, thread_id)
     rt.flows_moved()
     return thread_view(thread, None, None)

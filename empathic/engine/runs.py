@@ -298,7 +298,10 @@ class Flows:
         if contact is not None:
             await self._advance(conn, run, contact, result, now)
 
-    async def handoff_closed(self, conn: AsyncConnection, workspace_id: str, contact_id: str, now: datetime) -> None:
+    async def close_thread(self, conn: AsyncConnection, workspace_id: str, thread: dict[str, Any], now: datetime) -> None:
+        """A person closes an inbox thread: a run that handed it over goes on (or ends)."""
+        await threads.set_status(conn, thread["id"], "closed", now)
+        contact_id = thread["contact_id"]
         contact = await contact_store.get(conn, workspace_id, contact_id)
         if contact is None:
             return

@@ -337,26 +337,22 @@ class _Player:
                 raise _StepFailed(f"run vars.{name} is {got!r}, expected {value!r}")
 
     async def _thread(self, expected: str) -> None:
-        from empathic.store.schema import threads
-        from sqlalchemy import select
+        from empathic.store import threads
 
         async with self.rt.db.transaction() as conn:
-            status = (await conn.execute(select(threads.c.status).where(threads.c.contact_id == self.contact["id"]))).scalar()
+            thread = await threads.of_contact(conn, self.rt.workspace_id, self.contact["id"])
+        status = thread["status"] if thread else None
         if (status or "none") != expected:
             raise _StepFailed(f"the inbox thread is {status or 'none'}, expected {expected}")
 
     async def _close_thread(self) -> None:
-        from sqlalchemy import select
-
-        from empathic.store import threads as thread_store
-        from empathic.store.schema import threads
+        from empathic.store import threads
 
         async with self.rt.db.transaction() as conn:
-            found = (await conn.execute(select(threads.c.id).where(threads.c.contact_id == self.contact["id"]))).scalar()
-            if found is None:
+            thread = await threads.of_contact(conn, self.rt.workspace_id, self.contact["id"])
+            if thread is None:
                 raise _StepFailed("there is no inbox thread to close")
-            await thread_store.set_status(conn, found, "closed", self.clock.now())
-            await self.rt.flows.handoff_closed(conn, self.rt.workspace_id, self.contact["id"], self.clock.now())
+            await self.rt.flows.close_thread(conn, self.rt.workspace_id, thread, self.clock.now())
         await self.settle()
 
     def _called(self, spec: Any) -> None:

@@ -59,6 +59,13 @@ async def get(conn: AsyncConnection, workspace_id: str, thread_id: str) -> dict[
     return dict(row) if row else None
 
 
+async def of_contact(conn: AsyncConnection, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(select(threads).where(threads.c.workspace_id == workspace_id, threads.c.contact_id == contact_id))
+    ).mappings().first()
+    return dict(row) if row else None
+
+
 async def set_status(conn: AsyncConnection, thread_id: str, status: str, now: datetime) -> None:
     await conn.execute(update(threads).where(threads.c.id == thread_id).values(status=status, updated_at=now))
 

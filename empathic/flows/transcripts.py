@@ -47,19 +47,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from empathic.core.clock import ManualClock
 from empathic.flows.loader import FlowError, Problem, read_yaml
 from empathic.flows.model import parse_duration
 
 DEFAULT_NOW = "2026-03-03T10:00:00"  # a Tuesday morning
 SETTLE_ROUNDS = 200
-
-
-class ManualClock:
-    def __init__(self, now: datetime) -> None:
-        self.at = now
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @dataclass

@@ -419,3 +419,24 @@ async def test_a_run_waiting_on_the_clock_blocks_no_conversation(backend: dict[s
         await rt.channel.phone_sends(phone, "A")
         assert (await wait_texts(rt, phone, 2))[1] == "Confirmed T1"
         assert (await runs(api, flow="later"))[0]["waiting_for"] == "timer"
+
+
+async def test_a_call_cut_off_by_a_crash_is_made_again_after_its_lease(database: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from empathic.store import timers
+
+    now = datetime(2026, 3, 3, 12, tzinfo=UTC)
+    call = timers.Timer("flow.call", "run_1", now, {"seq": 1}, None)
+    async with database.transaction() as conn:
+        await timers.schedule(conn, [call])
+        first = await timers.lease_due(conn, "flow.call", now, 10, timedelta(seconds=90))
+        assert [t.ref for _, t in first] == ["run_1"]
+        assert await timers.lease_due(conn, "flow.call", now + timedelta(seconds=89), 10, timedelta(seconds=90)) == []
+        assert await timers.claim_due(conn, now + timedelta(days=1), 10, skip=("flow.call",)) == []  # not the scheduler's
+    # the process died mid-call: nothing took the timer, so once the lease runs out it is due again
+    async with database.transaction() as conn:
+        again = await timers.lease_due(conn, "flow.call", now + timedelta(seconds=91), 10, timedelta(seconds=90))
+        assert [t.ref for _, t in again] == ["run_1"]
+        assert await timers.take(conn, again[0][0]) is True
+        assert await timers.take(conn, again[0][0]) is False  # a second finisher finds it gone

@@ -34,9 +34,11 @@ class ChannelError:
 @dataclass(frozen=True, slots=True)
 class Outbound:
     message_id: str
-    to: str
+    to: str  # E.164 for SMS, an address for email
     sender: str
-    body: str
+    body: str  # the text (an email's plain-text part)
+    subject: str | None = None  # email only
+    html: str | None = None  # email only: the HTML alternative
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,9 @@ class Channel(Protocol):
     name: str
     sender: str  # the number (or short code) messages go out from
     tps: float  # messages per second this channel may take
+    # Whether `lookup` can tell which messages the carrier holds. When it cannot (SMTP, most
+    # HTTP providers), an interrupted hand-off is marked `unknown`, never re-sent blindly.
+    answers_lookup: bool
 
     async def start(self, sink: ChannelSink) -> None: ...
 
@@ -97,3 +102,32 @@ class Channel(Protocol):
 
 
 Wake = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """A provider's call to us (status callback or inbound message), as it arrived."""
+
+    method: str
+    url: str  # the full URL the provider called (the public one, which its signature covers)
+    headers: dict[str, str]  # names lower-cased
+    query: dict[str, str]
+    body: bytes
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResponse:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain"
+
+
+class Webhooks(Protocol):
+    """A channel that hears from its provider over HTTP (`/hooks/{channel}/{kind}`)."""
+
+    async def webhook(self, kind: str, request: WebhookRequest, sink: ChannelSink) -> WebhookResponse:
+        """Verify the provider's signature (403 when forged), parse, hand receipts or the
+        inbound message to `sink`, and answer as the provider expects. `kind` is the last
+        path segment (`status`, `inbound`); an unknown kind answers 404."""
+        ...

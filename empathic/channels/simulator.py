@@ -58,6 +58,7 @@ class PhoneMessage:
 
 class Simulator:
     name = "simulator"
+    answers_lookup = True
 
     def __init__(self, db: Database, clock: Clock, sender: str, settings: SimulatorSettings) -> None:
         settings.validate()

@@ -1,0 +1,398 @@
+"""Twilio Programmable Messaging as a channel: one REST call per text; status callbacks and
+inbound texts arrive through signed webhooks.
+
+Send (https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource):
+`POST {base_url}/2010-04-01/Accounts/{account_sid}/Messages.json`, form-encoded `To`, `From`,
+`Body` and `StatusCallback`, HTTP basic auth (account SID, auth token). 201 answers the new
+Message resource; its `sid` is our carrier id:
+
+    {"sid": "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "status": "queued", "to": "+14155552345", ...}
+
+A refusal answers Twilio's exception body (https://www.twilio.com/docs/usage/twilios-response):
+
+    {"code": 21211, "message": "The 'To' number 5551234 is not a valid phone number.",
+     "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}
+
+Webhooks are form-encoded POSTs signed with `X-Twilio-Signature`
+(https://www.twilio.com/docs/usage/webhooks/webhooks-security):
+
+    status   MessageSid=SM…&MessageStatus=undelivered&ErrorCode=30003&To=%2B1…&From=%2B1…
+    inbound  MessageSid=SM…&From=%2B1…&To=%2B1…&Body=Hello&NumMedia=0&…
+
+Twilio cannot tell us by our id whether it holds a message, so `answers_lookup` is false.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import httpx
+
+from empathic.channels.base import (
+    ChannelError,
+    ChannelSink,
+    ErrorKind,
+    Inbound,
+    Outbound,
+    Receipt,
+    ReceiptStatus,
+    SendResult,
+    WebhookRequest,
+    WebhookResponse,
+)
+from empathic.core.clock import Clock
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.twilio.com"
+EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+# MessageStatus values (https://www.twilio.com/docs/messaging/api/message-resource#message-status-values).
+# `read` (WhatsApp, RCS) implies delivered; `canceled` is a scheduled message that never left.
+RECEIPT_STATUSES: dict[str, ReceiptStatus] = {
+    "delivered": ReceiptStatus.DELIVERED,
+    "read": ReceiptStatus.DELIVERED,
+    "undelivered": ReceiptStatus.UNDELIVERED,
+    "failed": ReceiptStatus.FAILED,
+    "canceled": ReceiptStatus.FAILED,
+}
+# On the way, or inbound-only: nothing to record. `partially_delivered` is not final either.
+PASSING_STATUSES = frozenset(
+    {"queued", "accepted", "scheduled", "sending", "sent", "receiving", "received", "partially_delivered"}
+)
+
+# Twilio error codes (https://www.twilio.com/docs/api/errors) that decide more than the HTTP
+# status does. Any other 4xx refuses this one message.
+ERROR_KINDS: dict[int, ErrorKind] = {
+    20003: ErrorKind.CONFIG,  # authentication error
+    20005: ErrorKind.CONFIG,  # account not active
+    20404: ErrorKind.CONFIG,  # no such account (wrong SID or base URL)
+    21212: ErrorKind.CONFIG,  # invalid 'From' number
+    21603: ErrorKind.CONFIG,  # 'From' is required
+    21606: ErrorKind.CONFIG,  # 'From' is not a message-capable Twilio number
+    21659: ErrorKind.CONFIG,  # 'From' is not a Twilio number
+    20429: ErrorKind.THROTTLED,  # too many requests
+    14107: ErrorKind.THROTTLED,  # SMS send rate limit exceeded
+    21611: ErrorKind.THROTTLED,  # 'From' has too many queued messages
+    21211: ErrorKind.REJECTED,  # invalid 'To' number
+    21408: ErrorKind.REJECTED,  # sending to this region is not enabled
+    21610: ErrorKind.REJECTED,  # the recipient has replied STOP to this number
+    21612: ErrorKind.REJECTED,  # 'To' cannot be reached from this 'From'
+    21614: ErrorKind.REJECTED,  # 'To' is not a mobile number
+    21602: ErrorKind.BAD_CONTENT,  # body is required
+    21617: ErrorKind.BAD_CONTENT,  # body exceeds 1600 characters
+}
+
+
+class Secret:
+    """A credential that never shows itself in repr(), str(), logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(Secret)
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    account_sid: str
+    auth_token: Secret
+    sender: str  # `from`: the number (or short code, or alphanumeric id) texts go out from
+    tps: float = 1.0  # one US long code's rate
+    window: int = 10  # requests in flight at once
+    base_url: str = DEFAULT_BASE_URL
+    status_callback: str | None = None  # the public URL of /hooks/{name}/status
+    timeout: float = 15.0  # seconds per request
+
+    KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"account_sid", "auth_token", "auth_token_env", "from", "tps", "window", "base_url", "status_callback",
+         "timeout"}
+    )
+
+    @classmethod
+    def from_config(cls, name: str, raw: Mapping[str, Any]) -> TwilioSettings:
+        """A `[[channels]]` entry of type `twilio`; ValueError names the bad key (and, for a
+        missing environment variable, the variable: never a secret's value)."""
+        unknown = set(raw) - cls.KEYS - {"type", "name"}
+        if unknown:
+            raise ValueError(f"unknown keys {', '.join(sorted(unknown))}; a twilio channel takes "
+                             f"{', '.join(sorted(cls.KEYS))}")
+        sid = _text(raw, "account_sid")
+        if not (len(sid) == 34 and sid.startswith("AC") and all(c in "0123456789abcdefABCDEF" for c in sid[2:])):
+            raise ValueError("account_sid must be 'AC' followed by 32 hexadecimal digits")
+        callback = raw.get("status_callback")
+        return cls(
+            account_sid=sid,
+            auth_token=_secret(raw, "auth_token"),
+            sender=_text(raw, "from"),
+            tps=_positive(raw, "tps", cls.tps),
+            window=int(_positive(raw, "window", cls.window, integer=True)),
+            base_url=_url(raw, "base_url", DEFAULT_BASE_URL),
+            status_callback=None if callback is None else _url(raw, "status_callback", ""),
+            timeout=_positive(raw, "timeout", cls.timeout),
+        )
+
+
+def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]] | Mapping[str, str]) -> str:
+    """`X-Twilio-Signature`: base64 of HMAC-SHA1 under the auth token over the full URL
+    followed by every POST parameter, sorted by name, as name then value (no separators).
+    A GET signs the URL alone (its query is in it): pass no params."""
+    pairs = params.items() if isinstance(params, Mapping) else params
+    # Sorted by name, and by value for a repeated name, as Twilio's libraries do.
+    data = url + "".join(name + value for name, value in sorted(pairs))
+    return base64.b64encode(hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode("ascii")
+
+
+def verify(auth_token: str, url: str, params: Iterable[tuple[str, str]] | Mapping[str, str], given: str) -> bool:
+    """Whether `given` is the signature of this request. Like Twilio's own validators, the
+    URL is also tried with and without its scheme's default port."""
+    pairs = list(params.items() if isinstance(params, Mapping) else params)
+    given_bytes = given.encode("utf-8", "replace")
+    return any(
+        hmac.compare_digest(signature(auth_token, candidate, pairs).encode(), given_bytes)
+        for candidate in _port_variants(url)
+    )
+
+
+class Twilio:
+    answers_lookup = False
+
+    def __init__(self, name: str, settings: TwilioSettings, clock: Clock) -> None:
+        self.name = name
+        self.settings = settings
+        self.sender = settings.sender
+        self.tps = settings.tps
+        self.clock = clock
+        self._window = asyncio.Semaphore(settings.window)
+        self._client: httpx.AsyncClient | None = None
+        self._path = f"/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
+
+    def __repr__(self) -> str:
+        return f"Twilio(name={self.name!r}, sender={self.sender!r}, account_sid={self.settings.account_sid!r})"
+
+    async def start(self, sink: ChannelSink) -> None:
+        # Receipts and texts come in through webhook(), which is handed its sink.
+        limits = httpx.Limits(max_connections=self.settings.window, max_keepalive_connections=self.settings.window)
+        self._client = httpx.AsyncClient(
+            base_url=self.settings.base_url,
+            auth=httpx.BasicAuth(self.settings.account_sid, self.settings.auth_token.reveal()),
+            timeout=self.settings.timeout,
+            limits=limits,
+            headers={"Accept": "application/json"},
+        )
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def lookup(self, message_ids: list[str]) -> dict[str, str]:
+        return {}  # Twilio cannot find a message by our id
+
+    async def send(self, batch: list[Outbound]) -> list[SendResult]:
+        """One request per text, at most `window` at once; results in batch order."""
+        if self._client is None:
+            raise RuntimeError(f"channel {self.name} is not started")
+        client = self._client
+        return list(await asyncio.gather(*(self._send_one(client, out) for out in batch)))
+
+    async def _send_one(self, client: httpx.AsyncClient, out: Outbound) -> SendResult:
+        form = {"To": out.to, "From": out.sender or self.sender, "Body": out.body}
+        if self.settings.status_callback:
+            form["StatusCallback"] = self.settings.status_callback
+        async with self._window:
+            try:
+                response = await client.post(self._path, data=form)
+            except httpx.TransportError as exc:  # refused, reset, timed out
+                return self._failed(out, ErrorKind.CONNECTION, type(exc).__name__, None)
+        body = _json_object(response)
+        if response.is_success:
+            sid = body.get("sid")
+            if isinstance(sid, str) and sid:
+                return SendResult(out.message_id, sid)
+            # Created, but we cannot tell its id: receipts will not match. Not an error: a
+            # retry would send it twice.
+            log.error("%s: message %s accepted (HTTP %s) without a sid", self.name, out.message_id,
+                      response.status_code)
+            return SendResult(out.message_id)
+        code = body.get("code") if isinstance(body.get("code"), int) else None
+        text = body.get("message") if isinstance(body.get("message"), str) else response.reason_phrase
+        return self._failed(out, _error_kind(response.status_code, code), f"HTTP {response.status_code}: {text}", code)
+
+    def _failed(self, out: Outbound, kind: ErrorKind, detail: str, code: int | None) -> SendResult:
+        # The detail (Twilio's words, which may quote the number) stays out of the log.
+        log.warning("%s: message %s not sent: %s (Twilio error %s)", self.name, out.message_id, kind.value, code)
+        return SendResult(out.message_id, error=ChannelError(kind, f"twilio {code}: {detail}" if code else detail))
+
+    # -- webhooks ------------------------------------------------------------------------
+
+    async def webhook(self, kind: str, request: WebhookRequest, sink: ChannelSink) -> WebhookResponse:
+        """Verify `X-Twilio-Signature` (403 when missing or wrong), then hand a final status to
+        `sink.on_receipts` or an inbound text to `sink.on_inbound`. Malformed input answers
+        400; an error from the sink propagates, so the route answers 5xx and Twilio retries."""
+        if kind not in ("status", "inbound"):
+            return WebhookResponse(404)
+        given = request.headers.get("x-twilio-signature", "")
+        if not given:
+            return _FORBIDDEN
+        if request.method.upper() == "GET":
+            signed: list[tuple[str, str]] = []  # a GET signs the URL, query included
+            params = dict(request.query)
+        else:
+            if _media_type(request.content_type) not in ("application/x-www-form-urlencoded", ""):
+                return _BAD_REQUEST
+            try:
+                signed = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True, errors="strict")
+            except UnicodeDecodeError:
+                return _BAD_REQUEST
+            params = dict(signed)
+        if not verify(self.settings.auth_token.reveal(), request.url, signed, given):
+            return _FORBIDDEN
+        if kind == "status":
+            return await self._status(params, sink)
+        return await self._inbound(params, sink)
+
+    async def _status(self, params: dict[str, str], sink: ChannelSink) -> WebhookResponse:
+        sid = params.get("MessageSid") or params.get("SmsSid")
+        status = params.get("MessageStatus") or params.get("SmsStatus")
+        if not sid or not status:
+            return _BAD_REQUEST
+        receipt_status = RECEIPT_STATUSES.get(status)
+        if receipt_status is None:
+            if status not in PASSING_STATUSES:
+                log.info("%s: status callback with unknown status %r ignored", self.name, status)
+            return _OK
+        code = params.get("ErrorCode") or None
+        receipt = Receipt(self.name, sid, receipt_status, None if code in (None, "0") else code, self.clock.now())
+        await sink.on_receipts([receipt])
+        return _OK
+
+    async def _inbound(self, params: dict[str, str], sink: ChannelSink) -> WebhookResponse:
+        sid = params.get("MessageSid") or params.get("SmsMessageSid")
+        sender, to = params.get("From"), params.get("To")
+        if not sid or not sender or not to:
+            return _BAD_REQUEST
+        # An MMS may come with no text; its media are not ours to handle yet.
+        await sink.on_inbound(Inbound(self.name, sid, sender, to, params.get("Body", ""), self.clock.now()))
+        return WebhookResponse(200, EMPTY_TWIML, "text/xml")
+
+
+_OK = WebhookResponse(200)
+_FORBIDDEN = WebhookResponse(403)
+_BAD_REQUEST = WebhookResponse(400)
+
+
+def _error_kind(http_status: int, code: int | None) -> ErrorKind:
+    if code in ERROR_KINDS:
+        return ERROR_KINDS[code]
+    if http_status == 429:
+        return ErrorKind.THROTTLED
+    if http_status in (401, 403, 404):
+        return ErrorKind.CONFIG
+    if http_status >= 500:
+        return ErrorKind.CONNECTION
+    return ErrorKind.REJECTED
+
+
+def _port_variants(url: str) -> list[str]:
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        return [url]
+    if default is None or port not in (None, default):
+        return [url]
+    userinfo = parts.netloc.rpartition("@")[0]
+    prefix = f"{userinfo}@" if userinfo else ""
+    with_port = urlunsplit(parts._replace(netloc=f"{prefix}{host}:{default}"))
+    without = urlunsplit(parts._replace(netloc=f"{prefix}{host}"))
+    return [url] + [u for u in (with_port, without) if u != url]
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+# -- reading a [[channels]] entry -----------------------------------------------------------
+
+
+def _text(raw: Mapping[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if value is None:
+        raise ValueError(f"{key} is required")
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{key} must be a non-empty string")
+    return value.strip()
+
+
+def _secret(raw: Mapping[str, Any], key: str) -> Secret:
+    """`key` literally, or `key_env` naming the environment variable that holds it."""
+    env_key = f"{key}_env"
+    if key in raw and env_key in raw:
+        raise ValueError(f"give {key} or {env_key}, not both")
+    if env_key in raw:
+        variable = _text(raw, env_key)
+        value = os.environ.get(variable)
+        if not value:
+            raise ValueError(f"{env_key}: environment variable {variable} is not set")
+        return Secret(value)
+    if key not in raw:
+        raise ValueError(f"{key} (or {env_key}) is required")
+    value = raw[key]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key} must be a non-empty string")
+    return Secret(value)
+
+
+def _positive(raw: Mapping[str, Any], key: str, default: float, *, integer: bool = False) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+        raise ValueError(f"{key} must be a positive {'whole ' if integer else ''}number")
+    if not value > 0:
+        raise ValueError(f"{key} must be a positive {'whole ' if integer else ''}number")
+    return float(value)
+
+
+def _url(raw: Mapping[str, Any], key: str, default: str) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be an http(s) URL")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{key} must be an http(s) URL")
+    return value.rstrip("/") if key == "base_url" else value

@@ -5,14 +5,22 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
 from empathic.api.messages import runtime_of
+from empathic.channels.simulator import Simulator
 from empathic.core.phones import normalize
 
 router = APIRouter(prefix="/v1/simulator", tags=["simulator"])
+
+
+def simulator_of(request: Request) -> Simulator:
+    sim = runtime_of(request).simulator
+    if sim is None:
+        raise HTTPException(404, "this project declares no simulator channel")
+    return sim
 Workspace = Annotated[str, Depends(workspace)]
 
 
@@ -33,7 +41,7 @@ async def phone_messages(
 ) -> dict[str, Any]:
     rt = runtime_of(request)
     e164 = normalize(phone, rt.settings.default_region)
-    texts = await rt.channel.phone_messages(e164, limit=limit)
+    texts = await simulator_of(request).phone_messages(e164, limit=limit)
     return {"phone": e164, "messages": [asdict(t) for t in texts]}
 
 
@@ -41,18 +49,18 @@ async def phone_messages(
 async def phone_sends(phone: str, payload: PhoneText, request: Request, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
     e164 = normalize(phone, rt.settings.default_region)
-    message_id = await rt.channel.phone_sends(e164, payload.body)
+    message_id = await simulator_of(request).phone_sends(e164, payload.body)
     return {"phone": e164, "message_id": message_id}
 
 
 @router.get("")
 async def get_config(request: Request, ws: Workspace) -> dict[str, Any]:
-    s = runtime_of(request).channel.settings
-    return {"receipt_delay": s.receipt_delay, "fail_share": s.fail_share, "tps": s.tps, "number": runtime_of(request).channel.sender}
+    s = simulator_of(request).settings
+    return {"receipt_delay": s.receipt_delay, "fail_share": s.fail_share, "tps": s.tps, "number": simulator_of(request).sender}
 
 
 @router.patch("")
 async def configure(payload: SimulatorConfig, request: Request, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
-    rt.channel.configure(receipt_delay=payload.receipt_delay, fail_share=payload.fail_share)
+    simulator_of(request).configure(receipt_delay=payload.receipt_delay, fail_share=payload.fail_share)
     return await get_config(request, ws)

@@ -19,6 +19,9 @@ class ErrorKind(enum.StrEnum):
     THROTTLED = "throttled"  # carrier asked us to slow down: retry
     REJECTED = "rejected"  # the carrier refused this message: permanent
     BAD_CONTENT = "bad_content"  # cannot be encoded or too long for this channel: permanent
+    # The connection broke after the carrier may have taken the message: it becomes
+    # `unknown`, never retried (a retry could double it).
+    UNKNOWN = "unknown"
 
     @property
     def retryable(self) -> bool:
@@ -89,6 +92,8 @@ class Channel(Protocol):
     # Whether `lookup` can tell which messages the carrier holds. When it cannot (SMTP, most
     # HTTP providers), an interrupted hand-off is marked `unknown`, never re-sent blindly.
     answers_lookup: bool
+    # A channel with a connection (SMPP) may also have `up: bool`; while it is false its
+    # dispatcher claims nothing, and after a while its queue fails over. Without it: up.
 
     async def start(self, sink: ChannelSink) -> None: ...
 

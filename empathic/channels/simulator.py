@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
+from typing import Any
 from datetime import timedelta
 
 from sqlalchemy import insert, select, update
@@ -37,6 +38,27 @@ class SimulatorSettings:
     fail_share: float = 0.0  # share of receipts that report `undelivered`
     tps: float = 1000.0
     seed: int | None = None
+    sender: str | None = None  # the number it sends from (`from`); else the project's sender
+
+    @classmethod
+    def from_config(cls, name: str, raw: dict[str, Any]) -> SimulatorSettings:
+        """A `[[channels]]` entry of type `simulator`."""
+        keys = {"receipt_delay", "fail_share", "tps", "seed", "from"}
+        unknown = set(raw) - keys
+        if unknown:
+            raise ValueError(f"unknown keys {', '.join(sorted(unknown))}; a simulator takes {', '.join(sorted(keys))}")
+        try:
+            settings = cls(
+                receipt_delay=float(raw.get("receipt_delay", cls.receipt_delay)),
+                fail_share=float(raw.get("fail_share", cls.fail_share)),
+                tps=float(raw.get("tps", cls.tps)),
+                seed=raw.get("seed"),
+                sender=raw.get("from"),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"bad value: {exc}") from None
+        settings.validate()
+        return settings
 
     def validate(self) -> None:
         if not 0.0 <= self.fail_share <= 1.0:
@@ -57,14 +79,16 @@ class PhoneMessage:
 
 
 class Simulator:
-    name = "simulator"
     answers_lookup = True
 
-    def __init__(self, db: Database, clock: Clock, sender: str, settings: SimulatorSettings) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, sender: str, settings: SimulatorSettings, name: str = "simulator"
+    ) -> None:
         settings.validate()
+        self.name = name
         self.db = db
         self.clock = clock
-        self.sender = sender
+        self.sender = settings.sender or sender
         self.settings = settings
         self.tps = settings.tps
         self._random = random.Random(settings.seed)
@@ -161,6 +185,7 @@ class Simulator:
             fail_share=self.settings.fail_share if fail_share is None else fail_share,
             tps=self.settings.tps,
             seed=self.settings.seed,
+            sender=self.settings.sender,
         )
         changed.validate()
         self.settings = changed

@@ -26,6 +26,9 @@ class Status(enum.StrEnum):
     EXPIRED = "expired"
     BLOCKED = "blocked"
     RECEIVED = "received"
+    # Handed to a channel that cannot say whether it took the message (a crash or a lost
+    # connection at that moment): never re-sent blindly, counted, settled by a late receipt.
+    UNKNOWN = "unknown"
 
     @property
     def is_final(self) -> bool:
@@ -33,7 +36,10 @@ class Status(enum.StrEnum):
 
 
 FINAL = frozenset(
-    {Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.EXPIRED, Status.BLOCKED, Status.RECEIVED}
+    {
+        Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.EXPIRED, Status.BLOCKED, Status.RECEIVED,
+        Status.UNKNOWN,
+    }
 )
 
 # Which status may follow which. A receipt may still move a message the carrier already
@@ -41,7 +47,7 @@ FINAL = frozenset(
 ALLOWED: dict[Status, frozenset[Status]] = {
     Status.QUEUED: frozenset({Status.SENDING, Status.BLOCKED, Status.DEFERRED, Status.EXPIRED}),
     Status.DEFERRED: frozenset({Status.QUEUED, Status.BLOCKED, Status.EXPIRED, Status.FAILED}),
-    Status.SENDING: frozenset({Status.SENT, Status.DEFERRED, Status.FAILED, Status.QUEUED}),
+    Status.SENDING: frozenset({Status.SENT, Status.DEFERRED, Status.FAILED, Status.QUEUED, Status.UNKNOWN}),
     Status.SENT: frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.EXPIRED}),
     Status.UNDELIVERED: frozenset({Status.DELIVERED}),
     Status.EXPIRED: frozenset({Status.DELIVERED, Status.UNDELIVERED}),
@@ -49,6 +55,7 @@ ALLOWED: dict[Status, frozenset[Status]] = {
     Status.FAILED: frozenset(),
     Status.BLOCKED: frozenset(),
     Status.RECEIVED: frozenset(),
+    Status.UNKNOWN: frozenset({Status.DELIVERED, Status.UNDELIVERED}),
 }
 
 

@@ -115,6 +115,28 @@ def region_of(e164: str) -> str | None:
     return region
 
 
+_NUMBER_TYPES = {
+    phonenumbers.PhoneNumberType.MOBILE: "mobile",
+    phonenumbers.PhoneNumberType.FIXED_LINE: "fixed_line",
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
+    phonenumbers.PhoneNumberType.TOLL_FREE: "toll_free",
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium_rate",
+    phonenumbers.PhoneNumberType.SHARED_COST: "shared_cost",
+    phonenumbers.PhoneNumberType.VOIP: "voip",
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER: "personal_number",
+    phonenumbers.PhoneNumberType.PAGER: "pager",
+    phonenumbers.PhoneNumberType.UAN: "uan",
+    phonenumbers.PhoneNumberType.VOICEMAIL: "voicemail",
+}
+NUMBER_TYPES = frozenset(_NUMBER_TYPES.values()) | {"unknown"}
+
+
+def number_type_of(e164: str) -> str:
+    """What kind of line a number is (`mobile`, `fixed_line`, `toll_free`, …, or `unknown`);
+    in the US and Canada most numbers are `fixed_line_or_mobile`."""
+    return _NUMBER_TYPES.get(phonenumbers.number_type(_parse_e164(e164)), "unknown")
+
+
 def _parse(raw: str, region: str | None) -> PhoneNumber:
     try:
         return phonenumbers.parse(raw, region)

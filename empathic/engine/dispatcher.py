@@ -1,13 +1,19 @@
-"""The dispatcher: claims queued messages in batches, gates them, hands them to the channel.
+"""The dispatcher: claims a channel's queued messages in batches, gates them, hands them over.
 
-One pass: (1) in one transaction, claim the most urgent queued messages the channel's rate
-allows, run each through the policy gate, and mark them `sending` or `blocked`; (2) hand the
-`sending` ones to the channel; (3) in one transaction, record `sent` (with a receipt
-time-out timer), or `deferred` with a retry timer for transient errors, or `failed`.
+One dispatcher per channel, each claiming only that channel's queue (messages are routed
+when accepted, see engine.channels). One batch: (1) in one transaction, claim the most
+urgent queued messages the channel's rate allows, run each through the policy gate, and
+mark them `sending` or `blocked`; (2) hand the `sending` ones to the channel; (3) in one
+transaction, record `sent` (with a receipt time-out timer), or `deferred` with a retry
+timer for transient errors, or `failed`. Up to `batches_in_flight` batches are between (1)
+and (3) at once, so a carrier's window stays full while the next batch is claimed; claims
+are made one after another, so a more urgent message waits for at most the batches
+already claimed.
 
 A crash between (1) and (3) leaves messages in `sending` whose hand-off outcome is unknown.
 `reconcile` asks the channel which of them it holds: those become `sent`, the others go
-back to `queued`. Nothing is re-sent blindly.
+back to `queued`. A channel that cannot answer (`answers_lookup` false) marks them
+`unknown` instead. Nothing is re-sent blindly.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ class DispatchSettings:
     retry_base: float = 2.0  # seconds; doubled each attempt, with jitter
     retry_max: float = 600.0
     receipt_timeout: float = 72 * 3600.0
+    batches_in_flight: int = 4
 
 
 def retry_delay(attempts: int, settings: DispatchSettings, rng: random.Random) -> float:
@@ -65,17 +72,20 @@ class Dispatcher:
         settings: DispatchSettings,
         on_commit: Any = None,
         gate: Gate | None = None,
+        channels: Any = None,  # engine.channels.Channels, for failover; None: never fails over
     ) -> None:
         self.db = db
+        self.channels = channels
         self.clock = clock
         self.channel = channel
         self.topics = topics
         self.gate = gate or Gate(topics, regulations.shipped())
         self.settings = settings
         self.bucket = TokenBucket(rate=channel.tps, burst=max(1.0, min(channel.tps, settings.batch_size)))
-        self._loop = Loop("dispatcher", self._pass)
+        self._loop = Loop(f"dispatcher-{channel.name}", self._pass)
         self._rng = random.Random()
         self._on_commit = on_commit or (lambda: None)
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         self._loop.wake()
@@ -86,20 +96,56 @@ class Dispatcher:
 
     async def stop(self) -> None:
         await self._loop.stop()
+        if self._in_flight:  # batches handed over are recorded before we stop
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def _pass(self) -> float:
-        if await self.dispatch_once():
+        if not getattr(self.channel, "up", True):
+            await self._fail_over()
+            return 0.5
+        if len(self._in_flight) >= max(1, self.settings.batches_in_flight):
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
             return 0.0
-        return max(self.bucket.wait_for(1, time.monotonic()), 1.0)
+        limit = await self._allowance()
+        sending = await self._claim(limit)
+        if sending is None:
+            return max(self.bucket.wait_for(1, time.monotonic()), 1.0)
+        claimed, to_send = sending
+        if to_send:
+            self.bucket.take(len(to_send), time.monotonic())
+            task = asyncio.create_task(self._send_and_record(to_send), name=f"dispatch-{self.channel.name}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        else:
+            self._on_commit()
+        return 0.0
 
-    async def dispatch_once(self) -> int:
-        """One claim-gate-send-record pass; returns how many messages it moved."""
+    async def _send_and_record(self, to_send: list[dict[str, Any]]) -> None:
+        try:
+            results = await self._hand_off(to_send)
+            await self._record_results(to_send, results)
+        except Exception:  # left `sending`: reconcile() at the next start settles them
+            log.exception("recording a batch on %s failed", self.channel.name)
+        self._on_commit()
+
+    async def _fail_over(self) -> None:
+        if self.channels is None or self.channel.name not in self.channels.failed_over():
+            return
+        async with self.db.transaction() as conn:
+            moved = await self.channels.failover(conn, self.channel.name)
+        if moved:
+            self._on_commit()
+
+    async def _allowance(self) -> int:
         allowed = self.bucket.available(time.monotonic())
         if allowed < 1:
             await asyncio.sleep(self.bucket.wait_for(1, time.monotonic()))
             allowed = self.bucket.available(time.monotonic())
-        limit = max(1, min(self.settings.batch_size, allowed))
-        sending = await self._claim(limit)
+        return max(1, min(self.settings.batch_size, int(allowed)))
+
+    async def dispatch_once(self) -> int:
+        """One claim-gate-send-record pass, start to end; returns how many messages it moved."""
+        sending = await self._claim(await self._allowance())
         if sending is None:
             return 0
         claimed, to_send = sending
@@ -113,7 +159,7 @@ class Dispatcher:
     async def _claim(self, limit: int) -> tuple[int, list[dict[str, Any]]] | None:
         async with self.db.transaction() as conn:
             now = self.clock.now()  # read once the connection is ours, so history never runs backwards
-            batch = await store.queued_batch(conn, limit)
+            batch = await store.queued_batch(conn, limit, channel=self.channel.name)
             if not batch:
                 return None
             decisions = await self.gate.decide(conn, batch, now)
@@ -149,6 +195,9 @@ class Dispatcher:
             return await self.channel.send(outs)
         except Exception as exc:  # the outcome of this hand-off is unknown: ask the carrier
             log.warning("channel %s send failed (%s); reconciling", self.channel.name, type(exc).__name__)
+            if not self.channel.answers_lookup:
+                unknown = ChannelError(ErrorKind.UNKNOWN, type(exc).__name__)
+                return [SendResult(r["id"], error=unknown) for r in rows]
             try:
                 held = await self.channel.lookup([r["id"] for r in rows])
             except Exception:
@@ -185,6 +234,8 @@ class Dispatcher:
                 )
                 due = now + timedelta(seconds=self.settings.receipt_timeout)
                 new_timers.append(timers.Timer(RECEIPT_TIMEOUT, row["id"], due, {}, row["workspace_id"]))
+            elif result.error.kind is ErrorKind.UNKNOWN:
+                transitions.append(Transition(row["id"], row["workspace_id"], Status.UNKNOWN, "outcome_unknown", now))
             elif result.error.kind.retryable and row["attempts"] < self.settings.max_attempts:
                 due = now + timedelta(seconds=retry_delay(row["attempts"], self.settings, self._rng))
                 transitions.append(
@@ -202,9 +253,20 @@ class Dispatcher:
     async def reconcile(self) -> int:
         """Settle messages left `sending` by a crash: sent if the carrier holds them, else queued."""
         async with self.db.transaction() as conn:
-            stuck = await store.with_status(conn, Status.SENDING, 100_000)
+            stuck = await store.with_status(conn, Status.SENDING, 100_000, channel=self.channel.name)
         if not stuck:
             return 0
+        if not self.channel.answers_lookup:
+            async with self.db.transaction() as conn:
+                now = self.clock.now()
+                marked = [
+                    Transition(r["id"], r["workspace_id"], Status.UNKNOWN, "interrupted_outcome_unknown", now)
+                    for r in stuck
+                ]
+                await lifecycle.record(conn, marked, {r["id"]: r for r in stuck}, now)
+            log.warning("%d interrupted hand-offs on %s are `unknown` (it cannot say what it holds)",
+                        len(stuck), self.channel.name)
+            return len(stuck)
         held = await self.channel.lookup([r["id"] for r in stuck])
         at_carrier = [r for r in stuck if r["id"] in held]
         async with self.db.transaction() as conn:

@@ -64,6 +64,8 @@ async def route(
         phone = inbound.sender  # short codes and alphanumerics still get a record and consent
         reachable = False  # but no text back: the outbox sends to E.164 numbers only
     contact = (await contact_store.ensure_by_phone(conn, workspace_id, [phone], now))[phone]
+    if rules.router is not None:  # our answers go back on the number they texted
+        await rules.router.stick(conn, workspace_id, contact["id"], inbound.channel)
     message = {
         "id": new_id("msg"),
         "workspace_id": workspace_id,

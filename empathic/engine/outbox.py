@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,6 +20,7 @@ from empathic.core import sms
 from empathic.core.clock import Clock
 from empathic.core.ids import new_id
 from empathic.core.messages import Direction, Status
+from empathic.core.routing import NoRoute
 from empathic.core.phones import InvalidPhoneNumber, normalize
 from empathic.core.topics import TopicKind, Topics, UnknownTopic
 from empathic.engine import lifecycle
@@ -54,12 +55,23 @@ class SubmitError(ValueError):
         self.detail = detail
 
 
+class Router(Protocol):
+    def route(self, to: str, topic: str, sticky: str | None) -> tuple[str, str]:
+        """(channel, the address it sends from); raises core.routing.NoRoute."""
+        ...
+
+    async def stick(self, conn: AsyncConnection, workspace_id: str, contact_id: str, channel: str) -> None:
+        """The contact texted us on `channel`: keep their conversation there."""
+        ...
+
+
 @dataclass(frozen=True)
 class OutboxRules:
     topics: Topics
     sender: str
     default_region: str | None = "US"
     max_segments: int = 10
+    router: Router | None = None  # None: no channel is chosen at accept (tests of the outbox alone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +114,11 @@ def _validate(req: MessageRequest, rules: OutboxRules, index: int | None) -> Che
         raise SubmitError("valid_until", "must carry a time zone offset, such as 2026-11-23T18:00:00Z", index)
     if req.idempotency_key is not None and not 0 < len(req.idempotency_key) <= 200:
         raise SubmitError("idempotency_key", "must be 1 to 200 characters", index)
+    if rules.router is not None:
+        try:
+            rules.router.route(to, req.topic, None)
+        except NoRoute as exc:
+            raise SubmitError("to", str(exc), index) from None
     return Checked(req, to, count, kind.priority)
 
 
@@ -137,18 +154,26 @@ async def write(
 
     results: list[dict[str, Any]] = []
     new_rows: list[dict[str, Any]] = []
+    stuck: dict[str, list[str]] = {}  # channel -> contacts who get their sticky channel now
     for c in checked:
         req, to, count, priority = c.request, c.to, c.count, c.priority
         if req.idempotency_key and req.idempotency_key in existing:
             results.append(existing[req.idempotency_key])
             continue
+        person = people[to]
+        channel, sender = None, rules.sender
+        if rules.router is not None:
+            channel, sender = rules.router.route(to, req.topic, person.get("channel"))
+            if person.get("channel") is None:
+                person["channel"] = channel
+                stuck.setdefault(channel, []).append(person["id"])
         row = {
             "id": new_id("msg"),
             "workspace_id": workspace_id,
             "direction": Direction.OUTBOUND.value,
-            "contact_id": people[to]["id"],
+            "contact_id": person["id"],
             "to_addr": to,
-            "from_addr": rules.sender,
+            "from_addr": sender,
             "body": req.body,
             "topic": req.topic,
             "priority": priority,
@@ -157,7 +182,7 @@ async def write(
             "encoding": count.encoding.value,
             "segments": count.segments,
             "idempotency_key": req.idempotency_key,
-            "channel": None,
+            "channel": channel,
             "carrier_id": None,
             "attempts": 0,
             "next_attempt_at": None,
@@ -173,6 +198,8 @@ async def write(
         new_rows.append(row)
         results.append(row)
     await lifecycle.record_new(conn, new_rows, "accepted", now)
+    for channel, ids in stuck.items():
+        await contact_store.set_channel(conn, workspace_id, ids, channel)
     return results
 
 

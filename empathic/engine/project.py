@@ -7,12 +7,16 @@ load is refused at start-up with the file and the reason, never half-loaded.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from empathic.channels import registry
+from empathic.core.phones import NUMBER_TYPES
+from empathic.core.routing import Reach, Route
 from empathic.core.templates import Template, TemplateError, compile_template
 from empathic.core import regulations as regulations_mod
 from empathic.core.regulations import Regulations
@@ -54,6 +58,16 @@ class Trigger:
 
 
 @dataclass(frozen=True)
+class ChannelEntry:
+    """One `[[channels]]` entry: where it is used (`route`) and its checked settings."""
+
+    name: str
+    type: str
+    route: Route
+    settings: Any
+
+
+@dataclass(frozen=True)
 class Project:
     root: Path | None
     sender: SenderSettings = field(default_factory=SenderSettings)
@@ -65,6 +79,8 @@ class Project:
     regulations: Regulations = field(default_factory=regulations_mod.shipped)
     # flows/<name>.yaml: name -> (source, checked flow)
     flows: Mapping[str, tuple[str, Flow]] = field(default_factory=dict)
+    # `[[channels]]` in declaration order; without any, the built-in simulator alone.
+    channels: tuple[ChannelEntry, ...] = ()
 
 
 def load_project(root: Path, *, with_flows: bool = True) -> Project:
@@ -120,16 +136,77 @@ def load_project(root: Path, *, with_flows: bool = True) -> Project:
             raise ProjectError(f"{where}: trigger name {trigger.name!r} is used twice")
         triggers[trigger.name] = trigger
 
+    topics = Topics(kinds)
+    simulator = config.get("simulator", {})
     return Project(
         root=root,
+        channels=_channels(config.get("channels", []), simulator, topics, config_path),
         sender=sender,
-        topics=Topics(kinds),
-        simulator=config.get("simulator", {}),
+        topics=topics,
+        simulator=simulator,
         triggers=triggers,
         templates=templates,
         regulations=_regulations(root / "regulations.toml"),
         flows=load_flows(root / "flows", flow_loader.Known(frozenset(kinds), frozenset(templates))) if with_flows else {},
     )
+
+
+def _channels(raw: Any, simulator: Mapping[str, Any], topics: Topics, config_path: Path) -> tuple[ChannelEntry, ...]:
+    """The declared channels, each checked by its own type; none declared is the simulator."""
+    if not isinstance(raw, list):
+        raise ProjectError(f"{config_path}: channels must be an array of tables ([[channels]])")
+    if not raw:
+        raw = [{"type": "simulator", "name": "simulator"}]
+    entries: list[ChannelEntry] = []
+    for i, item in enumerate(raw):
+        where = f"{config_path}: channels[{i}]"
+        if not isinstance(item, dict):
+            raise ProjectError(f"{where} must be a table")
+        missing = {"type", "name"} - set(item)
+        if missing:
+            raise ProjectError(f"{where} lacks {', '.join(sorted(missing))}")
+        name, type_name = item["name"], item["type"]
+        if not isinstance(name, str) or not _CHANNEL_NAME.fullmatch(name):
+            raise ProjectError(f"{where}: name must be 1-64 letters, digits, '-' or '_'")
+        where = f"{config_path}: channel {name!r}"
+        if any(e.name == name for e in entries):
+            raise ProjectError(f"{where} is declared twice")
+        if type_name == "simulator":
+            if any(e.type == "simulator" for e in entries):
+                raise ProjectError(f"{where}: only one simulator channel is allowed")
+            item = {**simulator, **item}
+        try:
+            settings = registry.settings_for(type_name, name, item)
+            route = Route(
+                channel=name,
+                reach=registry.TYPES[type_name].reach,
+                countries=frozenset(c.upper() for c in _strings(item, "countries")),
+                number_types=frozenset(_strings(item, "number_types")),
+                topics=frozenset(_strings(item, "topics")),
+                priority=int(item.get("priority", 0)),
+            )
+        except (ValueError, TypeError) as exc:
+            raise ProjectError(f"{where}: {exc}") from None
+        unknown_types = route.number_types - NUMBER_TYPES
+        if unknown_types:
+            raise ProjectError(f"{where}: unknown number_types {sorted(unknown_types)}; known: {sorted(NUMBER_TYPES)}")
+        unknown_topics = {t for t in route.topics if t not in topics.kinds and t not in {k.value for k in TopicKind}}
+        if unknown_topics:
+            raise ProjectError(f"{where}: unknown topics {sorted(unknown_topics)} (topic names or kinds)")
+        entries.append(ChannelEntry(name, type_name, route, settings))
+    if not any(e.route.reach is Reach.SMS for e in entries):
+        raise ProjectError(f"{config_path}: no channel sends SMS; declare one (type smpp, twilio, vonage or simulator)")
+    return tuple(entries)
+
+
+_CHANNEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _strings(item: Mapping[str, Any], key: str) -> list[str]:
+    value = item.get(key, [])
+    if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{key} must be a list of strings")
+    return value
 
 
 def flow_files(folder: Path) -> list[Path]:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from empathic.channels.base import Inbound, Receipt
-from empathic.channels.simulator import Simulator, SimulatorSettings
+from empathic.channels.base import Channel, Inbound, Receipt
+from empathic.channels.simulator import Simulator
+from empathic.engine.channels import Channels
+from empathic.engine.channels import build as build_channel
 from empathic.core.clock import Clock, SystemClock
 from empathic.engine import inbound, outbox, receipts
 from empathic.engine.calls import FlowCalls
@@ -66,20 +68,31 @@ class Runtime:
         self.catalog = Catalog(self.project)
         self.db = Database(settings.resolved_database_url(), schema=settings.database_schema)
         self.workspace_id = DEFAULT_WORKSPACE
-        sim = SimulatorSettings(**{**self.project.simulator, **settings.simulator})
-        self.channel = Simulator(self.db, self.clock, self.project.sender.number, sim)
+        built: dict[str, Channel] = {}
+        for entry in self.project.channels:
+            if entry.type == "simulator" and settings.simulator:
+                entry = replace(entry, settings=replace(entry.settings, **settings.simulator))
+            built[entry.name] = build_channel(entry, db=self.db, clock=self.clock, project=self.project)
+        self.channels = Channels(self.project, self.project.topics, built)
+        # The built-in carrier, if the project uses it (its phones are the API's /v1/simulator).
+        self.simulator: Simulator | None = next((c for c in built.values() if isinstance(c, Simulator)), None)
         self.rules = outbox.OutboxRules(
             topics=self.project.topics,
             sender=self.project.sender.number,
             default_region=settings.default_region,
             max_segments=settings.max_segments,
+            router=self.channels,
         )
         self.outbox = outbox.Outbox(self.db, self.clock, self.rules, on_commit=self.committed)
         self.webhooks = WebhookSender(self.db, self.clock)
-        self.dispatcher = Dispatcher(
-            self.db, self.clock, self.channel, self.project.topics, settings.dispatch, on_commit=self.webhooks.wake,
-            gate=Gate(self.project.topics, self.project.regulations),
-        )
+        gate = Gate(self.project.topics, self.project.regulations)
+        self.dispatchers = {
+            name: Dispatcher(
+                self.db, self.clock, channel, self.project.topics, settings.dispatch, on_commit=self.webhooks.wake,
+                gate=gate, channels=self.channels,
+            )
+            for name, channel in built.items()
+        }
         self.flows = Flows(self.project, self.catalog, self.rules)
         self.scheduler = Scheduler(self.db, self.clock, on_released=self.flows_moved, flows=self.flows)
         self.calls = FlowCalls(self.db, self.clock, self.flows, on_commit=self.committed)
@@ -88,6 +101,20 @@ class Runtime:
     def now(self) -> datetime:
         return self.clock.now()
 
+    @property
+    def channel(self) -> Channel:
+        """The first declared channel."""
+        return next(iter(self.channels.by_name.values()))
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The first declared channel's dispatcher."""
+        return next(iter(self.dispatchers.values()))
+
+    async def dispatch_once(self) -> int:
+        """One full pass of every channel's dispatcher (tests and transcripts)."""
+        return sum([await d.dispatch_once() for d in self.dispatchers.values()])
+
     async def start(self) -> None:
         await self.db.migrate()
         async with self.db.transaction() as conn:
@@ -95,9 +122,12 @@ class Runtime:
             if self.settings.bootstrap_api_key:
                 await keys.add_key(conn, self.workspace_id, self.settings.bootstrap_api_key, "bootstrap", self.now())
             await self.flows.sync_project(conn, self.now())
-        await self.channel.start(self)
+            await self.channels.rehome(conn)
+        for channel in self.channels.by_name.values():
+            await channel.start(self)
         if self.settings.run_workers:
-            await self.dispatcher.start()
+            for dispatcher in self.dispatchers.values():
+                await dispatcher.start()
             await self.scheduler.start()
             await self.webhooks.start()
             await self.calls.start()
@@ -111,13 +141,16 @@ class Runtime:
             await self.calls.stop()
             await self.webhooks.stop()
             await self.scheduler.stop()
-            await self.dispatcher.stop()
-        await self.channel.stop()
+            for dispatcher in self.dispatchers.values():
+                await dispatcher.stop()
+        for channel in self.channels.by_name.values():
+            await channel.stop()
         await self.db.close()
 
     def committed(self) -> None:
         """Something new is queued or a webhook is due: wake the loops that act on it."""
-        self.dispatcher.wake()
+        for dispatcher in self.dispatchers.values():
+            dispatcher.wake()
         self.webhooks.wake()
 
     def flows_moved(self) -> None:

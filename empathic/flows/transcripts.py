@@ -217,7 +217,7 @@ class _Player:
             await self._start(step["start"] or {})
         elif "reply" in step:
             self.result.transcript.append(f"  person: {step['reply']}")
-            await self.rt.channel.phone_sends(self.phone, str(step["reply"]))
+            await self.rt.simulator.phone_sends(self.phone, str(step["reply"]))
             await self.settle()
         elif "expect" in step:
             await self._expect(step["expect"])
@@ -241,7 +241,7 @@ class _Player:
         for _ in range(SETTLE_ROUNDS):
             moved = await self.rt.scheduler.fire_due()
             moved += await self.rt.calls.call_due()
-            moved += await self.rt.dispatcher.dispatch_once()
+            moved += await self.rt.dispatch_once()
             if not moved:
                 return
         raise _StepFailed(f"the engine did not settle after {SETTLE_ROUNDS} rounds")
@@ -286,7 +286,7 @@ class _Player:
     # -- checking -------------------------------------------------------------------------
 
     async def _texts(self) -> list[str]:
-        got = await self.rt.channel.phone_messages(self.phone, limit=10_000)
+        got = await self.rt.simulator.phone_messages(self.phone, limit=10_000)
         return [m.body for m in got if m.direction == "received"]
 
     async def _expect(self, pattern: Any) -> None:

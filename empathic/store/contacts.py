@@ -109,6 +109,7 @@ async def ensure_by_phone(
                 "locale": None,
                 "timezone": timezone_for(phone) if phone.startswith("+") else None,  # not short codes
                 "attributes": {},
+                "channel": None,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -118,6 +119,20 @@ async def ensure_by_phone(
         await privacy.reapply(conn, workspace_id, rows, now)
         found.update({row["phone"]: row for row in rows})
     return found
+
+
+async def set_channel(conn: AsyncConnection, workspace_id: str, contact_ids: list[str], channel: str) -> None:
+    """Make `channel` these contacts' sticky channel (only where they have none yet)."""
+    for start in range(0, len(contact_ids), 500):
+        await conn.execute(
+            update(contacts)
+            .where(
+                contacts.c.workspace_id == workspace_id,
+                contacts.c.id.in_(contact_ids[start : start + 500]),
+                contacts.c.channel.is_(None),
+            )
+            .values(channel=channel)
+        )
 
 
 async def update_fields(

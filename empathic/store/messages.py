@@ -138,19 +138,24 @@ async def by_carrier_ids(conn: AsyncConnection, channel: str, carrier_ids: Itera
     return found
 
 
-async def queued_batch(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
-    """The next queued messages, most urgent topic kind first, oldest first within it."""
+async def queued_batch(conn: AsyncConnection, limit: int, *, channel: str) -> list[dict[str, Any]]:
+    """A channel's next queued messages, most urgent topic kind first, oldest first within it."""
     rows = await conn.execute(
         select(messages)
-        .where(messages.c.status == Status.QUEUED.value)
+        .where(messages.c.status == Status.QUEUED.value, messages.c.channel == channel)
         .order_by(messages.c.priority, messages.c.id)
         .limit(limit)
     )
     return [dict(r) for r in rows.mappings()]
 
 
-async def with_status(conn: AsyncConnection, status: Status, limit: int) -> list[dict[str, Any]]:
-    rows = await conn.execute(select(messages).where(messages.c.status == status.value).limit(limit))
+async def with_status(
+    conn: AsyncConnection, status: Status, limit: int, *, channel: str | None = None
+) -> list[dict[str, Any]]:
+    query = select(messages).where(messages.c.status == status.value)
+    if channel is not None:
+        query = query.where(messages.c.channel == channel)
+    rows = await conn.execute(query.limit(limit))
     return [dict(r) for r in rows.mappings()]
 
 

@@ -99,6 +99,7 @@ contacts = Table(
     Column("locale", String(35)),
     Column("timezone", String(64)),
     Column("attributes", JSON, nullable=False),
+    Column("channel", String(64)),  # sticky: the SMS channel their conversation is on
     Column("created_at", Instant, nullable=False),
     Column("updated_at", Instant, nullable=False),
     Index("ix_contacts_workspace_phone", "workspace_id", "phone", unique=True),
@@ -185,7 +186,7 @@ messages = Table(
     Column("created_at", Instant, nullable=False),
     Column("updated_at", Instant, nullable=False),
     Index("ix_messages_workspace_idempotency", "workspace_id", "idempotency_key", unique=True),
-    Index("ix_messages_claim", "status", "priority", "next_attempt_at"),
+    Index("ix_messages_claim", "status", "channel", "priority", "id"),
     Index("ix_messages_workspace_contact", "workspace_id", "contact_id", "id"),
     Index("ix_messages_workspace_status", "workspace_id", "status", "id"),
     Index("ix_messages_channel_carrier", "channel", "carrier_id", unique=True),

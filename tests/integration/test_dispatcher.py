@@ -21,7 +21,18 @@ from empathic.store.db import Database
 
 WS = "ws_test"
 TOPICS = Topics(dict(DEFAULT_TOPICS))
-RULES = outbox.OutboxRules(topics=TOPICS, sender="+18005550100")
+
+
+class OneChannel:
+    """Routes every message to the scripted carrier."""
+
+    def route(self, to: str, topic: str, sticky: str | None) -> tuple[str, str]:
+        return "scripted", "+18005550100"
+
+    async def stick(self, conn: object, workspace_id: str, contact_id: str, channel: str) -> None: ...
+
+
+RULES = outbox.OutboxRules(topics=TOPICS, sender="+18005550100", router=OneChannel())
 
 
 class FakeClock:
@@ -40,6 +51,7 @@ class ScriptedCarrier:
 
     name = "scripted"
     sender = "+18005550100"
+    answers_lookup = True
 
     def __init__(self, tps: float = 1000.0) -> None:
         self.tps = tps

@@ -149,7 +149,7 @@ async def running(backend: dict[str, Any]) -> AsyncIterator[tuple[Runtime, httpx
 
 
 async def texts(rt: Runtime, phone: str) -> list[str]:
-    return [m.body for m in await rt.channel.phone_messages(phone, limit=1000) if m.direction == "received"]
+    return [m.body for m in await rt.simulator.phone_messages(phone, limit=1000) if m.direction == "received"]
 
 
 async def wait_texts(rt: Runtime, phone: str, count: int) -> list[str]:
@@ -178,7 +178,7 @@ async def test_an_event_starts_a_conversation_that_the_reply_finishes(backend: d
         started = await event(api, "booking.made", phone, ref="R1")
         assert [r["flow"] for r in started["runs"]] == ["confirm"] and started["messages"][0]["body"].startswith("Booking R1")
         await wait_texts(rt, phone, 1)
-        await rt.channel.phone_sends(phone, "b")
+        await rt.simulator.phone_sends(phone, "b")
         assert (await wait_texts(rt, phone, 2))[1] == "Cancelled R1"
         (run,) = await runs(api, flow="confirm")
         assert run["status"] == "done" and run["outcome"] == "answered" and run["ended_at"]
@@ -195,11 +195,11 @@ async def test_a_run_keeps_the_version_it_started_with(backend: dict[str, Any]) 
         changed = FLOWS["confirm"].replace("Confirmed {{ event.data.ref }}", "All set for {{ event.data.ref }}")
         put = await api.put("/v1/flows/confirm", content=changed, headers={"Content-Type": "application/yaml"})
         assert put.status_code == 201 and put.json()["version"] == 1 and put.json()["origin"] == "api"
-        await rt.channel.phone_sends(phone, "A")
+        await rt.simulator.phone_sends(phone, "A")
         assert (await wait_texts(rt, phone, 2))[1] == "Confirmed R2"  # the project version it started on
         await event(api, "booking.made", phone, ref="R3")
         await wait_texts(rt, phone, 3)
-        await rt.channel.phone_sends(phone, "A")
+        await rt.simulator.phone_sends(phone, "A")
         assert (await wait_texts(rt, phone, 4))[3] == "All set for R3"  # a new run takes the new version
 
 
@@ -262,7 +262,7 @@ async def test_conversations_wait_their_turn_interrupt_or_skip(backend: dict[str
         skipped = await event(api, "polite.ping", phone)
         assert skipped["runs"][0]["status"] == "skipped"
         await wait_texts(rt, phone, 1)
-        await rt.channel.phone_sends(phone, "A")
+        await rt.simulator.phone_sends(phone, "A")
         got = await wait_texts(rt, phone, 3)
         assert got[1:] == ["Confirmed Q1", "Booking Q2: reply A to confirm, B to cancel"]  # the parked one asks now
         urgent = await event(api, "card.alert", phone)
@@ -270,7 +270,7 @@ async def test_conversations_wait_their_turn_interrupt_or_skip(backend: dict[str
         confirm_runs = await runs(api, flow="confirm")
         assert [r["status"] for r in confirm_runs] == ["interrupted", "done"]
         await wait_texts(rt, phone, 4)
-        await rt.channel.phone_sends(phone, "yes it was me")
+        await rt.simulator.phone_sends(phone, "yes it was me")
         await eventually(lambda: _status(api, "urgent", "done"))
 
 
@@ -285,13 +285,13 @@ async def test_a_keyword_takes_over_and_a_handoff_resumes_when_closed(backend: d
     async with running(backend) as (rt, api):
         await event(api, "booking.made", phone, ref="K1")
         await wait_texts(rt, phone, 1)
-        await rt.channel.phone_sends(phone, "menu please")
+        await rt.simulator.phone_sends(phone, "menu please")
         assert (await wait_texts(rt, phone, 2))[1] == "Menu: 1 hours, 2 talk to us (please)"
         assert (await runs(api, flow="confirm"))[0]["status"] == "interrupted"
-        await rt.channel.phone_sends(phone, "2")
+        await rt.simulator.phone_sends(phone, "2")
         thread = (await eventually(lambda: _threads(api)))[0]
         assert thread["note"] == "Asked for a person from the menu" and thread["run_id"]
-        await rt.channel.phone_sends(phone, "is anyone there?")  # goes to the person, not the flow
+        await rt.simulator.phone_sends(phone, "is anyone there?")  # goes to the person, not the flow
         await asyncio.sleep(0.2)
         assert len(await texts(rt, phone)) == 2
         assert (await api.post(f"/v1/inbox/{thread['id']}/close")).status_code == 200
@@ -309,10 +309,10 @@ async def test_stop_ends_every_run_of_the_person(backend: dict[str, Any]) -> Non
         await event(api, "booking.made", phone, ref="S1")
         await event(api, "booking.made", phone, ref="S2")
         await wait_texts(rt, phone, 1)
-        await rt.channel.phone_sends(phone, "please stop texting me")
+        await rt.simulator.phone_sends(phone, "please stop texting me")
         await wait_texts(rt, phone, 2)  # the one opt-out confirmation
         assert sorted(r["status"] for r in await runs(api, flow="confirm")) == ["stopped", "stopped"]
-        await rt.channel.phone_sends(phone, "A")
+        await rt.simulator.phone_sends(phone, "A")
         await asyncio.sleep(0.3)
         assert len(await texts(rt, phone)) == 2
 
@@ -341,7 +341,7 @@ async def test_a_restart_in_the_middle_loses_nothing(backend: dict[str, Any]) ->
         await event(api, "pause.start", phone)
         await wait_texts(rt, phone, 1)
     async with running(backend) as (rt, api):  # a new process on the same database
-        await rt.channel.phone_sends(phone, "A")
+        await rt.simulator.phone_sends(phone, "A")
         got = await wait_texts(rt, phone, 3)
         assert "Confirmed X1" in got and "After the pause" in got  # the reply, and the timer set before the restart
 
@@ -356,7 +356,7 @@ async def test_export_shows_runs_and_erasure_removes_them_and_their_timers(backe
         started = await event(api, "pause.start", phone)
         await event(api, "booking.made", phone, ref="E1")
         await wait_texts(rt, phone, 1)
-        await rt.channel.phone_sends(phone, "hmm?")  # unclear: the retry text
+        await rt.simulator.phone_sends(phone, "hmm?")  # unclear: the retry text
         await wait_texts(rt, phone, 2)
         contact_id = started["contact_id"]
 
@@ -385,7 +385,7 @@ async def test_a_reply_to_a_question_that_never_arrived_goes_to_the_inbox(backen
             return (await api.get(f"/v1/messages/{offer['id']}")).json()["status"] == "blocked"
 
         await eventually(blocked)
-        await rt.channel.phone_sends(phone, "yes")
+        await rt.simulator.phone_sends(phone, "yes")
         threads = await eventually(lambda: _threads(api))
         assert threads[0]["last_message"]["body"] == "yes"
         (run,) = await runs(api, flow="offer")
@@ -398,10 +398,10 @@ async def test_a_keyword_waits_for_a_higher_priority_conversation(backend: dict[
     async with running(backend) as (rt, api):
         await event(api, "card.alert", phone)
         await wait_texts(rt, phone, 1)
-        await rt.channel.phone_sends(phone, "MENU")
+        await rt.simulator.phone_sends(phone, "MENU")
         await eventually(lambda: _status(api, "menu", "turn", field="waiting_for"))
         assert (await runs(api, flow="urgent"))[0]["status"] == "active"  # not ended by a keyword
-        await rt.channel.phone_sends(phone, "no that wasn't me")
+        await rt.simulator.phone_sends(phone, "no that wasn't me")
         got = await wait_texts(rt, phone, 2)
         assert got[1].startswith("Menu: 1 hours, 2 talk to us")  # asked once the alert was answered
         menu_text = next(m for m in (await api.get("/v1/messages", params={"limit": 10})).json()["data"]
@@ -416,7 +416,7 @@ async def test_a_run_waiting_on_the_clock_blocks_no_conversation(backend: dict[s
         assert later["runs"][0]["status"] == "active"
         now = await event(api, "booking.made", phone, ref="T1")
         assert now["messages"] and now["messages"][0]["body"].startswith("Booking T1")
-        await rt.channel.phone_sends(phone, "A")
+        await rt.simulator.phone_sends(phone, "A")
         assert (await wait_texts(rt, phone, 2))[1] == "Confirmed T1"
         assert (await runs(api, flow="later"))[0]["waiting_for"] == "timer"
 

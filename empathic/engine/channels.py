@@ -1,0 +1,188 @@
+"""The project's channels at run time: built from `[[channels]]`, routed, watched.
+
+A message is routed when it is accepted (`route`): its channel and the number it goes out
+from are written with it, and each channel's dispatcher claims only its own queue, so a
+slow or throttled carrier holds up nobody else. The contact's sticky channel (the one
+their last conversation used, or the one they last texted) keeps a conversation on one
+number. A channel that has been down longer than `FAILOVER_AFTER` hands its queued
+messages to the next channel serving them (`failover`); messages whose channel is no
+longer declared are routed again at start (`rehome`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from empathic.channels.base import Channel
+from empathic.channels.simulator import Simulator, SimulatorSettings
+from empathic.core import routing
+from empathic.core.clock import Clock
+from empathic.core.messages import Status
+from empathic.core.phones import number_type_of, region_of
+from empathic.core.routing import Destination, Reach
+from empathic.core.topics import Topics
+from empathic.engine.project import ChannelEntry, Project
+from empathic.store.db import Database
+from empathic.store.schema import contacts, messages
+
+log = logging.getLogger(__name__)
+
+FAILOVER_AFTER = 10.0  # seconds a channel may be down before its queue moves elsewhere
+
+
+def build(entry: ChannelEntry, *, db: Database, clock: Clock, project: Project) -> Channel:
+    """The channel object of one declared entry."""
+    if entry.type == "simulator":
+        settings: SimulatorSettings = entry.settings
+        return Simulator(db, clock, project.sender.number, settings, name=entry.name)
+    if entry.type == "smpp":
+        from empathic.channels.smpp.channel import SmppChannel
+
+        return SmppChannel(entry.name, entry.settings, clock)
+    if entry.type == "twilio":
+        from empathic.channels.twilio import Twilio
+
+        return Twilio(entry.name, entry.settings, clock)
+    if entry.type == "vonage":
+        from empathic.channels.vonage import Vonage
+
+        return Vonage(entry.name, entry.settings, clock)
+    if entry.type == "smtp":
+        from empathic.channels.smtp import Smtp
+
+        return Smtp(entry.name, entry.settings)
+    raise ValueError(f"channel type {entry.type!r} cannot be built")
+
+
+def is_up(channel: Channel) -> bool:
+    """Channels with a connection (SMPP) say whether it is up; the others always are."""
+    return bool(getattr(channel, "up", True))
+
+
+class Channels:
+    def __init__(self, project: Project, topics: Topics, channels: dict[str, Channel]) -> None:
+        self.entries = {e.name: e for e in project.channels}
+        self.routes = [e.route for e in project.channels]
+        self.topics = topics
+        self.by_name = channels
+        self.default_sender = project.sender.number
+        self._down_since: dict[str, float] = {}
+
+    # -- health ----------------------------------------------------------------------------
+
+    def down(self) -> set[str]:
+        now = time.monotonic()
+        result: set[str] = set()
+        for name, channel in self.by_name.items():
+            if is_up(channel):
+                self._down_since.pop(name, None)
+            else:
+                self._down_since.setdefault(name, now)
+                result.add(name)
+        return result
+
+    def failed_over(self) -> set[str]:
+        """Channels down for longer than FAILOVER_AFTER."""
+        self.down()
+        now = time.monotonic()
+        return {name for name, since in self._down_since.items() if now - since >= FAILOVER_AFTER}
+
+    # -- choosing --------------------------------------------------------------------------
+
+    def destination(self, to: str, topic: str) -> Destination:
+        if "@" in to:
+            return Destination(Reach.EMAIL, None, None, topic, self.topics.kind(topic).value)
+        needs_type = any(r.number_types for r in self.routes)
+        return Destination(
+            Reach.SMS,
+            region_of(to) if to.startswith("+") else None,
+            number_type_of(to) if needs_type and to.startswith("+") else None,
+            topic,
+            self.topics.kind(topic).value,
+        )
+
+    def route(self, to: str, topic: str, sticky: str | None) -> tuple[str, str]:
+        """(channel, the address it sends from) for one message; raises routing.NoRoute."""
+        name = routing.choose(self.routes, self.destination(to, topic), sticky=sticky, down=self.down())
+        return name, self.sender_of(name)
+
+    def sender_of(self, name: str) -> str:
+        return getattr(self.by_name[name], "sender", None) or self.default_sender
+
+    def reach_of(self, name: str) -> Reach | None:
+        entry = self.entries.get(name)
+        return entry.route.reach if entry else None
+
+    # -- moving queues -----------------------------------------------------------------------
+
+    async def failover(self, conn: AsyncConnection, channel: str) -> int:
+        """Move `channel`'s queued messages to the next serving channel that is up."""
+        down = self.down()
+        rows = await _queued_on(conn, [channel])
+        return await self._move(conn, rows, lambda row: routing.next_after(
+            self.routes, self.destination(row["to_addr"], row["topic"]), channel, down))
+
+    async def rehome(self, conn: AsyncConnection) -> int:
+        """Route again the waiting messages of channels no longer declared (or never routed)."""
+        result = await conn.execute(
+            select(messages.c.id, messages.c.to_addr, messages.c.topic, messages.c.channel).where(
+                messages.c.status.in_([Status.QUEUED.value, Status.DEFERRED.value]),
+                or_(messages.c.channel.is_(None), messages.c.channel.not_in(list(self.by_name))),
+            )
+        )
+        rows = [dict(r) for r in result.mappings()]
+
+        def pick(row: dict[str, Any]) -> str | None:
+            try:
+                return routing.choose(self.routes, self.destination(row["to_addr"], row["topic"]), down=self.down())
+            except routing.NoRoute:
+                return None
+
+        moved = await self._move(conn, rows, pick)
+        if len(rows) > moved:
+            log.warning("%d waiting messages have no declared channel serving them; they stay queued", len(rows) - moved)
+        return moved
+
+    async def _move(self, conn: AsyncConnection, rows: Iterable[dict[str, Any]], pick: Any) -> int:
+        moved = 0
+        groups: dict[str, list[str]] = {}
+        for row in rows:
+            target = pick(row)
+            if target is not None and target != row["channel"]:
+                groups.setdefault(target, []).append(row["id"])
+        for target, ids in groups.items():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                await conn.execute(
+                    update(messages)
+                    .where(messages.c.id.in_(chunk), messages.c.status.in_([Status.QUEUED.value, Status.DEFERRED.value]))
+                    .values(channel=target, from_addr=self.sender_of(target))
+                )
+            moved += len(ids)
+            log.info("moved %d waiting messages to channel %s", len(ids), target)
+        return moved
+
+    async def stick(self, conn: AsyncConnection, workspace_id: str, contact_id: str, channel: str) -> None:
+        """The person texted us on `channel`: our answers and their conversation stay on it."""
+        if self.reach_of(channel) is Reach.SMS:
+            await conn.execute(
+                update(contacts)
+                .where(and_(contacts.c.workspace_id == workspace_id, contacts.c.id == contact_id))
+                .where(or_(contacts.c.channel.is_(None), contacts.c.channel != channel))
+                .values(channel=channel)
+            )
+
+
+async def _queued_on(conn: AsyncConnection, names: list[str]) -> list[dict[str, Any]]:
+    result = await conn.execute(
+        select(messages.c.id, messages.c.to_addr, messages.c.topic, messages.c.channel).where(
+            messages.c.status.in_([Status.QUEUED.value, Status.DEFERRED.value]), messages.c.channel.in_(names)
+        )
+    )
+    return [dict(r) for r in result.mappings()]

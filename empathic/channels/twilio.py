@@ -226,7 +226,9 @@ class Twilio:
         async with self._window:
             try:
                 response = await client.post(self._path, data=form)
-            except httpx.TransportError as exc:  # refused, reset, timed out
+            except httpx.TransportError as exc:
+                # Refused, reset or timed out. A read time-out can come after Twilio took the
+                # text, so a retry could double it; base.ErrorKind has no kind for that yet.
                 return self._failed(out, ErrorKind.CONNECTION, type(exc).__name__, None)
         body = _json_object(response)
         if response.is_success:

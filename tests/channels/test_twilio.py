@@ -498,15 +498,16 @@ def test_signature_matches_twilios_published_examples() -> None:
     assert twilio.verify("12345", url, older, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
 
 
-names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
-values = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+names = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
+values = st.text(st.characters(codec="utf-8"), max_size=30)
 param_dicts = st.dictionaries(names, values, max_size=8)
-urls = st.builds(lambda host, path: f"https://{host}.example/{path}", st.from_regex(r"[a-z]{1,10}", fullmatch=True),
-                 st.from_regex(r"[a-zA-Z0-9/_.?=&%-]{0,30}", fullmatch=True))
+urls = st.builds(lambda host, path: f"https://{host}.example/{path}",
+                 st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=10),
+                 st.text("abcXYZ019/_.?=&%-", max_size=30))
 
 
 @given(url=urls, params=param_dicts, token=st.text(min_size=1, max_size=40))
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 def test_any_signed_request_verifies(url: str, params: dict[str, str], token: str) -> None:
     given_signature = twilio.signature(token, url, params)
     assert given_signature == documented_signature(token, url, list(params.items()))
@@ -514,7 +515,7 @@ def test_any_signed_request_verifies(url: str, params: dict[str, str], token: st
 
 
 @given(url=urls, params=param_dicts.filter(bool), data=st.data())
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 def test_any_single_change_fails(url: str, params: dict[str, str], data: st.DataObject) -> None:
     signed = twilio.signature(TOKEN, url, params)
     key = data.draw(st.sampled_from(sorted(params)))

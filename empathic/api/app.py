@@ -10,7 +10,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from empathic import __version__
-from empathic.api import catalog, contacts, events, flows, inbox, messages, problems, rules, simulator, understand, webhooks
+from empathic.api import catalog, contacts, events, flows, hooks, inbox, messages, problems, rules, simulator, understand, webhooks
 from empathic.engine.runtime import Runtime
 from empathic.web import preferences as preference_page
 
@@ -33,7 +33,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.key_cache = {}
     problems.install(app)
-    for module in (messages, events, contacts, catalog, flows, inbox, rules, simulator, understand, webhooks, preference_page):
+    for module in (messages, events, contacts, catalog, flows, inbox, rules, simulator, understand, webhooks, hooks, preference_page):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["ops"])

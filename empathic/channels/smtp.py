@@ -23,24 +23,23 @@ DATA (before the server's 354 and before any of the body was sent), the message 
 more on a fresh connection: the server cannot have taken it. Once the body and its
 terminating `.` are on the wire, the server may have taken the message even if no reply
 comes, and sending it again could deliver it twice: such a message is reported as
-`ErrorKind.CONNECTION` with detail `outcome_unknown`, and is never sent twice within one
-`send`. (The dispatcher retries CONNECTION; for these the engine should mark the message
-`unknown` rather than retry.)
+`ErrorKind.UNKNOWN` with detail `outcome_unknown` (the engine marks it `unknown` and never
+retries it), and is never sent twice within one `send`.
 
 SMTP gives no message id back, so `carrier_id` is the `Message-ID` header this channel
 sets, `<{message_id}@{domain of the sender}>`, which is how bounces and replies downstream
 can be traced to the message. SMTP has no way to ask later whether a message was taken,
 so `answers_lookup` is False: the engine marks an interrupted hand-off `unknown`.
 
-How replies map to `ErrorKind` (the dispatcher retries CONNECTION and THROTTLED):
+How replies map to `ErrorKind` (the dispatcher retries CONNECTION and THROTTLED, never UNKNOWN):
 
     before contacting the server: CR/LF in a header value        BAD_CONTENT
                                   a recipient that is not an     REJECTED
                                     address (or needs SMTPUTF8)
                                   a sender that is not one       CONFIG
     connecting, TLS, timeouts, the server going away            CONNECTION
-    no reply after the body was sent (`outcome_unknown`)         CONNECTION
-    an unexpected exception mid-message (`outcome_unknown`)      CONNECTION
+    no reply after the body was sent (`outcome_unknown`)         UNKNOWN
+    an unexpected exception mid-message (`outcome_unknown`)      UNKNOWN
     421 anywhere (the server is closing the connection)          CONNECTION
     any 4xx while connecting (greeting, EHLO, STARTTLS, AUTH)    CONNECTION
     other 4xx (450, 451, 452 ...: greylisting, rate limits,      THROTTLED
@@ -402,9 +401,9 @@ class Smtp:
 
     answers_lookup = False
 
-    def __init__(self, settings: SmtpSettings, *, clock: Clock | None = None) -> None:
+    def __init__(self, name: str, settings: SmtpSettings, clock: Clock | None = None) -> None:
         self.settings = settings
-        self.name = settings.name
+        self.name = name
         self.sender = settings.from_
         self.tps = settings.tps
         self.clock: Clock = clock or SystemClock()
@@ -416,7 +415,7 @@ class Smtp:
 
     def __repr__(self) -> str:
         s = self.settings
-        return f"Smtp(name={s.name!r}, host={s.host!r}, port={s.port}, security={s.security!r})"
+        return f"Smtp(name={self.name!r}, host={s.host!r}, port={s.port}, security={s.security!r})"
 
     async def start(self, sink: ChannelSink) -> None:
         self._sink = sink  # nothing comes back over SMTP; bounces arrive some other way
@@ -432,7 +431,7 @@ class Smtp:
 
     async def send(self, batch: list[Outbound]) -> list[SendResult]:
         """Send each message once; results in batch order. A message whose body reached the
-        server without a reply comes back as CONNECTION `outcome_unknown` (it may have been
+        server without a reply comes back as UNKNOWN `outcome_unknown` (it may have been
         taken): the caller must not send it again blindly."""
         results: list[SendResult | None] = [None] * len(batch)
         date = format_datetime(self.clock.now())
@@ -487,7 +486,7 @@ class Smtp:
                             # one message's surprise must not fail (or repeat) the batch.
                             log.exception("smtp %s: unexpected failure sending %s", self.name, envelope.message_id)
                             session.client.close()
-                            error = ChannelError(ErrorKind.CONNECTION, "outcome_unknown")
+                            error = ChannelError(ErrorKind.UNKNOWN, "outcome_unknown")
                             results[envelope.index] = SendResult(envelope.message_id, error=error)
                             break
                 return None
@@ -575,7 +574,7 @@ class Smtp:
         except _Dead:
             client.close()  # a late reply must not be read as the answer to the next command
             log.warning("smtp %s: no reply after the body of %s; outcome unknown", self.name, envelope.message_id)
-            return SendResult(envelope.message_id, error=ChannelError(ErrorKind.CONNECTION, "outcome_unknown"))
+            return SendResult(envelope.message_id, error=ChannelError(ErrorKind.UNKNOWN, "outcome_unknown"))
         if reply.code == 250:
             return SendResult(envelope.message_id, carrier_id=envelope.carrier_id)
         if reply.code == 421:

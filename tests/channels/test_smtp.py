@@ -158,7 +158,7 @@ def auth_server() -> Iterator[Server]:
 def channel(port: int, **overrides: Any) -> Smtp:
     raw = {"type": "smtp", "name": "mail", "host": "127.0.0.1", "port": port, "from": FROM,
            "security": "none", "timeout": 5, **overrides}  # fmt: skip
-    return Smtp(SmtpSettings.from_config("mail", raw))
+    return Smtp("mail", SmtpSettings.from_config("mail", raw))
 
 
 def out(n: int, to: str | None = None, **fields: Any) -> Outbound:
@@ -238,7 +238,7 @@ def test_settings_missing_environment_variable_is_named() -> None:
 def test_secrets_are_never_in_repr_or_str() -> None:
     raw = {"host": "h.example", "from": FROM, "username": "u", "password": PASSWORD}
     settings = SmtpSettings.from_config("mail", raw)
-    smtp = Smtp(settings)
+    smtp = Smtp("mail", settings)
     for text in (repr(settings), str(settings), repr(settings.password), str(settings.password), repr(smtp), str(smtp)):
         assert PASSWORD not in text
     assert repr(settings.password) == "Secret('********')"
@@ -399,8 +399,9 @@ async def test_connection_lost_after_the_body_is_outcome_unknown_and_never_resen
     results = await smtp.send([out(1), out(2), out(3)])
     await smtp.stop()
 
-    assert kinds(results) == [None, ErrorKind.CONNECTION, None]
+    assert kinds(results) == [None, ErrorKind.UNKNOWN, None]
     assert results[1].error is not None and results[1].error.detail == "outcome_unknown"
+    assert not results[1].error.kind.retryable
     assert len(server.handler.to("person2@example.com")) == 1  # the server took it; sent once
     assert len(server.handler.to("person3@example.com")) == 1  # the rest went on a new connection
 
@@ -412,7 +413,7 @@ async def test_no_reply_to_the_body_in_time_is_outcome_unknown(server: Server) -
     await smtp.stop()
 
     assert results[0].error is not None
-    assert (results[0].error.kind, results[0].error.detail) == (ErrorKind.CONNECTION, "outcome_unknown")
+    assert (results[0].error.kind, results[0].error.detail) == (ErrorKind.UNKNOWN, "outcome_unknown")
     assert len(server.handler.to("person1@example.com")) == 1
 
 
@@ -430,7 +431,7 @@ async def test_a_surprise_fails_one_message_as_outcome_unknown_not_the_batch(
     smtp = channel(server.port, window=1)
     results = await smtp.send([out(0), out(1), out(2)])
     await smtp.stop()
-    assert kinds(results) == [None, ErrorKind.CONNECTION, None]
+    assert kinds(results) == [None, ErrorKind.UNKNOWN, None]
     assert results[1].error is not None and results[1].error.detail == "outcome_unknown"
     assert [r.rcpt_tos[0] for r in server.handler.received] == ["person0@example.com", "person2@example.com"]
 
@@ -515,7 +516,7 @@ def test_reply_kinds(stage: Any, code: int, text: str, kind: ErrorKind) -> None:
 
 async def test_auth_with_the_right_password_sends(auth_server: Server) -> None:
     raw = {**_raw(auth_server.port), "username": "texts@acme.example", "password_env": "SMTP_PASSWORD"}
-    smtp = Smtp(SmtpSettings.from_config("mail", raw, env={"SMTP_PASSWORD": PASSWORD}))
+    smtp = Smtp("mail", SmtpSettings.from_config("mail", raw, env={"SMTP_PASSWORD": PASSWORD}))
     assert kinds(await smtp.send([out(1), out(2)])) == [None, None]
     await smtp.stop()
 
@@ -526,7 +527,7 @@ async def test_wrong_password_is_config_for_every_message(
     caplog.set_level(logging.DEBUG)
     wrong = "wrong-" + PASSWORD
     raw = {**_raw(auth_server.port), "username": "texts@acme.example", "password": wrong}
-    smtp = Smtp(SmtpSettings.from_config("mail", raw))
+    smtp = Smtp("mail", SmtpSettings.from_config("mail", raw))
     results = await smtp.send([out(n) for n in range(6)])
     await smtp.stop()
 

@@ -227,9 +227,8 @@ class Twilio:
             try:
                 response = await client.post(self._path, data=form)
             except httpx.TransportError as exc:
-                # Refused, reset or timed out. A read time-out can come after Twilio took the
-                # text, so a retry could double it; base.ErrorKind has no kind for that yet.
-                return self._failed(out, ErrorKind.CONNECTION, type(exc).__name__, None)
+                kind = ErrorKind.UNKNOWN if isinstance(exc, _MAYBE_TAKEN) else ErrorKind.CONNECTION
+                return self._failed(out, kind, type(exc).__name__, None)
         body = _json_object(response)
         if response.is_success:
             sid = body.get("sid")
@@ -301,6 +300,11 @@ class Twilio:
         await sink.on_inbound(Inbound(self.name, sid, sender, to, params.get("Body", ""), self.clock.now()))
         return WebhookResponse(200, EMPTY_TWIML, "text/xml")
 
+
+# A request that failed before it was all written cannot have reached Twilio: a retry is
+# safe. One written but never answered (no reply in time, connection dropped) may have been
+# taken: the message becomes `unknown` rather than risk a second copy.
+_MAYBE_TAKEN = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 
 _OK = WebhookResponse(200)
 _FORBIDDEN = WebhookResponse(403)

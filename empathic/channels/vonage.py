@@ -331,9 +331,8 @@ class Vonage:
             try:
                 response = await client.post("/sms/json", data=form)
             except httpx.TransportError as exc:
-                # Refused, reset or timed out. A read time-out can come after Vonage took the
-                # text, so a retry could double it; base.ErrorKind has no kind for that yet.
-                return self._failed(out, ErrorKind.CONNECTION, type(exc).__name__, None)
+                kind = ErrorKind.UNKNOWN if isinstance(exc, _MAYBE_TAKEN) else ErrorKind.CONNECTION
+                return self._failed(out, kind, type(exc).__name__, None)
         if not response.is_success:
             kind = _http_error_kind(response.status_code)
             return self._failed(out, kind, f"HTTP {response.status_code}", None)
@@ -437,6 +436,11 @@ class Vonage:
             raise
         return _OK
 
+
+# A request that failed before it was all written cannot have reached Vonage: a retry is
+# safe. One written but never answered (no reply in time, connection dropped) may have been
+# taken: the message becomes `unknown` rather than risk a second copy.
+_MAYBE_TAKEN = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 
 _OK = WebhookResponse(204)
 _FORBIDDEN = WebhookResponse(403)

@@ -116,6 +116,25 @@ async def serve(app: Any) -> AsyncIterator[str]:
         sock.close()
 
 
+@contextlib.asynccontextmanager
+async def hanging_up() -> AsyncIterator[str]:
+    """A server that reads a whole request and closes the connection without answering."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                      if line.startswith(b"content-length:"))
+        await reader.readexactly(length)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 class Sink:
     def __init__(self) -> None:
         self.receipts: list[Receipt] = []
@@ -310,12 +329,16 @@ async def test_connection_refused_is_a_connection_error() -> None:
     assert result.error is not None and result.error.kind is ErrorKind.CONNECTION
 
 
-async def test_a_timeout_is_a_connection_error(provider: FakeTwilio) -> None:
+async def test_a_request_sent_but_never_answered_is_unknown(provider: FakeTwilio) -> None:
+    """Twilio may have taken it: `unknown` (never retried) rather than a second copy."""
     provider.delays["+15005550009"] = 0.3
     async with started(base_url=provider.url, timeout=0.1) as channel:
         fast, slow = await channel.send([out(1), out(2, to="+15005550009")])
     assert fast.error is None
-    assert slow.error is not None and slow.error.kind is ErrorKind.CONNECTION
+    assert slow.error is not None and slow.error.kind is ErrorKind.UNKNOWN  # read time-out
+    async with hanging_up() as url, started(base_url=url) as channel:
+        [dropped] = await channel.send([out(3)])
+    assert dropped.error is not None and dropped.error.kind is ErrorKind.UNKNOWN
 
 
 async def test_send_before_start_raises_and_lookup_knows_nothing() -> None:

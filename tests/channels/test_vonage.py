@@ -116,6 +116,25 @@ async def serve(app: Any) -> AsyncIterator[str]:
         sock.close()
 
 
+@contextlib.asynccontextmanager
+async def hanging_up() -> AsyncIterator[str]:
+    """A server that reads a whole request and closes the connection without answering."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                      if line.startswith(b"content-length:"))
+        await reader.readexactly(length)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 class Sink:
     def __init__(self) -> None:
         self.receipts: list[Receipt] = []
@@ -322,18 +341,22 @@ async def test_http_errors_and_broken_answers(provider: FakeVonage) -> None:
     ]
 
 
-async def test_connection_refused_and_timeouts_are_connection_errors(provider: FakeVonage) -> None:
+async def test_connection_refused_is_a_connection_error_and_no_answer_is_unknown(provider: FakeVonage) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again: nothing listens there
     async with started(base_url=f"http://127.0.0.1:{port}") as ch:
         [refused] = await ch.send([out(1)])
     assert refused.error is not None and refused.error.kind is ErrorKind.CONNECTION
+    # Sent but never answered: Vonage may have taken it, so `unknown` rather than a second copy.
     provider.delays["447700900009"] = 0.3
     async with started(base_url=provider.url, timeout=0.1) as ch:
         fast, slow = await ch.send([out(1), out(2, to="+447700900009")])
     assert fast.error is None
-    assert slow.error is not None and slow.error.kind is ErrorKind.CONNECTION
+    assert slow.error is not None and slow.error.kind is ErrorKind.UNKNOWN  # read time-out
+    async with hanging_up() as url, started(base_url=url) as ch:
+        [dropped] = await ch.send([out(3)])
+    assert dropped.error is not None and dropped.error.kind is ErrorKind.UNKNOWN
 
 
 async def test_send_before_start_raises_and_lookup_knows_nothing() -> None:

@@ -201,8 +201,7 @@ class _Mailbox:
             self._turn = (self._turn + 1) % len(ready)
             connection = ready[self._turn]
             while queue and connection.window_free:
-                connection.deliver(queue.popleft())
-            connection.flush()
+                connection.deliver(queue.popleft())  # written with whatever else is due this turn
 
 
 class _Connection:
@@ -364,6 +363,7 @@ class Smsc:
         self._mo_lines: list[str] | None = None
         self._last_receiver: str | None = None
         self._pending_mo: list[list[_Delivery]] = []  # MO waiting for any receiving bind
+        self._minute, self._minute_text = -1, ""
         self.loop: asyncio.AbstractEventLoop
         self.port = settings.port
 
@@ -532,7 +532,7 @@ class Smsc:
         short_message = b""
         if settings.receipt_format != "tlv":
             receipt_id = message_id if settings.receipt_id_mode == "same" else f"{int(message_id, 16):010d}"
-            now = time.strftime("%y%m%d%H%M", time.gmtime())
+            now = self._receipt_time()
             short_message = (
                 f"id:{receipt_id} sub:001 dlvrd:{0 if failed else 1:03d} submit date:{now} done date:{now}"
                 f" stat:{stat} err:{err:03d} text:{text[:20]}"
@@ -553,6 +553,13 @@ class Smsc:
             short_message=short_message,
             tlvs=tlvs,
         )
+
+    def _receipt_time(self) -> str:
+        """Now as YYMMDDhhmm (UTC), formatted once a minute rather than once a receipt."""
+        minute = int(time.time()) // 60
+        if minute != self._minute:
+            self._minute, self._minute_text = minute, time.strftime("%y%m%d%H%M", time.gmtime(minute * 60))
+        return self._minute_text
 
     def receipts_later(self, system_id: str, receipts: list[DeliverSm]) -> None:
         assert self._receipts is not None

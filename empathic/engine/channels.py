@@ -72,6 +72,7 @@ class Channels:
         self.topics = topics
         self.by_name = channels
         self.default_sender = project.sender.number
+        self.failover_after = FAILOVER_AFTER
         self._down_since: dict[str, float] = {}
 
     # -- health ----------------------------------------------------------------------------
@@ -88,10 +89,10 @@ class Channels:
         return result
 
     def failed_over(self) -> set[str]:
-        """Channels down for longer than FAILOVER_AFTER."""
+        """Channels down for longer than `failover_after` seconds."""
         self.down()
         now = time.monotonic()
-        return {name for name, since in self._down_since.items() if now - since >= FAILOVER_AFTER}
+        return {name for name, since in self._down_since.items() if now - since >= self.failover_after}
 
     # -- choosing --------------------------------------------------------------------------
 

@@ -1,0 +1,419 @@
+"""The SMPP channel: Empathic as an ESME bound to a carrier's or aggregator's SMSC.
+
+A `[[channels]]` entry of type `smpp` (see docs/channels.md) gives the SMSC, the bind
+(`transceiver`, or `transmitter+receiver`: two connections), the window, the TPS limit,
+the data codings and how long texts go (`udh`, `sar` or `payload`). A supervisor per
+connection binds, and binds again with backoff after a loss; the channel is `up` while a
+connection that can submit is bound.
+
+Sending: every part of one text is written back to back inside the window. A part the SMSC
+answers `ESME_RTHROTTLED` or `ESME_RMSGQFUL` is sent again after a pause that grows with
+repeats (and every submit on the bind pauses with it); other refusals fail the text with
+the error kind of `status.classify`. A text none of whose parts was written when the
+connection fell is `connection` (retried by the dispatcher); one written but not answered is
+`unknown` (never re-sent: the SMSC may hold it). The carrier id of a text is its last part's
+message id, in the form receipts use (`receipt_id`); only the last part asks for a receipt.
+
+Receiving: receipts are collected for a few milliseconds and handed to the engine as one
+batch; every deliver_sm is answered only after the engine has stored it, so a crash makes
+the SMSC deliver it again. A long text from a person is answered part by part once it is
+whole (or `ESME_RX_T_APPN`, to be delivered again, if its other parts do not come within
+`reassembly_timeout`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from empathic.channels.base import (
+    ChannelError,
+    ChannelSink,
+    ErrorKind,
+    Inbound,
+    Outbound,
+    Receipt,
+    ReceiptStatus,
+    SendResult,
+)
+from empathic.channels.smpp import coding, receipts
+from empathic.channels.smpp import pdu as p
+from empathic.channels.smpp import status as st
+from empathic.channels.smpp.session import BindRefused, ConnectionLost, OutcomeUnknown, Session, SessionSettings
+from empathic.core.clock import Clock
+
+log = logging.getLogger(__name__)
+
+BINDS = ("transceiver", "transmitter+receiver")
+_RETRY_LATER = st.ESME_RX_T_APPN
+
+
+@dataclass(frozen=True)
+class SmppSettings:
+    host: str
+    port: int
+    system_id: str
+    password: str = field(repr=False)
+    system_type: str = ""
+    bind: str = "transceiver"
+    window: int = 50
+    tps: float = 1000.0  # per bind; the dispatcher claims no faster either
+    sender: str | None = None  # `from`
+    source_ton: int | None = None  # else from the sender's form (+E.164, short code, name)
+    source_npi: int | None = None
+    dest_ton: int = 1
+    dest_npi: int = 1
+    long: str = "udh"
+    gsm_packed: bool = False
+    latin1: bool = False
+    receipts: bool = True
+    receipt_id: str = "same"
+    enquire_link: float = 30.0
+    response_timeout: float = 30.0
+    reconnect_max: float = 30.0
+    throttle_pause: float = 0.5  # first pause after a throttling answer; doubles up to 10 s
+    throttle_retries: int = 8
+    reassembly_timeout: float = 60.0
+    receipt_linger: float = 0.002  # seconds receipts wait to share one batch
+
+    @classmethod
+    def from_config(cls, name: str, raw: dict[str, Any]) -> SmppSettings:
+        raw = dict(raw)
+        if "password_env" in raw:
+            var = raw.pop("password_env")
+            if var not in os.environ:
+                raise ValueError(f"password_env names {var}, which is not set")
+            raw["password"] = os.environ[var]
+        if "from" in raw:
+            raw["sender"] = raw.pop("from")
+        known = set(cls.__dataclass_fields__)
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown keys {', '.join(sorted(unknown))}")
+        missing = {"host", "port", "system_id", "password"} - set(raw)
+        if missing:
+            raise ValueError(f"missing {', '.join(sorted(missing))} (password may come from password_env)")
+        try:
+            settings = cls(**raw)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.bind not in BINDS:
+            raise ValueError(f"bind must be one of {', '.join(BINDS)}")
+        if self.long not in ("udh", "sar", "payload"):
+            raise ValueError("long must be udh, sar or payload")
+        if self.receipt_id not in receipts.ID_MODES:
+            raise ValueError(f"receipt_id must be one of {', '.join(receipts.ID_MODES)}")
+        if not isinstance(self.port, int) or not 0 < self.port < 65536:
+            raise ValueError("port must be 1..65535")
+        if not isinstance(self.window, int) or not 1 <= self.window <= 10_000:
+            raise ValueError("window must be 1..10000")
+        if not self.tps > 0:
+            raise ValueError("tps must be positive")
+        for key in ("system_id", "password"):
+            if not isinstance(getattr(self, key), str) or len(getattr(self, key)) > (15 if key == "system_id" else 8):
+                raise ValueError(f"{key} must be text of at most {15 if key == 'system_id' else 8} characters")
+
+
+def _address(number: str, ton: int | None, npi: int | None) -> tuple[int, int, str]:
+    """(ton, npi, address) of a number as SMPP wants it."""
+    if number.startswith("+") and number[1:].isdigit():
+        found = (1, 1, number[1:])  # international, ISDN
+    elif number.isdigit():
+        found = (3, 0, number) if len(number) <= 8 else (1, 1, number)  # short code, network specific
+    else:
+        found = (5, 0, number)  # alphanumeric
+    return (found[0] if ton is None else ton, found[1] if npi is None else npi, found[2])
+
+
+class _Batch:
+    """Receipts gathered for a moment, handed to the sink together."""
+
+    def __init__(self, sink: ChannelSink, linger: float) -> None:
+        self.sink = sink
+        self.linger = linger
+        self.items: list[Receipt] = []
+        self.done: asyncio.Future[None] | None = None
+
+    async def add(self, receipt: Receipt) -> None:
+        if self.done is None:
+            self.done = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_later(self.linger, lambda: asyncio.ensure_future(self._flush()))
+        self.items.append(receipt)
+        done = self.done
+        if len(self.items) >= 500:
+            await self._flush()
+        await asyncio.shield(done)
+
+    async def _flush(self) -> None:
+        items, done = self.items, self.done
+        self.items, self.done = [], None
+        if done is None or done.done():
+            return
+        try:
+            await self.sink.on_receipts(items)
+        except Exception as exc:  # noqa: BLE001 - every waiting deliver_sm is told to retry
+            done.set_exception(exc)
+            done.exception()  # retrieved here too, so an unawaited one logs nothing
+            return
+        done.set_result(None)
+
+
+class SmppChannel:
+    answers_lookup = False  # SMPP has no way to ask by our id; interrupted hand-offs are `unknown`
+
+    def __init__(self, name: str, settings: SmppSettings, clock: Clock) -> None:
+        self.name = name
+        self.settings = settings
+        self.clock = clock
+        self.sender = settings.sender or ""
+        self.tps = settings.tps
+        self.options = coding.CodingOptions(gsm_packed=settings.gsm_packed, latin1=settings.latin1)
+        self._sink: ChannelSink | None = None
+        self._sessions: dict[str, Session | None] = {}
+        self._supervisors: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._refs = itertools.count(random.randrange(1 << 16))
+        self._paused_until = 0.0
+        self._throttles = 0
+        self._receipts: _Batch | None = None
+        self._parts: dict[tuple[str, str, int, int], dict[int, str]] = {}
+        self._whole: dict[tuple[str, str, int, int], asyncio.Future[int]] = {}
+        self._up = asyncio.Event()
+        self.binds = 0  # successful binds so far (a reconnect adds one)
+
+    def __repr__(self) -> str:
+        return f"SmppChannel({self.name!r}, {self.settings.system_id}@{self.settings.host}:{self.settings.port})"
+
+    # -- life ------------------------------------------------------------------------------
+
+    @property
+    def up(self) -> bool:
+        session = self._submitter()
+        return session is not None and session.alive
+
+    def _submitter(self) -> Session | None:
+        return self._sessions.get("transceiver" if self.settings.bind == "transceiver" else "transmitter")
+
+    async def start(self, sink: ChannelSink) -> None:
+        self._sink = sink
+        self._receipts = _Batch(sink, self.settings.receipt_linger)
+        modes = ["transceiver"] if self.settings.bind == "transceiver" else ["transmitter", "receiver"]
+        for mode in modes:
+            self._sessions[mode] = None
+            self._supervisors.append(asyncio.create_task(self._supervise(mode), name=f"smpp-{self.name}-{mode}"))
+
+    async def wait_up(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._up.wait(), timeout)
+        except TimeoutError:
+            return False
+        return self.up
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._supervisors:
+            task.cancel()
+        for task in self._supervisors:
+            try:
+                await task
+            except BaseException:  # noqa: BLE001 - cancelled
+                pass
+        for session in self._sessions.values():
+            if session is not None:
+                await session.close()
+
+    async def _supervise(self, mode: str) -> None:
+        s = self.settings
+        delay = 0.5
+        on_deliver = None if mode == "transmitter" else self._on_deliver
+        while not self._stopping:
+            session = Session(
+                SessionSettings(
+                    s.host, s.port, s.system_id, s.password, s.system_type, mode, s.window, s.tps,
+                    s.enquire_link, s.response_timeout,
+                ),
+                on_deliver,
+            )
+            try:
+                await session.open()
+            except BindRefused as exc:
+                log.error("smpp %s: %s; binding again in %.0fs", self.name, exc, s.reconnect_max)
+                await asyncio.sleep(s.reconnect_max)
+                continue
+            except (OSError, TimeoutError, ConnectionError) as exc:
+                log.warning("smpp %s: cannot connect to %s:%s (%s); again in %.1fs",
+                            self.name, s.host, s.port, type(exc).__name__, delay)
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(s.reconnect_max, delay * 2)
+                continue
+            delay = 0.5
+            self.binds += 1
+            self._sessions[mode] = session
+            log.info("smpp %s: bound %s to %s:%s", self.name, mode, s.host, s.port)
+            if self.up:
+                self._up.set()
+            try:
+                await session.closed
+            finally:
+                self._sessions[mode] = None
+                if not self.up:
+                    self._up.clear()
+            if not self._stopping:
+                log.warning("smpp %s: %s connection lost; binding again", self.name, mode)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def send(self, batch: list[Outbound]) -> list[SendResult]:
+        return list(await asyncio.gather(*(self._send_one(out) for out in batch)))
+
+    async def lookup(self, message_ids: list[str]) -> dict[str, str]:
+        return {}
+
+    def _submits(self, out: Outbound) -> list[p.SubmitSm]:
+        s = self.settings
+        parts = coding.parts_for(out.body, options=self.options, long=s.long, ref=next(self._refs))
+        source_ton, source_npi, source = _address(out.sender or self.sender, s.source_ton, s.source_npi)
+        _, _, destination = _address(out.to, s.dest_ton, s.dest_npi)
+        return [
+            p.SubmitSm(
+                source_addr_ton=source_ton,
+                source_addr_npi=source_npi,
+                source_addr=source,
+                dest_addr_ton=s.dest_ton,
+                dest_addr_npi=s.dest_npi,
+                destination_addr=destination,
+                esm_class=part.esm_class,
+                registered_delivery=1 if s.receipts and i == len(parts) - 1 else 0,
+                data_coding=part.data_coding,
+                short_message=part.short_message,
+                tlvs=dict(part.tlvs),
+            )
+            for i, part in enumerate(parts)
+        ]
+
+    async def _send_one(self, out: Outbound) -> SendResult:
+        try:
+            pending = self._submits(out)
+        except ValueError as exc:  # too many segments, an address too long
+            return SendResult(out.message_id, error=ChannelError(ErrorKind.BAD_CONTENT, str(exc)))
+        accepted: dict[int, str] = {}  # part index -> SMSC message id
+        todo = list(range(len(pending)))
+        tries = 0
+        while todo:
+            await self._wait_unpaused()
+            session = self._submitter()
+            if session is None or not session.alive:
+                if accepted:
+                    return self._unknown(out, "connection lost between the parts of a long text")
+                return SendResult(out.message_id, error=ChannelError(ErrorKind.CONNECTION, "not bound"))
+            results = await session.submit_many([pending[i] for i in todo])
+            again: list[int] = []
+            for index, result in zip(todo, results, strict=True):
+                if isinstance(result, OutcomeUnknown):
+                    return self._unknown(out, "connection lost before the SMSC answered")
+                if isinstance(result, BaseException):  # ConnectionLost: never written
+                    again.append(index)
+                    continue
+                kind = st.classify(result.command_status)
+                if kind is None:
+                    accepted[index] = result.message_id
+                elif kind is ErrorKind.THROTTLED:
+                    again.append(index)
+                    self._throttled()
+                else:
+                    if accepted:
+                        log.warning("smpp %s: part refused (%s) after others were taken", self.name,
+                                    st.name(result.command_status))
+                    return SendResult(out.message_id, error=ChannelError(kind, st.name(result.command_status)))
+            todo = again
+            if todo:
+                tries += 1
+                if tries > self.settings.throttle_retries:
+                    if accepted:
+                        return self._unknown(out, "parts still throttled after retries")
+                    return SendResult(out.message_id, error=ChannelError(ErrorKind.THROTTLED, "still throttled"))
+        self._throttles = 0
+        carrier_id = receipts.match_key(accepted[len(pending) - 1], self.settings.receipt_id)
+        return SendResult(out.message_id, carrier_id)
+
+    def _unknown(self, out: Outbound, why: str) -> SendResult:
+        return SendResult(out.message_id, error=ChannelError(ErrorKind.UNKNOWN, why))
+
+    def _throttled(self) -> None:
+        self._throttles += 1
+        pause = min(10.0, self.settings.throttle_pause * 2 ** min(self._throttles - 1, 8))
+        self._paused_until = max(self._paused_until, time.monotonic() + pause)
+
+    async def _wait_unpaused(self) -> None:
+        wait = self._paused_until - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    async def _on_deliver(self, pdu: p.DeliverSm) -> int:
+        assert self._sink is not None and self._receipts is not None
+        report = receipts.report_from(pdu)
+        if report is not None:
+            status = receipts.receipt_status(report)
+            if status is None:
+                return st.ESME_ROK  # en route, accepted: not news we keep
+            carrier_id = receipts.normalise_id(report.message_id, self.settings.receipt_id)
+            error = None if status is ReceiptStatus.DELIVERED else (report.err or report.stat)
+            await self._receipts.add(Receipt(self.name, carrier_id, status, error, self.clock.now()))
+            return st.ESME_ROK
+        text, concat = coding.decode_text(
+            pdu.data_coding, pdu.short_message, udhi=bool(pdu.esm_class & 0x40),
+            gsm_packed=self.settings.gsm_packed, tlvs=pdu.tlvs,
+        )
+        sender = self._number(pdu.source_addr, pdu.source_addr_ton)
+        to = self._number(pdu.destination_addr, pdu.dest_addr_ton)
+        if concat is None or concat.total <= 1:
+            await self._inbound(sender, to, text)
+            return st.ESME_ROK
+        return await self._part(sender, to, concat, text)
+
+    async def _part(self, sender: str, to: str, concat: coding.Concat, text: str) -> int:
+        key = (sender, to, concat.ref, concat.total)
+        parts = self._parts.setdefault(key, {})
+        whole = self._whole.get(key)
+        if whole is None or whole.done():
+            whole = self._whole[key] = asyncio.get_running_loop().create_future()
+        parts[concat.seq] = text
+        if len(parts) == concat.total and all(i in parts for i in range(1, concat.total + 1)):
+            del self._parts[key], self._whole[key]
+            try:
+                await self._inbound(sender, to, "".join(parts[i] for i in range(1, concat.total + 1)))
+            except Exception:
+                whole.set_result(_RETRY_LATER)
+                raise
+            whole.set_result(st.ESME_ROK)
+            return st.ESME_ROK
+        try:
+            return await asyncio.wait_for(asyncio.shield(whole), self.settings.reassembly_timeout)
+        except TimeoutError:
+            parts.pop(concat.seq, None)
+            if not parts:
+                self._parts.pop(key, None)
+                self._whole.pop(key, None)
+            return _RETRY_LATER
+
+    async def _inbound(self, sender: str, to: str, body: str) -> None:
+        assert self._sink is not None
+        # deliver_sm carries no id of its own; a redelivery after a crash is a new message.
+        await self._sink.on_inbound(Inbound(self.name, f"mo-{uuid.uuid4().hex}", sender, to, body, self.clock.now()))
+
+    @staticmethod
+    def _number(address: str, ton: int) -> str:
+        return f"+{address}" if ton == 1 and address.isdigit() else address

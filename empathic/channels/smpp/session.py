@@ -1,0 +1,323 @@
+"""One SMPP 3.4 connection (a bind) from Empathic, the ESME, to an SMSC.
+
+Requests are pipelined: up to `window` submit_sm wait for their response at once (never
+stop-and-wait), each answered future found by sequence number. The socket has TCP_NODELAY
+(a small PDU must not wait for a delayed ACK). A per-bind token bucket keeps submits under
+the carrier's TPS. enquire_link goes out when the line has been quiet `enquire_link`
+seconds; no answer within `response_timeout` means the connection is dead.
+
+deliver_sm (receipts and texts from people) go to `on_deliver`, whose returned status is
+the deliver_sm_resp's: it answers only after the engine has stored what it was given, so a
+crash before that makes the SMSC deliver it again rather than lose it.
+
+When the connection ends, every request still waiting raises `ConnectionLost`: whether the
+SMSC took such a submit_sm is unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from empathic.channels.smpp import pdu as p
+from empathic.channels.smpp import status as st
+from empathic.core.ratelimit import TokenBucket
+
+log = logging.getLogger(__name__)
+
+BIND_MODES = {
+    "transceiver": p.CommandId.BIND_TRANSCEIVER,
+    "transmitter": p.CommandId.BIND_TRANSMITTER,
+    "receiver": p.CommandId.BIND_RECEIVER,
+}
+
+
+class ConnectionLost(ConnectionError):
+    """The connection ended while a request waited for its response."""
+
+
+class BindRefused(ConnectionError):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"bind refused: {st.name(status)}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    host: str
+    port: int
+    system_id: str
+    password: str
+    system_type: str = ""
+    mode: str = "transceiver"
+    window: int = 50
+    tps: float = 0.0  # 0: no limit of our own
+    enquire_link: float = 30.0
+    response_timeout: float = 30.0
+    connect_timeout: float = 10.0
+
+    def __repr__(self) -> str:  # the password never reaches a log
+        return f"SessionSettings({self.system_id}@{self.host}:{self.port}, {self.mode}, window={self.window})"
+
+
+OnDeliver = Callable[[p.DeliverSm], Awaitable[int]]
+
+
+class Session:
+    def __init__(self, settings: SessionSettings, on_deliver: OnDeliver | None = None) -> None:
+        self.settings = settings
+        self.on_deliver = on_deliver
+        self.window = asyncio.Semaphore(max(1, settings.window))
+        self.bucket = TokenBucket(settings.tps, max(1.0, settings.tps / 10)) if settings.tps > 0 else None
+        self._sequence = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[p.Pdu]] = {}
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._delivering: set[asyncio.Task[None]] = set()
+        self._last_read = time.monotonic()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.bound = False
+
+    # -- life ---------------------------------------------------------------------------
+
+    async def open(self) -> p.BindResp:
+        """Connect and bind; raises OSError, TimeoutError or BindRefused."""
+        s = self.settings
+        self._reader, self._writer = await asyncio.wait_for(
+            asyncio.open_connection(s.host, s.port), s.connect_timeout
+        )
+        sock = self._writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._tasks.append(asyncio.create_task(self._read_loop(), name=f"smpp-read-{s.system_id}"))
+        bind = p.Bind(BIND_MODES[s.mode], s.system_id, s.password, s.system_type)
+        try:
+            resp = await asyncio.wait_for(self.request(bind), s.response_timeout)
+        except BaseException:
+            await self.close(graceful=False)
+            raise
+        if resp.command_status != st.ESME_ROK:
+            await self.close(graceful=False)
+            raise BindRefused(resp.command_status)
+        self.bound = True
+        self._tasks.append(asyncio.create_task(self._keep_alive(), name=f"smpp-link-{s.system_id}"))
+        assert isinstance(resp, p.BindResp)
+        return resp
+
+    async def close(self, *, graceful: bool = True) -> None:
+        """Unbind (when `graceful` and still connected) and close; waiting requests fail."""
+        if graceful and self.bound and not self.closed.done():
+            try:
+                await asyncio.wait_for(self.request(p.Unbind()), min(5.0, self.settings.response_timeout))
+            except (ConnectionError, TimeoutError, OSError):
+                pass
+        self._lost("closed")
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        for task in self._tasks:
+            if task is not current:
+                try:
+                    await task
+                except BaseException:  # noqa: BLE001 - cancelled or already failed
+                    pass
+
+    def _lost(self, why: str) -> None:
+        self.bound = False
+        if self._writer is not None:
+            self._writer.close()
+        waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(ConnectionLost(why))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    @property
+    def alive(self) -> bool:
+        return self.bound and not self.closed.done()
+
+    # -- requests -------------------------------------------------------------------------
+
+    def send_request(self, request: p.Pdu) -> asyncio.Future[p.Pdu]:
+        """Write a request now; the future gets its response (or ConnectionLost)."""
+        if self.closed.done() or self._writer is None:
+            raise ConnectionLost("not connected")
+        sequence = next(self._sequence)
+        if sequence >= 0x7FFFFFFF:  # sequence numbers wrap within 1..0x7FFFFFFF
+            self._sequence = itertools.count(1)
+            sequence = next(self._sequence)
+        request.sequence = sequence
+        future: asyncio.Future[p.Pdu] = asyncio.get_running_loop().create_future()
+        self._waiting[request.sequence] = future
+        self._writer.write(p.encode(request))
+        return future
+
+    async def request(self, request: p.Pdu) -> p.Pdu:
+        return await self.send_request(request)
+
+    async def submit(self, pdu: p.SubmitSm) -> p.SubmitSmResp:
+        """One submit_sm within the window and the TPS limit; its response, whatever its status.
+
+        Raises ConnectionLost if the connection is (or goes) down: before the PDU was written
+        the SMSC has not seen it; after, the outcome is unknown (see `submit_many`).
+        """
+        async with self.window:
+            await self._take_token()
+            future = self.send_request(pdu)
+            await self._flow_control()
+            return await self._await(future)
+
+    async def submit_many(self, pdus: list[p.SubmitSm]) -> list[p.SubmitSmResp | BaseException]:
+        """Submit the parts of one message back to back (all window slots first, so a
+        connection loss finds either none of them written or all); a result per part:
+        the response, `ConnectionLost` when none was written (safe to retry), or
+        `OutcomeUnknown` when written and not answered."""
+        for _ in pdus:
+            await self.window.acquire()
+        try:
+            for _ in pdus:
+                await self._take_token()
+            try:
+                futures = [self.send_request(x) for x in pdus]
+            except ConnectionLost as exc:
+                return [exc for _ in pdus]
+            await self._flow_control()
+            results: list[p.SubmitSmResp | BaseException] = []
+            for future in futures:
+                try:
+                    results.append(await self._await(future))
+                except ConnectionLost as exc:
+                    results.append(OutcomeUnknown(str(exc)))
+            return results
+        finally:
+            for _ in pdus:
+                self.window.release()
+
+    async def _await(self, future: asyncio.Future[p.Pdu]) -> p.SubmitSmResp:
+        try:
+            resp = await asyncio.wait_for(asyncio.shield(future), self.settings.response_timeout)
+        except TimeoutError:
+            log.warning("smpp %s: no response within %.0fs; dropping the connection",
+                        self.settings.system_id, self.settings.response_timeout)
+            self._lost("response timeout")
+            raise ConnectionLost("response timeout") from None
+        if isinstance(resp, p.GenericNack):
+            return p.SubmitSmResp(command_status=resp.command_status or st.ESME_RSYSERR, sequence=resp.sequence)
+        assert isinstance(resp, p.SubmitSmResp)
+        return resp
+
+    async def _take_token(self) -> None:
+        if self.bucket is None:
+            return
+        while True:
+            wait = self.bucket.wait_for(1, time.monotonic())
+            if wait <= 0:
+                self.bucket.take(1, time.monotonic())
+                return
+            await asyncio.sleep(wait)
+
+    async def _flow_control(self) -> None:
+        writer = self._writer
+        if writer is not None and writer.transport.get_write_buffer_size() > 256 * 1024:
+            try:
+                await writer.drain()
+            except ConnectionError:
+                self._lost("write failed")
+
+    def _write(self, pdu: p.Pdu) -> None:
+        if self._writer is not None and not self.closed.done():
+            self._writer.write(p.encode(pdu))
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        assert self._reader is not None
+        frames = p.FrameReader()
+        why = "connection closed by the SMSC"
+        try:
+            while True:
+                data = await self._reader.read(65536)
+                if not data:
+                    break
+                self._last_read = time.monotonic()
+                for frame in frames.feed(data):
+                    self._handle(frame)
+        except p.ProtocolError as exc:  # the stream cannot be re-synchronised
+            self._write(p.GenericNack(command_status=exc.status, sequence=exc.sequence or 0))
+            why = f"protocol error: {exc}"
+        except (ConnectionError, OSError) as exc:
+            why = f"connection error: {type(exc).__name__}"
+        except asyncio.CancelledError:
+            why = "closed"
+            raise
+        finally:
+            if not self.closed.done():
+                log.info("smpp %s: %s", self.settings.system_id, why)
+            self._lost(why)
+
+    def _handle(self, frame: bytes) -> None:
+        try:
+            pdu = p.decode(frame)
+        except p.ProtocolError as exc:
+            sequence = exc.sequence or 0
+            future = self._waiting.pop(sequence, None)
+            if future is not None and not future.done():  # an answer we could not read
+                future.set_result(p.GenericNack(command_status=exc.status, sequence=sequence))
+            else:
+                self._write(p.GenericNack(command_status=exc.status, sequence=sequence))
+            return
+        command_id = pdu.command_id
+        if command_id & p.RESPONSE_BIT:
+            future = self._waiting.pop(pdu.sequence, None)
+            if future is not None and not future.done():
+                future.set_result(pdu)
+            return
+        if isinstance(pdu, p.DeliverSm):
+            task = asyncio.create_task(self._deliver(pdu))
+            self._delivering.add(task)
+            task.add_done_callback(self._delivering.discard)
+        elif isinstance(pdu, p.EnquireLink):
+            self._write(p.EnquireLinkResp(sequence=pdu.sequence))
+        elif isinstance(pdu, p.Unbind):
+            self._write(p.UnbindResp(sequence=pdu.sequence))
+            self._lost("unbound by the SMSC")
+        else:
+            self._write(p.response_to(pdu, st.ESME_RINVCMDID))
+
+    async def _deliver(self, pdu: p.DeliverSm) -> None:
+        status = st.ESME_RX_T_APPN
+        try:
+            if self.on_deliver is not None:
+                status = await self.on_deliver(pdu)
+            else:
+                status = st.ESME_ROK
+        except Exception:  # noqa: BLE001 - the SMSC will deliver it again
+            log.exception("smpp %s: handling deliver_sm failed", self.settings.system_id)
+        self._write(p.DeliverSmResp(command_status=status, sequence=pdu.sequence))
+
+    async def _keep_alive(self) -> None:
+        interval = self.settings.enquire_link
+        while not self.closed.done():
+            quiet = time.monotonic() - self._last_read
+            if quiet < interval:
+                await asyncio.sleep(interval - quiet)
+                continue
+            try:
+                await asyncio.wait_for(self.request(p.EnquireLink()), self.settings.response_timeout)
+            except (TimeoutError, ConnectionError):
+                log.warning("smpp %s: enquire_link unanswered; dropping the connection", self.settings.system_id)
+                self._lost("enquire_link timeout")
+                return
+            self._last_read = time.monotonic()
+
+
+class OutcomeUnknown(ConnectionLost):
+    """Written, then the connection ended before the SMSC answered: it may hold the message."""

@@ -1,0 +1,205 @@
+"""The engine over SMPP: Empathic binds to `empathic smsc-sim` on loopback and texts flow
+both ways (messages, receipts, replies, STOP), through throttling, dropped connections and
+a carrier that is gone (failover to the next channel)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from empathic.core.messages import Status
+from empathic.engine.outbox import MessageRequest
+from empathic.engine.runtime import Runtime
+from empathic.smsc.server import Smsc, SmscSettings
+from empathic.store import messages as store
+from tests.conftest import POSTGRES_URL, eventually, make_settings, postgres_schema
+
+SENDER = "+18005550100"
+
+
+def write_project(folder: Path, channels: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "empathic.toml").write_text(
+        f'[sender]\nname = "Acme"\nnumber = "{SENDER}"\n\n{channels}', encoding="utf-8"
+    )
+    return folder
+
+
+def smpp_entry(port: int, **extra: Any) -> str:
+    lines = [
+        "[[channels]]", 'type = "smpp"', 'name = "carrier"', 'host = "127.0.0.1"', f"port = {port}",
+        'system_id = "acme"', 'password = "pw"', "window = 50", "enquire_link = 5", "response_timeout = 2",
+        "reconnect_max = 0.5", "throttle_pause = 0.02",
+    ]
+    lines += [f"{k} = {v!r}".replace("'", '"') if isinstance(v, str) else f"{k} = {str(v).lower() if isinstance(v, bool) else v}"
+              for k, v in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+@asynccontextmanager
+async def engine(tmp_path: Path, backend: str, channels: str) -> AsyncIterator[Runtime]:
+    project = write_project(tmp_path / "project", channels)
+    if backend == "sqlite":
+        rt = Runtime(make_settings(tmp_path, project_dir=project))
+        await rt.start()
+        try:
+            yield rt
+        finally:
+            await rt.stop()
+        return
+    async with postgres_schema() as schema:
+        rt = Runtime(make_settings(tmp_path, project_dir=project, database_url=POSTGRES_URL, database_schema=schema))
+        await rt.start()
+        try:
+            yield rt
+        finally:
+            await rt.stop()
+
+
+async def send(rt: Runtime, count: int, *, body: str = "Order {i} is on its way", topic: str = "transactional") -> list[str]:
+    rows = await rt.outbox.submit(
+        rt.workspace_id,
+        [MessageRequest(to=f"+1415555{i % 10000:04d}", body=body.format(i=i), topic=topic) for i in range(count)],
+        numbered=True,
+    )
+    return [r["id"] for r in rows]
+
+
+async def statuses(rt: Runtime, ids: list[str]) -> dict[str, int]:
+    async with rt.db.transaction() as conn:
+        rows = await store.by_ids(conn, ids)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+async def test_texts_receipts_and_a_long_unicode_text(tmp_path: Path, backend: str) -> None:
+    async with Smsc(SmscSettings(port=0, latency=0.005, receipt_delay=0.01, receipt_id_mode="hex_to_dec")) as smsc:
+        async with engine(tmp_path, backend, smpp_entry(smsc.port, receipt_id="hex_to_dec")) as rt:
+            ids = await send(rt, 60)
+            ids += await send(rt, 1, body="Grüße aus München 🚚 " * 8)  # UCS-2, 3 parts by UDH
+            try:
+                await eventually(lambda: _all(rt, ids, Status.DELIVERED), timeout=20)
+            except AssertionError:
+                async with rt.db.transaction() as conn:
+                    odd = [r for r in await store.by_ids(conn, ids) if r["status"] != "delivered"]
+                    hist = [await store.history(conn, r["id"]) for r in odd[:3]]
+                raise AssertionError(f"{_all.last} {smsc.summary()} {[(r['status'], r['reason'], r['channel'], r['carrier_id']) for r in odd[:3]]} {hist}")
+    summary = smsc.summary()
+    assert summary["received"] == 61 and summary["unique"] == 61 and summary["duplicates"] == 0
+    assert summary["receipts_sent"] == 61
+
+
+async def test_a_reply_and_stop_come_back_over_the_bind(tmp_path: Path, backend: str) -> None:
+    async with Smsc(SmscSettings(port=0, receipt_delay=0.01)) as smsc:
+        async with engine(tmp_path, backend, smpp_entry(smsc.port)) as rt:
+            await smsc.send_mo("14155550123", SENDER[1:], "STOP")
+
+            async def confirmed() -> bool:
+                return smsc.summary()["received"] >= 1
+
+            await eventually(confirmed, timeout=10)
+            async with rt.db.transaction() as conn:
+                inbound = [r for r in await store.with_status(conn, Status.RECEIVED, 10)]
+            assert [(r["from_addr"], r["body"], r["channel"]) for r in inbound] == [("+14155550123", "STOP", "carrier")]
+            # the confirmation went out once, on the same channel; further texts are blocked
+            rows = await rt.outbox.submit(rt.workspace_id, [MessageRequest(to="+14155550123", body="Your order shipped")])
+            ids = [r["id"] for r in rows]
+            await eventually(lambda: _all(rt, ids, Status.BLOCKED), timeout=10)
+            assert smsc.summary()["received"] == 1
+
+
+async def test_long_reply_in_parts_is_one_message(tmp_path: Path, backend: str) -> None:
+    async with Smsc(SmscSettings(port=0)) as smsc:
+        async with engine(tmp_path, backend, smpp_entry(smsc.port)) as rt:
+            text = "Can you deliver it to my neighbour at number 12 instead? " * 5
+            await smsc.send_mo("14155550124", SENDER[1:], text, long="sar")
+
+            async def received() -> list[dict[str, Any]]:
+                async with rt.db.transaction() as conn:
+                    return await store.with_status(conn, Status.RECEIVED, 10)
+
+            (row,) = await eventually(received, timeout=10)
+            assert row["body"] == text
+
+
+async def test_throttling_loses_and_doubles_nothing(tmp_path: Path, backend: str) -> None:
+    async with Smsc(SmscSettings(port=0, throttle_share=0.3, seed=3, receipt_delay=0.01)) as smsc:
+        async with engine(tmp_path, backend, smpp_entry(smsc.port)) as rt:
+            ids = await send(rt, 200)
+            await eventually(lambda: _all(rt, ids, Status.DELIVERED), timeout=30)
+    summary = smsc.summary()
+    assert summary["throttled"] > 20
+    assert (summary["received"], summary["unique"], summary["duplicates"]) == (200, 200, 0)
+
+
+async def test_a_dropped_connection_leaves_only_unknowns_never_doubles(tmp_path: Path, backend: str) -> None:
+    async with Smsc(SmscSettings(port=0, latency=0.01, drop_after=40, receipt_delay=0.01)) as smsc:
+        async with engine(tmp_path, backend, smpp_entry(smsc.port)) as rt:
+            ids = await send(rt, 300)
+
+            async def settled() -> dict[str, int] | None:
+                counts = await statuses(rt, ids)
+                return counts if set(counts) <= {"delivered", "unknown"} else None
+
+            counts = await eventually(settled, timeout=30)
+            channel = rt.channels.by_name["carrier"]
+            assert channel.binds == 2  # bound again after the drop
+    summary = smsc.summary()
+    assert summary["drops"] == 1 and summary["duplicates"] == 0
+    assert 1 <= counts.get("unknown", 0) <= 50  # at most a window was in flight at the drop
+    # every text the SMSC took is delivered, or one of the unknowns (which it may hold)
+    assert counts["delivered"] <= summary["unique"] <= counts["delivered"] + counts.get("unknown", 0)
+
+
+async def test_a_carrier_that_is_gone_fails_over_to_the_next_channel(tmp_path: Path, backend: str) -> None:
+    smsc = Smsc(SmscSettings(port=0))
+    await smsc.start()
+    port = smsc.port
+    channels = smpp_entry(port, priority=0) + '\n[[channels]]\ntype = "simulator"\nname = "backup"\npriority = 1\n'
+    async with engine(tmp_path, backend, channels) as rt:
+        rt.channels.failover_after = 0.3
+        assert await rt.channels.by_name["carrier"].wait_up(5)
+        await smsc.stop()  # the carrier goes away while texts are queued for it
+        await eventually(lambda: _down(rt), timeout=10)
+        ids = await send(rt, 5)  # routed to the backup at once: the carrier is down
+        more = await _queue_on(rt, "carrier", 5)  # already queued for the carrier
+        await eventually(lambda: _all(rt, ids + more, Status.DELIVERED), timeout=20)
+        async with rt.db.transaction() as conn:
+            assert {r["channel"] for r in await store.by_ids(conn, ids + more)} == {"backup"}
+
+
+async def _down(rt: Runtime) -> bool:
+    return not rt.channels.by_name["carrier"].up
+
+
+async def _queue_on(rt: Runtime, channel: str, count: int) -> list[str]:
+    """Texts queued for `channel` as if accepted just before it went down."""
+    from sqlalchemy import update
+
+    from empathic.store.schema import messages
+
+    ids = await send(rt, count, body="queued before the outage {i}")
+    async with rt.db.transaction() as conn:
+        await conn.execute(
+            update(messages).where(messages.c.id.in_(ids), messages.c.status == "queued").values(channel=channel)
+        )
+    return ids
+
+
+async def _all(rt: Runtime, ids: list[str], status: Status) -> bool:
+    counts = await statuses(rt, ids)
+    if counts == {status.value: len(ids)}:
+        return True
+    _all.last = counts  # type: ignore[attr-defined]  # shown when the wait fails
+    return False

@@ -220,6 +220,53 @@ def flows_schema() -> None:
     print(json.dumps(FLOW_SCHEMA, indent=2))
 
 
+@app.command("smsc-sim")
+def smsc_sim(
+    port: Annotated[int, typer.Option(help="TCP port to listen on (0: any free port, printed).")] = 2775,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    system_id: Annotated[str | None, typer.Option(help="The ESME system_id to accept (default: any).")] = None,
+    password: Annotated[str | None, typer.Option(envvar="SMSC_SIM_PASSWORD", help="Password to require (default: any).")] = None,
+    latency: Annotated[float, typer.Option(help="Seconds before each submit_sm_resp.")] = 0.0,
+    receipts: Annotated[bool, typer.Option(help="Send delivery receipts that were asked for.")] = True,
+    receipt_delay: Annotated[float, typer.Option(help="Seconds from submit_sm_resp to its receipt.")] = 0.0,
+    receipt_format: Annotated[str, typer.Option(help="text, tlv or both.")] = "both",
+    receipt_id_mode: Annotated[str, typer.Option(help="same, or hex_to_dec (receipt ids in decimal).")] = "same",
+    fail_share: Annotated[float, typer.Option(help="Share of accepted texts whose receipt says UNDELIV.")] = 0.0,
+    reject_share: Annotated[float, typer.Option(help="Share of submits refused (ESME_RINVDSTADR).")] = 0.0,
+    throttle_share: Annotated[float, typer.Option(help="Share of submits answered ESME_RTHROTTLED.")] = 0.0,
+    drop_after: Annotated[int, typer.Option(help="Close the connection at this submit_sm (0: never).")] = 0,
+    drop_every: Annotated[bool, typer.Option(help="Drop at every drop_after-th submit, not once.")] = False,
+    gsm_packed: Annotated[bool, typer.Option(help="data_coding 0 is packed septets.")] = False,
+    mo_file: Annotated[Path | None, typer.Option(help='Lines "SOURCE DESTINATION TEXT" sent as texts from phones after the first receiving bind.')] = None,
+    summary: Annotated[Path | None, typer.Option(help="Write the JSON summary (received, unique, duplicates, ...) here on exit.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for the shares, for repeatable runs.")] = None,
+) -> None:
+    """Run an SMSC simulator (SMPP 3.4) for development, tests and benchmarks; Ctrl-C stops it
+    and prints its summary."""
+    import json
+
+    from empathic.smsc.server import SmscSettings, serve as serve_smsc
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = SmscSettings(
+            host=host, port=port, system_id=system_id, password=password, latency=latency, receipts=receipts,
+            receipt_delay=receipt_delay, receipt_format=receipt_format, receipt_id_mode=receipt_id_mode,
+            fail_share=fail_share, reject_share=reject_share, throttle_share=throttle_share, drop_after=drop_after,
+            drop_every=drop_every, gsm_packed=gsm_packed, mo_file=mo_file, summary_path=summary, seed=seed,
+        )
+        settings.validate()
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+    def started(smsc: object) -> None:
+        console.print(f"SMSC simulator listening on {host}:{getattr(smsc, 'port', port)}", highlight=False)
+
+    result = asyncio.run(serve_smsc(settings, started=started))
+    console.print_json(json.dumps(result))
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -25,7 +25,8 @@ def free_port() -> int:
 class Server:
     """One `empathic serve` subprocess; its stdout/stderr go to files we can show on failure."""
 
-    def __init__(self, data_dir: Path, logs: Path) -> None:
+    def __init__(self, data_dir: Path, logs: Path, project: Path | None = None) -> None:
+        self.project = project
         self.data_dir = data_dir
         self.logs = logs
         self.port = free_port()
@@ -42,7 +43,8 @@ class Server:
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "empathic.cli", "serve", "--port", str(self.port),
-                 "--data-dir", str(self.data_dir), "--log-level", "info"],
+                 "--data-dir", str(self.data_dir), "--log-level", "info",
+                 *(["--project", str(self.project)] if self.project else [])],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=err,

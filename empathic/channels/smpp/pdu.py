@@ -217,9 +217,9 @@ class _ShortMessage:
 @dataclass(slots=True)
 class SubmitSmResp:
     message_id: str = ""  # the SMSC's id; empty in most error responses
-    tlvs: dict[int, bytes] = field(default_factory=dict)  # SMPP 5.0 SMSCs add some
     command_status: int = 0
     sequence: int = 0
+    tlvs: dict[int, bytes] = field(default_factory=dict)  # not in 3.4; SMPP 5.0 SMSCs add some
 
     command_id: ClassVar[CommandId] = CommandId.SUBMIT_SM_RESP
     request_type: ClassVar[type]
@@ -228,9 +228,9 @@ class SubmitSmResp:
 @dataclass(slots=True)
 class DeliverSmResp:
     message_id: str = ""  # unused by the spec: always empty
-    tlvs: dict[int, bytes] = field(default_factory=dict)
     command_status: int = 0
     sequence: int = 0
+    tlvs: dict[int, bytes] = field(default_factory=dict)
 
     command_id: ClassVar[CommandId] = CommandId.DELIVER_SM_RESP
     request_type: ClassVar[type]
@@ -507,7 +507,7 @@ def _decode_sm(kind: type, frame: bytes, status: int, sequence: int) -> _ShortMe
     nul = find(b"\0", 16, 22)
     if nul < 0:
         raise _bad_string(st.ESME_RINVSERTYP, "service_type", 6, sequence)
-    service_type = frame[16:nul].decode("latin-1")
+    service_type = frame[16:nul].decode("latin-1") if nul > 16 else ""
     source_ton = frame[nul + 1]
     source_npi = frame[nul + 2]
     pos = nul + 3
@@ -605,10 +605,10 @@ def _decode_bind_resp(command_id: int, frame: bytes, status: int, sequence: int)
 def _decode_message_id_resp(command_id: int, frame: bytes, status: int, sequence: int) -> Pdu:
     kind = SubmitSmResp if command_id == CommandId.SUBMIT_SM_RESP else DeliverSmResp
     if len(frame) == 16:  # an error submit_sm_resp has no body; some SMSCs send none at all
-        return kind("", {}, status, sequence)
+        return kind("", status, sequence, {})
     message_id, pos = _string_at(frame, 16, 65, "message_id", st.ESME_RINVMSGID, sequence)
     tlvs = _decode_tlvs(frame, pos, sequence) if pos < len(frame) else {}
-    return kind(message_id, tlvs, status, sequence)
+    return kind(message_id, status, sequence, tlvs)
 
 
 def _decode_header_only(command_id: int, frame: bytes, status: int, sequence: int) -> Pdu:

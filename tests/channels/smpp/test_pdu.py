@@ -285,7 +285,7 @@ def test_binds_and_responses_round_trip(
     bind_resp = BindResp(CommandId(command_id | 0x80000000), system_id, tlvs, sequence=2)
     assert decode(encode(bind_resp)) == bind_resp
     for kind in (SubmitSmResp, DeliverSmResp):
-        resp = kind(message_id, tlvs, sequence=3)
+        resp = kind(message_id, sequence=3, tlvs=tlvs)
         assert decode(encode(resp)) == resp
 
 

@@ -22,8 +22,10 @@ MAX_BATCH = 1000
 
 class SendMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    to: str = Field(max_length=64, examples=["+14155550100"])
-    body: str = Field(max_length=5000)
+    to: str = Field(max_length=254, examples=["+14155550100"], description="a phone number, or an email address")
+    body: str = Field(max_length=5000, description="the text (an email's plain-text part)")
+    subject: str | None = Field(None, max_length=998, description="email only, required there")
+    html: str | None = Field(None, max_length=200_000, description="email only: the HTML alternative")
     topic: str = Field("transactional", max_length=64)
     idempotency_key: str | None = Field(None, max_length=200)
     region: str | None = Field(None, min_length=2, max_length=2, description="ISO region for national numbers")
@@ -33,7 +35,8 @@ class SendMessage(BaseModel):
 
     def request(self) -> MessageRequest:
         return MessageRequest(
-            self.to, self.body, self.topic, self.idempotency_key, self.region, valid_until=self.valid_until
+            self.to, self.body, self.topic, self.idempotency_key, self.region, valid_until=self.valid_until,
+            subject=self.subject, html=self.html,
         )
 
 

@@ -70,6 +70,8 @@ def choose(
     """The channel for one message; raises NoRoute when none serves it."""
     found = candidates(routes, dest)
     if not found:
+        if dest.reach is Reach.EMAIL:
+            raise NoRoute(f"no email channel (type smtp) is declared for topic {dest.topic!r}")
         raise NoRoute(
             f"no channel reaches {dest.reach.value} in {dest.country or 'an unknown country'}"
             f" for topic {dest.topic!r}"

@@ -190,7 +190,10 @@ class Dispatcher:
         return len(batch), to_send
 
     async def _hand_off(self, rows: list[dict[str, Any]]) -> list[SendResult]:
-        outs = [Outbound(r["id"], r["to_addr"], r["from_addr"] or self.channel.sender, r["body"]) for r in rows]
+        outs = [
+            Outbound(r["id"], r["to_addr"], r["from_addr"] or self.channel.sender, r["body"], r.get("subject"), r.get("html"))
+            for r in rows
+        ]
         try:
             return await self.channel.send(outs)
         except Exception as exc:  # the outcome of this hand-off is unknown: ask the carrier

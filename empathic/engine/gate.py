@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from empathic.core import policy
 from empathic.core import regulations as regulations_mod
 from empathic.core.consent import ConsentState
+from empathic.core.emails import is_email
 from empathic.core.phones import (
     InvalidPhoneNumber,
     region_of,
@@ -134,27 +135,33 @@ class Gate:
 
     def _timed(self, row: dict[str, Any], prefs: Preferences | None, book: RuleBook) -> bool:
         kind = self.topics.kind(row["topic"])
-        return kind in book.governed or (prefs is not None and bool(prefs.hours_for(kind, "sms", row["topic"])))
+        return kind in book.governed or (prefs is not None and bool(prefs.hours_for(kind, _reach(row), row["topic"])))
 
     def _candidate(
         self, row: dict[str, Any], contact: dict[str, Any] | None, prefs: Preferences, book: RuleBook
     ) -> tuple[policy.Candidate, Rules]:
         kind = self.topics.kind(row["topic"])
         if not self._timed(row, prefs, book):  # no rule or preference times or caps this kind: skip the lookups
-            return policy.Candidate(row["topic"], kind, "sms", valid_until=row.get("valid_until")), book.rules_for(frozenset())
-        places, number_zones = _whereabouts(row["to_addr"])
+            return policy.Candidate(row["topic"], kind, _reach(row), valid_until=row.get("valid_until")), book.rules_for(frozenset())
+        # An email has no place of its own: only the rules everywhere and the person's zone.
+        places, number_zones = (frozenset(), ()) if is_email(row["to_addr"]) else _whereabouts(row["to_addr"])
         own_zone = contact.get("timezone") if contact else None
         zones = (own_zone,) if own_zone else number_zones or (self.default_zone,)
         candidate = policy.Candidate(
             topic=row["topic"],
             kind=kind,
-            channel="sms",
+            channel=_reach(row),
             zones=zones,
             in_reply=bool(row.get("in_reply_to")),
             valid_until=row.get("valid_until"),
             content_key=content_key(row["body"]) if kind is TopicKind.MARKETING else None,
         )
         return candidate, book.rules_for(places)
+
+
+def _reach(row: dict[str, Any]) -> str:
+    """The consent and preference channel of a message: `email` or `sms`."""
+    return "email" if is_email(row["to_addr"]) else "sms"
 
 
 @lru_cache(maxsize=65536)

@@ -20,6 +20,7 @@ from empathic.core import sms
 from empathic.core.clock import Clock
 from empathic.core.ids import new_id
 from empathic.core.messages import Direction, Status
+from empathic.core.emails import InvalidEmail, is_email, normalize_email
 from empathic.core.routing import NoRoute
 from empathic.core.phones import InvalidPhoneNumber, normalize
 from empathic.core.topics import TopicKind, Topics, UnknownTopic
@@ -43,6 +44,8 @@ class MessageRequest:
     event_id: str | None = None
     valid_until: datetime | None = None  # worthless after this instant: expired, never sent late
     in_reply_to: str | None = None  # the inbound message id this answers
+    subject: str | None = None  # email only (`to` is an address)
+    html: str | None = None  # email only: the HTML alternative of `body`
 
 
 class SubmitError(ValueError):
@@ -80,7 +83,7 @@ class Checked:
 
     request: MessageRequest
     to: str
-    count: sms.SegmentCount
+    count: sms.SegmentCount | None  # None for email
     priority: int
 
 
@@ -90,9 +93,10 @@ def validate(requests: list[MessageRequest], rules: OutboxRules, *, numbered: bo
 
 
 def _validate(req: MessageRequest, rules: OutboxRules, index: int | None) -> Checked:
+    email = is_email(req.to)
     try:
-        to = normalize(req.to, req.region or rules.default_region)
-    except InvalidPhoneNumber as exc:
+        to = normalize_email(req.to) if email else normalize(req.to, req.region or rules.default_region)
+    except (InvalidPhoneNumber, InvalidEmail) as exc:
         raise SubmitError("to", str(exc), index) from None
     try:
         kind = rules.topics.kind(req.topic)
@@ -102,8 +106,14 @@ def _validate(req: MessageRequest, rules: OutboxRules, index: int | None) -> Che
         raise SubmitError("topic", "a one-time code goes only to the person who just asked for it: send it alone, not in a batch", index)
     if not req.body.strip():
         raise SubmitError("body", "must not be empty", index)
-    count = sms.count(req.body)
-    if count.segments > rules.max_segments:
+    if email:
+        _check_email(req, index)
+        count = None
+    elif req.subject is not None or req.html is not None:
+        raise SubmitError("subject" if req.subject is not None else "html", "is for email only: `to` is a phone number", index)
+    else:
+        count = sms.count(req.body)
+    if count is not None and count.segments > rules.max_segments:
         raise SubmitError(
             "body",
             f"is {count.segments} segments ({count.encoding.value}, {count.units} units); "
@@ -120,6 +130,14 @@ def _validate(req: MessageRequest, rules: OutboxRules, index: int | None) -> Che
         except NoRoute as exc:
             raise SubmitError("to", str(exc), index) from None
     return Checked(req, to, count, kind.priority)
+
+
+def _check_email(req: MessageRequest, index: int | None) -> None:
+    subject = req.subject or ""
+    if not subject.strip():
+        raise SubmitError("subject", "an email needs a subject", index)
+    if len(subject) > 998 or any(ch in subject for ch in "\r\n") or not subject.isprintable():
+        raise SubmitError("subject", "must be one line of at most 998 printable characters", index)
 
 
 def _default_validity(kind: TopicKind, now: datetime) -> datetime | None:
@@ -149,8 +167,12 @@ async def write(
     """Queue validated requests in the caller's transaction; one row per request, in order."""
     keys = [c.request.idempotency_key for c in checked if c.request.idempotency_key]
     existing = await store.by_idempotency_keys(conn, workspace_id, keys) if keys else {}
-    fresh_phones = [c.to for c in checked if c.request.idempotency_key not in existing]
+    fresh = [c.to for c in checked if c.request.idempotency_key not in existing]
+    fresh_phones = [to for to in fresh if not is_email(to)]
+    fresh_emails = [to for to in fresh if is_email(to)]
     people = await contact_store.ensure_by_phone(conn, workspace_id, fresh_phones, now) if fresh_phones else {}
+    if fresh_emails:
+        people.update(await contact_store.ensure_by_email(conn, workspace_id, fresh_emails, now))
 
     results: list[dict[str, Any]] = []
     new_rows: list[dict[str, Any]] = []
@@ -164,7 +186,7 @@ async def write(
         channel, sender = None, rules.sender
         if rules.router is not None:
             channel, sender = rules.router.route(to, req.topic, person.get("channel"))
-            if person.get("channel") is None:
+            if person.get("channel") is None and count is not None:  # SMS conversations stick
                 person["channel"] = channel
                 stuck.setdefault(channel, []).append(person["id"])
         row = {
@@ -175,12 +197,14 @@ async def write(
             "to_addr": to,
             "from_addr": sender,
             "body": req.body,
+            "subject": req.subject,
+            "html": req.html,
             "topic": req.topic,
             "priority": priority,
             "status": Status.QUEUED.value,
             "reason": "accepted",
-            "encoding": count.encoding.value,
-            "segments": count.segments,
+            "encoding": count.encoding.value if count else "email",
+            "segments": count.segments if count else None,
             "idempotency_key": req.idempotency_key,
             "channel": channel,
             "carrier_id": None,

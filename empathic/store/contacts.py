@@ -121,6 +121,34 @@ async def ensure_by_phone(
     return found
 
 
+async def ensure_by_email(
+    conn: AsyncConnection, workspace_id: str, emails: Iterable[str], now: datetime
+) -> dict[str, dict[str, Any]]:
+    """The contacts for these email addresses (the oldest where several share one), creating
+    the missing ones without a phone."""
+    wanted = list(dict.fromkeys(emails))
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), 500):
+        rows = await conn.execute(
+            select(contacts)
+            .where(contacts.c.workspace_id == workspace_id, contacts.c.email.in_(wanted[start : start + 500]))
+            .order_by(contacts.c.id.desc())
+        )
+        found.update({row["email"]: dict(row) for row in rows.mappings()})  # the oldest is written last
+    missing = [e for e in wanted if e not in found]
+    if missing:
+        rows = [
+            {
+                "id": new_id("ct"), "workspace_id": workspace_id, "phone": None, "email": email, "locale": None,
+                "timezone": None, "attributes": {}, "channel": None, "created_at": now, "updated_at": now,
+            }
+            for email in missing
+        ]
+        await conn.execute(insert(contacts), rows)
+        found.update({row["email"]: row for row in rows})
+    return found
+
+
 async def set_channel(conn: AsyncConnection, workspace_id: str, contact_ids: list[str], channel: str) -> None:
     """Make `channel` these contacts' sticky channel (only where they have none yet)."""
     for start in range(0, len(contact_ids), 500):

@@ -285,6 +285,8 @@ def to_view(row: dict[str, Any], events: list[dict[str, Any]] | None = None) -> 
         "to": row["to_addr"],
         "from": row["from_addr"],
         "body": row["body"],
+        "subject": row.get("subject"),
+        "html": row.get("html"),
         "topic": row["topic"],
         "status": row["status"],
         "reason": row["reason"],

@@ -250,7 +250,9 @@ async def redact_older_than(
     ).all()
     if rows:
         await conn.execute(
-            update(messages).where(messages.c.id == bindparam("b_id")).values(body=bindparam("b_body"), redacted_at=now),
+            update(messages).where(messages.c.id == bindparam("b_id")).values(
+                body=bindparam("b_body"), subject=None, html=None, redacted_at=now
+            ),
             [{"b_id": mid, "b_body": content_key(body) if topic in digest_topics else REDACTED} for mid, topic, body in rows],
         )
     return len(rows)

@@ -167,6 +167,8 @@ messages = Table(
     Column("to_addr", String(320), nullable=False),
     Column("from_addr", String(320)),
     Column("body", Text, nullable=False),
+    Column("subject", String(998)),  # email only
+    Column("html", Text),  # email only: the HTML alternative of the body
     Column("topic", String(64)),
     Column("priority", Integer, nullable=False),  # lower goes first
     Column("status", String(16), nullable=False),

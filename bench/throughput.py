@@ -1,4 +1,11 @@
-"""Throughput benchmark of the embedded pipeline: `empathic serve` + SQLite + the carrier simulator.
+"""Throughput benchmark of the embedded pipeline: `empathic serve` + SQLite + a carrier.
+
+Two carriers (`--channel`):
+
+- `simulator` (default): the built-in carrier simulator, as below;
+- `smpp`: an SMPP channel bound to the SMSC simulator (`empathic smsc-sim`, run by
+  `harness.Sim`), the shape the peers in `bench/peers/` are measured with (see
+  `run_smpp` and bench/README.md).
 
 Starts a real server subprocess on a free port with a temporary data dir and a copy of the
 example project whose simulator takes (practically) unlimited messages per second, then:
@@ -13,6 +20,7 @@ example project whose simulator takes (practically) unlimited messages per secon
 Prints one JSON object to stdout; progress goes to stderr.
 
     python bench/throughput.py [--messages 20000] [--single 2000] [--concurrency 32]
+    python bench/throughput.py --channel smpp [--latency 0.02] [--receipts] [--window 100]
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+import harness
 
 API_KEY = "emp_bench_key_0123456789"
 BATCH = 1000
@@ -172,6 +182,9 @@ class Store:
             "accept_to_sent_ms": summary(sent),
             "accept_to_delivered_ms": summary(delivered),
             "first_accept_to_last_delivered_s": round((max(ends) - min(starts)) / 1000, 3) if ends and starts else None,
+            # receipts turned into `delivered` per second, first to last of this set
+            "receipts_per_s": round(len(ends) / ((max(ends) - min(ends)) / 1000), 1)
+            if len(ends) > 1 and max(ends) > min(ends) else None,
         }
 
     def close(self) -> None:
@@ -275,13 +288,270 @@ def send_batches(url: str, n: int) -> dict[str, Any]:
     }
 
 
+# ---- SMPP mode: `empathic serve` with one smpp channel bound to the SMSC simulator
+
+
+def make_smpp_project(root: Path, port: int, window: int, receipts: bool) -> Path:
+    project = root / "project"
+    project.mkdir()
+    (project / "empathic.toml").write_text(
+        '[sender]\nname = "Bench"\nnumber = "+18005550100"\n\n'
+        '[[channels]]\ntype = "smpp"\nname = "sim"\nhost = "127.0.0.1"\n'
+        f'port = {port}\nsystem_id = "bench"\npassword = "bench"\n'
+        f"window = {window}\ntps = 1000000\nreceipts = {'true' if receipts else 'false'}\n"
+        "enquire_link = 30\nresponse_timeout = 30\n",
+        encoding="utf-8",
+    )
+    return project
+
+
+async def send_batches_async(url: str, n: int, size: int, concurrency: int, prefix: str) -> dict[str, Any]:
+    """`n` messages through POST /v1/messages/batch, `size` per request, `concurrency` requests in flight."""
+    errors: dict[str, int] = {}
+    latencies: list[float] = []
+    accepted = 0
+    starts = iter(range(0, n, size))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=120, limits=limits
+    ) as client:
+
+        async def worker() -> None:
+            nonlocal accepted
+            for start in starts:
+                batch = [{"to": phone(i), "body": f"{prefix} {i}: your order ships today"}
+                         for i in range(start, min(n, start + size))]
+                t0 = time.perf_counter()
+                try:
+                    r = await client.post("/v1/messages/batch", json={"messages": batch})
+                    if r.status_code == 202:
+                        accepted += len(r.json()["messages"])
+                    else:
+                        errors[str(r.status_code)] = errors.get(str(r.status_code), 0) + 1
+                except httpx.HTTPError as exc:
+                    errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                latencies.append((time.perf_counter() - t0) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "batch_size": size,
+        "concurrency": concurrency,
+        "accepted": accepted,
+        "seconds": round(elapsed, 3),
+        "accepted_per_s": round(accepted / elapsed, 1),
+        "request_ms": {"p50": round(percentile(latencies, 50) or 0, 1), "p99": round(percentile(latencies, 99) or 0, 1)},
+        "errors": errors,
+    }
+
+
+def wait_smpp(
+    sim: harness.Sim, store: Store, sim_base: int, db_target: int, sim_target: int, receipts: bool, timeout: float
+) -> dict[str, Any]:
+    """Until the simulator holds `sim_target` more messages than `sim_base` and the database
+    has `db_target` outbound messages settled (`delivered`... with receipts, `sent` too without);
+    the monotonic instants of both (None on time-out)."""
+    settled = FINAL + ("unknown",) + (() if receipts else ("sent",))
+    deadline = time.monotonic() + timeout
+    at_sim = at_db = None
+    counts: dict[str, int] = {}
+    sim_counts: dict[str, int] = {}
+    last_log = time.monotonic()
+    while time.monotonic() < deadline:
+        sim_counts = sim.counts()
+        if at_sim is None and sim_counts.get("received", 0) - sim_base >= sim_target:
+            at_sim = time.monotonic()
+        counts = store.counts()
+        if at_db is None and sum(counts.get(s, 0) for s in settled) >= db_target:
+            at_db = time.monotonic()
+        if at_sim is not None and at_db is not None:
+            break
+        if time.monotonic() - last_log > 5:
+            log("waiting: db", counts, "sim received", sim_counts.get("received"))
+            last_log = time.monotonic()
+        time.sleep(0.02)
+    return {"at_sim": at_sim, "at_db": at_db, "statuses": counts, "sim": sim_counts}
+
+
+def ensure_py_spy() -> str:
+    """py-spy in the benchmarks' own tool venv (never the project's dependencies)."""
+    found = shutil.which("py-spy")
+    if found:
+        return found
+    venv = Path.home() / ".cache" / "empathic-bench" / "tools-venv"
+    exe = venv / "bin" / "py-spy"
+    if not exe.exists():
+        log("installing py-spy into", venv)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "py-spy"], check=True)
+    return str(exe)
+
+
+def top_functions(speedscope: Path, n: int = 15) -> list[dict[str, Any]]:
+    """The `n` functions with the most own time (leaf of the sampled stack) across threads."""
+    doc = json.loads(speedscope.read_text())
+    frames = doc["shared"]["frames"]
+    own: dict[int, float] = {}
+    total_own = 0.0
+    inclusive: dict[int, float] = {}
+    for profile in doc["profiles"]:
+        for stack, weight in zip(profile["samples"], profile["weights"]):
+            if not stack:
+                continue
+            own[stack[-1]] = own.get(stack[-1], 0.0) + weight
+            total_own += weight
+            for frame in set(stack):
+                inclusive[frame] = inclusive.get(frame, 0.0) + weight
+    top = sorted(own.items(), key=lambda item: -item[1])[:n]
+    out = []
+    for index, weight in top:
+        frame = frames[index]
+        where = frame.get("file", "")
+        where = where.split("site-packages/")[-1].split(str(REPO) + "/")[-1]
+        out.append({
+            "function": frame.get("name"),
+            "where": f"{where}:{frame.get('line', '')}",
+            "own_share": round(weight / total_own, 3) if total_own else None,
+            "inclusive_share": round(inclusive[index] / total_own, 3) if total_own else None,
+        })
+    return out
+
+
+def run_smpp(args: argparse.Namespace) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="empathic-bench-smpp-"))
+    sim = harness.Sim(root, latency=args.latency, receipts=args.receipts)
+    result: dict[str, Any] = {
+        "system": "empathic",
+        "params": {"channel": "smpp", "latency_s": args.latency, "receipts": args.receipts, "window": args.window,
+                   "single": args.single, "concurrency": args.concurrency, "messages": args.messages,
+                   "messages100": args.messages100, "batch_concurrency": args.batch_concurrency, "phones": PHONES},
+        "machine": {**harness.machine(), "sqlite": sqlite3.sqlite_version},
+    }
+    server: Server | None = None
+    store: Store | None = None
+    spy: subprocess.Popen[bytes] | None = None
+    try:
+        sim.start()
+        server = Server(root, make_smpp_project(root, sim.port, args.window, args.receipts))
+        t0 = time.monotonic()
+        server.start()
+        result["server_start_s"] = round(time.monotonic() - t0, 2)
+        # The channel binds in the background: wait for the bind before loading.
+        bound, _ = sim.wait(lambda c: c.get("binds", 0) >= 1, timeout=30)
+        if bound is None:
+            raise SystemExit(f"empathic never bound to the simulator:\n{server.stderr()}")
+        store = Store(server.db_path)
+        if args.profile:
+            spy = subprocess.Popen(
+                [ensure_py_spy(), "record", "-p", str(server.proc.pid), "-o", str(args.profile),
+                 "--format", "speedscope", "--rate", "100"],
+                stdout=subprocess.DEVNULL, stderr=open(root / "py-spy.err", "wb"),
+            )
+            time.sleep(1.0)
+
+        phases = [
+            ("single", args.single, lambda: asyncio.run(send_singles(server.url, args.single, args.concurrency))),
+            ("batch", args.messages, lambda: asyncio.run(
+                send_batches_async(server.url, args.messages, BATCH, args.batch_concurrency, "batch"))),
+            ("batch100", args.messages100, lambda: asyncio.run(
+                send_batches_async(server.url, args.messages100, 100, args.batch_concurrency, "b100"))),
+        ]
+        prefixes = {"single": "single ", "batch": "batch ", "batch100": "b100 "}
+        done_before = 0
+        for name, n, load in phases:
+            if not n:
+                continue
+            log(f"{name}: {n} messages")
+            sim_base = sim.counts().get("received", 0)
+            cpu0, sim_cpu0 = server.proc_status().get("cpu_seconds", 0), sim.figures().get("cpu_seconds", 0)
+            first = time.monotonic()
+            phase = load()
+            waited = wait_smpp(sim, store, sim_base, done_before + phase["accepted"], phase["accepted"],
+                               args.receipts, args.timeout)
+            cpu1, sim_cpu1 = server.proc_status().get("cpu_seconds", 0), sim.figures().get("cpu_seconds", 0)
+            done_before += phase["accepted"]
+            end = waited["at_db"] if args.receipts else waited["at_sim"]
+            phase["to_smsc_per_s"] = harness.end_to_end(phase["accepted"], first, waited["at_sim"])
+            phase["end_to_end_per_s"] = harness.end_to_end(phase["accepted"], first, end)
+            phase["end_to_end_means"] = "first request -> all delivered" if args.receipts else "first request -> simulator holds all"
+            phase["drain_after_last_accept_s"] = round(end - first - phase["seconds"], 3) if end else None
+            phase["server_cpu_s_per_1000"] = harness.per_thousand(cpu1 - cpu0, phase["accepted"])
+            phase["sim_cpu_s_per_1000"] = harness.per_thousand(sim_cpu1 - sim_cpu0, phase["accepted"])
+            phase["statuses"] = waited["statuses"]
+            phase["timed_out"] = end is None
+            lat = store.latencies(prefixes[name])
+            phase["accept_to_sent_ms"] = {q: lat["accept_to_sent_ms"][q] for q in ("p50", "p99", "max")}
+            if args.receipts:
+                phase["accept_to_delivered_ms"] = {q: lat["accept_to_delivered_ms"][q] for q in ("p50", "p99", "max")}
+                phase["receipts_per_s"] = lat["receipts_per_s"]
+            result[name] = phase
+            log(f"{name}:", {k: phase.get(k) for k in ("accepted_per_s", "to_smsc_per_s", "end_to_end_per_s",
+                                                          "server_cpu_s_per_1000", "timed_out")})
+            if end is None:
+                log("timed out; server stderr tail:\n" + server.stderr())
+                result["server_stderr_tail"] = server.stderr()
+                break
+        status = server.proc_status()
+        result["server"] = {"peak_rss_mib": status.get("VmHWM"), "cpu_seconds": round(status.get("cpu_seconds", 0), 2)}
+        result["sim_process"] = {"peak_rss_mib": sim.figures().get("VmHWM")}
+    finally:
+        if spy is not None:
+            harness.stop_process(spy, signal.SIGINT, timeout=60)
+        if store is not None:
+            store.close()
+        if server is not None:
+            result.setdefault("server", {})["exit_code"] = server.stop()
+            errors = [line for line in server.stderr().splitlines() if "ERROR" in line or "Traceback" in line]
+            result["server"]["stderr_errors"] = errors[-10:]
+        result["sim_summary"] = sim.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    if args.profile and Path(args.profile).exists():
+        result["profile"] = {"file": str(args.profile), "top_own_time": top_functions(Path(args.profile))}
+    total = sum(result.get(name, {}).get("accepted", 0) for name in ("single", "batch", "batch100"))
+    summary_ = result["sim_summary"]
+    result["exactly_once"] = summary_.get("received") == total and summary_.get("duplicates") == 0
+    result["summary"] = {
+        "accepted_per_s_single": result.get("single", {}).get("accepted_per_s"),
+        "accepted_per_s_batch": result.get("batch", {}).get("accepted_per_s"),
+        "accepted_per_s_batch100": result.get("batch100", {}).get("accepted_per_s"),
+        "end_to_end_per_s_single": result.get("single", {}).get("end_to_end_per_s"),
+        "end_to_end_per_s_batch": result.get("batch", {}).get("end_to_end_per_s"),
+        "end_to_end_per_s_batch100": result.get("batch100", {}).get("end_to_end_per_s"),
+        "server_cpu_s_per_1000_batch100": result.get("batch100", {}).get("server_cpu_s_per_1000"),
+        "peak_rss_mib": result.get("server", {}).get("peak_rss_mib"),
+        "sim": {k: summary_.get(k) for k in ("received", "unique", "duplicates", "receipts_sent")},
+        "sent_total": total,
+        "exactly_once": result["exactly_once"],
+    }
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=20000, help="messages sent through /v1/messages/batch")
     parser.add_argument("--single", type=int, default=2000, help="messages sent one per POST /v1/messages")
     parser.add_argument("--concurrency", type=int, default=32, help="single POSTs in flight")
     parser.add_argument("--timeout", type=float, default=300.0, help="max seconds to wait for each phase to deliver")
+    parser.add_argument("--channel", choices=("simulator", "smpp"), default="simulator",
+                        help="the built-in carrier simulator, or SMPP to the SMSC simulator")
+    smpp = parser.add_argument_group("smpp mode")
+    smpp.add_argument("--messages100", type=int, default=None,
+                      help="messages sent through /v1/messages/batch 100 per request (default: --messages)")
+    smpp.add_argument("--batch-concurrency", type=int, default=4, help="batch requests in flight")
+    smpp.add_argument("--latency", type=float, default=0.0, help="simulator's seconds before each submit_sm_resp")
+    smpp.add_argument("--receipts", action=argparse.BooleanOptionalAction, default=False,
+                      help="ask for and send delivery receipts")
+    smpp.add_argument("--window", type=int, default=100, help="the channel's submit_sm in flight")
+    smpp.add_argument("--profile", type=Path, default=None, help="py-spy speedscope file of the server")
     args = parser.parse_args()
+    if args.channel == "smpp":
+        if args.messages100 is None:
+            args.messages100 = args.messages
+        print(json.dumps(run_smpp(args), indent=2))
+        return
 
     root = Path(tempfile.mkdtemp(prefix="empathic-bench-"))
     server = Server(root, make_project(root))

@@ -59,7 +59,6 @@ How replies map to `ErrorKind` (the dispatcher retries CONNECTION and THROTTLED,
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import os
 import re
@@ -74,11 +73,12 @@ from email.header import Header
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import aiosmtplib
 
 from empathic.channels.base import ChannelError, ChannelSink, ErrorKind, Outbound, SendResult
+from empathic.channels.config import Entry, Secret
 from empathic.core.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,7 @@ log = logging.getLogger(__name__)
 Security = Literal["starttls", "tls", "none"]
 _DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
 _KEYS = {
-    "type", "name", "host", "port", "username", "password", "password_env", "from",
-    "security", "timeout", "tps", "window", "ca_file",
+    "host", "port", "username", "password", "password_env", "from", "security", "timeout", "tps", "window", "ca_file",
 }  # fmt: skip
 
 
@@ -122,31 +121,6 @@ _MESSAGE_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
-class Secret:
-    """A credential that never shows itself in repr(), str(), logs or tracebacks.
-
-    The same as `twilio.Secret`; both belong in one shared module once base.py has one."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    def __hash__(self) -> int:
-        return hash(Secret)
-
-
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:
     name: str
@@ -165,95 +139,35 @@ class SmtpSettings:
     def from_config(cls, name: str, raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> SmtpSettings:
         """Read a `[[channels]]` entry. Raises ValueError naming the key (or the environment
         variable) at fault; a secret's value never appears in the message."""
-        env = os.environ if env is None else env
-
-        def bad(key: str, why: str) -> ValueError:
-            return ValueError(f"channel {name!r}: {key}: {why}")
-
-        unknown = sorted(set(raw) - _KEYS)
-        if unknown:
-            raise bad(unknown[0], "unknown key for an smtp channel")
-        if raw.get("type", "smtp") != "smtp":
-            raise bad("type", "must be 'smtp'")
-        if raw.get("name", name) != name:
-            raise bad("name", f"is {raw['name']!r} but the channel is read as {name!r}")
-
-        def text(key: str, *, required: bool = False) -> str | None:
-            value = raw.get(key)
-            if value is None:
-                if required:
-                    raise bad(key, "is required")
-                return None
-            if not isinstance(value, str) or not value.strip():
-                raise bad(key, "must be a non-empty string")
-            if _has_control(value):
-                raise bad(key, "must not contain control characters")
-            return value.strip()
-
-        def number(key: str, default: float, *, whole: bool = False, low: float = 0, high: float | None = None) -> Any:
-            value = raw.get(key, default)
-            kinds = (int,) if whole else (int, float)
-            too_big = high is not None and isinstance(value, int | float) and value > high
-            if isinstance(value, bool) or not isinstance(value, kinds) or value <= low or too_big:
-                kind = "an integer" if whole else "a number"
-                limit = f" up to {high:g}" if high is not None else ""
-                raise bad(key, f"must be {kind} above {low:g}{limit}, not {value!r}")
-            return value
-
-        host = text("host", required=True)
-        assert host is not None
-        security = raw.get("security", "starttls")
-        if not isinstance(security, str) or security not in _DEFAULT_PORTS:
-            raise bad("security", f"must be one of 'starttls', 'tls', 'none', not {security!r}")
-        sender = text("from", required=True)
-        assert sender is not None
+        entry = Entry("smtp", name, raw, _KEYS, env=env, where=f"channel {name!r}")
+        host = entry.text("host")
+        security = cast(Security, entry.choice("security", "starttls", list(_DEFAULT_PORTS)))
+        sender = entry.text("from")
         if _mailbox(sender) is None:
-            raise bad("from", f"is not an email address: {sender!r}")
-        username = text("username")
-        password = _secret(raw, "password", env, bad)
+            raise entry.error("from", f"is not an email address: {sender!r}")
+        username = entry.optional_text("username")
+        password = entry.optional_secret("password")
         if password is not None and username is None:
-            raise bad("username", "is required when a password is given")
+            raise entry.error("username", "is required when a password is given")
         if username is not None and password is None:
-            raise bad("password", "is required when a username is given (password or password_env)")
+            raise entry.error("password", "is required when a username is given (password or password_env)")
+        ca_file = entry.optional_text("ca_file")
+        # Checked here: at connect time a missing file would look like a network failure.
+        if ca_file is not None and not os.path.isfile(ca_file):
+            raise entry.error("ca_file", f"no such file: {ca_file}")
         return cls(
             name=name,
             host=host,
             from_=sender,
-            port=number("port", _DEFAULT_PORTS[security], whole=True, high=65535),
+            port=entry.integer("port", _DEFAULT_PORTS[security], high=65535),
             username=username,
             password=password,
             security=security,
-            timeout=float(number("timeout", 30.0)),
-            tps=float(number("tps", 10.0)),
-            window=number("window", 4, whole=True, high=100),
-            ca_file=_ca_file(text("ca_file"), bad),
+            timeout=entry.number("timeout", 30.0),
+            tps=entry.number("tps", 10.0),
+            window=entry.integer("window", 4, high=100),
+            ca_file=ca_file,
         )
-
-
-def _ca_file(path: str | None, bad: Any) -> str | None:
-    # Checked here: at connect time a missing file would look like a network failure.
-    if path is not None and not os.path.isfile(path):
-        raise bad("ca_file", f"no such file: {path}")
-    return path
-
-
-def _secret(raw: Mapping[str, Any], key: str, env: Mapping[str, str], bad: Any) -> Secret | None:
-    """A secret given literally (`key`) or by the name of an environment variable (`key_env`)."""
-    literal, variable = raw.get(key), raw.get(f"{key}_env")
-    if literal is not None and variable is not None:
-        raise bad(key, f"give either {key} or {key}_env, not both")
-    if literal is not None:
-        if not isinstance(literal, str) or not literal:
-            raise bad(key, "must be a non-empty string")
-        return Secret(literal)
-    if variable is None:
-        return None
-    if not isinstance(variable, str) or not variable:
-        raise bad(f"{key}_env", "must be the name of an environment variable")
-    value = env.get(variable)
-    if not value:
-        raise bad(f"{key}_env", f"environment variable {variable} is not set")
-    return Secret(value)
 
 
 def _has_control(value: str) -> bool:

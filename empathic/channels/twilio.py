@@ -29,7 +29,6 @@ import base64
 import hashlib
 import hmac
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -49,6 +48,7 @@ from empathic.channels.base import (
     WebhookRequest,
     WebhookResponse,
 )
+from empathic.channels.config import Entry, Secret
 from empathic.core.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -93,29 +93,6 @@ ERROR_KINDS: dict[int, ErrorKind] = {
 }
 
 
-class Secret:
-    """A credential that never shows itself in repr(), str(), logs or tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    def __hash__(self) -> int:
-        return hash(Secret)
-
-
 @dataclass(frozen=True)
 class TwilioSettings:
     account_sid: str
@@ -136,23 +113,19 @@ class TwilioSettings:
     def from_config(cls, name: str, raw: Mapping[str, Any]) -> TwilioSettings:
         """A `[[channels]]` entry of type `twilio`; ValueError names the bad key (and, for a
         missing environment variable, the variable: never a secret's value)."""
-        unknown = set(raw) - cls.KEYS - {"type", "name"}
-        if unknown:
-            raise ValueError(f"unknown keys {', '.join(sorted(unknown))}; a twilio channel takes "
-                             f"{', '.join(sorted(cls.KEYS))}")
-        sid = _text(raw, "account_sid")
+        entry = Entry("twilio", name, raw, cls.KEYS)
+        sid = entry.text("account_sid")
         if not (len(sid) == 34 and sid.startswith("AC") and all(c in "0123456789abcdefABCDEF" for c in sid[2:])):
-            raise ValueError("account_sid must be 'AC' followed by 32 hexadecimal digits")
-        callback = raw.get("status_callback")
+            raise entry.error("account_sid", "must be 'AC' followed by 32 hexadecimal digits")
         return cls(
             account_sid=sid,
-            auth_token=_secret(raw, "auth_token"),
-            sender=_text(raw, "from"),
-            tps=_positive(raw, "tps", cls.tps),
-            window=int(_positive(raw, "window", cls.window, integer=True)),
-            base_url=_url(raw, "base_url", DEFAULT_BASE_URL),
-            status_callback=None if callback is None else _url(raw, "status_callback", ""),
-            timeout=_positive(raw, "timeout", cls.timeout),
+            auth_token=entry.secret("auth_token"),
+            sender=entry.text("from"),
+            tps=entry.number("tps", cls.tps),
+            window=entry.integer("window", cls.window),
+            base_url=entry.url("base_url", DEFAULT_BASE_URL).rstrip("/"),
+            status_callback=entry.optional_url("status_callback"),
+            timeout=entry.number("timeout", cls.timeout),
         )
 
 
@@ -352,53 +325,3 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
-
-
-# -- reading a [[channels]] entry -----------------------------------------------------------
-
-
-def _text(raw: Mapping[str, Any], key: str) -> str:
-    value = raw.get(key)
-    if value is None:
-        raise ValueError(f"{key} is required")
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key} must be a non-empty string")
-    return value.strip()
-
-
-def _secret(raw: Mapping[str, Any], key: str) -> Secret:
-    """`key` literally, or `key_env` naming the environment variable that holds it."""
-    env_key = f"{key}_env"
-    if key in raw and env_key in raw:
-        raise ValueError(f"give {key} or {env_key}, not both")
-    if env_key in raw:
-        variable = _text(raw, env_key)
-        value = os.environ.get(variable)
-        if not value:
-            raise ValueError(f"{env_key}: environment variable {variable} is not set")
-        return Secret(value)
-    if key not in raw:
-        raise ValueError(f"{key} (or {env_key}) is required")
-    value = raw[key]
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{key} must be a non-empty string")
-    return Secret(value)
-
-
-def _positive(raw: Mapping[str, Any], key: str, default: float, *, integer: bool = False) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
-        raise ValueError(f"{key} must be a positive {'whole ' if integer else ''}number")
-    if not value > 0:
-        raise ValueError(f"{key} must be a positive {'whole ' if integer else ''}number")
-    return float(value)
-
-
-def _url(raw: Mapping[str, Any], key: str, default: str) -> str:
-    value = raw.get(key, default)
-    if not isinstance(value, str):
-        raise ValueError(f"{key} must be an http(s) URL")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{key} must be an http(s) URL")
-    return value.rstrip("/") if key == "base_url" else value

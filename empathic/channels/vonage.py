@@ -38,12 +38,11 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import httpx
 
@@ -59,6 +58,7 @@ from empathic.channels.base import (
     WebhookRequest,
     WebhookResponse,
 )
+from empathic.channels.config import Entry, Secret
 from empathic.core.clock import Clock
 from empathic.core.sms import Encoding, encoding_for
 
@@ -117,29 +117,6 @@ PARTS_KEPT_FOR = timedelta(hours=24)
 MAX_PENDING_TEXTS = 10_000
 
 
-class Secret:
-    """A credential that never shows itself in repr(), str(), logs or tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    def __hash__(self) -> int:
-        return hash(Secret)
-
-
 @dataclass(frozen=True)
 class VonageSettings:
     api_key: str
@@ -165,29 +142,23 @@ class VonageSettings:
     def from_config(cls, name: str, raw: Mapping[str, Any]) -> VonageSettings:
         """A `[[channels]]` entry of type `vonage`; ValueError names the bad key (and, for a
         missing environment variable, the variable: never a secret's value)."""
-        unknown = set(raw) - cls.KEYS - {"type", "name"}
-        if unknown:
-            raise ValueError(f"unknown keys {', '.join(sorted(unknown))}; a vonage channel takes "
-                             f"{', '.join(sorted(cls.KEYS))}")
-        method = raw.get("signature_method", SignatureMethod.MD5HASH.value)
-        if not isinstance(method, str) or method not in {m.value for m in SignatureMethod}:
-            raise ValueError(f"signature_method must be one of {', '.join(m.value for m in SignatureMethod)}")
-        max_age = raw.get("signature_max_age", 300.0)
+        entry = Entry("vonage", name, raw, cls.KEYS)
+        method = entry.choice("signature_method", SignatureMethod.MD5HASH.value, [m.value for m in SignatureMethod])
+        max_age = raw.get("signature_max_age", cls.signature_max_age)
         if isinstance(max_age, bool) or not isinstance(max_age, int | float) or max_age < 0:
-            raise ValueError("signature_max_age must be a number of seconds, 0 or more")
-        callback = raw.get("status_callback")
+            raise entry.error("signature_max_age", "must be a number of seconds, 0 or more")
         return cls(
-            api_key=_text(raw, "api_key"),
-            api_secret=_secret(raw, "api_secret"),
-            signature_secret=_secret(raw, "signature_secret"),
-            sender=_text(raw, "from"),
+            api_key=entry.text("api_key"),
+            api_secret=entry.secret("api_secret"),
+            signature_secret=entry.secret("signature_secret"),
+            sender=entry.text("from"),
             signature_method=SignatureMethod(method),
             signature_max_age=float(max_age),
-            tps=_positive(raw, "tps", 1.0),
-            window=int(_positive(raw, "window", 10, integer=True)),
-            base_url=_url(raw, "base_url", DEFAULT_BASE_URL),
-            status_callback=None if callback is None else _url(raw, "status_callback", ""),
-            timeout=_positive(raw, "timeout", 15.0),
+            tps=entry.number("tps", cls.tps),
+            window=entry.integer("window", cls.window),
+            base_url=entry.url("base_url", DEFAULT_BASE_URL).rstrip("/"),
+            status_callback=entry.optional_url("status_callback"),
+            timeout=entry.number("timeout", cls.timeout),
         )
 
 
@@ -499,53 +470,3 @@ def _vonage_number(number: str) -> str:
 
 def _e164(number: str) -> str:
     return f"+{number}" if number.isdigit() else number
-
-
-# -- reading a [[channels]] entry -----------------------------------------------------------
-
-
-def _text(raw: Mapping[str, Any], key: str) -> str:
-    value = raw.get(key)
-    if value is None:
-        raise ValueError(f"{key} is required")
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key} must be a non-empty string")
-    return value.strip()
-
-
-def _secret(raw: Mapping[str, Any], key: str) -> Secret:
-    """`key` literally, or `key_env` naming the environment variable that holds it."""
-    env_key = f"{key}_env"
-    if key in raw and env_key in raw:
-        raise ValueError(f"give {key} or {env_key}, not both")
-    if env_key in raw:
-        variable = _text(raw, env_key)
-        value = os.environ.get(variable)
-        if not value:
-            raise ValueError(f"{env_key}: environment variable {variable} is not set")
-        return Secret(value)
-    if key not in raw:
-        raise ValueError(f"{key} (or {env_key}) is required")
-    value = raw[key]
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{key} must be a non-empty string")
-    return Secret(value)
-
-
-def _positive(raw: Mapping[str, Any], key: str, default: float, *, integer: bool = False) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
-        raise ValueError(f"{key} must be a positive {'whole ' if integer else ''}number")
-    if not value > 0:
-        raise ValueError(f"{key} must be a positive {'whole ' if integer else ''}number")
-    return float(value)
-
-
-def _url(raw: Mapping[str, Any], key: str, default: str) -> str:
-    value = raw.get(key, default)
-    if not isinstance(value, str):
-        raise ValueError(f"{key} must be an http(s) URL")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{key} must be an http(s) URL")
-    return value.rstrip("/") if key == "base_url" else value

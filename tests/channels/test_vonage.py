@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
@@ -30,6 +29,7 @@ from empathic.channels import vonage
 from empathic.channels.base import ErrorKind, Inbound, Outbound, Receipt, ReceiptStatus, WebhookRequest
 from empathic.channels.vonage import SignatureMethod, Vonage, VonageSettings
 from empathic.core.clock import ManualClock
+from tests.channels.fakes import hanging_up, serve
 
 DATA = Path(__file__).parent / "data" / "vonage"
 API_KEY = "abcd1234"
@@ -95,44 +95,6 @@ class FakeVonage:
             if part.get("status") == "0":
                 part |= {"to": params["to"], "client-ref": params["client-ref"]}
         return JSONResponse(body, status)
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a free loopback port; its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # the test runner's
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            assert not task.done(), task.exception()
-            await asyncio.sleep(0.005)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
-@contextlib.asynccontextmanager
-async def hanging_up() -> AsyncIterator[str]:
-    """A server that reads a whole request and closes the connection without answering."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
-                      if line.startswith(b"content-length:"))
-        await reader.readexactly(length)
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 class Sink:

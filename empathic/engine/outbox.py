@@ -46,6 +46,7 @@ class MessageRequest:
     in_reply_to: str | None = None  # the inbound message id this answers
     subject: str | None = None  # email only (`to` is an address)
     html: str | None = None  # email only: the HTML alternative of `body`
+    contact_id: str | None = None  # the contact it is for, when the caller knows (else found by `to`)
 
 
 class SubmitError(ValueError):
@@ -167,7 +168,9 @@ async def write(
     """Queue validated requests in the caller's transaction; one row per request, in order."""
     keys = [c.request.idempotency_key for c in checked if c.request.idempotency_key]
     existing = await store.by_idempotency_keys(conn, workspace_id, keys) if keys else {}
-    fresh = [c.to for c in checked if c.request.idempotency_key not in existing]
+    named = {c.request.contact_id for c in checked if c.request.contact_id and c.request.idempotency_key not in existing}
+    known = await contact_store.by_ids(conn, workspace_id, named) if named else {}
+    fresh = [c.to for c in checked if c.request.idempotency_key not in existing and not c.request.contact_id]
     fresh_phones = [to for to in fresh if not is_email(to)]
     fresh_emails = [to for to in fresh if is_email(to)]
     people = await contact_store.ensure_by_phone(conn, workspace_id, fresh_phones, now) if fresh_phones else {}
@@ -182,7 +185,12 @@ async def write(
         if req.idempotency_key and req.idempotency_key in existing:
             results.append(existing[req.idempotency_key])
             continue
-        person = people[to]
+        if req.contact_id:
+            if req.contact_id not in known:
+                raise SubmitError("contact_id", f"no contact {req.contact_id!r} in this workspace")
+            person = known[req.contact_id]
+        else:
+            person = people[to]
         channel, sender = None, rules.sender
         if rules.router is not None:
             channel, sender = rules.router.route(to, req.topic, person.get("channel"))

@@ -356,13 +356,27 @@ class Flows:
     ) -> list[str]:
         """Carry out the effects; the ids of the texts queued."""
         ws = run["workspace_id"]
-        texts = [
-            outbox.MessageRequest(
-                to=contact["phone"], body=e.text, topic=e.topic, idempotency_key=f"{run['id']}:{e.key}",
-                event_id=run["event_id"] if run["trigger"].startswith("event:") else None, in_reply_to=in_reply_to,
-            )
-            for e in effects if isinstance(e, fi.SendText)
-        ]
+        event_id = run["event_id"] if run["trigger"].startswith("event:") else None
+        texts: list[outbox.MessageRequest] = []
+        for e in effects:
+            if not isinstance(e, fi.SendText):
+                continue
+            by_text = e.channel in ("sms", "both") and (e.channel == "sms" or contact.get("phone"))
+            by_mail = e.channel in ("email", "both") and (e.channel == "email" or contact.get("email"))
+            if not (by_text or by_mail):  # `both` to a contact with neither: say what is missing
+                by_text = True
+            if by_text:
+                texts.append(outbox.MessageRequest(
+                    to=contact["phone"] or "", body=e.text, topic=e.topic, idempotency_key=f"{run['id']}:{e.key}",
+                    event_id=event_id, in_reply_to=in_reply_to,
+                ))
+            if by_mail:
+                if not contact.get("email"):
+                    raise outbox.SubmitError("to", "the contact has no email address")
+                texts.append(outbox.MessageRequest(
+                    to=contact["email"], body=e.text, topic=e.topic, idempotency_key=f"{run['id']}:{e.key}:email",
+                    event_id=event_id, subject=e.subject, html=e.html, contact_id=contact["id"],
+                ))
         sent = [m["id"] for m in await outbox.submit(conn, ws, texts, self.rules, now)] if texts else []  # validates all first
         schedule: list[timers.Timer] = []
         for effect in effects:

@@ -87,6 +87,9 @@ class SendText:
     text: str
     topic: str
     key: str  # unique within the run: the idempotency key's suffix
+    channel: str = "sms"  # sms, email or both
+    subject: str | None = None  # email
+    html: str | None = None  # email
 
 
 @dataclass(frozen=True)
@@ -332,7 +335,7 @@ class _Run:
     def execute(self, step: model.Step) -> None:
         action = step.action
         if isinstance(action, model.Send):
-            self.send(self.text(action.message), self.topic(action.message))
+            self.send(self.text(action.message), self.topic(action.message), action.message)
         elif isinstance(action, model.Ask):
             if not self.ctx.conversation_free:
                 self.wait("turn")
@@ -458,9 +461,16 @@ class _Run:
     def topic(self, message: model.Message) -> str:
         return message.topic or self.flow().topic
 
-    def send(self, text: str, topic: str) -> None:
+    def send(self, text: str, topic: str, message: model.Message | None = None) -> None:
         self.state["sent"] += 1
-        self.effects.append(SendText(text, topic, str(self.state["sent"])))
+        email: dict[str, Any] = {}
+        if message is not None and message.channel != "sms":
+            email = {
+                "channel": message.channel,
+                "subject": self.render(message.subject) if message.subject else None,
+                "html": self.render(message.html) if message.html else None,
+            }
+        self.effects.append(SendText(text, topic, str(self.state["sent"]), **email))
 
     def value(self, value: Any) -> Any:
         """A data value: a template's text (may be empty), an expression's typed value, or as is."""

@@ -257,12 +257,21 @@ def _build(data: dict[str, Any], problems: _Problems, known: Known) -> model.Flo
         if isinstance(raw, str):
             return model.Message(template(path, raw))
         topic_ok((*path, "topic"), raw.get("topic"))
+        channel = raw.get("channel", "sms")
+        email = {k: template((*path, k), raw[k]) for k in ("subject", "html") if k in raw}
+        if path[-1] != "send" and ("channel" in raw or email):
+            problems.add(path, "only `send` chooses a channel: questions and reminders go by text, where the answer comes")
+        elif channel == "sms" and email:
+            problems.add(path, f"`{next(iter(email))}` is for email: add `channel: email` or `channel: both`")
+        elif channel in ("email", "both") and "subject" not in raw:
+            problems.add((*path, "subject"), f"`channel: {channel}` needs a `subject`")
+        extra = {"channel": channel, "subject": email.get("subject"), "html": email.get("html")}
         if "template" in raw:
             wanted = raw["template"]
             if known.templates is not None and wanted not in known.templates:
                 problems.add((*path, "template"), f"no template {wanted!r} in the project{_did_you_mean(wanted, known.templates)}")
-            return model.Message(None, wanted, raw.get("topic"))
-        return model.Message(template((*path, "text"), raw["text"]), None, raw.get("topic"))
+            return model.Message(None, wanted, raw.get("topic"), **extra)
+        return model.Message(template((*path, "text"), raw["text"]), None, raw.get("topic"), **extra)
 
     def duration(path: tuple[Any, ...], raw: str | None) -> Any:
         if raw is None:

@@ -34,6 +34,9 @@ class Message:
     template: Template | None  # None: `template_name` is looked up in the catalog when sent
     template_name: str | None = None
     topic: str | None = None
+    channel: str = "sms"  # send only: sms, email or both
+    subject: Template | None = None  # email: the subject
+    html: Template | None = None  # email: the HTML alternative
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,17 @@ _MESSAGE = {
         {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"text": _TEXT, "template": {"type": "string", "minLength": 1}, "topic": {"type": "string"}},
+            "properties": {
+                "text": _TEXT,
+                "template": {"type": "string", "minLength": 1},
+                "topic": {"type": "string"},
+                "channel": {
+                    "enum": ["sms", "email", "both"],
+                    "description": "send only: `sms` (default), `email` (to the contact's address) or `both`.",
+                },
+                "subject": {**_TEXT, "maxLength": 998, "description": "send by email only: the subject (Jinja)."},
+                "html": {**_TEXT, "maxLength": 200000, "description": "send by email only: the HTML alternative (Jinja)."},
+            },
             "oneOf": [{"required": ["text"]}, {"required": ["template"]}],
         },
     ],

@@ -293,6 +293,7 @@ def to_view(row: dict[str, Any], events: list[dict[str, Any]] | None = None) -> 
         "encoding": row["encoding"],
         "segments": row["segments"],
         "channel": row["channel"],
+        "carrier_id": row.get("carrier_id"),  # the carrier's or provider's id, once it took the message
         "idempotency_key": row["idempotency_key"],
         "template": row["template"],
         "event_id": row["event_id"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-import importlib.util
 import ipaddress
 import logging
 import socket
@@ -593,10 +592,6 @@ def self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("cryptography") is None,
-    reason="the `cryptography` package is not installed: no self-signed certificate for a STARTTLS server",
-)
 async def test_starttls_verifies_the_server_and_sends(tmp_path: Path) -> None:
     cert_file, key_file = self_signed(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

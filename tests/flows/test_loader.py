@@ -155,3 +155,22 @@ def test_the_schema_rejects_what_the_loader_rejects() -> None:
         {"flow": "a", "steps": [{"wait": {"for": "1h", "until": "x"}}]},
     ):
         assert list(validator.iter_errors(bad)), bad
+
+
+def test_send_chooses_a_channel_and_email_needs_a_subject() -> None:
+    flow = loader.parse(
+        "flow: note\nsteps:\n"
+        "  - send: {text: 'Order {{ event.data.id }} shipped', channel: both, subject: 'Order {{ event.data.id }}',"
+        " html: '<p>Order {{ event.data.id }}</p>'}\n"
+    )
+    message = flow.steps[0].action.message
+    assert message.channel == "both" and message.subject is not None and message.html is not None
+    wrong = {
+        "  - send: {text: hi, channel: email}\n": "`channel: email` needs a `subject`",
+        "  - send: {text: hi, subject: Hello}\n": "`subject` is for email: add `channel: email`",
+        "  - send: {text: hi, channel: fax}\n": "fax",
+        "  - ask: {text: hi, channel: email, subject: s}\n    expect: [{any: true}]\n": "only `send` chooses a channel",
+    }
+    for step, expected in wrong.items():
+        found = problems("flow: note\nsteps:\n" + step)
+        assert any(expected in p for p in found), (step, found)

@@ -38,6 +38,17 @@ from = "Acme <texts@acme.example>"
 """
 
 
+SHIPPED = """flow: shipped
+trigger: {event: order.shipped}
+steps:
+  - send:
+      text: "Order {{ event.data.id }} is on its way."
+      channel: both
+      subject: "Order {{ event.data.id }} shipped"
+      html: "<p>Order <b>{{ event.data.id }}</b> is on its way.</p>"
+"""
+
+
 @pytest.fixture
 def smtp() -> Iterator[Server]:
     srv = Server()
@@ -50,6 +61,8 @@ async def api(request: pytest.FixtureRequest, tmp_path: Path, smtp: Server) -> A
     project = tmp_path / "project"
     project.mkdir()
     (project / "empathic.toml").write_text(PROJECT.format(port=smtp.port), encoding="utf-8")
+    (project / "flows").mkdir()
+    (project / "flows" / "shipped.yaml").write_text(SHIPPED, encoding="utf-8")
 
     @asynccontextmanager
     async def running(**overrides: object) -> AsyncIterator[Runtime]:
@@ -155,3 +168,26 @@ async def test_email_without_an_smtp_channel_is_refused(runtime: Runtime) -> Non
 
     with pytest.raises(SubmitError, match="no email channel"):
         await runtime.outbox.submit(runtime.workspace_id, [MessageRequest("ana@example.com", "hi", subject="s")])
+
+
+async def test_a_flow_sends_by_text_and_email(api: httpx.AsyncClient, smtp: Server) -> None:
+    posted = await api.post("/v1/events", json={
+        "type": "order.shipped", "data": {"id": "A-77"},
+        "contact": {"phone": "+14155550177", "email": "Cy@Example.com"},
+    })
+    assert posted.status_code == 202, posted.text
+    contact = posted.json()["contact_id"]
+
+    async def both_out() -> list[dict] | None:
+        rows = (await api.get("/v1/messages", params={"contact_id": contact})).json()["data"]
+        done = [m for m in rows if m["status"] in ("delivered", "sent")]
+        return rows if len(done) == 2 and len(rows) == 2 else None
+
+    rows = await eventually(both_out, timeout=15)
+    by_channel = {m["channel"]: m for m in rows}
+    assert by_channel["sim"]["body"] == "Order A-77 is on its way." and by_channel["sim"]["to"] == "+14155550177"
+    assert by_channel["mail"]["subject"] == "Order A-77 shipped" and by_channel["mail"]["to"] == "Cy@example.com"
+    (got,) = smtp.handler.to("Cy@example.com")
+    parsed = email.message_from_bytes(got.content, policy=email.policy.default)
+    assert parsed["Subject"] == "Order A-77 shipped"
+    assert "<b>A-77</b>" in parsed.get_body(("html",)).get_content()

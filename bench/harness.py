@@ -92,7 +92,22 @@ def per_thousand(seconds: float, messages: int) -> float | None:
 
 
 def machine() -> dict[str, Any]:
-    return {"cpu_count": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    """The machine, and its load average when the run started: other work on it moves the figures."""
+    return {"cpu_count": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def pids_named(name: str) -> list[int]:
+    """Pids whose command name (/proc/PID/comm) is `name`: to read, never to signal."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
 
 
 def stop_process(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
@@ -203,9 +218,9 @@ class ReceiptCounter:
                 with counter.lock:
                     counter.counts[value] = counter.counts.get(value, 0) + 1
                 self.send_response(200)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", "10")
                 self.end_headers()
-                self.wfile.write(b"OK")  # Jasmin wants "ACK/Jasmin" only for its retries; 200 is enough
+                self.wfile.write(b"ACK/Jasmin")  # Jasmin throws the receipt again without it; Kannel ignores it
 
             def do_GET(self) -> None:  # noqa: N802
                 self._count("")
@@ -217,7 +232,10 @@ class ReceiptCounter:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 1024  # the default backlog of 5 refuses bursts of callbacks
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/dlr"

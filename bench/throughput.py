@@ -391,33 +391,32 @@ def ensure_py_spy() -> str:
 
 
 def top_functions(speedscope: Path, n: int = 15) -> list[dict[str, Any]]:
-    """The `n` functions with the most own time (leaf of the sampled stack) across threads."""
+    """The `n` functions with the most own time (leaf of the sampled stack), all threads
+    together; py-spy names a frame per line, so frames are summed by (function, file)."""
     doc = json.loads(speedscope.read_text())
     frames = doc["shared"]["frames"]
-    own: dict[int, float] = {}
-    total_own = 0.0
-    inclusive: dict[int, float] = {}
+
+    def key(index: int) -> tuple[str, str]:
+        where = frames[index].get("file", "")
+        return frames[index].get("name", "?"), where.split("site-packages/")[-1].split(str(REPO) + "/")[-1]
+
+    own: dict[tuple[str, str], float] = {}
+    inclusive: dict[tuple[str, str], float] = {}
+    total = 0.0
     for profile in doc["profiles"]:
         for stack, weight in zip(profile["samples"], profile["weights"]):
             if not stack:
                 continue
-            own[stack[-1]] = own.get(stack[-1], 0.0) + weight
-            total_own += weight
-            for frame in set(stack):
-                inclusive[frame] = inclusive.get(frame, 0.0) + weight
+            own[key(stack[-1])] = own.get(key(stack[-1]), 0.0) + weight
+            total += weight
+            for function in {key(index) for index in stack}:
+                inclusive[function] = inclusive.get(function, 0.0) + weight
     top = sorted(own.items(), key=lambda item: -item[1])[:n]
-    out = []
-    for index, weight in top:
-        frame = frames[index]
-        where = frame.get("file", "")
-        where = where.split("site-packages/")[-1].split(str(REPO) + "/")[-1]
-        out.append({
-            "function": frame.get("name"),
-            "where": f"{where}:{frame.get('line', '')}",
-            "own_share": round(weight / total_own, 3) if total_own else None,
-            "inclusive_share": round(inclusive[index] / total_own, 3) if total_own else None,
-        })
-    return out
+    return [
+        {"function": name, "file": where, "own_share": round(weight / total, 3),
+         "inclusive_share": round(inclusive[(name, where)] / total, 3)}
+        for (name, where), weight in top
+    ]
 
 
 def run_smpp(args: argparse.Namespace) -> dict[str, Any]:

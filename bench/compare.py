@@ -34,10 +34,12 @@ import harness
 BENCH = Path(__file__).resolve().parent
 
 
-def run(name: str, command: list[str], timeout: float, logs: Path) -> dict[str, Any]:
+def run(name: str, command: list[str], timeout: float, logs: Path, quiet_wait: float = 0) -> dict[str, Any]:
+    busy_before = harness.wait_quiet(quiet_wait) if quiet_wait else None
     harness.log(f"{name}: {' '.join(command[1:])}")
     err = logs / f"{name}.err"
     started = time.monotonic()
+    jiffies = harness.cpu_busy_jiffies()
     try:
         with open(err, "wb") as stderr:
             done = subprocess.run(command, stdout=subprocess.PIPE, stderr=stderr, timeout=timeout, cwd=harness.REPO)
@@ -49,6 +51,10 @@ def run(name: str, command: list[str], timeout: float, logs: Path) -> dict[str, 
     except ValueError:
         return {"error": f"exit {done.returncode}, no JSON", "stderr_tail": harness.tail(err), "seconds": seconds}
     result["wall_seconds"] = seconds
+    # Everything that ran meanwhile, this run included: well above what the run's own
+    # processes use means other work on the machine competed with it.
+    result["machine_busy_cores_during_run"] = harness.busy_cores(jiffies, harness.cpu_busy_jiffies())
+    result["machine_busy_cores_before_run"] = busy_before
     return result
 
 
@@ -83,6 +89,7 @@ def empathic_row(r: dict[str, Any]) -> dict[str, Any]:
         "duplicates": s.get("sim", {}).get("duplicates"),
         "exactly_once": s.get("exactly_once"),
         "timed_out": any(r.get(p, {}).get("timed_out") for p in ("single", "batch", "batch100")),
+        "machine_busy_cores": r.get("machine_busy_cores_during_run"),
     }
 
 
@@ -102,6 +109,7 @@ def peer_row(r: dict[str, Any]) -> dict[str, Any]:
         "duplicates": s.get("sim", {}).get("duplicates"),
         "exactly_once": s.get("exactly_once"),
         "timed_out": r.get("timed_out"),
+        "machine_busy_cores": r.get("machine_busy_cores_during_run"),
     }
     if s.get("rabbitmq_redis_cpu_s_per_1000") is not None:
         row["rabbitmq_redis_cpu_s_per_1000"] = s["rabbitmq_redis_cpu_s_per_1000"]
@@ -129,6 +137,8 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, default=None,
                         help="also profile Empathic (0 ms, receipts off) with py-spy into this speedscope file")
     parser.add_argument("--timeout", type=float, default=900, help="max seconds of one run")
+    parser.add_argument("--quiet-wait", type=float, default=60,
+                        help="before each run, wait up to this many seconds for other work on the machine to stop")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
 
@@ -156,19 +166,19 @@ def main() -> None:
                     python, str(BENCH / "throughput.py"), "--channel", "smpp", "--latency", str(latency), flag,
                     "--window", str(args.window), "--single", str(args.single), "--concurrency", str(args.concurrency),
                     "--messages", str(args.messages), "--batch-concurrency", str(args.batch_concurrency),
-                ], args.timeout, logs)
+                ], args.timeout, logs, args.quiet_wait)
             if "kannel" in systems:
                 runs["kannel"] = run(f"{cell}-kannel", [
                     python, str(BENCH / "peers" / "kannel" / "run.py"), "--latency", str(latency), flag,
                     "--window", str(args.window), "--messages", str(args.messages),
                     "--concurrency", str(args.batch_concurrency),
-                ], args.timeout, logs)
+                ], args.timeout, logs, args.quiet_wait)
             if "jasmin" in systems and not (receipts and args.no_jasmin_receipts):
                 n = args.jasmin_messages if latency == 0 and not receipts else args.jasmin_slow_messages
                 runs["jasmin"] = run(f"{cell}-jasmin", [
                     python, str(BENCH / "peers" / "jasmin" / "run.py"), "--latency", str(latency), flag,
                     "--messages", str(n), "--concurrency", str(args.concurrency),
-                ], args.timeout, logs)
+                ], args.timeout, logs, args.quiet_wait)
             document["runs"][cell] = runs
             table: dict[str, Any] = {}
             if "empathic" in runs:
@@ -218,7 +228,7 @@ def main() -> None:
             "--window", str(args.window), "--single", str(args.single), "--concurrency", str(args.concurrency),
             "--messages", str(args.messages), "--batch-concurrency", str(args.batch_concurrency),
             "--profile", str(args.profile.resolve()),
-        ], args.timeout, logs)
+        ], args.timeout, logs, args.quiet_wait)
         document["profile"] = {
             "file": str(args.profile),
             "note": "a separate run under py-spy (100 Hz), so the table's figures are not perturbed; "

@@ -97,6 +97,32 @@ def machine() -> dict[str, Any]:
             "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}
 
 
+def cpu_busy_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Cores busy on average between two `cpu_busy_jiffies()` readings (everything running)."""
+    total = after[1] - before[1]
+    return round((after[0] - before[0]) / total * (os.cpu_count() or 1), 2) if total else 0.0
+
+
+def wait_quiet(max_wait: float, threshold: float = 0.5) -> float:
+    """Wait (at most `max_wait` s) until other work keeps fewer than `threshold` cores busy;
+    the cores busy at the end. Other sessions' test runs on the same machine skew every figure."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = cpu_busy_jiffies()
+        time.sleep(1.0)
+        busy = busy_cores(before, cpu_busy_jiffies())
+        if busy < threshold or time.monotonic() >= deadline:
+            return busy
+        log(f"machine busy ({busy} cores); waiting")
+
+
 def pids_named(name: str) -> list[int]:
     """Pids whose command name (/proc/PID/comm) is `name`: to read, never to signal."""
     found = []

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,7 @@ def run(name: str, command: list[str], timeout: float, logs: Path, quiet_wait: f
     err = logs / f"{name}.err"
     started = time.monotonic()
     jiffies = harness.cpu_busy_jiffies()
+    ours = resource.getrusage(resource.RUSAGE_CHILDREN)  # every process of the run is waited for
     try:
         with open(err, "wb") as stderr:
             done = subprocess.run(command, stdout=subprocess.PIPE, stderr=stderr, timeout=timeout, cwd=harness.REPO)
@@ -54,6 +56,10 @@ def run(name: str, command: list[str], timeout: float, logs: Path, quiet_wait: f
     # Everything that ran meanwhile, this run included: well above what the run's own
     # processes use means other work on the machine competed with it.
     result["machine_busy_cores_during_run"] = harness.busy_cores(jiffies, harness.cpu_busy_jiffies())
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = (after.ru_utime - ours.ru_utime) + (after.ru_stime - ours.ru_stime)
+    # what the machine did besides this run's own processes (RabbitMQ and Redis count here)
+    result["other_busy_cores_during_run"] = round(max(0.0, result["machine_busy_cores_during_run"] - own / seconds), 2)
     result["machine_busy_cores_before_run"] = busy_before
     return result
 
@@ -90,6 +96,7 @@ def empathic_row(r: dict[str, Any]) -> dict[str, Any]:
         "exactly_once": s.get("exactly_once"),
         "timed_out": any(r.get(p, {}).get("timed_out") for p in ("single", "batch", "batch100")),
         "machine_busy_cores": r.get("machine_busy_cores_during_run"),
+        "other_busy_cores": r.get("other_busy_cores_during_run"),
     }
 
 
@@ -110,6 +117,7 @@ def peer_row(r: dict[str, Any]) -> dict[str, Any]:
         "exactly_once": s.get("exactly_once"),
         "timed_out": r.get("timed_out"),
         "machine_busy_cores": r.get("machine_busy_cores_during_run"),
+        "other_busy_cores": r.get("other_busy_cores_during_run"),
     }
     if s.get("rabbitmq_redis_cpu_s_per_1000") is not None:
         row["rabbitmq_redis_cpu_s_per_1000"] = s["rabbitmq_redis_cpu_s_per_1000"]

@@ -369,7 +369,11 @@ class SmppChannel:
             status = receipts.receipt_status(report)
             if status is None:
                 return st.ESME_ROK  # en route, accepted: not news we keep
-            carrier_id = receipts.normalise_id(report.message_id, self.settings.receipt_id)
+            mode = self.settings.receipt_id
+            carrier_id = (
+                receipts.match_key(report.message_id, mode) if report.id_from_tlv
+                else receipts.normalise_id(report.message_id, mode)
+            )
             error = None if status is ReceiptStatus.DELIVERED else (report.err or report.stat)
             await self._receipts.add(Receipt(self.name, carrier_id, status, error, self.clock.now()))
             return st.ESME_ROK

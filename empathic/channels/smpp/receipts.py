@@ -74,6 +74,9 @@ class DeliveryReport:
     submitted: str | None  # "YYMMDDhhmm" or "YYMMDDhhmmss", as sent
     done: str | None
     text: str | None  # the first characters of the original message, when sent
+    # True when the id came from the receipted_message_id TLV, which holds the id exactly as
+    # the submit_sm_resp gave it; the text form's id may be in another base (normalise_id).
+    id_from_tlv: bool = False
 
 
 # Keys of the text format; `text:` runs to the end (it may hold anything, colons included).
@@ -137,7 +140,8 @@ def report_from(pdu: DeliverSm) -> DeliveryReport | None:
     if (pdu.esm_class & ESM_RECEIPT_MASK) != ESM_SMSC_RECEIPT and receipted is None:
         return None
     parsed = parse_receipt_text(_receipt_body(pdu))
-    message_id = receipted.split(b"\0", 1)[0].decode("latin-1").strip() if receipted else ""
+    tlv_id = receipted.split(b"\0", 1)[0].decode("latin-1").strip() if receipted else ""
+    message_id = tlv_id
     state = tlvs.get(Tag.MESSAGE_STATE)
     stat = STATES.get(state[0], "UNKNOWN") if state else (parsed.stat if parsed else "")
     network_error = tlvs.get(Tag.NETWORK_ERROR_CODE)
@@ -154,6 +158,7 @@ def report_from(pdu: DeliverSm) -> DeliveryReport | None:
         submitted=parsed.submitted if parsed else None,
         done=parsed.done if parsed else None,
         text=parsed.text if parsed else None,
+        id_from_tlv=bool(tlv_id),
     )
 
 

@@ -76,12 +76,12 @@ def _receipt(**changes) -> DeliverSm:
 def test_tlvs_win_over_text() -> None:
     tlvs = {Tag.RECEIPTED_MESSAGE_ID: b"75bcd15\x00", Tag.MESSAGE_STATE: b"\x05", Tag.NETWORK_ERROR_CODE: b"\x03\x00\x22"}
     pdu = _receipt(tlvs=tlvs)
-    assert report_from(pdu) == DeliveryReport("75bcd15", "UNDELIV", "034", "0610191018", "0610191018", "Hello")
+    assert report_from(pdu) == DeliveryReport("75bcd15", "UNDELIV", "034", "0610191018", "0610191018", "Hello", id_from_tlv=True)
 
 
 def test_tlv_only_receipt() -> None:
     pdu = DeliverSm(tlvs={Tag.RECEIPTED_MESSAGE_ID: b"abc\x00", Tag.MESSAGE_STATE: b"\x03"})  # esm_class 0
-    assert report_from(pdu) == DeliveryReport("abc", "EXPIRED", None, None, None, None)
+    assert report_from(pdu) == DeliveryReport("abc", "EXPIRED", None, None, None, None, id_from_tlv=True)
 
 
 def test_mobile_originated_and_unreadable_are_not_reports() -> None:

@@ -24,7 +24,6 @@ Twilio cannot tell us by our id whether it holds a message, so `answers_lookup` 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -49,6 +48,7 @@ from empathic.channels.base import (
     WebhookResponse,
 )
 from empathic.channels.config import Entry, Secret
+from empathic.channels.http import HttpProvider
 from empathic.core.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -150,8 +150,7 @@ def verify(auth_token: str, url: str, params: Iterable[tuple[str, str]] | Mappin
     )
 
 
-class Twilio:
-    answers_lookup = False
+class Twilio(HttpProvider):
 
     def __init__(self, name: str, settings: TwilioSettings, clock: Clock) -> None:
         self.name = name
@@ -159,49 +158,22 @@ class Twilio:
         self.sender = settings.sender
         self.tps = settings.tps
         self.clock = clock
-        self._window = asyncio.Semaphore(settings.window)
-        self._client: httpx.AsyncClient | None = None
+        super().__init__()
         self._path = f"/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
+
+    def _client_options(self) -> dict[str, Any]:
+        return {"auth": httpx.BasicAuth(self.settings.account_sid, self.settings.auth_token.reveal())}
 
     def __repr__(self) -> str:
         return f"Twilio(name={self.name!r}, sender={self.sender!r}, account_sid={self.settings.account_sid!r})"
 
-    async def start(self, sink: ChannelSink) -> None:
-        # Receipts and texts come in through webhook(), which is handed its sink.
-        limits = httpx.Limits(max_connections=self.settings.window, max_keepalive_connections=self.settings.window)
-        self._client = httpx.AsyncClient(
-            base_url=self.settings.base_url,
-            auth=httpx.BasicAuth(self.settings.account_sid, self.settings.auth_token.reveal()),
-            timeout=self.settings.timeout,
-            limits=limits,
-            headers={"Accept": "application/json"},
-        )
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def lookup(self, message_ids: list[str]) -> dict[str, str]:
-        return {}  # Twilio cannot find a message by our id
-
-    async def send(self, batch: list[Outbound]) -> list[SendResult]:
-        """One request per text, at most `window` at once; results in batch order."""
-        if self._client is None:
-            raise RuntimeError(f"channel {self.name} is not started")
-        client = self._client
-        return list(await asyncio.gather(*(self._send_one(client, out) for out in batch)))
-
-    async def _send_one(self, client: httpx.AsyncClient, out: Outbound) -> SendResult:
+    async def _send_one(self, out: Outbound) -> SendResult:
         form = {"To": out.to, "From": out.sender or self.sender, "Body": out.body}
         if self.settings.status_callback:
             form["StatusCallback"] = self.settings.status_callback
-        async with self._window:
-            try:
-                response = await client.post(self._path, data=form)
-            except httpx.TransportError as exc:
-                kind = ErrorKind.UNKNOWN if isinstance(exc, _MAYBE_TAKEN) else ErrorKind.CONNECTION
-                return self._failed(out, kind, type(exc).__name__, None)
+        response = await self._post(self._path, form)
+        if isinstance(response, ChannelError):
+            return self._failed(out, response.kind, response.detail, None)
         body = _json_object(response)
         if response.is_success:
             sid = body.get("sid")
@@ -277,8 +249,6 @@ class Twilio:
 # A request that failed before it was all written cannot have reached Twilio: a retry is
 # safe. One written but never answered (no reply in time, connection dropped) may have been
 # taken: the message becomes `unknown` rather than risk a second copy.
-_MAYBE_TAKEN = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
-
 _OK = WebhookResponse(200)
 _FORBIDDEN = WebhookResponse(403)
 _BAD_REQUEST = WebhookResponse(400)

@@ -32,7 +32,6 @@ Vonage cannot tell us by our id whether it holds a message, so `answers_lookup` 
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import hashlib
 import hmac
@@ -59,6 +58,7 @@ from empathic.channels.base import (
     WebhookResponse,
 )
 from empathic.channels.config import Entry, Secret
+from empathic.channels.http import HttpProvider
 from empathic.core.clock import Clock
 from empathic.core.sms import Encoding, encoding_for
 
@@ -244,8 +244,7 @@ class Concatenation:
         log.warning("dropped an unfinished long text (%d of %d parts)", len(long_text.parts), long_text.total)
 
 
-class Vonage:
-    answers_lookup = False
+class Vonage(HttpProvider):
 
     def __init__(self, name: str, settings: VonageSettings, clock: Clock) -> None:
         self.name = name
@@ -254,36 +253,12 @@ class Vonage:
         self.tps = settings.tps
         self.clock = clock
         self.concatenation = Concatenation()
-        self._window = asyncio.Semaphore(settings.window)
-        self._client: httpx.AsyncClient | None = None
+        super().__init__()
 
     def __repr__(self) -> str:
         return f"Vonage(name={self.name!r}, sender={self.sender!r}, api_key={self.settings.api_key!r})"
 
-    async def start(self, sink: ChannelSink) -> None:
-        # Receipts and texts come in through webhook(), which is handed its sink.
-        limits = httpx.Limits(max_connections=self.settings.window, max_keepalive_connections=self.settings.window)
-        self._client = httpx.AsyncClient(
-            base_url=self.settings.base_url, timeout=self.settings.timeout, limits=limits,
-            headers={"Accept": "application/json"},
-        )
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def lookup(self, message_ids: list[str]) -> dict[str, str]:
-        return {}  # Vonage cannot find a message by our id
-
-    async def send(self, batch: list[Outbound]) -> list[SendResult]:
-        """One request per text, at most `window` at once; results in batch order."""
-        if self._client is None:
-            raise RuntimeError(f"channel {self.name} is not started")
-        client = self._client
-        return list(await asyncio.gather(*(self._send_one(client, out) for out in batch)))
-
-    async def _send_one(self, client: httpx.AsyncClient, out: Outbound) -> SendResult:
+    async def _send_one(self, out: Outbound) -> SendResult:
         # The secret travels in the body, never in the URL (which httpx logs).
         form = {
             "api_key": self.settings.api_key,
@@ -298,12 +273,9 @@ class Vonage:
             form["type"] = "unicode"
         if self.settings.status_callback:
             form["callback"] = self.settings.status_callback
-        async with self._window:
-            try:
-                response = await client.post("/sms/json", data=form)
-            except httpx.TransportError as exc:
-                kind = ErrorKind.UNKNOWN if isinstance(exc, _MAYBE_TAKEN) else ErrorKind.CONNECTION
-                return self._failed(out, kind, type(exc).__name__, None)
+        response = await self._post("/sms/json", form)
+        if isinstance(response, ChannelError):
+            return self._failed(out, response.kind, response.detail, None)
         if not response.is_success:
             kind = _http_error_kind(response.status_code)
             return self._failed(out, kind, f"HTTP {response.status_code}", None)
@@ -411,8 +383,6 @@ class Vonage:
 # A request that failed before it was all written cannot have reached Vonage: a retry is
 # safe. One written but never answered (no reply in time, connection dropped) may have been
 # taken: the message becomes `unknown` rather than risk a second copy.
-_MAYBE_TAKEN = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
-
 _OK = WebhookResponse(204)
 _FORBIDDEN = WebhookResponse(403)
 _BAD_REQUEST = WebhookResponse(400)

@@ -55,12 +55,12 @@ async def phone_sends(phone: str, payload: PhoneText, request: Request, ws: Work
 
 @router.get("")
 async def get_config(request: Request, ws: Workspace) -> dict[str, Any]:
-    s = simulator_of(request).settings
-    return {"receipt_delay": s.receipt_delay, "fail_share": s.fail_share, "tps": s.tps, "number": simulator_of(request).sender}
+    sim = simulator_of(request)
+    s = sim.settings
+    return {"receipt_delay": s.receipt_delay, "fail_share": s.fail_share, "tps": s.tps, "number": sim.sender}
 
 
 @router.patch("")
 async def configure(payload: SimulatorConfig, request: Request, ws: Workspace) -> dict[str, Any]:
-    rt = runtime_of(request)
     simulator_of(request).configure(receipt_delay=payload.receipt_delay, fail_share=payload.fail_share)
     return await get_config(request, ws)

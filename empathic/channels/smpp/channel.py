@@ -46,7 +46,7 @@ from empathic.channels.base import (
 from empathic.channels.smpp import coding, receipts
 from empathic.channels.smpp import pdu as p
 from empathic.channels.smpp import status as st
-from empathic.channels.smpp.session import BindRefused, ConnectionLost, OutcomeUnknown, Session, SessionSettings
+from empathic.channels.smpp.session import BindRefused, OutcomeUnknown, Session, SessionSettings
 from empathic.core.clock import Clock
 
 log = logging.getLogger(__name__)

@@ -41,6 +41,10 @@ class ConnectionLost(ConnectionError):
     """The connection ended while a request waited for its response."""
 
 
+class OutcomeUnknown(ConnectionLost):
+    """Written, then the connection ended before the SMSC answered: it may hold the message."""
+
+
 class BindRefused(ConnectionError):
     def __init__(self, status: int) -> None:
         super().__init__(f"bind refused: {st.name(status)}")
@@ -162,18 +166,6 @@ class Session:
 
     async def request(self, request: p.Pdu) -> p.Pdu:
         return await self.send_request(request)
-
-    async def submit(self, pdu: p.SubmitSm) -> p.SubmitSmResp:
-        """One submit_sm within the window and the TPS limit; its response, whatever its status.
-
-        Raises ConnectionLost if the connection is (or goes) down: before the PDU was written
-        the SMSC has not seen it; after, the outcome is unknown (see `submit_many`).
-        """
-        async with self.window:
-            await self._take_token()
-            future = self.send_request(pdu)
-            await self._flow_control()
-            return await self._await(future)
 
     async def submit_many(self, pdus: list[p.SubmitSm]) -> list[p.SubmitSmResp | BaseException]:
         """Submit the parts of one message back to back (all window slots first, so a
@@ -318,6 +310,3 @@ class Session:
                 return
             self._last_read = time.monotonic()
 
-
-class OutcomeUnknown(ConnectionLost):
-    """Written, then the connection ended before the SMSC answered: it may hold the message."""

@@ -108,9 +108,9 @@ class Channels:
             self.topics.kind(topic).value,
         )
 
-    def route(self, to: str, topic: str, sticky: str | None) -> tuple[str, str]:
+    def route(self, dest: Destination, sticky: str | None) -> tuple[str, str]:
         """(channel, the address it sends from) for one message; raises routing.NoRoute."""
-        name = routing.choose(self.routes, self.destination(to, topic), sticky=sticky, down=self.down())
+        name = routing.choose(self.routes, dest, sticky=sticky, down=self.down())
         return name, self.sender_of(name)
 
     def sender_of(self, name: str) -> str:

@@ -21,7 +21,7 @@ from empathic.core.clock import Clock
 from empathic.core.ids import new_id
 from empathic.core.messages import Direction, Status
 from empathic.core.emails import InvalidEmail, is_email, normalize_email
-from empathic.core.routing import NoRoute
+from empathic.core.routing import Destination, NoRoute
 from empathic.core.phones import InvalidPhoneNumber, normalize
 from empathic.core.topics import TopicKind, Topics, UnknownTopic
 from empathic.engine import lifecycle
@@ -60,7 +60,11 @@ class SubmitError(ValueError):
 
 
 class Router(Protocol):
-    def route(self, to: str, topic: str, sticky: str | None) -> tuple[str, str]:
+    def destination(self, to: str, topic: str) -> Destination:
+        """What routing needs to know of a recipient (its country, number type …)."""
+        ...
+
+    def route(self, dest: Destination, sticky: str | None) -> tuple[str, str]:
         """(channel, the address it sends from); raises core.routing.NoRoute."""
         ...
 
@@ -86,6 +90,7 @@ class Checked:
     to: str
     count: sms.SegmentCount | None  # None for email
     priority: int
+    destination: Destination | None = None  # when the rules route (read once, used at write)
 
 
 def validate(requests: list[MessageRequest], rules: OutboxRules, *, numbered: bool = False) -> list[Checked]:
@@ -125,12 +130,14 @@ def _validate(req: MessageRequest, rules: OutboxRules, index: int | None) -> Che
         raise SubmitError("valid_until", "must carry a time zone offset, such as 2026-11-23T18:00:00Z", index)
     if req.idempotency_key is not None and not 0 < len(req.idempotency_key) <= 200:
         raise SubmitError("idempotency_key", "must be 1 to 200 characters", index)
+    destination = None
     if rules.router is not None:
+        destination = rules.router.destination(to, req.topic)
         try:
-            rules.router.route(to, req.topic, None)
+            rules.router.route(destination, None)  # some channel serves it
         except NoRoute as exc:
             raise SubmitError("to", str(exc), index) from None
-    return Checked(req, to, count, kind.priority)
+    return Checked(req, to, count, kind.priority, destination)
 
 
 def _check_email(req: MessageRequest, index: int | None) -> None:
@@ -193,7 +200,8 @@ async def write(
             person = people[to]
         channel, sender = None, rules.sender
         if rules.router is not None:
-            channel, sender = rules.router.route(to, req.topic, person.get("channel"))
+            assert c.destination is not None
+            channel, sender = rules.router.route(c.destination, person.get("channel"))
             if person.get("channel") is None and count is not None:  # SMS conversations stick
                 person["channel"] = channel
                 stuck.setdefault(channel, []).append(person["id"])

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from empathic.channels.base import ChannelError, ErrorKind, Outbound, Receipt, ReceiptStatus, SendResult
+from empathic.core.routing import Destination, Reach
 from empathic.core.topics import DEFAULT_TOPICS, Topics
 from empathic.engine import outbox, receipts
 from empathic.engine.dispatcher import Dispatcher, DispatchSettings
@@ -26,7 +27,10 @@ TOPICS = Topics(dict(DEFAULT_TOPICS))
 class OneChannel:
     """Routes every message to the scripted carrier."""
 
-    def route(self, to: str, topic: str, sticky: str | None) -> tuple[str, str]:
+    def destination(self, to: str, topic: str) -> Destination:
+        return Destination(Reach.SMS, None, None, topic, "transactional")
+
+    def route(self, dest: Destination, sticky: str | None) -> tuple[str, str]:
         return "scripted", "+18005550100"
 
     async def stick(self, conn: object, workspace_id: str, contact_id: str, channel: str) -> None: ...

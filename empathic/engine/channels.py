@@ -13,23 +13,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.channels.base import Channel
 from empathic.channels.simulator import Simulator, SimulatorSettings
 from empathic.core import routing
 from empathic.core.clock import Clock
-from empathic.core.messages import Status
 from empathic.core.phones import number_type_of, region_of
 from empathic.core.routing import Destination, Reach
 from empathic.core.topics import Topics
 from empathic.engine.project import ChannelEntry, Project
+from empathic.store import contacts as contact_store
+from empathic.store import messages as store
 from empathic.store.db import Database
-from empathic.store.schema import contacts, messages
 
 log = logging.getLogger(__name__)
 
@@ -123,25 +122,19 @@ class Channels:
     # -- moving queues -----------------------------------------------------------------------
 
     async def failover(self, conn: AsyncConnection, channel: str) -> int:
-        """Move `channel`'s queued messages to the next serving channel that is up."""
+        """Move `channel`'s waiting messages to the next serving channel that is up."""
         down = self.down()
-        rows = await _queued_on(conn, [channel])
-        return await self._move(conn, rows, lambda row: routing.next_after(
-            self.routes, self.destination(row["to_addr"], row["topic"]), channel, down))
+        rows = await store.waiting(conn, on=[channel])
+        return await self._move(conn, rows, lambda dest: routing.next_after(self.routes, dest, channel, down))
 
     async def rehome(self, conn: AsyncConnection) -> int:
         """Route again the waiting messages of channels no longer declared (or never routed)."""
-        result = await conn.execute(
-            select(messages.c.id, messages.c.to_addr, messages.c.topic, messages.c.channel).where(
-                messages.c.status.in_([Status.QUEUED.value, Status.DEFERRED.value]),
-                or_(messages.c.channel.is_(None), messages.c.channel.not_in(list(self.by_name))),
-            )
-        )
-        rows = [dict(r) for r in result.mappings()]
+        rows = await store.waiting(conn, not_on=list(self.by_name))
+        down = self.down()
 
-        def pick(row: dict[str, Any]) -> str | None:
+        def pick(dest: Destination) -> str | None:
             try:
-                return routing.choose(self.routes, self.destination(row["to_addr"], row["topic"]), down=self.down())
+                return routing.choose(self.routes, dest, down=down)
             except routing.NoRoute:
                 return None
 
@@ -150,40 +143,20 @@ class Channels:
             log.warning("%d waiting messages have no declared channel serving them; they stay queued", len(rows) - moved)
         return moved
 
-    async def _move(self, conn: AsyncConnection, rows: Iterable[dict[str, Any]], pick: Any) -> int:
-        moved = 0
+    async def _move(
+        self, conn: AsyncConnection, rows: list[dict[str, Any]], pick: Callable[[Destination], str | None]
+    ) -> int:
         groups: dict[str, list[str]] = {}
         for row in rows:
-            target = pick(row)
+            target = pick(self.destination(row["to_addr"], row["topic"]))
             if target is not None and target != row["channel"]:
                 groups.setdefault(target, []).append(row["id"])
         for target, ids in groups.items():
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                await conn.execute(
-                    update(messages)
-                    .where(messages.c.id.in_(chunk), messages.c.status.in_([Status.QUEUED.value, Status.DEFERRED.value]))
-                    .values(channel=target, from_addr=self.sender_of(target))
-                )
-            moved += len(ids)
+            await store.move_waiting(conn, ids, target, self.sender_of(target))
             log.info("moved %d waiting messages to channel %s", len(ids), target)
-        return moved
+        return sum(len(ids) for ids in groups.values())
 
     async def stick(self, conn: AsyncConnection, workspace_id: str, contact_id: str, channel: str) -> None:
         """The person texted us on `channel`: our answers and their conversation stay on it."""
         if self.reach_of(channel) is Reach.SMS:
-            await conn.execute(
-                update(contacts)
-                .where(and_(contacts.c.workspace_id == workspace_id, contacts.c.id == contact_id))
-                .where(or_(contacts.c.channel.is_(None), contacts.c.channel != channel))
-                .values(channel=channel)
-            )
-
-
-async def _queued_on(conn: AsyncConnection, names: list[str]) -> list[dict[str, Any]]:
-    result = await conn.execute(
-        select(messages.c.id, messages.c.to_addr, messages.c.topic, messages.c.channel).where(
-            messages.c.status.in_([Status.QUEUED.value, Status.DEFERRED.value]), messages.c.channel.in_(names)
-        )
-    )
-    return [dict(r) for r in result.mappings()]
+            await contact_store.set_channel(conn, workspace_id, [contact_id], channel, replace=True)

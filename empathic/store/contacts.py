@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.ids import new_id
@@ -149,16 +149,16 @@ async def ensure_by_email(
     return found
 
 
-async def set_channel(conn: AsyncConnection, workspace_id: str, contact_ids: list[str], channel: str) -> None:
-    """Make `channel` these contacts' sticky channel (only where they have none yet)."""
+async def set_channel(
+    conn: AsyncConnection, workspace_id: str, contact_ids: list[str], channel: str, *, replace: bool = False
+) -> None:
+    """Make `channel` these contacts' sticky channel: only where they have none yet, or
+    (`replace`) wherever it differs."""
+    keep = contacts.c.channel.is_(None) if not replace else or_(contacts.c.channel.is_(None), contacts.c.channel != channel)
     for start in range(0, len(contact_ids), 500):
         await conn.execute(
             update(contacts)
-            .where(
-                contacts.c.workspace_id == workspace_id,
-                contacts.c.id.in_(contact_ids[start : start + 500]),
-                contacts.c.channel.is_(None),
-            )
+            .where(contacts.c.workspace_id == workspace_id, contacts.c.id.in_(contact_ids[start : start + 500]), keep)
             .values(channel=channel)
         )
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.messages import Direction, Status
@@ -147,6 +147,34 @@ async def queued_batch(conn: AsyncConnection, limit: int, *, channel: str) -> li
         .limit(limit)
     )
     return [dict(r) for r in rows.mappings()]
+
+
+_WAITING = (Status.QUEUED.value, Status.DEFERRED.value)
+
+
+async def waiting(
+    conn: AsyncConnection, *, on: list[str] | None = None, not_on: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Messages still to be handed to a channel (queued or deferred): those routed to a
+    channel `on`, or those routed to none or to one not in `not_on`; with what routing needs."""
+    query = select(messages.c.id, messages.c.to_addr, messages.c.topic, messages.c.channel).where(
+        messages.c.status.in_(_WAITING)
+    )
+    if on is not None:
+        query = query.where(messages.c.channel.in_(on))
+    if not_on is not None:
+        query = query.where(or_(messages.c.channel.is_(None), messages.c.channel.not_in(not_on)))
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def move_waiting(conn: AsyncConnection, ids: list[str], channel: str, sender: str) -> None:
+    """Route these messages, if they are still waiting, to another channel and its number."""
+    for start in range(0, len(ids), 500):
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id.in_(ids[start : start + 500]), messages.c.status.in_(_WAITING))
+            .values(channel=channel, from_addr=sender)
+        )
 
 
 async def with_status(

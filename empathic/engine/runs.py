@@ -361,21 +361,17 @@ class Flows:
         for e in effects:
             if not isinstance(e, fi.SendText):
                 continue
-            by_text = e.channel in ("sms", "both") and (e.channel == "sms" or contact.get("phone"))
-            by_mail = e.channel in ("email", "both") and (e.channel == "email" or contact.get("email"))
-            if not (by_text or by_mail):  # `both` to a contact with neither: say what is missing
-                by_text = True
-            if by_text:
+            for reach in _reaches(e.channel, contact):
+                email = reach == "email"
+                address = contact.get(_ADDRESS[reach])
+                if not address:
+                    raise outbox.SubmitError("to", f"the contact has no {'email address' if email else 'phone number'}")
                 texts.append(outbox.MessageRequest(
-                    to=contact["phone"] or "", body=e.text, topic=e.topic, idempotency_key=f"{run['id']}:{e.key}",
-                    event_id=event_id, in_reply_to=in_reply_to,
-                ))
-            if by_mail:
-                if not contact.get("email"):
-                    raise outbox.SubmitError("to", "the contact has no email address")
-                texts.append(outbox.MessageRequest(
-                    to=contact["email"], body=e.text, topic=e.topic, idempotency_key=f"{run['id']}:{e.key}:email",
-                    event_id=event_id, subject=e.subject, html=e.html, contact_id=contact["id"],
+                    to=address, body=e.text, topic=e.topic, event_id=event_id,
+                    idempotency_key=f"{run['id']}:{e.key}" + (":email" if email else ""),
+                    in_reply_to=None if email else in_reply_to,
+                    subject=e.subject if email else None, html=e.html if email else None,
+                    contact_id=contact["id"],
                 ))
         sent = [m["id"] for m in await outbox.submit(conn, ws, texts, self.rules, now)] if texts else []  # validates all first
         schedule: list[timers.Timer] = []
@@ -468,6 +464,17 @@ class Flows:
                 return
             tried.add(parked[0]["id"])  # one that failed to ask does not block the next
             await self._advance(conn, parked[0], contact, fi.Turn(), now)
+
+
+_ADDRESS = {"sms": "phone", "email": "email"}  # the contact field each reach sends to
+
+
+def _reaches(channel: str, contact: dict[str, Any]) -> tuple[str, ...]:
+    """Where a send goes: `both` goes to the addresses the contact has (by text when they
+    have neither, so the run fails saying the number is missing)."""
+    if channel != "both":
+        return (channel,)
+    return tuple(r for r in ("sms", "email") if contact.get(_ADDRESS[r])) or ("sms",)
 
 
 def _recent_reply(state: dict[str, Any], now: datetime) -> str | None:

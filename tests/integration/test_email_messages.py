@@ -191,3 +191,21 @@ async def test_a_flow_sends_by_text_and_email(api: httpx.AsyncClient, smtp: Serv
     parsed = email.message_from_bytes(got.content, policy=email.policy.default)
     assert parsed["Subject"] == "Order A-77 shipped"
     assert "<b>A-77</b>" in parsed.get_body(("html",)).get_content()
+
+
+async def test_both_to_a_contact_without_an_email_sends_the_text_alone(api: httpx.AsyncClient, smtp: Server) -> None:
+    posted = await api.post("/v1/events", json={
+        "type": "order.shipped", "data": {"id": "B-8"}, "contact": {"phone": "+14155550178"},
+    })
+    assert posted.status_code == 202, posted.text
+    contact = posted.json()["contact_id"]
+
+    async def delivered() -> list[dict] | None:
+        rows = (await api.get("/v1/messages", params={"contact_id": contact})).json()["data"]
+        return rows if rows and all(m["status"] == "delivered" for m in rows) else None
+
+    rows = await eventually(delivered, timeout=15)
+    assert [(m["channel"], m["body"]) for m in rows] == [("sim", "Order B-8 is on its way.")]
+    runs = (await api.get("/v1/runs", params={"flow": "shipped"})).json()["data"]
+    assert [r["status"] for r in runs] == ["done"]
+    assert smtp.handler.received == []

@@ -5,7 +5,7 @@ a carrier that is gone (failover to the next channel)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -41,23 +41,20 @@ def smpp_entry(port: int, **extra: Any) -> str:
 
 
 @asynccontextmanager
-async def engine(tmp_path: Path, backend: str, channels: str) -> AsyncIterator[Runtime]:
+async def engine(tmp_path: Path, backend: str, channels: str, schema: str | None = None) -> AsyncIterator[Runtime]:
+    """A runtime on the project; PostgreSQL in a fresh schema, or in `schema` (a restart)."""
     project = write_project(tmp_path / "project", channels)
-    if backend == "sqlite":
-        rt = Runtime(make_settings(tmp_path, project_dir=project))
-        await rt.start()
-        try:
+    if backend == "postgresql" and schema is None:
+        async with postgres_schema() as fresh, engine(tmp_path, backend, channels, fresh) as rt:
             yield rt
-        finally:
-            await rt.stop()
         return
-    async with postgres_schema() as schema:
-        rt = Runtime(make_settings(tmp_path, project_dir=project, database_url=POSTGRES_URL, database_schema=schema))
-        await rt.start()
-        try:
-            yield rt
-        finally:
-            await rt.stop()
+    database = {"database_url": POSTGRES_URL, "database_schema": schema} if backend == "postgresql" else {}
+    rt = Runtime(make_settings(tmp_path, project_dir=project, **database))
+    await rt.start()
+    try:
+        yield rt
+    finally:
+        await rt.stop()
 
 
 async def send(rt: Runtime, count: int, *, body: str = "Order {i} is on its way", topic: str = "transactional") -> list[str]:
@@ -177,6 +174,20 @@ async def test_a_carrier_that_is_gone_fails_over_to_the_next_channel(tmp_path: P
         await eventually(lambda: _all(rt, ids + more, Status.DELIVERED), timeout=20)
         async with rt.db.transaction() as conn:
             assert {r["channel"] for r in await store.by_ids(conn, ids + more)} == {"backup"}
+        # The carrier comes back: people whose conversation began on the backup stay there
+        # (their sticky channel); someone new goes to the carrier again.
+        back = Smsc(SmscSettings(port=port))
+        await back.start()
+        try:
+            assert await rt.channels.by_name["carrier"].wait_up(10)
+            again = await send(rt, 2)
+            fresh = await rt.outbox.submit(rt.workspace_id, [MessageRequest(to="+14155559999", body="new here")])
+            async with rt.db.transaction() as conn:
+                rows = {r["id"]: r for r in await store.by_ids(conn, again + [fresh[0]["id"]])}
+            assert [rows[i]["channel"] for i in again] == ["backup", "backup"]
+            assert rows[fresh[0]["id"]]["channel"] == "carrier"
+        finally:
+            await back.stop()
 
 
 async def _down(rt: Runtime) -> bool:
@@ -203,3 +214,17 @@ async def _all(rt: Runtime, ids: list[str], status: Status) -> bool:
         return True
     _all.last = counts  # type: ignore[attr-defined]  # shown when the wait fails
     return False
+
+
+async def test_waiting_messages_of_a_channel_no_longer_declared_are_routed_again(tmp_path: Path, backend: str) -> None:
+    async with postgres_schema() if backend == "postgresql" else nullcontext() as schema:
+        first = '[[channels]]\ntype = "simulator"\nname = "old-sim"\n'
+        async with engine(tmp_path, backend, first, schema) as rt:
+            for dispatcher in rt.dispatchers.values():
+                await dispatcher.stop()  # nothing leaves: the texts wait on old-sim
+            ids = await send(rt, 3)
+        renamed = '[[channels]]\ntype = "simulator"\nname = "new-sim"\n'
+        async with engine(tmp_path, backend, renamed, schema) as rt:
+            await eventually(lambda: _all(rt, ids, Status.DELIVERED), timeout=15)
+            async with rt.db.transaction() as conn:
+                assert {r["channel"] for r in await store.by_ids(conn, ids)} == {"new-sim"}

@@ -106,27 +106,28 @@ class Dispatcher:
         if len(self._in_flight) >= max(1, self.settings.batches_in_flight):
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
             return 0.0
-        limit = await self._allowance()
-        sending = await self._claim(limit)
+        sending = await self._claim_batch()
         if sending is None:
             return max(self.bucket.wait_for(1, time.monotonic()), 1.0)
-        claimed, to_send = sending
+        _, to_send = sending
         if to_send:
-            self.bucket.take(len(to_send), time.monotonic())
-            task = asyncio.create_task(self._send_and_record(to_send), name=f"dispatch-{self.channel.name}")
+            task = asyncio.create_task(self._in_background(to_send), name=f"dispatch-{self.channel.name}")
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
         else:
             self._on_commit()
         return 0.0
 
-    async def _send_and_record(self, to_send: list[dict[str, Any]]) -> None:
+    async def _in_background(self, to_send: list[dict[str, Any]]) -> None:
         try:
-            results = await self._hand_off(to_send)
-            await self._record_results(to_send, results)
+            await self._send_and_record(to_send)
         except Exception:  # left `sending`: reconcile() at the next start settles them
             log.exception("recording a batch on %s failed", self.channel.name)
         self._on_commit()
+
+    async def _send_and_record(self, to_send: list[dict[str, Any]]) -> None:
+        results = await self._hand_off(to_send)
+        await self._record_results(to_send, results)
 
     async def _fail_over(self) -> None:
         if self.channels is None or self.channel.name not in self.channels.failed_over():
@@ -136,23 +137,26 @@ class Dispatcher:
         if moved:
             self._on_commit()
 
-    async def _allowance(self) -> int:
+    async def _claim_batch(self) -> tuple[int, list[dict[str, Any]]] | None:
+        """Claim as many as the channel's rate allows now (waiting for one token at least);
+        the tokens of those to send are taken."""
         allowed = self.bucket.available(time.monotonic())
         if allowed < 1:
             await asyncio.sleep(self.bucket.wait_for(1, time.monotonic()))
             allowed = self.bucket.available(time.monotonic())
-        return max(1, min(self.settings.batch_size, int(allowed)))
+        sending = await self._claim(max(1, min(self.settings.batch_size, int(allowed))))
+        if sending is not None and sending[1]:
+            self.bucket.take(len(sending[1]), time.monotonic())
+        return sending
 
     async def dispatch_once(self) -> int:
         """One claim-gate-send-record pass, start to end; returns how many messages it moved."""
-        sending = await self._claim(await self._allowance())
+        sending = await self._claim_batch()
         if sending is None:
             return 0
         claimed, to_send = sending
         if to_send:
-            self.bucket.take(len(to_send), time.monotonic())
-            results = await self._hand_off(to_send)
-            await self._record_results(to_send, results)
+            await self._send_and_record(to_send)
         self._on_commit()
         return claimed
 

@@ -21,16 +21,22 @@ ROUTING_KEYS = frozenset({"type", "name", "countries", "number_types", "topics",
 class ChannelType:
     module: str
     settings: str  # the settings class in that module, with from_config(name, raw)
+    channel: str  # the channel class, built as Channel(name, settings, clock)
     reach: Reach
 
 
 TYPES: dict[str, ChannelType] = {
-    "simulator": ChannelType("empathic.channels.simulator", "SimulatorSettings", Reach.SMS),
-    "smpp": ChannelType("empathic.channels.smpp.channel", "SmppSettings", Reach.SMS),
-    "twilio": ChannelType("empathic.channels.twilio", "TwilioSettings", Reach.SMS),
-    "vonage": ChannelType("empathic.channels.vonage", "VonageSettings", Reach.SMS),
-    "smtp": ChannelType("empathic.channels.smtp", "SmtpSettings", Reach.EMAIL),
+    "simulator": ChannelType("empathic.channels.simulator", "SimulatorSettings", "Simulator", Reach.SMS),
+    "smpp": ChannelType("empathic.channels.smpp.channel", "SmppSettings", "SmppChannel", Reach.SMS),
+    "twilio": ChannelType("empathic.channels.twilio", "TwilioSettings", "Twilio", Reach.SMS),
+    "vonage": ChannelType("empathic.channels.vonage", "VonageSettings", "Vonage", Reach.SMS),
+    "smtp": ChannelType("empathic.channels.smtp", "SmtpSettings", "Smtp", Reach.EMAIL),
 }
+
+
+def channel_class(type_name: str) -> Any:
+    kind = TYPES[type_name]
+    return getattr(importlib.import_module(kind.module), kind.channel)
 
 
 def settings_for(type_name: str, name: str, raw: dict[str, Any]) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from empathic.channels import registry
 from empathic.channels.base import Channel
 from empathic.channels.simulator import Simulator, SimulatorSettings
 from empathic.core import routing
@@ -37,26 +38,11 @@ FAILOVER_AFTER = 10.0  # seconds a channel may be down before its queue moves el
 
 def build(entry: ChannelEntry, *, db: Database, clock: Clock, project: Project) -> Channel:
     """The channel object of one declared entry."""
-    if entry.type == "simulator":
+    if entry.type == "simulator":  # it keeps its phones in our database
         settings: SimulatorSettings = entry.settings
         return Simulator(db, clock, project.sender.number, settings, name=entry.name)
-    if entry.type == "smpp":
-        from empathic.channels.smpp.channel import SmppChannel
-
-        return SmppChannel(entry.name, entry.settings, clock)
-    if entry.type == "twilio":
-        from empathic.channels.twilio import Twilio
-
-        return Twilio(entry.name, entry.settings, clock)
-    if entry.type == "vonage":
-        from empathic.channels.vonage import Vonage
-
-        return Vonage(entry.name, entry.settings, clock)
-    if entry.type == "smtp":
-        from empathic.channels.smtp import Smtp
-
-        return Smtp(entry.name, entry.settings)
-    raise ValueError(f"channel type {entry.type!r} cannot be built")
+    channel: Channel = registry.channel_class(entry.type)(entry.name, entry.settings, clock)
+    return channel
 
 
 def is_up(channel: Channel) -> bool:

@@ -23,6 +23,7 @@ from empathic.channels.base import Channel
 from empathic.channels.simulator import Simulator, SimulatorSettings
 from empathic.core import routing
 from empathic.core.clock import Clock
+from empathic.core.emails import is_email
 from empathic.core.phones import number_type_of, region_of
 from empathic.core.routing import Destination, Reach
 from empathic.core.topics import Topics
@@ -58,6 +59,8 @@ class Channels:
         self.by_name = channels
         self.default_sender = project.sender.number
         self.failover_after = FAILOVER_AFTER
+        self._by_country = any(r.countries for r in self.routes)
+        self._by_type = any(r.number_types for r in self.routes)
         self._down_since: dict[str, float] = {}
 
     # -- health ----------------------------------------------------------------------------
@@ -82,15 +85,17 @@ class Channels:
     # -- choosing --------------------------------------------------------------------------
 
     def destination(self, to: str, topic: str) -> Destination:
-        if "@" in to:
-            return Destination(Reach.EMAIL, None, None, topic, self.topics.kind(topic).value)
-        needs_type = any(r.number_types for r in self.routes)
+        """What the routes look at; a number is parsed only if some route asks where it is."""
+        kind = self.topics.kind(topic).value
+        if is_email(to):
+            return Destination(Reach.EMAIL, None, None, topic, kind)
+        e164 = to.startswith("+")
         return Destination(
             Reach.SMS,
-            region_of(to) if to.startswith("+") else None,
-            number_type_of(to) if needs_type and to.startswith("+") else None,
+            region_of(to) if self._by_country and e164 else None,
+            number_type_of(to) if self._by_type and e164 else None,
             topic,
-            self.topics.kind(topic).value,
+            kind,
         )
 
     def route(self, dest: Destination, sticky: str | None) -> tuple[str, str]:

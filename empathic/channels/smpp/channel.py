@@ -46,7 +46,7 @@ from empathic.channels.base import (
 from empathic.channels.smpp import coding, receipts
 from empathic.channels.smpp import pdu as p
 from empathic.channels.smpp import status as st
-from empathic.channels.smpp.session import BindRefused, OutcomeUnknown, Session, SessionSettings
+from empathic.channels.smpp.session import BindRefused, ConnectionLost, OutcomeUnknown, Session, SessionSettings
 from empathic.core.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -275,7 +275,42 @@ class SmppChannel:
     # -- sending ------------------------------------------------------------------------------
 
     async def send(self, batch: list[Outbound]) -> list[SendResult]:
-        return list(await asyncio.gather(*(self._send_one(out) for out in batch)))
+        """Write every text of the batch into the window in one pass, then read the answers;
+        a text that needs more (a throttled part, a pause, no bind) finishes on its own."""
+        results: list[SendResult | None] = [None] * len(batch)
+        written: list[tuple[int, list[p.SubmitSm], list[asyncio.Future[p.Pdu]], Session]] = []
+        rest: list[tuple[int, list[p.SubmitSm]]] = []
+        for i, out in enumerate(batch):
+            try:
+                pending = self._submits(out)
+            except ValueError as exc:  # too many segments, an address too long
+                results[i] = SendResult(out.message_id, error=ChannelError(ErrorKind.BAD_CONTENT, str(exc)))
+                continue
+            session = self._submitter()
+            if rest or session is None or not session.alive or time.monotonic() < self._paused_until:
+                rest.append((i, pending))
+                continue
+            try:
+                written.append((i, pending, await session.write_parts(pending), session))
+            except ConnectionLost:
+                rest.append((i, pending))
+        later: list[tuple[int, Any]] = []
+        for i, pending, futures, session in written:
+            answers = [await session.answer(future) for future in futures]
+            accepted: dict[int, str] = {}
+            verdict = self._judge(batch[i], range(len(pending)), answers, accepted)
+            if isinstance(verdict, SendResult):
+                results[i] = verdict
+            elif verdict:
+                later.append((i, self._finish(batch[i], pending, accepted, verdict, tries=1)))
+            else:
+                results[i] = self._accepted(batch[i], pending, accepted)
+        later.extend((i, self._finish(batch[i], pending, {}, list(range(len(pending))))) for i, pending in rest)
+        if later:
+            for (i, _), result in zip(later, await asyncio.gather(*(work for _, work in later)), strict=True):
+                results[i] = result
+        assert all(r is not None for r in results)
+        return results  # type: ignore[return-value]
 
     async def lookup(self, message_ids: list[str]) -> dict[str, str]:
         return {}
@@ -302,15 +337,16 @@ class SmppChannel:
             for i, part in enumerate(parts)
         ]
 
-    async def _send_one(self, out: Outbound) -> SendResult:
-        try:
-            pending = self._submits(out)
-        except ValueError as exc:  # too many segments, an address too long
-            return SendResult(out.message_id, error=ChannelError(ErrorKind.BAD_CONTENT, str(exc)))
-        accepted: dict[int, str] = {}  # part index -> SMSC message id
-        todo = list(range(len(pending)))
-        tries = 0
-        while todo:
+    async def _finish(
+        self, out: Outbound, pending: list[p.SubmitSm], accepted: dict[int, str], todo: list[int], tries: int = 0
+    ) -> SendResult:
+        """Submit the parts `todo` (the others are `accepted`), waiting out pauses and
+        sending throttled parts again, until the text is taken or refused."""
+        while True:
+            if tries > self.settings.throttle_retries:
+                if accepted:
+                    return self._unknown(out, "parts still throttled after retries")
+                return SendResult(out.message_id, error=ChannelError(ErrorKind.THROTTLED, "still throttled"))
             await self._wait_unpaused()
             session = self._submitter()
             if session is None or not session.alive:
@@ -318,31 +354,40 @@ class SmppChannel:
                     return self._unknown(out, "connection lost between the parts of a long text")
                 return SendResult(out.message_id, error=ChannelError(ErrorKind.CONNECTION, "not bound"))
             results = await session.submit_many([pending[i] for i in todo])
-            again: list[int] = []
-            for index, result in zip(todo, results, strict=True):
-                if isinstance(result, OutcomeUnknown):
-                    return self._unknown(out, "connection lost before the SMSC answered")
-                if isinstance(result, BaseException):  # ConnectionLost: never written
-                    again.append(index)
-                    continue
-                kind = st.classify(result.command_status)
-                if kind is None:
-                    accepted[index] = result.message_id
-                elif kind is ErrorKind.THROTTLED:
-                    again.append(index)
-                    self._throttled()
-                else:
-                    if accepted:
-                        log.warning("smpp %s: part refused (%s) after others were taken", self.name,
-                                    st.name(result.command_status))
-                    return SendResult(out.message_id, error=ChannelError(kind, st.name(result.command_status)))
-            todo = again
-            if todo:
-                tries += 1
-                if tries > self.settings.throttle_retries:
-                    if accepted:
-                        return self._unknown(out, "parts still throttled after retries")
-                    return SendResult(out.message_id, error=ChannelError(ErrorKind.THROTTLED, "still throttled"))
+            verdict = self._judge(out, todo, results, accepted)
+            if isinstance(verdict, SendResult):
+                return verdict
+            if not verdict:
+                return self._accepted(out, pending, accepted)
+            todo = verdict
+            tries += 1
+
+    def _judge(
+        self, out: Outbound, todo: Any, results: list[Any], accepted: dict[int, str]
+    ) -> SendResult | list[int]:
+        """One round of answers for the parts `todo`: the text's final failure, or the parts
+        to send again (none: all taken). Taken parts are added to `accepted`."""
+        again: list[int] = []
+        for index, result in zip(todo, results, strict=True):
+            if isinstance(result, OutcomeUnknown):
+                return self._unknown(out, "connection lost before the SMSC answered")
+            if isinstance(result, BaseException):  # ConnectionLost: never written
+                again.append(index)
+                continue
+            kind = st.classify(result.command_status)
+            if kind is None:
+                accepted[index] = result.message_id
+            elif kind is ErrorKind.THROTTLED:
+                again.append(index)
+                self._throttled()
+            else:
+                if accepted:
+                    log.warning("smpp %s: part refused (%s) after others were taken", self.name,
+                                st.name(result.command_status))
+                return SendResult(out.message_id, error=ChannelError(kind, st.name(result.command_status)))
+        return again
+
+    def _accepted(self, out: Outbound, pending: list[p.SubmitSm], accepted: dict[int, str]) -> SendResult:
         self._throttles = 0
         carrier_id = receipts.match_key(accepted[len(pending) - 1], self.settings.receipt_id)
         return SendResult(out.message_id, carrier_id)

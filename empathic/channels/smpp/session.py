@@ -1,10 +1,12 @@
 """One SMPP 3.4 connection (a bind) from Empathic, the ESME, to an SMSC.
 
 Requests are pipelined: up to `window` submit_sm wait for their response at once (never
-stop-and-wait), each answered future found by sequence number. The socket has TCP_NODELAY
-(a small PDU must not wait for a delayed ACK). A per-bind token bucket keeps submits under
-the carrier's TPS. enquire_link goes out when the line has been quiet `enquire_link`
-seconds; no answer within `response_timeout` means the connection is dead.
+stop-and-wait), each answered future found by sequence number; a response frees its window
+slot as it is read. The socket has TCP_NODELAY (a small PDU must not wait for a delayed
+ACK). A per-bind token bucket keeps submits under the carrier's TPS. enquire_link goes out
+when the line has been quiet `enquire_link` seconds. One watchdog per connection, not a
+timer per request: when the oldest request has waited `response_timeout`, the connection
+is dead.
 
 deliver_sm (receipts and texts from people) go to `on_deliver`, whose returned status is
 the deliver_sm_resp's: it answers only after the engine has stored what it was given, so a
@@ -79,7 +81,9 @@ class Session:
         self.window = asyncio.Semaphore(max(1, settings.window))
         self.bucket = TokenBucket(settings.tps, max(1.0, settings.tps / 10)) if settings.tps > 0 else None
         self._sequence = itertools.count(1)
-        self._waiting: dict[int, asyncio.Future[p.Pdu]] = {}
+        # sequence -> (its response, when it was written, whether it holds a window slot);
+        # in the order written, so the first is the oldest.
+        self._waiting: dict[int, tuple[asyncio.Future[p.Pdu], float, bool]] = {}
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -111,6 +115,7 @@ class Session:
             raise BindRefused(resp.command_status)
         self.bound = True
         self._tasks.append(asyncio.create_task(self._keep_alive(), name=f"smpp-link-{s.system_id}"))
+        self._tasks.append(asyncio.create_task(self._watch(), name=f"smpp-watch-{s.system_id}"))
         assert isinstance(resp, p.BindResp)
         return resp
 
@@ -138,7 +143,9 @@ class Session:
         if self._writer is not None:
             self._writer.close()
         waiting, self._waiting = self._waiting, {}
-        for future in waiting.values():
+        for future, _, slot in waiting.values():
+            if slot:
+                self.window.release()
             if not future.done():
                 future.set_exception(ConnectionLost(why))
         if not self.closed.done():
@@ -150,8 +157,9 @@ class Session:
 
     # -- requests -------------------------------------------------------------------------
 
-    def send_request(self, request: p.Pdu) -> asyncio.Future[p.Pdu]:
-        """Write a request now; the future gets its response (or ConnectionLost)."""
+    def send_request(self, request: p.Pdu, *, slot: bool = False) -> asyncio.Future[p.Pdu]:
+        """Write a request now; the future gets its response (or ConnectionLost). `slot`: it
+        holds a window slot, freed when its response is read or the connection ends."""
         if self.closed.done() or self._writer is None:
             raise ConnectionLost("not connected")
         sequence = next(self._sequence)
@@ -160,7 +168,7 @@ class Session:
             sequence = next(self._sequence)
         request.sequence = sequence
         future: asyncio.Future[p.Pdu] = asyncio.get_running_loop().create_future()
-        self._waiting[request.sequence] = future
+        self._waiting[sequence] = (future, time.monotonic(), slot)
         self._writer.write(p.encode(request))
         return future
 
@@ -168,39 +176,41 @@ class Session:
         return await self.send_request(request)
 
     async def submit_many(self, pdus: list[p.SubmitSm]) -> list[p.SubmitSmResp | BaseException]:
-        """Submit the parts of one message back to back (all window slots first, so a
-        connection loss finds either none of them written or all); a result per part:
-        the response, `ConnectionLost` when none was written (safe to retry), or
-        `OutcomeUnknown` when written and not answered."""
-        for _ in pdus:
-            await self.window.acquire()
+        """Submit the parts of one message back to back and wait for their answers: a
+        result per part (see `write_parts` and `answer`)."""
         try:
+            futures = await self.write_parts(pdus)
+        except ConnectionLost as exc:
+            return [exc for _ in pdus]
+        return [await self.answer(future) for future in futures]
+
+    async def write_parts(self, pdus: list[p.SubmitSm]) -> list[asyncio.Future[p.Pdu]]:
+        """Write the parts of one message back to back, each in a window slot (all slots
+        first, so a connection loss finds either none of them written or all); the futures
+        of their responses. Raises `ConnectionLost` when none was written (safe to retry)."""
+        taken = 0
+        try:
+            for _ in pdus:
+                await self.window.acquire()
+                taken += 1
             for _ in pdus:
                 await self._take_token()
-            try:
-                futures = [self.send_request(x) for x in pdus]
-            except ConnectionLost as exc:
-                return [exc for _ in pdus]
-            await self._flow_control()
-            results: list[p.SubmitSmResp | BaseException] = []
-            for future in futures:
-                try:
-                    results.append(await self._await(future))
-                except ConnectionLost as exc:
-                    results.append(OutcomeUnknown(str(exc)))
-            return results
-        finally:
-            for _ in pdus:
+            if self.closed.done() or self._writer is None:
+                raise ConnectionLost("not connected")
+        except BaseException:
+            for _ in range(taken):
                 self.window.release()
+            raise
+        futures = [self.send_request(x, slot=True) for x in pdus]  # nothing awaited since the check
+        await self._flow_control()
+        return futures
 
-    async def _await(self, future: asyncio.Future[p.Pdu]) -> p.SubmitSmResp:
+    async def answer(self, future: asyncio.Future[p.Pdu]) -> p.SubmitSmResp | OutcomeUnknown:
+        """A written submit_sm's response, or `OutcomeUnknown` if the connection ended first."""
         try:
-            resp = await asyncio.wait_for(asyncio.shield(future), self.settings.response_timeout)
-        except TimeoutError:
-            log.warning("smpp %s: no response within %.0fs; dropping the connection",
-                        self.settings.system_id, self.settings.response_timeout)
-            self._lost("response timeout")
-            raise ConnectionLost("response timeout") from None
+            resp = await future
+        except ConnectionLost as exc:
+            return OutcomeUnknown(str(exc))
         if isinstance(resp, p.GenericNack):
             return p.SubmitSmResp(command_status=resp.command_status or st.ESME_RSYSERR, sequence=resp.sequence)
         assert isinstance(resp, p.SubmitSmResp)
@@ -260,7 +270,7 @@ class Session:
             pdu = p.decode(frame)
         except p.ProtocolError as exc:
             sequence = exc.sequence or 0
-            future = self._waiting.pop(sequence, None)
+            future = self._settle(sequence)
             if future is not None and not future.done():  # an answer we could not read
                 future.set_result(p.GenericNack(command_status=exc.status, sequence=sequence))
             else:
@@ -268,7 +278,7 @@ class Session:
             return
         command_id = pdu.command_id
         if command_id & p.RESPONSE_BIT:
-            future = self._waiting.pop(pdu.sequence, None)
+            future = self._settle(pdu.sequence)
             if future is not None and not future.done():
                 future.set_result(pdu)
             return
@@ -283,6 +293,16 @@ class Session:
             self._lost("unbound by the SMSC")
         else:
             self._write(p.response_to(pdu, st.ESME_RINVCMDID))
+
+    def _settle(self, sequence: int) -> asyncio.Future[p.Pdu] | None:
+        """A response for `sequence` was read: forget the request, free its window slot."""
+        entry = self._waiting.pop(sequence, None)
+        if entry is None:
+            return None
+        future, _, slot = entry
+        if slot:
+            self.window.release()
+        return future
 
     async def _deliver(self, pdu: p.DeliverSm) -> None:
         status = st.ESME_RX_T_APPN
@@ -310,3 +330,15 @@ class Session:
                 return
             self._last_read = time.monotonic()
 
+    async def _watch(self) -> None:
+        """Drop the connection when its oldest request has waited `response_timeout`."""
+        limit = self.settings.response_timeout
+        tick = min(1.0, limit / 4)
+        while not self.closed.done():
+            await asyncio.sleep(tick)
+            oldest = next(iter(self._waiting.values()), None)
+            if oldest is not None and time.monotonic() - oldest[1] > limit:
+                log.warning("smpp %s: no response within %.0fs; dropping the connection",
+                            self.settings.system_id, limit)
+                self._lost("response timeout")
+                return

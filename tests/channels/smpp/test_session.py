@@ -28,8 +28,8 @@ async def test_the_window_is_filled_and_never_exceeded() -> None:
         outstanding: list[int] = []
         send_request = session.send_request
 
-        def counting(request: p.Pdu) -> asyncio.Future[p.Pdu]:
-            future = send_request(request)
+        def counting(request: p.Pdu, **kw: bool) -> asyncio.Future[p.Pdu]:
+            future = send_request(request, **kw)
             outstanding.append(len(session._waiting))
             return future
 
@@ -75,6 +75,36 @@ async def test_a_peer_that_stops_answering_is_dropped_after_enquire_link() -> No
         assert session.alive
         await asyncio.wait_for(asyncio.shield(session.closed), 5)
         assert not session.alive and enquiries == 1
+        await session.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_submit_left_unanswered_drops_the_connection_and_its_outcome_is_unknown() -> None:
+    answered = 0
+
+    async def half_deaf_smsc(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answered
+        frames = p.FrameReader()
+        while data := await reader.read(4096):
+            for frame in frames.feed(data):
+                pdu = p.decode(frame)
+                if isinstance(pdu, p.Bind) or (isinstance(pdu, p.SubmitSm) and answered < 3):
+                    answered += isinstance(pdu, p.SubmitSm)
+                    writer.write(p.encode(p.response_to(pdu)))
+
+    server = await asyncio.start_server(half_deaf_smsc, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        session = Session(settings(port, enquire_link=60.0, response_timeout=0.4, window=10))
+        await session.open()
+        started = time.monotonic()
+        results = await asyncio.gather(*(session.submit_many([submit(i)]) for i in range(5)))
+        waited = time.monotonic() - started
+        assert [type(r[0]).__name__ for r in results] == ["SubmitSmResp"] * 3 + ["OutcomeUnknown"] * 2
+        assert 0.4 <= waited < 2.0 and not session.alive  # one watchdog, not one timer per submit
+        assert session.window._value == 10  # every slot came back  # noqa: SLF001
         await session.close()
     finally:
         server.close()

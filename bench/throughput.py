@@ -48,7 +48,7 @@ import harness
 
 API_KEY = "emp_bench_key_0123456789"
 BATCH = 1000
-PHONES = 5000  # distinct recipients; each gets a contact row
+PHONES = 5000  # distinct recipients (`--phones`); each gets a contact row
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "empathic" / "examples" / "acme"
 FINAL = ("delivered", "undelivered", "failed", "blocked", "expired")
@@ -65,7 +65,8 @@ def free_port() -> int:
 
 
 def phone(i: int) -> str:
-    return f"+1415555{i % PHONES:04d}"
+    k = i % PHONES  # exchanges 555, 556, … each give 10,000 valid US numbers
+    return f"+1415{555 + k // 10_000:03d}{k % 10_000:04d}"
 
 
 def make_project(root: Path) -> Path:
@@ -426,7 +427,7 @@ def run_smpp(args: argparse.Namespace) -> dict[str, Any]:
         "system": "empathic",
         "params": {"channel": "smpp", "latency_s": args.latency, "receipts": args.receipts, "window": args.window,
                    "single": args.single, "concurrency": args.concurrency, "messages": args.messages,
-                   "messages100": args.messages100, "batch_concurrency": args.batch_concurrency, "phones": PHONES},
+                   "messages100": args.messages100, "batch_concurrency": args.batch_concurrency, "phones": args.phones},
         "machine": {**harness.machine(), "sqlite": sqlite3.sqlite_version},
     }
     server: Server | None = None
@@ -529,6 +530,7 @@ def run_smpp(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
+    global PHONES
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=20000, help="messages sent through /v1/messages/batch")
     parser.add_argument("--single", type=int, default=2000, help="messages sent one per POST /v1/messages")
@@ -545,7 +547,13 @@ def main() -> None:
                       help="ask for and send delivery receipts")
     smpp.add_argument("--window", type=int, default=100, help="the channel's submit_sm in flight")
     smpp.add_argument("--profile", type=Path, default=None, help="py-spy speedscope file of the server")
+    parser.add_argument("--phones", type=int, default=PHONES,
+                        help="distinct recipients, cycled (a number and contact seen before costs less; "
+                             "at least the message count: every message to someone new)")
     args = parser.parse_args()
+    if not 1 <= args.phones <= 4_000_000:
+        parser.error("--phones must be 1 to 4,000,000")
+    PHONES = args.phones
     if args.channel == "smpp":
         if args.messages100 is None:
             args.messages100 = args.messages
@@ -556,7 +564,7 @@ def main() -> None:
     server = Server(root, make_project(root))
     result: dict[str, Any] = {
         "params": {"messages": args.messages, "single": args.single, "concurrency": args.concurrency,
-                   "batch_size": BATCH, "phones": PHONES},
+                   "batch_size": BATCH, "phones": args.phones},
         "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
                     "implementation": platform.python_implementation(), "platform": platform.platform(),
                     "sqlite": sqlite3.sqlite_version},

@@ -66,6 +66,13 @@ def normalize(raw: str, region: str | None = None) -> str:
     (``"0033 …"`` from France). Without it the number must start with ``+`` and its country
     code. Numbers libphonenumber does not consider valid for their country are rejected.
     """
+    return _normalized(raw, region)
+
+
+# A business texts the same customers again and again: a number read once is not parsed
+# again (libphonenumber's parse and validity check cost ~30 µs). Failures are not kept.
+@functools.lru_cache(maxsize=65_536)
+def _normalized(raw: str, region: str | None) -> str:
     if len(raw) > MAX_RAW_LENGTH:
         raise InvalidPhoneNumber(
             raw, f"it is {len(raw)} characters long; a phone number is at most {MAX_RAW_LENGTH}"

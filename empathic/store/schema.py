@@ -207,6 +207,23 @@ message_events = Table(
     Index("ix_message_events_message", "message_id", "id"),
 )
 
+# Email fallbacks of texts: the email a text becomes if it fails for good (written with the
+# text, by a trigger or a flow step that allows it), and, once sent, the email it became.
+fallbacks = Table(
+    "fallbacks",
+    metadata,
+    Column("message_id", String(40), primary_key=True),  # the text
+    _workspace(),
+    Column("reason", String(16), nullable=False),  # topic ([fallback] in empathic.toml) | send (a flow step)
+    Column("subject", String(998)),  # the email, until it is sent (then it is the email's own)
+    Column("body", Text),
+    Column("html", Text),
+    Column("email_id", String(40)),  # the email sent when the text failed
+    Column("created_at", Instant, nullable=False),
+    Index("ix_fallbacks_email", "email_id"),
+    Index("ix_fallbacks_created", "created_at"),
+)
+
 events = Table(
     "events",
     metadata,

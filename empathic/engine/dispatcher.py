@@ -4,7 +4,7 @@ One dispatcher per channel, each claiming only that channel's queue (messages ar
 when accepted, see engine.channels). One batch: (1) in one transaction, claim the most
 urgent queued messages the channel's rate allows, run each through the policy gate, and
 mark them `sending` or `blocked`; (2) hand the `sending` ones to the channel; (3) in one
-transaction, record `sent` (with a receipt time-out timer), or `deferred` with a retry
+transaction, record `sent` (expired by the scheduler's sweep if no receipt comes), or `deferred` with a retry
 timer for transient errors, or `failed`. Up to `batches_in_flight` batches are between (1)
 and (3) at once, so a carrier's window stays full while the next batch is claimed; claims
 are made one after another, so a more urgent message waits for at most the batches
@@ -35,7 +35,6 @@ from empathic.core.topics import Topics
 from empathic.engine import lifecycle
 from empathic.engine.gate import Gate
 from empathic.loop import Loop
-from empathic.engine.receipts import RECEIPT_TIMEOUT
 from empathic.store import messages as store
 from empathic.store import timers
 from empathic.store.db import Database
@@ -53,7 +52,7 @@ class DispatchSettings:
     max_attempts: int = 5
     retry_base: float = 2.0  # seconds; doubled each attempt, with jitter
     retry_max: float = 600.0
-    receipt_timeout: float = 72 * 3600.0
+    receipt_timeout: float = 72 * 3600.0  # `sent` this long without a receipt: `expired` (engine.scheduler)
     batches_in_flight: int = 4
 
 
@@ -239,8 +238,6 @@ class Dispatcher:
                     Transition(row["id"], row["workspace_id"], Status.SENT, sent_reason, now,
                                {"carrier_id": result.carrier_id})
                 )
-                due = now + timedelta(seconds=self.settings.receipt_timeout)
-                new_timers.append(timers.Timer(RECEIPT_TIMEOUT, row["id"], due, {}, row["workspace_id"]))
             elif result.error.kind is ErrorKind.UNKNOWN:
                 transitions.append(Transition(row["id"], row["workspace_id"], Status.UNKNOWN, "outcome_unknown", now))
             elif result.error.kind.retryable and row["attempts"] < self.settings.max_attempts:
@@ -298,8 +295,3 @@ def release_due(row: dict[str, Any], now: datetime) -> Transition | None:
         return None
     return Transition(row["id"], row["workspace_id"], Status.QUEUED, "retry_due", now, {"next_attempt_at": None})
 
-
-def receipt_overdue(row: dict[str, Any], now: datetime) -> Transition | None:
-    if row["status"] != Status.SENT.value:
-        return None
-    return Transition(row["id"], row["workspace_id"], Status.EXPIRED, "no_delivery_receipt", now)

@@ -24,7 +24,6 @@ from empathic.store.messages import Transition
 log = logging.getLogger(__name__)
 
 RETRY = "receipt.retry"
-RECEIPT_TIMEOUT = "message.receipt_timeout"
 MAX_TRIES = 10
 
 _STATUS = {
@@ -61,8 +60,6 @@ async def apply(conn: AsyncConnection, receipts: list[Receipt], now: datetime, t
             rows[row["id"]] = {**row, "status": new.value}
             transitions.append(Transition(row["id"], row["workspace_id"], new, _reason(receipt), now))
     await lifecycle.record(conn, transitions, rows, now)
-    # The time-out timer of a message with news from the carrier has nothing left to do.
-    await timers.cancel(conn, RECEIPT_TIMEOUT, [t.message_id for t in transitions])
     if unmatched:
         if tries < MAX_TRIES:
             due = now + timedelta(seconds=min(60.0, 2.0**tries))

@@ -94,7 +94,10 @@ class Runtime:
             for name, channel in built.items()
         }
         self.flows = Flows(self.project, self.catalog, self.rules)
-        self.scheduler = Scheduler(self.db, self.clock, on_released=self.flows_moved, flows=self.flows)
+        self.scheduler = Scheduler(
+            self.db, self.clock, on_released=self.flows_moved, flows=self.flows,
+            receipt_timeout=self.settings.dispatch.receipt_timeout,
+        )
         self.calls = FlowCalls(self.db, self.clock, self.flows, on_commit=self.committed)
         self.retention = Retention(self.db, self.clock, self.project.topics, settings.retention_days)
 

@@ -1,14 +1,17 @@
-"""The scheduler: fires durable timers when due (retries, receipt time-outs, late receipts).
+"""The scheduler: fires durable timers when due (retries, defers, late receipts), and
+expires messages left `sent` with no receipt for `receipt_timeout`.
 
 Timers are claimed and handled in one transaction, so a crash fires a timer again rather
-than never; every handler is written to be harmless when repeated.
+than never; every handler is written to be harmless when repeated. Receipt time-outs are
+a sweep over the partial index of sent messages, not a timer row per message: at most
+every `SWEEP_EVERY`, so a message expires that much late at worst.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,24 +20,33 @@ from empathic.engine import dispatcher, lifecycle, receipts, runs
 from empathic.loop import Loop
 from empathic.store import messages as store
 from empathic.store import timers
+from empathic.store.messages import Transition
+from empathic.core.messages import Status
 from empathic.store.db import Database
 
 log = logging.getLogger(__name__)
 
 _MESSAGE_TIMERS = {
     dispatcher.RELEASE: dispatcher.release_due,
-    dispatcher.RECEIPT_TIMEOUT: dispatcher.receipt_overdue,
 }
+SWEEP_EVERY = timedelta(seconds=30)
 
 
 class Scheduler:
     def __init__(
-        self, db: Database, clock: Clock, on_released: Callable[[], None], flows: runs.Flows | None = None
+        self,
+        db: Database,
+        clock: Clock,
+        on_released: Callable[[], None],
+        flows: runs.Flows | None = None,
+        receipt_timeout: float = dispatcher.DispatchSettings.receipt_timeout,
     ) -> None:
         self.db = db
         self.clock = clock
         self.on_released = on_released
         self.flows = flows
+        self.receipt_timeout = timedelta(seconds=receipt_timeout)
+        self._next_sweep: datetime | None = None
         self._loop = Loop("scheduler", self._pass)
 
     def wake(self) -> None:
@@ -57,17 +69,32 @@ class Scheduler:
 
     async def fire_due(self, limit: int = 500) -> int:
         now = self.clock.now()
+        expired = await self.expire_unreceipted(now, limit)
         async with self.db.transaction() as conn:
             due = await timers.claim_due(conn, now, limit, skip=(runs.CALL,))
             if not due:
-                return 0
+                return expired
             released = await _fire(conn, due, now)
             flow_timers = [t for t in due if t.kind == runs.TIMER]
             if flow_timers and self.flows is not None:
                 released += await self.flows.fire(conn, flow_timers, now)
         if released:
             self.on_released()
-        return len(due)
+        return len(due) + expired
+
+    async def expire_unreceipted(self, now: datetime, limit: int) -> int:
+        """`sent` for `receipt_timeout` without news from the carrier: `expired` (a sweep,
+        run when SWEEP_EVERY has passed, or again at once while it finds a full batch)."""
+        if self._next_sweep is not None and now < self._next_sweep:
+            return 0
+        async with self.db.transaction() as conn:
+            rows = await store.sent_before(conn, now - self.receipt_timeout, limit)
+            transitions = [
+                Transition(r["id"], r["workspace_id"], Status.EXPIRED, "no_delivery_receipt", now) for r in rows
+            ]
+            await lifecycle.record(conn, transitions, {r["id"]: r for r in rows}, now)
+        self._next_sweep = None if len(rows) == limit else now + SWEEP_EVERY
+        return len(rows)
 
 
 async def _fire(conn: AsyncConnection, due: list[timers.Timer], now: datetime) -> int:

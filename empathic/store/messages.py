@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.messages import Direction, Status
@@ -20,6 +20,9 @@ from empathic.core.policy import content_key
 from empathic.store.schema import message_events, messages
 
 _CHUNK = 500
+# Written into the SQL, not bound, so the planner can use the partial indexes on them (schema.py).
+_QUEUED = literal_column("'queued'")
+_SENT = literal_column("'sent'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +145,19 @@ async def queued_batch(conn: AsyncConnection, limit: int, *, channel: str) -> li
     """A channel's next queued messages, most urgent topic kind first, oldest first within it."""
     rows = await conn.execute(
         select(messages)
-        .where(messages.c.status == Status.QUEUED.value, messages.c.channel == channel)
+        .where(messages.c.status == _QUEUED, messages.c.channel == channel)
         .order_by(messages.c.priority, messages.c.id)
+        .limit(limit)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def sent_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[dict[str, Any]]:
+    """Messages `sent` (handed to a carrier) before `cutoff` and not heard of since."""
+    rows = await conn.execute(
+        select(messages)
+        .where(messages.c.status == _SENT, messages.c.updated_at < cutoff)
+        .order_by(messages.c.updated_at)
         .limit(limit)
     )
     return [dict(r) for r in rows.mappings()]

@@ -188,7 +188,12 @@ messages = Table(
     Column("created_at", Instant, nullable=False),
     Column("updated_at", Instant, nullable=False),
     Index("ix_messages_workspace_idempotency", "workspace_id", "idempotency_key", unique=True),
-    Index("ix_messages_claim", "status", "channel", "priority", "id"),
+    # Partial indexes: only the rows in one status are in them, so a message moving between
+    # the other statuses (sending, sent, delivered …) does not touch them.
+    Index("ix_messages_claim", "channel", "priority", "id",
+          sqlite_where=text("status = 'queued'"), postgresql_where=text("status = 'queued'")),
+    Index("ix_messages_sent", "updated_at",
+          sqlite_where=text("status = 'sent'"), postgresql_where=text("status = 'sent'")),
     Index("ix_messages_workspace_contact", "workspace_id", "contact_id", "id"),
     Index("ix_messages_workspace_status", "workspace_id", "status", "id"),
     Index("ix_messages_channel_carrier", "channel", "carrier_id", unique=True),

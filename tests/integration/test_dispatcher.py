@@ -257,7 +257,7 @@ async def test_crash_leftovers_in_sending_are_settled_at_start(db: Database) -> 
 async def test_receipts_early_duplicate_unknown_and_timeout(db: Database) -> None:
     clock, carrier = FakeClock(), ScriptedCarrier()
     dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(receipt_timeout=3600))
-    scheduler = Scheduler(db, clock, on_released=lambda: None)
+    scheduler = Scheduler(db, clock, on_released=lambda: None, receipt_timeout=3600)
     early_id, late_id = await queue(db, clock, msg(body="early"), msg(body="late"))
     claimed = await dispatcher._claim(1)
     assert claimed is not None
@@ -270,14 +270,20 @@ async def test_receipts_early_duplicate_unknown_and_timeout(db: Database) -> Non
     clock.advance(1)
     await scheduler.fire_due()
     assert await statuses(db, [early_id]) == ["delivered"]
-    assert await pending_timers(db, early_id) == []  # its time-out was cancelled
+    assert await pending_timers(db, early_id) == []  # no timer row per message: the sweep expires
     # The same receipt again, and one for an id nobody knows, change nothing.
     async with db.transaction() as conn:
         assert await receipts.apply(conn, [receipt], clock.now()) == 0
     # No receipt at all: after the time-out the message is `expired`.
     await dispatcher.dispatch_once()
     assert await statuses(db, [late_id]) == ["sent"]
-    clock.advance(3601)
+    clock.advance(3598)
+    await scheduler.fire_due()
+    assert await statuses(db, [late_id]) == ["sent"]  # not yet an hour
+    clock.advance(3)
+    await scheduler.fire_due()
+    assert await statuses(db, [late_id]) == ["sent"]  # an hour, but the sweep ran 3 s ago
+    clock.advance(30)
     await scheduler.fire_due()
     assert await statuses(db, [late_id]) == ["expired"]
     assert (await history(db, late_id))[-1] == ("expired", "no_delivery_receipt")

@@ -42,6 +42,7 @@ class Outbound:
     body: str  # the text (an email's plain-text part)
     subject: str | None = None  # email only
     html: str | None = None  # email only: the HTML alternative
+    priority: int = 0  # lower goes first into the carrier's window (TopicKind.priority)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from empathic.channels.base import ChannelError, ChannelSink, ErrorKind, Outbound, SendResult
+from empathic.channels.window import PriorityWindow
 
 _MAYBE_TAKEN = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 
@@ -28,7 +29,7 @@ class HttpProvider(ABC):
     name: str
 
     def __init__(self) -> None:
-        self._window = asyncio.Semaphore(self.settings.window)
+        self._window = PriorityWindow(self.settings.window)
         self._client: httpx.AsyncClient | None = None
 
     def _client_options(self) -> dict[str, Any]:
@@ -64,10 +65,10 @@ class HttpProvider(ABC):
     async def _send_one(self, out: Outbound) -> SendResult:
         """One text: the provider's request, and its answer read into a result."""
 
-    async def _post(self, path: str, form: dict[str, str]) -> httpx.Response | ChannelError:
-        """POST within the window; a transport failure as the error it means."""
+    async def _post(self, path: str, form: dict[str, str], priority: int = 0) -> httpx.Response | ChannelError:
+        """POST within the window (most urgent first); a transport failure as the error it means."""
         assert self._client is not None
-        async with self._window:
+        async with self._window.slot(priority):
             try:
                 return await self._client.post(path, data=form)
             except httpx.TransportError as exc:

@@ -171,7 +171,7 @@ class Twilio(HttpProvider):
         form = {"To": out.to, "From": out.sender or self.sender, "Body": out.body}
         if self.settings.status_callback:
             form["StatusCallback"] = self.settings.status_callback
-        response = await self._post(self._path, form)
+        response = await self._post(self._path, form, out.priority)
         if isinstance(response, ChannelError):
             return self._failed(out, response.kind, response.detail, None)
         body = _json_object(response)

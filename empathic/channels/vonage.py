@@ -273,7 +273,7 @@ class Vonage(HttpProvider):
             form["type"] = "unicode"
         if self.settings.status_callback:
             form["callback"] = self.settings.status_callback
-        response = await self._post("/sms/json", form)
+        response = await self._post("/sms/json", form, out.priority)
         if isinstance(response, ChannelError):
             return self._failed(out, response.kind, response.detail, None)
         if not response.is_success:

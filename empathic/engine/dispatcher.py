@@ -7,8 +7,11 @@ mark them `sending` or `blocked`; (2) hand the `sending` ones to the channel; (3
 transaction, record `sent` (expired by the scheduler's sweep if no receipt comes), or `deferred` with a retry
 timer for transient errors, or `failed`. Up to `batches_in_flight` batches are between (1)
 and (3) at once, so a carrier's window stays full while the next batch is claimed; claims
-are made one after another, so a more urgent message waits for at most the batches
-already claimed.
+are made one after another, most urgent first (TopicKind.priority). When all those batches
+are in flight and something more urgent than each of them is queued, it is claimed at once
+as one express batch; and every channel hands out its window's slots most urgent first
+(channels.window). So a code waits for at most the texts already on the wire, never for
+the marketing backlog queued or claimed before it.
 
 A crash between (1) and (3) leaves messages in `sending` whose hand-off outcome is unknown.
 `reconcile` asks the channel which of them it holds: those become `sent`, the others go
@@ -25,6 +28,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from prometheus_client import Histogram
 
 from empathic.channels.base import Channel, ChannelError, ErrorKind, Outbound, SendResult
 from empathic.core import policy, regulations
@@ -43,6 +48,9 @@ from empathic.store.messages import Transition
 log = logging.getLogger(__name__)
 
 RELEASE = "message.release"
+SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+CLAIMED = Histogram("empathic_dispatch_batch_messages", "Messages claimed by one dispatcher pass", ["channel"],
+                    buckets=SIZES)
 
 
 
@@ -84,9 +92,11 @@ class Dispatcher:
         self._loop = Loop(f"dispatcher-{channel.name}", self._pass)
         self._rng = random.Random()
         self._on_commit = on_commit or (lambda: None)
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[asyncio.Task[None], int] = {}  # batch -> its least urgent priority
+        self._news = asyncio.Event()  # set by wake(): something was queued
 
     def wake(self) -> None:
+        self._news.set()
         self._loop.wake()
 
     async def start(self) -> None:
@@ -102,20 +112,47 @@ class Dispatcher:
         if not getattr(self.channel, "up", True):
             await self._fail_over()
             return 0.5
-        if len(self._in_flight) >= max(1, self.settings.batches_in_flight):
-            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        limit = max(1, self.settings.batches_in_flight)
+        if len(self._in_flight) >= limit:
+            # Full. Wait for a batch to finish, or for news: something more urgent than
+            # every batch in flight gets one express batch now instead of waiting its turn
+            # (and goes first into the carrier's window, channels.window).
+            if await self._finished_or_news() and len(self._in_flight) == limit:
+                urgent = min(self._in_flight.values()) - 1
+                if urgent >= 0:
+                    self._launch(await self._claim_batch(max_priority=urgent))
             return 0.0
         sending = await self._claim_batch()
         if sending is None:
             return max(self.bucket.wait_for(1, time.monotonic()), 1.0)
-        _, to_send = sending
-        if to_send:
-            task = asyncio.create_task(self._in_background(to_send), name=f"dispatch-{self.channel.name}")
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
-        else:
-            self._on_commit()
+        self._launch(sending)
         return 0.0
+
+    def _launch(self, sending: tuple[int, list[dict[str, Any]]] | None) -> None:
+        if sending is None:
+            return
+        _, to_send = sending
+        if not to_send:
+            self._on_commit()
+            return
+        task = asyncio.create_task(self._in_background(to_send), name=f"dispatch-{self.channel.name}")
+        self._in_flight[task] = max(r["priority"] for r in to_send)
+        task.add_done_callback(self._landed)
+
+    def _landed(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(task, None)
+
+    async def _finished_or_news(self) -> bool:
+        """Wait until a batch in flight finishes (False) or something was queued (True)."""
+        news = asyncio.ensure_future(self._news.wait())
+        try:
+            await asyncio.wait({*self._in_flight, news}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            news.cancel()
+        if self._news.is_set():
+            self._news.clear()
+            return True
+        return False
 
     async def _in_background(self, to_send: list[dict[str, Any]]) -> None:
         try:
@@ -136,14 +173,14 @@ class Dispatcher:
         if moved:
             self._on_commit()
 
-    async def _claim_batch(self) -> tuple[int, list[dict[str, Any]]] | None:
-        """Claim as many as the channel's rate allows now (waiting for one token at least);
-        the tokens of those to send are taken."""
+    async def _claim_batch(self, max_priority: int | None = None) -> tuple[int, list[dict[str, Any]]] | None:
+        """Claim as many as the channel's rate allows now (waiting for one token at least),
+        of priority `max_priority` or more urgent if given; the tokens of those to send are taken."""
         allowed = self.bucket.available(time.monotonic())
         if allowed < 1:
             await asyncio.sleep(self.bucket.wait_for(1, time.monotonic()))
             allowed = self.bucket.available(time.monotonic())
-        sending = await self._claim(max(1, min(self.settings.batch_size, int(allowed))))
+        sending = await self._claim(max(1, min(self.settings.batch_size, int(allowed))), max_priority)
         if sending is not None and sending[1]:
             self.bucket.take(len(sending[1]), time.monotonic())
         return sending
@@ -159,12 +196,13 @@ class Dispatcher:
         self._on_commit()
         return claimed
 
-    async def _claim(self, limit: int) -> tuple[int, list[dict[str, Any]]] | None:
+    async def _claim(self, limit: int, max_priority: int | None = None) -> tuple[int, list[dict[str, Any]]] | None:
         async with self.db.transaction() as conn:
             now = self.clock.now()  # read once the connection is ours, so history never runs backwards
-            batch = await store.queued_batch(conn, limit, channel=self.channel.name)
+            batch = await store.queued_batch(conn, limit, channel=self.channel.name, max_priority=max_priority)
             if not batch:
                 return None
+            CLAIMED.labels(self.channel.name).observe(len(batch))
             decisions = await self.gate.decide(conn, batch, now)
             transitions: list[Transition] = []
             to_send: list[dict[str, Any]] = []
@@ -194,7 +232,8 @@ class Dispatcher:
 
     async def _hand_off(self, rows: list[dict[str, Any]]) -> list[SendResult]:
         outs = [
-            Outbound(r["id"], r["to_addr"], r["from_addr"] or self.channel.sender, r["body"], r.get("subject"), r.get("html"))
+            Outbound(r["id"], r["to_addr"], r["from_addr"] or self.channel.sender, r["body"], r.get("subject"), r.get("html"),
+                     r["priority"])
             for r in rows
         ]
         try:

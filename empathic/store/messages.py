@@ -141,14 +141,15 @@ async def by_carrier_ids(conn: AsyncConnection, channel: str, carrier_ids: Itera
     return found
 
 
-async def queued_batch(conn: AsyncConnection, limit: int, *, channel: str) -> list[dict[str, Any]]:
-    """A channel's next queued messages, most urgent topic kind first, oldest first within it."""
-    rows = await conn.execute(
-        select(messages)
-        .where(messages.c.status == _QUEUED, messages.c.channel == channel)
-        .order_by(messages.c.priority, messages.c.id)
-        .limit(limit)
-    )
+async def queued_batch(
+    conn: AsyncConnection, limit: int, *, channel: str, max_priority: int | None = None
+) -> list[dict[str, Any]]:
+    """A channel's next queued messages, most urgent topic kind first, oldest first within it
+    (only those of priority `max_priority` or more urgent, if given)."""
+    query = select(messages).where(messages.c.status == _QUEUED, messages.c.channel == channel)
+    if max_priority is not None:
+        query = query.where(messages.c.priority <= max_priority)
+    rows = await conn.execute(query.order_by(messages.c.priority, messages.c.id).limit(limit))
     return [dict(r) for r in rows.mappings()]
 
 

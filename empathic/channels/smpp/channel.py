@@ -291,7 +291,7 @@ class SmppChannel:
                 rest.append((i, pending))
                 continue
             try:
-                written.append((i, pending, await session.write_parts(pending), session))
+                written.append((i, pending, await session.write_parts(pending, out.priority), session))
             except ConnectionLost:
                 rest.append((i, pending))
         later: list[tuple[int, Any]] = []
@@ -353,7 +353,7 @@ class SmppChannel:
                 if accepted:
                     return self._unknown(out, "connection lost between the parts of a long text")
                 return SendResult(out.message_id, error=ChannelError(ErrorKind.CONNECTION, "not bound"))
-            results = await session.submit_many([pending[i] for i in todo])
+            results = await session.submit_many([pending[i] for i in todo], out.priority)
             verdict = self._judge(out, todo, results, accepted)
             if isinstance(verdict, SendResult):
                 return verdict

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from empathic.channels.smpp import pdu as p
 from empathic.channels.smpp import status as st
+from empathic.channels.window import PriorityWindow
 from empathic.core.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class Session:
     def __init__(self, settings: SessionSettings, on_deliver: OnDeliver | None = None) -> None:
         self.settings = settings
         self.on_deliver = on_deliver
-        self.window = asyncio.Semaphore(max(1, settings.window))
+        self.window = PriorityWindow(max(1, settings.window))
         self.bucket = TokenBucket(settings.tps, max(1.0, settings.tps / 10)) if settings.tps > 0 else None
         self._sequence = itertools.count(1)
         # sequence -> (its response, when it was written, whether it holds a window slot);
@@ -175,23 +176,24 @@ class Session:
     async def request(self, request: p.Pdu) -> p.Pdu:
         return await self.send_request(request)
 
-    async def submit_many(self, pdus: list[p.SubmitSm]) -> list[p.SubmitSmResp | BaseException]:
+    async def submit_many(self, pdus: list[p.SubmitSm], priority: int = 0) -> list[p.SubmitSmResp | BaseException]:
         """Submit the parts of one message back to back and wait for their answers: a
         result per part (see `write_parts` and `answer`)."""
         try:
-            futures = await self.write_parts(pdus)
+            futures = await self.write_parts(pdus, priority)
         except ConnectionLost as exc:
             return [exc for _ in pdus]
         return [await self.answer(future) for future in futures]
 
-    async def write_parts(self, pdus: list[p.SubmitSm]) -> list[asyncio.Future[p.Pdu]]:
+    async def write_parts(self, pdus: list[p.SubmitSm], priority: int = 0) -> list[asyncio.Future[p.Pdu]]:
         """Write the parts of one message back to back, each in a window slot (all slots
-        first, so a connection loss finds either none of them written or all); the futures
-        of their responses. Raises `ConnectionLost` when none was written (safe to retry)."""
+        first, so a connection loss finds either none of them written or all; slots go to
+        the lowest `priority` first); the futures of their responses. Raises
+        `ConnectionLost` when none was written (safe to retry)."""
         taken = 0
         try:
             for _ in pdus:
-                await self.window.acquire()
+                await self.window.acquire(priority)
                 taken += 1
             for _ in pdus:
                 await self._take_token()

@@ -104,7 +104,7 @@ async def test_a_submit_left_unanswered_drops_the_connection_and_its_outcome_is_
         waited = time.monotonic() - started
         assert [type(r[0]).__name__ for r in results] == ["SubmitSmResp"] * 3 + ["OutcomeUnknown"] * 2
         assert 0.4 <= waited < 2.0 and not session.alive  # one watchdog, not one timer per submit
-        assert session.window._value == 10  # every slot came back  # noqa: SLF001
+        assert session.window.free == 10  # every slot came back
         await session.close()
     finally:
         server.close()

@@ -121,6 +121,26 @@ class Server:
         except OSError:
             return ""
 
+    def mean_batches(self) -> dict[str, float | None]:
+        """Mean messages per outbox transaction and per dispatcher claim, from /metrics."""
+        sums: dict[str, float] = {}
+        try:
+            text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            return {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            base = name.split("{")[0]
+            if base.endswith(("_sum", "_count")) and base.startswith(("empathic_outbox_commit", "empathic_dispatch_batch")):
+                sums[base] = sums.get(base, 0.0) + float(value)
+
+        def mean(prefix: str) -> float | None:
+            count = sums.get(f"{prefix}_count", 0.0)
+            return round(sums.get(f"{prefix}_sum", 0.0) / count, 1) if count else None
+
+        return {"per_outbox_commit": mean("empathic_outbox_commit_messages"),
+                "per_dispatch_claim": mean("empathic_dispatch_batch_messages")}
+
     def proc_status(self) -> dict[str, Any]:
         """Peak and current RSS (MiB) and CPU seconds of the server process, from /proc."""
         assert self.proc is not None
@@ -495,7 +515,8 @@ def run_smpp(args: argparse.Namespace) -> dict[str, Any]:
                 result["server_stderr_tail"] = server.stderr()
                 break
         status = server.proc_status()
-        result["server"] = {"peak_rss_mib": status.get("VmHWM"), "cpu_seconds": round(status.get("cpu_seconds", 0), 2)}
+        result["server"] = {"peak_rss_mib": status.get("VmHWM"), "cpu_seconds": round(status.get("cpu_seconds", 0), 2),
+                            "mean_batch": server.mean_batches()}
         result["sim_process"] = {"peak_rss_mib": sim.figures().get("VmHWM")}
     finally:
         if spy is not None:

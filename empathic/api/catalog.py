@@ -52,7 +52,7 @@ async def list_templates(request: Request, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
         found = await rt.catalog.templates(conn, ws)
-    return {"data": [template_view(n, t, s) for n, (t, s) in sorted(found.items())]}
+    return {"data": [template_view(n, t, s, rt.catalog.email(n)) for n, (t, s) in sorted(found.items())]}
 
 
 @router.get("/v1/templates/{name}")
@@ -62,7 +62,7 @@ async def get_template(name: str, request: Request, ws: Workspace) -> dict[str, 
         found = (await rt.catalog.templates(conn, ws)).get(name)
     if found is None:
         raise Problem(404, f"No template {name!r}.")
-    return template_view(name, *found)
+    return template_view(name, *found, rt.catalog.email(name))
 
 
 @router.put("/v1/templates/{name}")
@@ -72,7 +72,7 @@ async def put_template(name: str, payload: TemplateIn, request: Request, ws: Wor
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
         await store.put_template(conn, ws, name, payload.body, rt.now())
-    return template_view(name, template, "api")
+    return template_view(name, template, "api", rt.catalog.email(name))
 
 
 @router.delete("/v1/templates/{name}", status_code=204)

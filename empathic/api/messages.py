@@ -13,6 +13,7 @@ from empathic.api.problems import Problem
 from empathic.core.messages import Direction, Status
 from empathic.engine.outbox import MessageRequest
 from empathic.engine.runtime import Runtime
+from empathic.store import fallbacks
 from empathic.store import messages as store
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
@@ -72,7 +73,9 @@ async def get_message(message_id: str, request: Request, ws: Workspace) -> dict[
         if row is None:
             raise Problem(404, f"No message {message_id!r} in this workspace.")
         events = await store.history(conn, message_id)
-    return store.to_view(row, events)
+        link = await fallbacks.link(conn, ws, message_id) or {}
+    # A text that failed for good names the email it became, and that email names the text.
+    return {**store.to_view(row, events), "fallback": link.get("fallback"), "fallback_of": link.get("fallback_of")}
 
 
 @router.get("")

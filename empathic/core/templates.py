@@ -30,10 +30,14 @@ __all__ = [
     "MAX_SOURCE_LENGTH",
     "TEMPLATE_SCOPE",
     "Condition",
+    "Email",
+    "EmailTemplate",
     "Template",
     "TemplateError",
     "compile_condition",
+    "compile_email",
     "compile_template",
+    "subject_line",
 ]
 
 # The only names a template may use at the top level; render() supplies exactly these.
@@ -134,15 +138,20 @@ class Template:
         return text
 
 
-def compile_template(name: str, source: str, scope: frozenset[str] = TEMPLATE_SCOPE) -> Template:
-    """Check and compile ``source``; raise :class:`TemplateError` if it could never render."""
+def compile_template(
+    name: str, source: str, scope: frozenset[str] = TEMPLATE_SCOPE, *, html: bool = False
+) -> Template:
+    """Check and compile ``source``; raise :class:`TemplateError` if it could never render.
+
+    ``html``: the text is HTML, so values are escaped as they are put in (``<`` → ``&lt;``)."""
     if len(source) > MAX_SOURCE_LENGTH:
         raise TemplateError(
             name,
             f"is {len(source)} characters long; templates are limited to {MAX_SOURCE_LENGTH}",
         )
+    environment = _HTML_ENVIRONMENT if html else _ENVIRONMENT
     try:
-        tree = _ENVIRONMENT.parse(source, name=name)
+        tree = environment.parse(source, name=name)
     except TemplateSyntaxError as exc:
         raise TemplateError(name, f"syntax error: {exc.message}", line=exc.lineno) from exc
 
@@ -155,7 +164,54 @@ def compile_template(name: str, source: str, scope: frozenset[str] = TEMPLATE_SC
         )
 
     _check_names(name, tree, scope)
-    return Template(name=name, source=source, _compiled=_ENVIRONMENT.from_string(tree))
+    return Template(name=name, source=source, _compiled=environment.from_string(tree))
+
+
+def subject_line(text: str) -> str:
+    """An email subject is one line: runs of white space (line breaks a value brought in
+    included) become one space."""
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """A rendered email: its subject, plain text and optional HTML alternative."""
+
+    subject: str
+    text: str
+    html: str | None = None
+
+
+@dataclass(frozen=True)
+class EmailTemplate:
+    """The email variant of a message template: a subject, and optionally its own plain text
+    (else the message's text is the email's) and an HTML alternative (values escaped)."""
+
+    name: str
+    subject: Template
+    text: Template | None = None
+    html: Template | None = None
+
+    def render(self, message_text: str, **context: Any) -> Email:
+        """The email for this context; ``message_text`` is the rendered text template, the
+        plain part when the variant has no text of its own. Raises :class:`TemplateError`."""
+        return Email(
+            subject=subject_line(self.subject.render(**context)),
+            text=self.text.render(**context) if self.text is not None else message_text,
+            html=self.html.render(**context) if self.html is not None else None,
+        )
+
+
+def compile_email(
+    name: str, subject: str, text: str | None = None, html: str | None = None, scope: frozenset[str] = TEMPLATE_SCOPE
+) -> EmailTemplate:
+    """Check and compile an email variant; :class:`TemplateError` names the part (``name:subject``)."""
+    return EmailTemplate(
+        name=name,
+        subject=compile_template(f"{name}:subject", subject, scope),
+        text=compile_template(f"{name}:text", text, scope) if text is not None else None,
+        html=compile_template(f"{name}:html", html, scope, html=True) if html is not None else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -334,6 +390,11 @@ _ENVIRONMENT = _MessageEnvironment(
 )
 # range, lipsum, cycler, … would otherwise be usable too; TEMPLATE_SCOPE is the whole namespace.
 _ENVIRONMENT.globals.clear()
+# HTML email bodies: a value with `<` or `&` in it is text, never markup.
+_HTML_ENVIRONMENT = _MessageEnvironment(
+    undefined=_MissingValue, autoescape=True, keep_trailing_newline=False
+)
+_HTML_ENVIRONMENT.globals.clear()
 
 
 def _first_use(tree: nodes.Template, variable: str) -> int | None:

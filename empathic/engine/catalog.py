@@ -1,7 +1,9 @@
 """A workspace's templates and triggers: the project's files, overridden by what the API stored.
 
 Lookups merge the two: a template or trigger stored over the API under a project file's name
-replaces it for that workspace; deleting the stored one brings the file's back.
+replaces it for that workspace; deleting the stored one brings the file's back. Email
+variants (`templates/<name>.email.toml`) are the project's: a text stored over the API
+under the same name keeps the file's email variant.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from empathic.core.templates import Template, compile_template
+from empathic.core.templates import EmailTemplate, Template, compile_template
 from empathic.engine.project import Project, Trigger
 from empathic.store import catalog as store
 
@@ -39,6 +41,10 @@ class Catalog:
             return _compiled(name, row["body"])
         return self.project.templates.get(name)
 
+    def email(self, name: str) -> EmailTemplate | None:
+        """The email variant (subject, HTML) of template `name`, if the project has one."""
+        return self.project.emails.get(name)
+
     async def triggers(self, conn: AsyncConnection, workspace_id: str) -> dict[str, tuple[Trigger, str]]:
         merged: dict[str, tuple[Trigger, str]] = {n: (t, "project") for n, t in self.project.triggers.items()}
         for name, row in (await store.triggers_of(conn, workspace_id)).items():
@@ -52,8 +58,15 @@ class Catalog:
         )
 
 
-def template_view(name: str, template: Template, source: str) -> dict[str, Any]:
-    return {"name": name, "body": template.source, "source": source}
+def template_view(name: str, template: Template, source: str, email: EmailTemplate | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {"name": name, "body": template.source, "source": source}
+    if email is not None:
+        view["email"] = {
+            "subject": email.subject.source,
+            "text": email.text.source if email.text else None,
+            "html": email.html.source if email.html else None,
+        }
+    return view
 
 
 def trigger_view(trigger: Trigger, source: str) -> dict[str, Any]:

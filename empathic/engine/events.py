@@ -1,5 +1,10 @@
 """Events from business systems: upsert the contact, fire the event type's triggers.
 
+A trigger texts the contact; where its template has an email variant and an smtp channel
+serves the topic, the contact's channel preference for the topic may send the email too
+(`both`) or instead (`email`), and a `[fallback]` topic emails a contact without a number
+and records the email a text becomes if it fails for good (core.fallback, engine.fallback).
+
 An event is all or nothing: if any trigger's template cannot render (a variable the event
 lacks), nothing is stored and the caller gets the reason, never a text with a hole in it.
 """
@@ -14,13 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.ids import new_id
 from empathic.core.phones import InvalidPhoneNumber, normalize, timezone_for
-from empathic.core.templates import TemplateError
-from empathic.engine import outbox
+from empathic.core.fallback import plan as fallback_plan
+from empathic.core.preferences import NO_PREFERENCES, Preferences
+from empathic.core.templates import Email, TemplateError
+from empathic.engine import fallback, outbox
 from empathic.engine.catalog import Catalog
+from empathic.engine.gate import stored_preferences
 from empathic.engine.runs import Flows, RunError
 from empathic.store import contacts as contact_store
 from empathic.store import events as store
 from empathic.store import messages as message_store
+from empathic.store import preferences as preference_store
 
 
 class EventError(ValueError):
@@ -66,33 +75,50 @@ async def ingest(
     event_id = new_id("ev")
     scope_contact = contact_store.to_view(contact)
     scope_event = {"id": event_id, "type": event.type, "data": event.data}
+    address = fallback.usable_email(contact)
+    choices: Preferences | None = None  # the contact's, read when an email is possible
     requests: list[outbox.MessageRequest] = []
+    fallbacks: list[tuple[int, Email]] = []  # (index in requests of a text, the email it becomes)
     skipped: list[dict[str, str]] = []
     for trigger in await catalog.triggers_for(conn, workspace_id, event.type):
         template = await catalog.template(conn, workspace_id, trigger.template)
         if template is None:
             raise EventError("type", f"trigger {trigger.name!r} uses template {trigger.template!r}, which does not exist")
-        if not contact["phone"]:
+        variant = catalog.email(trigger.template)
+        emailable = bool(address and variant and fallback.can_email(rules, trigger.topic))
+        if emailable and choices is None:
+            stored = await preference_store.get(conn, workspace_id, contact["id"])
+            choices = stored_preferences(stored, contact["id"]) if stored else NO_PREFERENCES
+        plan = fallback_plan(
+            preference=choices.channel_for(trigger.topic) if emailable and choices else None,
+            phone=bool(contact["phone"]), email=emailable, fallback=trigger.topic in catalog.project.fallback,
+        )
+        if plan.nothing:
             skipped.append({"trigger": trigger.name, "reason": "contact_has_no_phone"})
             continue
         try:
             body = template.render(contact=scope_contact, event=scope_event)
+            email = variant.render(body, contact=scope_contact, event=scope_event) if variant and emailable else None
         except TemplateError as exc:
             raise EventError("data", f"trigger {trigger.name!r}: {exc}") from None
-        requests.append(
-            outbox.MessageRequest(
-                to=contact["phone"],
-                body=body,
-                topic=trigger.topic,
-                idempotency_key=f"{event_id}:{trigger.name}",
-                template=trigger.template,
-                event_id=event_id,
-            )
-        )
+        common = {"topic": trigger.topic, "template": trigger.template, "event_id": event_id}
+        if plan.sms:
+            if plan.fallback and email is not None:
+                fallbacks.append((len(requests), email))
+            requests.append(outbox.MessageRequest(
+                to=contact["phone"], body=body, idempotency_key=f"{event_id}:{trigger.name}", **common,
+            ))
+        if plan.email:
+            assert email is not None and address is not None  # a plan emails only when it can
+            requests.append(outbox.MessageRequest(
+                to=address, body=email.text, subject=email.subject, html=email.html, contact_id=contact["id"],
+                idempotency_key=f"{event_id}:{trigger.name}:email", **common,
+            ))
     try:
         sent = await outbox.submit(conn, workspace_id, requests, rules, now)
     except outbox.SubmitError as exc:
         raise EventError("data", f"a triggered message cannot be sent: {exc.detail}") from None
+    await fallback.remember(conn, workspace_id, [(sent[i], email, "topic") for i, email in fallbacks], now)
     row = {
         "id": event_id,
         "workspace_id": workspace_id,

@@ -104,7 +104,7 @@ class Gate:
             for contact_id, state in (await consent_store.states(conn, workspace_id, contact_ids)).items():
                 consents[(workspace_id, contact_id)] = state
             for contact_id, data in (await preference_store.of_contacts(conn, workspace_id, contact_ids)).items():
-                prefs[(workspace_id, contact_id)] = _preferences(data, contact_id)
+                prefs[(workspace_id, contact_id)] = stored_preferences(data, contact_id)
             book = books[workspace_id]
             timed = {  # contacts whose zone or history matters
                 r["contact_id"] for r in gated
@@ -173,7 +173,7 @@ def _whereabouts(to: str) -> tuple[frozenset[str], tuple[str, ...]]:
         return frozenset(), ()
 
 
-def _preferences(data: dict[str, Any], contact_id: str) -> Preferences:
+def stored_preferences(data: dict[str, Any], contact_id: str) -> Preferences:
     """Stored preferences were checked when written; a topic removed from the project since
     only loses its channel choice, never the person's hours or limits."""
     try:

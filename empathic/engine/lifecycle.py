@@ -14,7 +14,7 @@ from typing import Any
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from empathic.engine import webhooks
+from empathic.engine import fallback, webhooks
 from empathic.store import messages as store
 from empathic.store.messages import Transition
 
@@ -53,6 +53,7 @@ async def record(
 ) -> None:
     """Apply transitions; `rows` holds the current message rows by id (for webhook payloads)."""
     await store.apply_transitions(conn, transitions)
+    await fallback.on_status(conn, transitions, now)  # a text that failed for good may go by email
     for t in transitions:
         MESSAGE_STATUS.labels("outbound", t.status.value).inc()
     by_workspace: dict[str, list[dict[str, Any]]] = defaultdict(list)

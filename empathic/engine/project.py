@@ -1,4 +1,5 @@
-"""The project folder: `empathic.toml` (sender, topics, simulator, triggers) and `templates/`.
+"""The project folder: `empathic.toml` (sender, topics, fallback, channels, simulator,
+triggers) and `templates/` (`<name>.txt`, and its email variant `<name>.email.toml`).
 
 Files are the source of a workspace's defaults; the API can add or override templates and
 triggers per workspace (stored in the database, see engine.catalog). A project that does not
@@ -16,8 +17,8 @@ from typing import Any
 
 from empathic.channels import registry
 from empathic.core.phones import NUMBER_TYPES
-from empathic.core.routing import Reach, Route
-from empathic.core.templates import Template, TemplateError, compile_template
+from empathic.core.routing import Destination, Reach, Route, candidates
+from empathic.core.templates import EmailTemplate, Template, TemplateError, compile_email, compile_template
 from empathic.core import regulations as regulations_mod
 from empathic.core.regulations import Regulations
 from empathic.core.topics import DEFAULT_TOPICS, TopicKind, Topics
@@ -75,6 +76,10 @@ class Project:
     simulator: Mapping[str, Any] = field(default_factory=dict)
     triggers: Mapping[str, Trigger] = field(default_factory=dict)
     templates: Mapping[str, Template] = field(default_factory=dict)
+    # templates/<name>.email.toml: the email variant (subject, HTML) of template <name>
+    emails: Mapping[str, EmailTemplate] = field(default_factory=dict)
+    # `[fallback]`: topics whose texts go by email when they fail for good (or cannot be sent)
+    fallback: frozenset[str] = frozenset()
     # The shipped sending rules tightened by the project's own `regulations.toml`, if any.
     regulations: Regulations = field(default_factory=regulations_mod.shipped)
     # flows/<name>.yaml: name -> (source, checked flow)
@@ -118,6 +123,7 @@ def load_project(root: Path, *, with_flows: bool = True) -> Project:
                 templates[path.stem] = compile_template(path.stem, path.read_text(encoding="utf-8"))
             except TemplateError as exc:
                 raise ProjectError(f"{path}: {exc}") from exc
+    emails = _emails(template_dir, templates)
 
     triggers: dict[str, Trigger] = {}
     for i, raw in enumerate(config.get("triggers", [])):
@@ -138,17 +144,73 @@ def load_project(root: Path, *, with_flows: bool = True) -> Project:
 
     topics = Topics(kinds)
     simulator = config.get("simulator", {})
+    channels = _channels(config.get("channels", []), simulator, topics, config_path)
+    known = flow_loader.Known(frozenset(kinds), frozenset(templates), frozenset(emails))
     return Project(
         root=root,
-        channels=_channels(config.get("channels", []), simulator, topics, config_path),
+        channels=channels,
         sender=sender,
         topics=topics,
         simulator=simulator,
         triggers=triggers,
         templates=templates,
+        emails=emails,
+        fallback=_fallback(config.get("fallback", {}), topics, channels, config_path),
         regulations=_regulations(root / "regulations.toml"),
-        flows=load_flows(root / "flows", flow_loader.Known(frozenset(kinds), frozenset(templates))) if with_flows else {},
+        flows=load_flows(root / "flows", known) if with_flows else {},
     )
+
+
+_EMAIL_KEYS = {"subject", "text", "html"}
+
+
+def _emails(folder: Path, templates: Mapping[str, Template]) -> dict[str, EmailTemplate]:
+    """templates/<name>.email.toml: `subject` (required), `html` and `text` (optional; the
+    plain part, else <name>.txt's text), all Jinja like the text."""
+    found: dict[str, EmailTemplate] = {}
+    for path in sorted(folder.glob("*.email.toml")) if folder.is_dir() else ():
+        name = path.name.removesuffix(".email.toml")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ProjectError(f"{path}: {exc}") from exc
+        if name not in templates:
+            raise ProjectError(f"{path}: the email variant of template {name!r}, but there is no {name}.txt beside it")
+        unknown = set(raw) - _EMAIL_KEYS
+        if unknown:
+            raise ProjectError(f"{path}: unknown keys {', '.join(sorted(unknown))}; an email variant has subject, html and text")
+        if "subject" not in raw:
+            raise ProjectError(f"{path}: an email needs a subject (subject = \"...\")")
+        wrong = sorted(k for k, v in raw.items() if not isinstance(v, str) or not v.strip())
+        if wrong:
+            raise ProjectError(f"{path}: {', '.join(wrong)} must be text, not empty")
+        try:
+            found[name] = compile_email(name, raw["subject"], raw.get("text"), raw.get("html"))
+        except TemplateError as exc:
+            raise ProjectError(f"{path}: {exc}") from exc
+    return found
+
+
+def _fallback(raw: Any, topics: Topics, channels: tuple[ChannelEntry, ...], config_path: Path) -> frozenset[str]:
+    """`[fallback]`: topic name = "email". Each topic must exist, not be the compliance
+    replies, and have an email channel to go to."""
+    if not isinstance(raw, dict):
+        raise ProjectError(f'{config_path}: [fallback] must be a table of topic = "email"')
+    routes = [e.route for e in channels]
+    for topic, value in raw.items():
+        where = f"{config_path}: [fallback] {topic}"
+        kind = topics.kinds.get(topic)
+        if kind is None:
+            raise ProjectError(f"{where}: unknown topic; topics: {', '.join(sorted(topics.kinds))}")
+        if kind is TopicKind.COMPLIANCE:
+            raise ProjectError(f"{where}: compliance replies go where the person wrote; they never fall back")
+        if value != "email":
+            raise ProjectError(f'{where} = {value!r}: the only fallback is "email"')
+        if not candidates(routes, Destination(Reach.EMAIL, None, None, topic, kind.value)):
+            raise ProjectError(
+                f'{where} = "email": no email channel serves this topic; declare one ([[channels]] type = "smtp")'
+            )
+    return frozenset(raw)
 
 
 def _channels(raw: Any, simulator: Mapping[str, Any], topics: Topics, config_path: Path) -> tuple[ChannelEntry, ...]:

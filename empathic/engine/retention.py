@@ -1,4 +1,5 @@
-"""Retention: message bodies older than the configured number of days are redacted.
+"""Retention: message bodies older than the configured number of days are redacted (and
+email fallbacks written as long ago that were never needed are deleted).
 
 Runs in the background every hour (and at start), in small transactions so it never holds
 the database for long. Only settled messages are touched; a redacted marketing body keeps
@@ -13,7 +14,7 @@ from datetime import timedelta
 from empathic.core.clock import Clock
 from empathic.core.topics import TopicKind, Topics
 from empathic.loop import Loop
-from empathic.store import privacy
+from empathic.store import fallbacks, privacy
 from empathic.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,11 @@ class Retention:
         if self.days <= 0:
             return 0
         now = self.clock.now()
+        cutoff = now - timedelta(days=self.days)
         async with self.db.transaction() as conn:
-            count = await privacy.redact_older_than(
-                conn, now - timedelta(days=self.days), now, limit=limit, digest_topics=self.marketing
-            )
+            count = await privacy.redact_older_than(conn, cutoff, now, limit=limit, digest_topics=self.marketing)
+            # Emails kept for texts that never needed them go too (a text fails within days).
+            await fallbacks.forget_unused_older_than(conn, cutoff, limit=limit)
         if count:
             log.info("retention: redacted %d message bodies older than %d days", count, self.days)
         return count

@@ -21,6 +21,7 @@ the clock or a call hold nothing, so a reminder due in weeks blocks no one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -31,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from empathic.core.consent import ConsentAction
 from empathic.core.ids import new_id
 from empathic.core.phones import timezone_for
-from empathic.core.templates import Template, TemplateError
+from empathic.core.templates import Email, EmailTemplate, Template, TemplateError
 from empathic.core.topics import TopicKind
-from empathic.engine import consents, outbox, webhooks
+from empathic.engine import consents, fallback, outbox, webhooks
 from empathic.engine.catalog import Catalog
 from empathic.engine.project import Project
 from empathic.flows import interpreter as fi
@@ -72,6 +73,7 @@ class Library:
     versions: dict[str, model.Flow] = field(default_factory=dict)
     heads: dict[str, str] = field(default_factory=dict)
     templates: dict[str, Template] = field(default_factory=dict)
+    emails: Mapping[str, EmailTemplate] = field(default_factory=dict)
 
     def flow(self, key: str) -> model.Flow:
         return self.versions[key]
@@ -81,6 +83,9 @@ class Library:
 
     def template(self, name: str) -> Template | None:
         return self.templates.get(name)
+
+    def email(self, name: str) -> EmailTemplate | None:
+        return self.emails.get(name)
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,9 @@ class Flows:
 
     async def known(self, conn: AsyncConnection, workspace_id: str) -> loader.Known:
         templates = await self.catalog.templates(conn, workspace_id)
-        return loader.Known(topics=frozenset(self.rules.topics.kinds), templates=frozenset(templates))
+        return loader.Known(
+            topics=frozenset(self.rules.topics.kinds), templates=frozenset(templates), emails=frozenset(self.project.emails)
+        )
 
     async def store_flow(self, conn: AsyncConnection, workspace_id: str, name: str, source: str, now: datetime) -> tuple[dict[str, Any], bool]:
         """Check a flow sent over the API against the workspace and store it as a new version."""
@@ -127,7 +134,7 @@ class Flows:
         return _parsed(row["id"], row["source"])
 
     async def library(self, conn: AsyncConnection, workspace_id: str, keys: set[str]) -> Library:
-        lib = Library()
+        lib = Library(emails=self.project.emails)  # email variants are the project's files
         rows = await store.versions(conn, keys)
         for key, row in rows.items():
             lib.versions[key] = _parsed(key, row["source"])
@@ -192,7 +199,7 @@ class Flows:
             "trigger": trigger, "event_id": (event or {}).get("id"), "idempotency_key": idempotency_key,
             "outcome": None, "error": None, "created_at": now, "updated_at": now, "ended_at": None,
         }
-        if not contact.get("phone"):
+        if not contact.get("phone") and not (fallback.usable_email(contact) and self._by_email(flow)):
             row.update(status="skipped", error="the contact has no phone number", ended_at=now)
             await store.add_run(conn, row)
             return Started(row)
@@ -248,6 +255,25 @@ class Flows:
                 )
                 return result.run
         return None
+
+    def _by_email(self, flow: model.Flow) -> bool:
+        """Whether a run reaches a contact who has only an email address: every text of it
+        may go by email (`channel: email|both`, `fallback: email`, or a template with an
+        email variant in a `[fallback]` topic) and nothing waits for their answer."""
+        for step in flow.steps:
+            action = step.action
+            if isinstance(action, (model.Ask, model.Handoff, model.Subflow)):
+                return False
+            if not isinstance(action, model.Send):
+                continue
+            message = action.message
+            topic = message.topic or flow.topic
+            by_topic = topic in self.project.fallback and message.template_name in self.project.emails
+            if not (message.channel != "sms" or message.fallback == "email" or by_topic):
+                return False
+            if not fallback.can_email(self.rules, topic):
+                return False
+        return True
 
     # -- feeding --------------------------------------------------------------------------
 
@@ -332,7 +358,8 @@ class Flows:
         zone = contact.get("timezone") or (timezone_for(contact["phone"]) if contact.get("phone") else None) or "UTC"
         others = [r for r in await store.open_runs(conn, ws, contact["id"]) if r["id"] != run["id"]]
         free = not any(r["status"] == store.ACTIVE and r["waiting"] in HOLDING for r in others)
-        ctx = fi.Context(now=now, contact=contact_store.to_view(contact), timezone=zone, conversation_free=free)
+        ctx = fi.Context(now=now, contact=contact_store.to_view(contact), timezone=zone, conversation_free=free,
+                         fallback_topics=self.project.fallback)
         result = fi.advance(lib, run["state"], given, ctx)
         state = result.state
         sent: list[str] = []
@@ -358,22 +385,27 @@ class Flows:
         ws = run["workspace_id"]
         event_id = run["event_id"] if run["trigger"].startswith("event:") else None
         texts: list[outbox.MessageRequest] = []
+        fallbacks: list[tuple[int, Email, str]] = []  # (index in texts, the email it becomes, why)
         for e in effects:
             if not isinstance(e, fi.SendText):
                 continue
-            for reach in _reaches(e.channel, contact):
+            for reach in _reaches(e, contact):
                 email = reach == "email"
                 address = contact.get(_ADDRESS[reach])
                 if not address:
                     raise outbox.SubmitError("to", f"the contact has no {'email address' if email else 'phone number'}")
+                if not email and e.fallback and e.subject and fallback.usable_email(contact) and fallback.can_email(self.rules, e.topic):
+                    fallbacks.append((len(texts), Email(e.subject, e.email_text or e.text, e.html), e.fallback))
                 texts.append(outbox.MessageRequest(
-                    to=address, body=e.text, topic=e.topic, event_id=event_id,
+                    to=address, body=(e.email_text or e.text) if email else e.text, topic=e.topic, event_id=event_id,
                     idempotency_key=f"{run['id']}:{e.key}" + (":email" if email else ""),
                     in_reply_to=None if email else in_reply_to,
                     subject=e.subject if email else None, html=e.html if email else None,
                     contact_id=contact["id"],
                 ))
-        sent = [m["id"] for m in await outbox.submit(conn, ws, texts, self.rules, now)] if texts else []  # validates all first
+        rows = await outbox.submit(conn, ws, texts, self.rules, now) if texts else []  # validates all first
+        sent = [m["id"] for m in rows]
+        await fallback.remember(conn, ws, [(rows[i], email, why) for i, email, why in fallbacks], now)
         schedule: list[timers.Timer] = []
         for effect in effects:
             if isinstance(effect, fi.Schedule):
@@ -469,9 +501,13 @@ class Flows:
 _ADDRESS = {"sms": "phone", "email": "email"}  # the contact field each reach sends to
 
 
-def _reaches(channel: str, contact: dict[str, Any]) -> tuple[str, ...]:
+def _reaches(send: fi.SendText, contact: dict[str, Any]) -> tuple[str, ...]:
     """Where a send goes: `both` goes to the addresses the contact has (by text when they
-    have neither, so the run fails saying the number is missing)."""
+    have neither, so the run fails saying the number is missing); a text that may fall back
+    goes by email to a contact without a number."""
+    channel = send.channel
+    if channel == "sms" and send.fallback and send.subject and not contact.get("phone") and contact.get("email"):
+        return ("email",)
     if channel != "both":
         return (channel,)
     return tuple(r for r in ("sms", "email") if contact.get(_ADDRESS[r])) or ("sms",)

@@ -22,6 +22,7 @@ from empathic.engine import inbound, outbox, receipts
 from empathic.engine.calls import FlowCalls
 from empathic.engine.catalog import Catalog
 from empathic.engine.dispatcher import Dispatcher, DispatchSettings
+from empathic.engine.fallback import EmailFallback
 from empathic.engine.project import EXAMPLES, Project, load_project
 from empathic.engine.retention import Retention
 from empathic.engine.runs import Flows
@@ -97,6 +98,7 @@ class Runtime:
         self.scheduler = Scheduler(
             self.db, self.clock, on_released=self.flows_moved, flows=self.flows,
             receipt_timeout=self.settings.dispatch.receipt_timeout,
+            fallback=EmailFallback(self.project.fallback, self.rules),
         )
         self.calls = FlowCalls(self.db, self.clock, self.flows, on_commit=self.committed)
         self.retention = Retention(self.db, self.clock, self.project.topics, settings.retention_days)

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.clock import Clock
 from empathic.engine import dispatcher, lifecycle, receipts, runs
+from empathic.engine.fallback import TIMER as FALLBACK
+from empathic.engine.fallback import EmailFallback
 from empathic.loop import Loop
 from empathic.store import messages as store
 from empathic.store import timers
@@ -40,11 +42,13 @@ class Scheduler:
         on_released: Callable[[], None],
         flows: runs.Flows | None = None,
         receipt_timeout: float = dispatcher.DispatchSettings.receipt_timeout,
+        fallback: EmailFallback | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.on_released = on_released
         self.flows = flows
+        self.fallback = fallback
         self.receipt_timeout = timedelta(seconds=receipt_timeout)
         self._next_sweep: datetime | None = None
         self._loop = Loop("scheduler", self._pass)
@@ -78,6 +82,9 @@ class Scheduler:
             flow_timers = [t for t in due if t.kind == runs.TIMER]
             if flow_timers and self.flows is not None:
                 released += await self.flows.fire(conn, flow_timers, now)
+            emails = [t for t in due if t.kind == FALLBACK]
+            if emails and self.fallback is not None:  # texts that failed for good: their emails
+                released += await self.fallback.fire(conn, emails, now)
         if released:
             self.on_released()
         return len(due) + expired
@@ -114,6 +121,6 @@ async def _fire(conn: AsyncConnection, due: list[timers.Timer], now: datetime) -
         if timer.kind == receipts.RETRY:
             receipt, tries = receipts.decode(timer.payload)
             await receipts.apply(conn, [receipt], now, tries)
-        elif timer.kind not in _MESSAGE_TIMERS and timer.kind != runs.TIMER:
+        elif timer.kind not in _MESSAGE_TIMERS and timer.kind not in (runs.TIMER, FALLBACK):
             log.error("unknown timer kind %s; dropped", timer.kind)
     return sum(1 for t in transitions if t.status.value == "queued")

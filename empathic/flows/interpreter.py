@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from empathic.core.templates import Condition, Template, TemplateError
+from empathic.core.templates import Condition, Email, EmailTemplate, Template, TemplateError, subject_line
 from empathic.flows import model
 from empathic.understand import understand
 
@@ -90,6 +90,10 @@ class SendText:
     channel: str = "sms"  # sms, email or both
     subject: str | None = None  # email
     html: str | None = None  # email
+    email_text: str | None = None  # email: its plain part when not `text` (a template's email variant)
+    # sms: may go by email (if it fails for good, or the contact has no number) because the
+    # step says so ("send") or its topic does ("topic"); None: it may not
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,8 @@ class Library(Protocol):
 
     def template(self, name: str) -> Template | None: ...
 
+    def email(self, name: str) -> EmailTemplate | None: ...  # a template's email variant
+
 
 @dataclass(frozen=True)
 class Context:
@@ -148,6 +154,8 @@ class Context:
     # False while another run waits for the person's answer (or a person has the thread):
     # an `ask` then parks (wait kind "turn") instead of asking over the other conversation.
     conversation_free: bool = True
+    # Topics whose texts fall back to email (the project's `[fallback]`).
+    fallback_topics: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -463,14 +471,38 @@ class _Run:
 
     def send(self, text: str, topic: str, message: model.Message | None = None) -> None:
         self.state["sent"] += 1
-        email: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        email = self.email(message, text, topic) if message is not None else None
         if message is not None and message.channel != "sms":
-            email = {
-                "channel": message.channel,
-                "subject": self.render(message.subject) if message.subject else None,
-                "html": self.render(message.html) if message.html else None,
-            }
-        self.effects.append(SendText(text, topic, str(self.state["sent"]), **email))
+            assert email is not None
+            extra = {"channel": message.channel}
+        elif email is not None:
+            extra = {"fallback": "send" if message.fallback == "email" else "topic"}
+        if email is not None:
+            extra.update(subject=email.subject, html=email.html, email_text=email.text if email.text != text else None)
+        self.effects.append(SendText(text, topic, str(self.state["sent"]), **extra))
+
+    def email(self, message: model.Message, text: str, topic: str) -> Email | None:
+        """The email of a send: for `channel: email|both`, or for a text that may fall back
+        (`fallback: email`, or its topic falls back and its template has an email variant)
+        to a contact with an address; None when there is none to write."""
+        explicit = message.channel != "sms" or message.fallback == "email"
+        if not explicit and (topic not in self.ctx.fallback_topics or message.template_name is None):
+            return None
+        if message.channel == "sms" and not self.contact.get("email"):
+            return None  # nowhere to fall back to
+        if message.subject is not None:
+            html = self.render(message.html) if message.html is not None else None
+            return Email(subject_line(self.render(message.subject)), text, html)
+        variant = self.library.email(message.template_name or "")
+        if variant is None:
+            if explicit:
+                raise _Failed(f"template {message.template_name!r} has no email variant (a subject)")
+            return None
+        try:
+            return variant.render(text, **self.scope())
+        except TemplateError as exc:
+            raise _Failed(f"{exc.template}: {exc.detail}") from None
 
     def value(self, value: Any) -> Any:
         """A data value: a template's text (may be empty), an expression's typed value, or as is."""
@@ -563,6 +595,7 @@ class StaticLibrary:
 
     flows: dict[str, model.Flow]
     templates: dict[str, Template] = field(default_factory=dict)
+    emails: dict[str, EmailTemplate] = field(default_factory=dict)
 
     def flow(self, key: str) -> model.Flow:
         return self.flows[key]
@@ -572,3 +605,6 @@ class StaticLibrary:
 
     def template(self, name: str) -> Template | None:
         return self.templates.get(name)
+
+    def email(self, name: str) -> EmailTemplate | None:
+        return self.emails.get(name)

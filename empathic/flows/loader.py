@@ -50,6 +50,7 @@ class Known:
 
     topics: frozenset[str] | None = None
     templates: frozenset[str] | None = None
+    emails: frozenset[str] | None = None  # templates with an email variant (<name>.email.toml)
 
 
 # -- YAML with line numbers -------------------------------------------------------------------
@@ -229,9 +230,9 @@ def _build(data: dict[str, Any], problems: _Problems, known: Known) -> model.Flo
             return None
         return ids[step_id]
 
-    def template(path: tuple[Any, ...], source: str) -> Any:
+    def template(path: tuple[Any, ...], source: str, *, html: bool = False) -> Any:
         try:
-            return compile_template(f"{name}:{_where(path)}", source, FLOW_SCOPE)
+            return compile_template(f"{name}:{_where(path)}", source, FLOW_SCOPE, html=html)
         except TemplateError as exc:
             problems.add(path, exc.detail)
             return None
@@ -258,14 +259,21 @@ def _build(data: dict[str, Any], problems: _Problems, known: Known) -> model.Flo
             return model.Message(template(path, raw))
         topic_ok((*path, "topic"), raw.get("topic"))
         channel = raw.get("channel", "sms")
-        email = {k: template((*path, k), raw[k]) for k in ("subject", "html") if k in raw}
-        if path[-1] != "send" and ("channel" in raw or email):
+        fallback = raw.get("fallback")
+        email = {k: template((*path, k), raw[k], html=k == "html") for k in ("subject", "html") if k in raw}
+        # A template with an email variant brings its own subject and HTML.
+        variant = "template" in raw and (known.emails is None or raw["template"] in known.emails)
+        if path[-1] != "send" and ("channel" in raw or "fallback" in raw or email):
             problems.add(path, "only `send` chooses a channel: questions and reminders go by text, where the answer comes")
-        elif channel == "sms" and email:
-            problems.add(path, f"`{next(iter(email))}` is for email: add `channel: email` or `channel: both`")
-        elif channel in ("email", "both") and "subject" not in raw:
-            problems.add((*path, "subject"), f"`channel: {channel}` needs a `subject`")
-        extra = {"channel": channel, "subject": email.get("subject"), "html": email.get("html")}
+        elif fallback is not None and channel != "sms":
+            problems.add((*path, "fallback"), f"`fallback: email` is for a text; with `channel: {channel}` the email goes anyway")
+        elif channel == "sms" and fallback is None and email:
+            problems.add(path, f"`{next(iter(email))}` is for email: add `channel: email`, `channel: both` or `fallback: email`")
+        elif (channel != "sms" or fallback is not None) and "subject" not in raw and not variant:
+            why = f"`channel: {channel}`" if channel != "sms" else "`fallback: email`"
+            hint = f" (template {raw['template']!r} has no email variant, {raw['template']}.email.toml)" if "template" in raw else ""
+            problems.add((*path, "subject"), f"{why} needs a `subject`{hint}")
+        extra = {"channel": channel, "subject": email.get("subject"), "html": email.get("html"), "fallback": fallback}
         if "template" in raw:
             wanted = raw["template"]
             if known.templates is not None and wanted not in known.templates:

@@ -37,6 +37,7 @@ class Message:
     channel: str = "sms"  # send only: sms, email or both
     subject: Template | None = None  # email: the subject
     html: Template | None = None  # email: the HTML alternative
+    fallback: str | None = None  # send only: "email" when a text that fails for good goes by email
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from empathic.core.consent import ALL_TOPICS, ConsentAction
 from empathic.core.messages import FINAL, Status
 from empathic.core.policy import content_key
 from empathic.store import consent as consent_store
+from empathic.store import fallbacks as fallback_store
 from empathic.store.schema import (
     consent_ledger,
     contacts,
@@ -138,12 +139,18 @@ async def export(conn: AsyncConnection, workspace_id: str, contact_id: str) -> d
     run_rows = await conn.execute(
         select(flow_runs).where(flow_runs.c.workspace_id == workspace_id, flow_runs.c.contact_id == contact_id).order_by(flow_runs.c.id)
     )
+    planned = await fallback_store.of_messages(conn, own)
     return {
         "contact": contacts_store.to_view(contact),
         "preferences": pref,
         "consent_history": await consent_store.history(conn, workspace_id, contact_id),
         "messages": [
             messages_store.to_view(row, history[row["id"]]) for row in sorted(message_rows, key=lambda r: r["id"])
+        ],
+        "email_fallbacks": [  # the email a text would become if it failed for good, or became
+            {"message_id": f["message_id"], "email_id": f["email_id"], "subject": f["subject"], "body": f["body"],
+             "html": f["html"], "created_at": f["created_at"].isoformat()}
+            for f in sorted(planned.values(), key=lambda f: f["message_id"])
         ],
         "threads": [
             {"id": t["id"], "status": t["status"], "note": t["note"], "opened_at": t["opened_at"].isoformat(),
@@ -191,6 +198,7 @@ async def erase(conn: AsyncConnection, workspace_id: str, contact_id: str, now: 
         await conn.execute(delete(message_events).where(message_events.c.message_id.in_(chunk)))
         await conn.execute(delete(timers).where(timers.c.ref.in_(chunk)))
         await conn.execute(delete(messages).where(messages.c.id.in_(chunk)))
+    await fallback_store.forget(conn, own)
     run_ids = [
         r for (r,) in await conn.execute(
             select(flow_runs.c.id).where(flow_runs.c.workspace_id == workspace_id, flow_runs.c.contact_id == contact_id)

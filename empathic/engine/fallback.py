@@ -1,0 +1,140 @@
+"""Email fallback of texts: when a text that may fall back fails for good, one email goes.
+
+A trigger or a flow step that sends a text the topic (`[fallback]` in empathic.toml) or the
+step (`fallback: email`) allows to fall back writes, with the text, the email it would
+become (`remember`). When the text then becomes `failed`, or `undelivered` by a carrier's
+receipt, `on_status` (called by engine.lifecycle for every status change, in the same
+transaction) schedules a `message.fallback` timer; the scheduler fires it and
+`EmailFallback.fire` writes the email through the outbox, to the contact's address at that
+moment, under the idempotency key `<text id>:fallback`. A crash before the commit loses
+nothing (the status change and the timer commit together); a timer that fires twice finds
+the email sent (the link is recorded, and the key would return the same email), so there
+is never a second one. The email passes the policy gate on its own channel: email consent,
+marketing consent and the person's channel preference apply to it.
+
+`expired`, `blocked`, `unknown` and retried (`deferred`) texts never fall back: the text
+may still arrive, or the person's own choices hold it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from empathic.core.emails import InvalidEmail, normalize_email
+from empathic.core.fallback import PERMANENT_FAILURES
+from empathic.core.messages import Status
+from empathic.core.routing import NoRoute
+from empathic.core.templates import Email
+from empathic.engine import outbox
+from empathic.store import contacts as contact_store
+from empathic.store import fallbacks as store
+from empathic.store import messages as message_store
+from empathic.store import timers
+from empathic.store.messages import Transition
+
+log = logging.getLogger(__name__)
+
+TIMER = "message.fallback"
+EXAMPLE_ADDRESS = "fallback@example.com"  # routing looks at the kind of address, not at this one
+
+
+def usable_email(contact: dict[str, Any]) -> str | None:
+    """The contact's email address if one can be sent to (an address stored by an older
+    client may not be), normalised."""
+    address = contact.get("email")
+    if not address:
+        return None
+    try:
+        return normalize_email(address)
+    except InvalidEmail:
+        return None
+
+
+def can_email(rules: outbox.OutboxRules, topic: str) -> bool:
+    """Whether a declared channel (smtp) carries email of this topic."""
+    if rules.router is None:
+        return False
+    try:
+        rules.router.route(rules.router.destination(EXAMPLE_ADDRESS, topic), None)
+    except NoRoute:
+        return False
+    return True
+
+
+async def remember(
+    conn: AsyncConnection, workspace_id: str, texts: Sequence[tuple[dict[str, Any], Email, str]], now: datetime
+) -> None:
+    """Record the email each text becomes if it fails for good: (text row, email, reason),
+    reason `topic` (the project's `[fallback]`) or `send` (the flow step said so)."""
+    await store.add(conn, [
+        {"message_id": row["id"], "workspace_id": workspace_id, "reason": reason, "subject": email.subject,
+         "body": email.text, "html": email.html, "created_at": now}
+        for row, email, reason in texts
+    ])
+
+
+async def on_status(conn: AsyncConnection, transitions: Sequence[Transition], now: datetime) -> None:
+    """Every status change passes here: a text with a fallback that failed for good gets a
+    timer that sends its email (most batches hold no such failure and cost no query)."""
+    failed = [t for t in transitions if t.status in PERMANENT_FAILURES]
+    if not failed:
+        return
+    due = set(await store.pending(conn, [t.message_id for t in failed]))
+    if due:
+        await timers.schedule(conn, [
+            timers.Timer(TIMER, t.message_id, now, {}, t.workspace_id) for t in failed if t.message_id in due
+        ])
+
+
+class EmailFallback:
+    """Sends the fallback emails when their timers fire (the scheduler calls `fire`)."""
+
+    def __init__(self, topics: frozenset[str], rules: outbox.OutboxRules) -> None:
+        self.topics = topics  # the project's `[fallback]` topics
+        self.rules = rules
+
+    async def fire(self, conn: AsyncConnection, due: list[timers.Timer], now: datetime) -> int:
+        """Write the email of each due text that still has reason to fall back; returns how many."""
+        plans = await store.of_messages(conn, [t.ref for t in due])
+        texts = {r["id"]: r for r in await message_store.by_ids(conn, [m for m, p in plans.items() if p["email_id"] is None])}
+        written = 0
+        for text_id, text in texts.items():
+            plan = plans[text_id]
+            if plan["email_id"] is not None:  # the same text twice in one pass
+                continue
+            why_not = self._why_not(text, plan)
+            contact = None if why_not else await contact_store.get(conn, text["workspace_id"], text["contact_id"])
+            address = usable_email(contact) if contact else None
+            if why_not is None and address is None:
+                why_not = "the contact has no usable email address"
+            if why_not is not None:
+                log.info("text %s failed (%s); no email fallback: %s", text_id, text["status"], why_not)
+                continue
+            request = outbox.MessageRequest(
+                to=address, body=plan["body"], topic=text["topic"], idempotency_key=f"{text_id}:fallback",
+                template=text["template"], event_id=text["event_id"], valid_until=text["valid_until"],
+                in_reply_to=text["in_reply_to"], subject=plan["subject"], html=plan["html"], contact_id=text["contact_id"],
+            )
+            try:
+                (email,) = await outbox.submit(conn, text["workspace_id"], [request], self.rules, now)
+            except outbox.SubmitError as exc:
+                log.warning("text %s failed; its email fallback cannot be sent: %s", text_id, exc)
+                continue
+            await store.sent(conn, text_id, email["id"])
+            plan["email_id"] = email["id"]
+            written += 1
+        return written
+
+    def _why_not(self, text: dict[str, Any], plan: dict[str, Any]) -> str | None:
+        if Status(text["status"]) not in PERMANENT_FAILURES:  # a late receipt said delivered after all
+            return f"it is {text['status']} now"
+        if plan["reason"] == "topic" and text["topic"] not in self.topics:
+            return f"topic {text['topic']!r} no longer falls back to email"
+        if text["contact_id"] is None:
+            return "it has no contact"
+        return None

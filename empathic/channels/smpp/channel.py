@@ -46,7 +46,14 @@ from empathic.channels.base import (
 from empathic.channels.smpp import coding, receipts
 from empathic.channels.smpp import pdu as p
 from empathic.channels.smpp import status as st
-from empathic.channels.smpp.session import BindRefused, ConnectionLost, OutcomeUnknown, Session, SessionSettings
+from empathic.channels.smpp.session import (
+    BindRefused,
+    ConnectionLost,
+    OutcomeUnknown,
+    Reply,
+    Session,
+    SessionSettings,
+)
 from empathic.core.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -137,36 +144,42 @@ def _address(number: str, ton: int | None, npi: int | None) -> tuple[int, int, s
 
 
 class _Batch:
-    """Receipts gathered for a moment, handed to the sink together."""
+    """Receipts gathered for a moment, handed to the sink together; each deliver_sm is
+    answered when its batch is stored (or told to come again if that failed)."""
 
     def __init__(self, sink: ChannelSink, linger: float) -> None:
         self.sink = sink
         self.linger = linger
-        self.items: list[Receipt] = []
-        self.done: asyncio.Future[None] | None = None
+        self.items: list[tuple[Receipt, Reply]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
 
-    async def add(self, receipt: Receipt) -> None:
-        if self.done is None:
-            self.done = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().call_later(self.linger, lambda: asyncio.ensure_future(self._flush()))
-        self.items.append(receipt)
-        done = self.done
+    def add(self, receipt: Receipt, reply: Reply) -> None:
+        self.items.append((receipt, reply))
         if len(self.items) >= 500:
-            await self._flush()
-        await asyncio.shield(done)
+            self._kick()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.linger, self._kick)
 
-    async def _flush(self) -> None:
-        items, done = self.items, self.done
-        self.items, self.done = [], None
-        if done is None or done.done():
-            return
+    def _kick(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        items, self.items = self.items, []
+        if items:
+            task = asyncio.create_task(self._flush(items))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+
+    async def _flush(self, items: list[tuple[Receipt, Reply]]) -> None:
+        status = _RETRY_LATER
         try:
-            await self.sink.on_receipts(items)
-        except Exception as exc:  # noqa: BLE001 - every waiting deliver_sm is told to retry
-            done.set_exception(exc)
-            done.exception()  # retrieved here too, so an unawaited one logs nothing
-            return
-        done.set_result(None)
+            await self.sink.on_receipts([receipt for receipt, _ in items])
+            status = st.ESME_ROK
+        except Exception:  # noqa: BLE001 - every deliver_sm of the batch comes again
+            log.exception("storing %d receipts failed; the SMSC will deliver them again", len(items))
+        for _, reply in items:
+            reply(status)
 
 
 class SmppChannel:
@@ -187,6 +200,7 @@ class SmppChannel:
         self._paused_until = 0.0
         self._throttles = 0
         self._receipts: _Batch | None = None
+        self._texts: set[asyncio.Task[None]] = set()  # texts from people being stored
         self._parts: dict[tuple[str, str, int, int], dict[int, str]] = {}
         self._whole: dict[tuple[str, str, int, int], asyncio.Future[int]] = {}
         self._up = asyncio.Event()
@@ -236,7 +250,7 @@ class SmppChannel:
     async def _supervise(self, mode: str) -> None:
         s = self.settings
         delay = 0.5
-        on_deliver = None if mode == "transmitter" else self._on_deliver
+        on_deliver = None if mode == "transmitter" else self._deliver
         while not self._stopping:
             session = Session(
                 SessionSettings(
@@ -407,21 +421,37 @@ class SmppChannel:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    async def _on_deliver(self, pdu: p.DeliverSm) -> int:
+    def _deliver(self, pdu: p.DeliverSm, reply: Reply) -> None:
+        """A deliver_sm: a receipt joins the batch being gathered; a text from a person is
+        handled in a task of its own. `reply` answers it once the engine stored it."""
         assert self._sink is not None and self._receipts is not None
         report = receipts.report_from(pdu)
-        if report is not None:
-            status = receipts.receipt_status(report)
-            if status is None:
-                return st.ESME_ROK  # en route, accepted: not news we keep
-            mode = self.settings.receipt_id
-            carrier_id = (
-                receipts.match_key(report.message_id, mode) if report.id_from_tlv
-                else receipts.normalise_id(report.message_id, mode)
-            )
-            error = None if status is ReceiptStatus.DELIVERED else (report.err or report.stat)
-            await self._receipts.add(Receipt(self.name, carrier_id, status, error, self.clock.now()))
-            return st.ESME_ROK
+        if report is None:
+            task = asyncio.create_task(self._text_in(pdu, reply))
+            self._texts.add(task)
+            task.add_done_callback(self._texts.discard)
+            return
+        status = receipts.receipt_status(report)
+        if status is None:
+            reply(st.ESME_ROK)  # en route, accepted: not news we keep
+            return
+        mode = self.settings.receipt_id
+        carrier_id = (
+            receipts.match_key(report.message_id, mode) if report.id_from_tlv
+            else receipts.normalise_id(report.message_id, mode)
+        )
+        error = None if status is ReceiptStatus.DELIVERED else (report.err or report.stat)
+        self._receipts.add(Receipt(self.name, carrier_id, status, error, self.clock.now()), reply)
+
+    async def _text_in(self, pdu: p.DeliverSm, reply: Reply) -> None:
+        status = _RETRY_LATER
+        try:
+            status = await self._text(pdu)
+        except Exception:  # noqa: BLE001 - the SMSC will deliver it again
+            log.exception("smpp %s: storing a text from %s failed", self.name, pdu.source_addr)
+        reply(status)
+
+    async def _text(self, pdu: p.DeliverSm) -> int:
         text, concat = coding.decode_text(
             pdu.data_coding, pdu.short_message, udhi=bool(pdu.esm_class & 0x40),
             gsm_packed=self.settings.gsm_packed, tlvs=pdu.tlvs,

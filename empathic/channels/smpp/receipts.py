@@ -83,8 +83,34 @@ class DeliveryReport:
 _KEY = re.compile(r"(?i)(?<![a-z0-9_])(id|sub|dlvrd|submit[ _]?date|done[ _]?date|stat|err|text)\s*:\s*")
 
 
+# The form nearly every SMSC writes, read in one match; anything else (other case, other
+# order, missing fields, a colon or NUL in a value) takes the tolerant reader below, which
+# gives the same report for this form (tests/channels/smpp/test_receipts.py checks).
+_V = r"([^\s\x00:]*)"
+_CANONICAL = re.compile(
+    rf"id:([^\s\x00:]+) sub:{_V} dlvrd:{_V} submit date:{_V} done date:{_V} stat:([^\s\x00:]+) err:{_V}"
+    r"(?: text:\s*(.*))?",
+    re.DOTALL,
+)
+
+
 def parse_receipt_text(text: str) -> DeliveryReport | None:
     """The receipt in a short_message's text, or None when it is not one (needs id and stat)."""
+    canonical = _CANONICAL.fullmatch(text)
+    if canonical is None:
+        return _parse_tolerantly(text)
+    message_id, _, _, submitted, done, stat, err, body = canonical.groups()
+    return DeliveryReport(
+        message_id=message_id,
+        stat=stat.upper(),
+        err=err or None,
+        submitted=submitted or None,
+        done=done or None,
+        text=body.rstrip("\0") if body is not None else None,
+    )
+
+
+def _parse_tolerantly(text: str) -> DeliveryReport | None:
     fields: dict[str, str] = {}
     matches = []
     for match in _KEY.finditer(text):

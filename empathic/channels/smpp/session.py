@@ -8,9 +8,10 @@ when the line has been quiet `enquire_link` seconds. One watchdog per connection
 timer per request: when the oldest request has waited `response_timeout`, the connection
 is dead.
 
-deliver_sm (receipts and texts from people) go to `on_deliver`, whose returned status is
-the deliver_sm_resp's: it answers only after the engine has stored what it was given, so a
-crash before that makes the SMSC deliver it again rather than lose it.
+deliver_sm (receipts and texts from people) go to `on_deliver` with a `reply` to call with
+the deliver_sm_resp's status once the engine has stored what it was given (not before: a
+crash then makes the SMSC deliver it again rather than lose it). No task per deliver_sm:
+receipts are answered a batch at a time.
 
 When the connection ends, every request still waiting raises `ConnectionLost`: whether the
 SMSC took such a submit_sm is unknown.
@@ -23,7 +24,7 @@ import itertools
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from empathic.channels.smpp import pdu as p
@@ -72,7 +73,8 @@ class SessionSettings:
         return f"SessionSettings({self.system_id}@{self.host}:{self.port}, {self.mode}, window={self.window})"
 
 
-OnDeliver = Callable[[p.DeliverSm], Awaitable[int]]
+Reply = Callable[[int], None]
+OnDeliver = Callable[[p.DeliverSm, Reply], None]
 
 
 class Session:
@@ -88,7 +90,6 @@ class Session:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._delivering: set[asyncio.Task[None]] = set()
         self._last_read = time.monotonic()
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.bound = False
@@ -285,9 +286,7 @@ class Session:
                 future.set_result(pdu)
             return
         if isinstance(pdu, p.DeliverSm):
-            task = asyncio.create_task(self._deliver(pdu))
-            self._delivering.add(task)
-            task.add_done_callback(self._delivering.discard)
+            self._deliver(pdu)
         elif isinstance(pdu, p.EnquireLink):
             self._write(p.EnquireLinkResp(sequence=pdu.sequence))
         elif isinstance(pdu, p.Unbind):
@@ -306,16 +305,20 @@ class Session:
             self.window.release()
         return future
 
-    async def _deliver(self, pdu: p.DeliverSm) -> None:
-        status = st.ESME_RX_T_APPN
+    def _deliver(self, pdu: p.DeliverSm) -> None:
+        sequence = pdu.sequence
+
+        def reply(status: int) -> None:
+            self._write(p.DeliverSmResp(command_status=status, sequence=sequence))
+
+        if self.on_deliver is None:
+            reply(st.ESME_ROK)
+            return
         try:
-            if self.on_deliver is not None:
-                status = await self.on_deliver(pdu)
-            else:
-                status = st.ESME_ROK
+            self.on_deliver(pdu, reply)
         except Exception:  # noqa: BLE001 - the SMSC will deliver it again
             log.exception("smpp %s: handling deliver_sm failed", self.settings.system_id)
-        self._write(p.DeliverSmResp(command_status=status, sequence=pdu.sequence))
+            reply(st.ESME_RX_T_APPN)
 
     async def _keep_alive(self) -> None:
         interval = self.settings.enquire_link

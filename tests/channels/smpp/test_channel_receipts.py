@@ -3,6 +3,8 @@ own form; only the text form's id may be in another base."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from empathic.channels.base import Inbound, Receipt, ReceiptStatus
@@ -40,8 +42,29 @@ async def test_a_receipt_finds_the_id_the_resp_gave(resp_id: str, form: str) -> 
     text_id = str(int(resp_id, 16))  # such SMSCs write the decimal in the text
     body = f"id:{text_id} sub:001 dlvrd:001 submit date:2611231200 done date:2611231201 stat:DELIVRD err:000 text:hi"
     tlvs = {Tag.RECEIPTED_MESSAGE_ID: resp_id.encode() + b"\0", Tag.MESSAGE_STATE: bytes([2])} if form == "tlv" else {}
-    status = await ch._on_deliver(DeliverSm(esm_class=0x04, short_message=body.encode(), tlvs=tlvs))
+    answered: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    ch._deliver(DeliverSm(esm_class=0x04, short_message=body.encode(), tlvs=tlvs), answered.set_result)
+    status = await answered
     assert status == 0
     (got,) = sink.receipts
     assert got.carrier_id == receipts.match_key(resp_id, "hex_to_dec")
     assert got.status is ReceiptStatus.DELIVERED
+
+
+async def test_receipts_are_answered_together_and_told_to_come_again_if_not_stored() -> None:
+    ch, sink = await channel("same")
+    answers: list[int] = []
+    body = "id:{} sub:001 dlvrd:001 submit date:2611231200 done date:2611231201 stat:DELIVRD err:000 text:hi"
+    for i in range(3):
+        ch._deliver(DeliverSm(esm_class=0x04, short_message=body.format(i).encode()), answers.append)
+    assert answers == []  # nothing answered before the batch is stored
+    await asyncio.sleep(0.05)
+    assert answers == [0, 0, 0] and len(sink.receipts) == 3
+
+    async def broken(batch: list[Receipt]) -> None:
+        raise OSError("disk full")
+
+    sink.on_receipts = broken  # type: ignore[method-assign]
+    ch._deliver(DeliverSm(esm_class=0x04, short_message=body.format(9).encode()), answers.append)
+    await asyncio.sleep(0.05)
+    assert answers[3:] == [0x64]  # ESME_RX_T_APPN: the SMSC delivers it again

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from empathic.channels.base import ReceiptStatus
+from empathic.channels.smpp import receipts
 from empathic.channels.smpp.pdu import DeliverSm, Tag, decode
 from empathic.channels.smpp.receipts import (
     DeliveryReport,
@@ -161,3 +162,20 @@ def test_ids_meet_whatever_the_padding_and_case(number: int, zeros: int, upper: 
     resp_hex = "0" * zeros + (f"{number:X}" if upper else f"{number:x}")
     assert normalise_id("0" * zeros + str(number), "hex_to_dec") == match_key(resp_hex, "hex_to_dec")
     assert normalise_id(resp_hex, "dec_to_hex") == match_key("0" * zeros + str(number), "dec_to_hex")
+
+
+_TOKEN = st.text(st.sampled_from("0123456789abcdefABCDEF_-.\x00: "), max_size=12)
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(_TOKEN, min_size=7, max_size=7),
+    st.one_of(st.none(), st.text(max_size=30)),
+    st.sampled_from(["DELIVRD", "undeliv", "EXPIRED", "ENROUTE", ""]),
+)
+def test_the_one_match_reader_agrees_with_the_tolerant_one(values: list[str], body: str | None, stat: str) -> None:
+    ident, sub, dlvrd, submitted, done, _, err = values
+    text = f"id:{ident} sub:{sub} dlvrd:{dlvrd} submit date:{submitted} done date:{done} stat:{stat} err:{err}"
+    if body is not None:
+        text += f" text:{body}"
+    assert parse_receipt_text(text) == receipts._parse_tolerantly(text)  # noqa: SLF001

@@ -206,6 +206,7 @@ class Dispatcher:
             decisions = await self.gate.decide(conn, batch, now)
             transitions: list[Transition] = []
             to_send: list[dict[str, Any]] = []
+            releases: list[timers.Timer] = []
             for row, decision in zip(batch, decisions, strict=True):
                 if isinstance(decision, policy.Block):
                     status = Status.EXPIRED if decision.reason == "expired" else Status.BLOCKED
@@ -217,7 +218,7 @@ class Dispatcher:
                             {"next_attempt_at": decision.until},
                         )
                     )
-                    await timers.schedule(conn, [timers.Timer(RELEASE, row["id"], decision.until, {}, row["workspace_id"])])
+                    releases.append(timers.Timer(RELEASE, row["id"], decision.until, {}, row["workspace_id"]))
                 else:
                     attempts = row["attempts"] + 1
                     transitions.append(
@@ -228,6 +229,7 @@ class Dispatcher:
                     )
                     to_send.append({**row, "attempts": attempts, "channel": self.channel.name})
             await lifecycle.record(conn, transitions, {r["id"]: r for r in batch}, now)
+            await timers.schedule(conn, releases)
         return len(batch), to_send
 
     async def _hand_off(self, rows: list[dict[str, Any]]) -> list[SendResult]:

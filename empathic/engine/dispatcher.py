@@ -4,8 +4,8 @@ One dispatcher per channel, each claiming only that channel's queue (messages ar
 when accepted, see engine.channels). One batch: (1) in one transaction, claim the most
 urgent queued messages the channel's rate allows, run each through the policy gate, and
 mark them `sending` or `blocked`; (2) hand the `sending` ones to the channel; (3) in one
-transaction, record `sent` (expired by the scheduler's sweep if no receipt comes), or `deferred` with a retry
-timer for transient errors, or `failed`. Up to `batches_in_flight` batches are between (1)
+transaction, record `sent` (the scheduler expires it if no receipt comes), or `deferred`
+with a retry timer for transient errors, or `failed`. Up to `batches_in_flight` batches are between (1)
 and (3) at once, so a carrier's window stays full while the next batch is claimed; claims
 are made one after another, most urgent first (TopicKind.priority). When all those batches
 are in flight and something more urgent than each of them is queued, it is claimed at once

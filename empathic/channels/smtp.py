@@ -139,7 +139,7 @@ class SmtpSettings:
     def from_config(cls, name: str, raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> SmtpSettings:
         """Read a `[[channels]]` entry. Raises ValueError naming the key (or the environment
         variable) at fault; a secret's value never appears in the message."""
-        entry = Entry("smtp", name, raw, _KEYS, env=env, where=f"channel {name!r}")
+        entry = Entry("smtp", name, raw, _KEYS, env=env)
         host = entry.text("host")
         security = cast(Security, entry.choice("security", "starttls", list(_DEFAULT_PORTS)))
         sender = entry.text("from")

@@ -98,7 +98,9 @@ async def ingest(
             continue
         try:
             body = template.render(contact=scope_contact, event=scope_event)
-            email = variant.render(body, contact=scope_contact, event=scope_event) if variant and emailable else None
+            email = None  # rendered only when it may go: an email never sent cannot refuse the event
+            if variant is not None and (plan.email or plan.fallback):
+                email = variant.render(body, contact=scope_contact, event=scope_event)
         except TemplateError as exc:
             raise EventError("data", f"trigger {trigger.name!r}: {exc}") from None
         common = {"topic": trigger.topic, "template": trigger.template, "event_id": event_id}

@@ -160,7 +160,7 @@ def flows_check(files: FlowFiles, project: ProjectOption = None) -> None:
             except ProjectError as exc:
                 console.print(f"[red]Project error:[/red] {exc}")
                 raise typer.Exit(2) from None
-            known = loader.Known(frozenset(proj.topics.kinds), frozenset(proj.templates))
+            known = loader.Known(frozenset(proj.topics.kinds), frozenset(proj.templates), frozenset(proj.emails))
         together = loader.FlowSet()
         others = flow_files(root / "flows") if root != Path() else []
         for path in dict.fromkeys([*paths, *others]):

@@ -259,11 +259,12 @@ class Flows:
     def _by_email(self, flow: model.Flow) -> bool:
         """Whether a run reaches a contact who has only an email address: every text of it
         may go by email (`channel: email|both`, `fallback: email`, or a template with an
-        email variant in a `[fallback]` topic) and nothing waits for their answer."""
+        email variant in a `[fallback]` topic) and nothing waits for their answer or
+        subscribes them."""
         for step in flow.steps:
             action = step.action
-            if isinstance(action, (model.Ask, model.Handoff, model.Subflow)):
-                return False
+            if isinstance(action, (model.Ask, model.Handoff, model.Subflow, model.Subscription)):
+                return False  # they talk by text (a subscription may ask for a yes by text)
             if not isinstance(action, model.Send):
                 continue
             message = action.message

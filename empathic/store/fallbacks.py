@@ -40,20 +40,6 @@ async def pending(conn: AsyncConnection, message_ids: Iterable[str]) -> list[str
     return found
 
 
-async def linked(conn: AsyncConnection, message_ids: Iterable[str]) -> dict[str, str]:
-    """text id -> the email its fallback became, for those among these that have one."""
-    wanted = list(set(message_ids))
-    found: dict[str, str] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        rows = await conn.execute(
-            select(fallbacks.c.message_id, fallbacks.c.email_id).where(
-                fallbacks.c.message_id.in_(wanted[start : start + _CHUNK]), fallbacks.c.email_id.is_not(None)
-            )
-        )
-        found.update({mid: eid for mid, eid in rows})
-    return found
-
-
 async def of_messages(conn: AsyncConnection, message_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """The fallbacks of these texts, by text id."""
     wanted = list(set(message_ids))

@@ -12,6 +12,7 @@ import email.policy
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ import pytest
 from sqlalchemy import func, select
 
 from empathic.api.app import create_app
+from empathic.core.clock import ManualClock
 from empathic.engine import fallback
 from empathic.engine.dispatcher import DispatchSettings
+from empathic.engine.retention import Retention
 from empathic.engine.runtime import Runtime
 from empathic.smsc.server import Smsc, SmscSettings
 from empathic.store import schema, timers
@@ -109,6 +112,15 @@ steps:
       html: "<p>Your document <b>{{ event.data.doc }}</b> is ready.</p>"
 """
 
+CHECK_IN = """flow: check-in
+trigger: {event: doc.check}
+topic: orders
+steps:
+  - ask:
+      text: "Did document {{ event.data.doc }} arrive? Reply YES or NO"
+    expect: [{any: true}]
+"""
+
 
 @dataclass
 class World:
@@ -164,6 +176,7 @@ def write_project(folder: Path, channels: str, smtp_port: int) -> Path:
         (folder / "templates" / name).write_text(text, encoding="utf-8")
     (folder / "flows").mkdir()
     (folder / "flows" / "notice.yaml").write_text(NOTICE, encoding="utf-8")
+    (folder / "flows" / "check-in.yaml").write_text(CHECK_IN, encoding="utf-8")
     return folder
 
 
@@ -260,9 +273,11 @@ async def test_a_contact_without_a_number_gets_the_email_where_the_topic_falls_b
     # alerts do not fall back: nothing can reach them
     alert = await w.event("account.alert", {"email": "cy@example.com"}, what="new login")
     assert alert["messages"] == [] and alert["skipped"] == [{"trigger": "alert", "reason": "contact_has_no_phone"}]
-    # a flow whose texts may all go by email runs for them
+    # a flow whose texts may all go by email runs for them; one that asks does not
     notice = await w.event("notice.ready", {"email": "cy@example.com"}, doc="W-2")
     assert [r["status"] for r in notice["runs"]] == ["done"]
+    check = await w.event("doc.check", {"email": "cy@example.com"}, doc="W-2")
+    assert [r["status"] for r in check["runs"]] == ["skipped"]
     _, doc = await w.settled(posted["contact_id"], 2)
     assert (doc["subject"], doc["body"]) == ("Document W-2 is ready", "Your document W-2 is ready.")
     assert len(w.emails_to("cy@example.com")) == 2
@@ -393,3 +408,32 @@ async def test_a_throttled_text_is_retried_and_does_not_fall_back(tmp_path: Path
             assert len(await w.messages(posted["contact_id"])) == 1
             assert w.smtp.handler.received == []
             assert smsc.summary()["throttled"] >= 2
+
+
+# -- what is kept: the template view, export, erasure, retention -----------------------------
+
+
+async def test_fallbacks_are_exported_erased_and_kept_no_longer_than_bodies(undelivered: World) -> None:
+    w = undelivered
+    shipped = (await w.api.get("/v1/templates/shipped")).json()
+    assert shipped["email"]["subject"] == "Order {{ event.data.id }} shipped" and shipped["email"]["text"] is None
+    assert "email" not in (await w.api.get("/v1/templates/reminder")).json()
+
+    failed = await w.event("order.shipped", {"phone": "+14155550114", "email": "mo@example.com"}, id="N-14")
+    text, mail = await w.settled(failed["contact_id"], 2)
+    exported = (await w.api.get(f"/v1/contacts/{failed['contact_id']}/export")).json()
+    assert [(f["message_id"], f["email_id"]) for f in exported["email_fallbacks"]] == [(text["id"], mail["id"])]
+    assert (await w.api.delete(f"/v1/contacts/{failed['contact_id']}")).status_code == 204
+    assert await fallback_rows(w.rt) == 0
+
+    # a fallback never needed (the text got through) goes once it is older than the retention
+    assert w.rt.simulator is not None
+    w.rt.simulator.configure(fail_share=0.0)
+    fine = await w.event("order.shipped", {"phone": "+14155550115", "email": "ned@example.com"}, id="O-15")
+    (delivered,) = await w.settled(fine["contact_id"], 1)
+    assert delivered["status"] == "delivered" and await fallback_rows(w.rt) == 1
+    await Retention(w.rt.db, w.rt.clock, w.rt.project.topics, 30).redact_due()
+    assert await fallback_rows(w.rt) == 1
+    later = ManualClock(w.rt.now() + timedelta(days=31))
+    await Retention(w.rt.db, later, w.rt.project.topics, 30).redact_due()
+    assert await fallback_rows(w.rt) == 0

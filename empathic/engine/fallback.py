@@ -40,7 +40,7 @@ from empathic.store.messages import Transition
 log = logging.getLogger(__name__)
 
 TIMER = "message.fallback"
-EXAMPLE_ADDRESS = "fallback@example.com"  # routing looks at the kind of address, not at this one
+_ANY_ADDRESS = "anyone@example.com"  # routing an email looks at its topic, not at the address
 
 
 def usable_email(contact: dict[str, Any]) -> str | None:
@@ -60,7 +60,7 @@ def can_email(rules: outbox.OutboxRules, topic: str) -> bool:
     if rules.router is None:
         return False
     try:
-        rules.router.route(rules.router.destination(EXAMPLE_ADDRESS, topic), None)
+        rules.router.route(rules.router.destination(_ANY_ADDRESS, topic), None)
     except NoRoute:
         return False
     return True
@@ -101,24 +101,24 @@ class EmailFallback:
     async def fire(self, conn: AsyncConnection, due: list[timers.Timer], now: datetime) -> int:
         """Write the email of each due text that still has reason to fall back; returns how many."""
         plans = await store.of_messages(conn, [t.ref for t in due])
-        texts = {r["id"]: r for r in await message_store.by_ids(conn, [m for m, p in plans.items() if p["email_id"] is None])}
+        waiting = [text_id for text_id, plan in plans.items() if plan["email_id"] is None]  # not sent before
+        texts = {r["id"]: r for r in await message_store.by_ids(conn, waiting)}
         written = 0
-        for text_id, text in texts.items():
+        for text_id, text in texts.items():  # each text once, however many of its timers are due
             plan = plans[text_id]
-            if plan["email_id"] is not None:  # the same text twice in one pass
-                continue
-            why_not = self._why_not(text, plan)
-            contact = None if why_not else await contact_store.get(conn, text["workspace_id"], text["contact_id"])
-            address = usable_email(contact) if contact else None
-            if why_not is None and address is None:
-                why_not = "the contact has no usable email address"
-            if why_not is not None:
-                log.info("text %s failed (%s); no email fallback: %s", text_id, text["status"], why_not)
+            why_not, address = self._why_not(text, plan), None
+            if why_not is None:
+                contact = await contact_store.get(conn, text["workspace_id"], text["contact_id"])
+                address = usable_email(contact) if contact else None
+            if why_not is not None or address is None:
+                log.info("text %s failed (%s); no email fallback: %s", text_id, text["status"],
+                         why_not or "the contact has no usable email address")
                 continue
             request = outbox.MessageRequest(
                 to=address, body=plan["body"], topic=text["topic"], idempotency_key=f"{text_id}:fallback",
                 template=text["template"], event_id=text["event_id"], valid_until=text["valid_until"],
-                in_reply_to=text["in_reply_to"], subject=plan["subject"], html=plan["html"], contact_id=text["contact_id"],
+                in_reply_to=text["in_reply_to"], subject=plan["subject"], html=plan["html"],
+                contact_id=text["contact_id"],
             )
             try:
                 (email,) = await outbox.submit(conn, text["workspace_id"], [request], self.rules, now)
@@ -126,7 +126,6 @@ class EmailFallback:
                 log.warning("text %s failed; its email fallback cannot be sent: %s", text_id, exc)
                 continue
             await store.sent(conn, text_id, email["id"])
-            plan["email_id"] = email["id"]
             written += 1
         return written
 

@@ -37,23 +37,53 @@ def serve(
     host: Annotated[str, typer.Option(envvar="EMPATHIC_HOST")] = "127.0.0.1",
     project: Annotated[Path, typer.Option(envvar="EMPATHIC_PROJECT", help="Project folder (empathic.toml, templates/).")] = EXAMPLES,
     log_level: Annotated[str, typer.Option(envvar="EMPATHIC_LOG_LEVEL")] = "info",
+    role: Annotated[str, typer.Option(
+        envvar="EMPATHIC_ROLE",
+        help="all: API and workers in one process; api: the HTTP API only; worker: channels, "
+             "dispatchers, timers and webhooks only (no HTTP). Workers share duties by lease.",
+    )] = "all",
 ) -> None:
-    """Run the API, the workers and the built-in carrier simulator in one process."""
+    """Run the API, the workers and the built-in carrier simulator in one process (or one role)."""
     import uvicorn
 
     from empathic.api.app import create_app
-    from empathic.engine.runtime import Runtime, Settings
+    from empathic.engine.runtime import ROLES, Runtime, Settings
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if role not in ROLES:
+        console.print(f"[red]--role must be one of {', '.join(ROLES)}, not {role!r}[/red]")
+        raise typer.Exit(2)
     try:
-        runtime = Runtime(Settings(data_dir=data_dir, project_dir=project))
+        runtime = Runtime(Settings(data_dir=data_dir, project_dir=project, role=role))
     except ProjectError as exc:
         console.print(f"[red]Project error:[/red] {exc}")
         raise typer.Exit(2) from None
     where = runtime.settings.database_url or str(data_dir / "empathic.sqlite3")
-    console.print(f"Empathic on http://{host}:{port} (data: {where}, project: {project})")
+    if role == "worker":
+        console.print(f"Empathic worker {runtime.owner} (data: {where}, project: {project})")
+        asyncio.run(_work(runtime))
+        return
+    console.print(f"Empathic {'API ' if role == 'api' else ''}on http://{host}:{port} (data: {where}, project: {project})")
     config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level=log_level.lower(), access_log=False)
     uvicorn.Server(config).run()
+
+
+async def _work(runtime: object) -> None:
+    """A worker process: start, then stop cleanly on SIGTERM or SIGINT (handing its leases over)."""
+    import signal
+
+    from empathic.engine.runtime import Runtime
+
+    assert isinstance(runtime, Runtime)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await runtime.start()
+    try:
+        await stopping.wait()
+    finally:
+        await runtime.stop()
 
 
 @keys_app.command("create")

@@ -51,6 +51,7 @@ def is_up(channel: Channel) -> bool:
     return bool(getattr(channel, "up", True))
 
 
+
 class Channels:
     def __init__(self, project: Project, topics: Topics, channels: dict[str, Channel]) -> None:
         self.entries = {e.name: e for e in project.channels}
@@ -62,6 +63,9 @@ class Channels:
         self._by_country = any(r.countries for r in self.routes)
         self._by_type = any(r.number_types for r in self.routes)
         self._down_since: dict[str, float] = {}
+        # Channels started in this process: only their health is known here. Another
+        # process's (a worker's, seen from an API process) are taken to be up.
+        self.local: set[str] = set()
 
     # -- health ----------------------------------------------------------------------------
 
@@ -69,7 +73,7 @@ class Channels:
         now = time.monotonic()
         result: set[str] = set()
         for name, channel in self.by_name.items():
-            if is_up(channel):
+            if name not in self.local or is_up(channel):
                 self._down_since.pop(name, None)
             else:
                 self._down_since.setdefault(name, now)

@@ -80,9 +80,11 @@ class Dispatcher:
         on_commit: Any = None,
         gate: Gate | None = None,
         channels: Any = None,  # engine.channels.Channels, for failover; None: never fails over
+        fence: Any = None,  # async (conn) -> bool: is this channel still ours? (engine.duties)
     ) -> None:
         self.db = db
         self.channels = channels
+        self.fence = fence
         self.clock = clock
         self.channel = channel
         self.topics = topics
@@ -199,6 +201,8 @@ class Dispatcher:
     async def _claim(self, limit: int, max_priority: int | None = None) -> tuple[int, list[dict[str, Any]]] | None:
         async with self.db.transaction() as conn:
             now = self.clock.now()  # read once the connection is ours, so history never runs backwards
+            if self.fence is not None and not await self.fence(conn):
+                return None  # another worker holds this channel now: claim nothing
             batch = await store.queued_batch(conn, limit, channel=self.channel.name, max_priority=max_priority)
             if not batch:
                 return None

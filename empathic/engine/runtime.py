@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field, replace
+from functools import partial
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,14 @@ from empathic.engine import inbound, outbox, receipts
 from empathic.engine.calls import FlowCalls
 from empathic.engine.catalog import Catalog
 from empathic.engine.dispatcher import Dispatcher, DispatchSettings
+from empathic.engine.duties import Duties, Duty, new_owner
 from empathic.engine.fallback import EmailFallback
 from empathic.engine.project import EXAMPLES, Project, load_project
 from empathic.engine.retention import Retention
 from empathic.engine.runs import Flows
 from empathic.engine.scheduler import Scheduler
 from empathic.engine.gate import Gate
+from empathic.engine.wake import Waker
 from empathic.engine.webhooks import WebhookSender
 from empathic.store import keys
 from empathic.store.db import Database, sqlite_url
@@ -35,6 +38,7 @@ from empathic.store.db import Database, sqlite_url
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKSPACE = "ws_default"
+LOOPS = "loops"  # the lease of the single loops: scheduler, webhooks, flow calls, retention
 
 
 @dataclass
@@ -49,6 +53,10 @@ class Settings:
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     simulator: dict[str, Any] = field(default_factory=dict)  # overrides of the project's [simulator]
     run_workers: bool = True
+    # What this process does: `api` (HTTP: accepts and stores), `worker` (channels,
+    # dispatchers, timers, webhooks), or `all`. Workers share duties by lease (engine.duties).
+    role: str = field(default_factory=lambda: os.environ.get("EMPATHIC_ROLE", "all"))
+    lease_ttl: float = field(default_factory=lambda: float(os.environ.get("EMPATHIC_LEASE_TTL", "10")))
     # Where people reach this server (links in texts); else the address a request came to.
     public_url: str | None = field(default_factory=lambda: os.environ.get("EMPATHIC_PUBLIC_URL"))
     # Message bodies older than this are redacted; 0 keeps them.
@@ -61,9 +69,15 @@ class Settings:
         return sqlite_url(self.data_dir.resolve() / "empathic.sqlite3")
 
 
+ROLES = ("all", "api", "worker")
+
+
 class Runtime:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        if settings.role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {settings.role!r}")
         self.settings = settings
+        self.role = settings.role
         self.clock = clock or SystemClock()
         self.project: Project = load_project(settings.project_dir)
         self.catalog = Catalog(self.project)
@@ -87,13 +101,23 @@ class Runtime:
         self.outbox = outbox.Outbox(self.db, self.clock, self.rules, on_commit=self.committed)
         self.webhooks = WebhookSender(self.db, self.clock)
         gate = Gate(self.project.topics, self.project.regulations)
+        self.owner = new_owner()
+        duties = [Duty(f"channel:{name}", partial(self._start_channel, name), partial(self._stop_channel, name))
+                  for name in built]
+        duties.append(Duty(LOOPS, self._start_loops, self._stop_loops))
+        self.duties = Duties(self.db, self.clock, self.owner, duties, ttl=settings.lease_ttl)
         self.dispatchers = {
             name: Dispatcher(
                 self.db, self.clock, channel, self.project.topics, settings.dispatch, on_commit=self.webhooks.wake,
-                gate=gate, channels=self.channels,
+                gate=gate, channels=self.channels, fence=partial(self.duties.still_mine, name=f"channel:{name}"),
             )
             for name, channel in built.items()
         }
+        postgres = settings.database_url if not self.db.is_sqlite else None
+        self.waker = Waker(
+            postgres_dsn=postgres.replace("+asyncpg", "") if postgres else None,
+            schema=settings.database_schema, data_dir=settings.data_dir,
+        )
         self.flows = Flows(self.project, self.catalog, self.rules)
         self.scheduler = Scheduler(
             self.db, self.clock, on_released=self.flows_moved, flows=self.flows,
@@ -127,36 +151,60 @@ class Runtime:
             if self.settings.bootstrap_api_key:
                 await keys.add_key(conn, self.workspace_id, self.settings.bootstrap_api_key, "bootstrap", self.now())
             await self.flows.sync_project(conn, self.now())
-            await self.channels.rehome(conn)
-        for channel in self.channels.by_name.values():
-            await channel.start(self)
-        if self.settings.run_workers:
-            for dispatcher in self.dispatchers.values():
-                await dispatcher.start()
-            await self.scheduler.start()
-            await self.webhooks.start()
-            await self.calls.start()
-            await self.retention.start()
-        log.info("empathic started (project %s)", self.project.root)
+            if self.role != "api":
+                await self.channels.rehome(conn)
+        if self.role == "api":
+            pass  # channels are started by workers; this process only reads their webhooks
+        elif not self.settings.run_workers:  # tests and transcripts drive the loops themselves
+            for name in self.channels.by_name:
+                await self._start_channel(name, dispatch=False)
+        else:
+            await self.waker.listen(self.flows_moved)  # an API process queued something
+            await self.duties.start()
+        log.info("empathic started as %s (project %s)", self.role, self.project.root)
 
     async def stop(self) -> None:
         await self.outbox.drain()  # an accepted submission is written before the database closes
-        if self.settings.run_workers:
-            await self.retention.stop()
-            await self.calls.stop()
-            await self.webhooks.stop()
-            await self.scheduler.stop()
-            for dispatcher in self.dispatchers.values():
-                await dispatcher.stop()
-        for channel in self.channels.by_name.values():
-            await channel.stop()
+        if self.role != "api" and self.settings.run_workers:
+            await self.duties.stop()
+        else:
+            for name in sorted(self.channels.local):
+                await self._stop_channel(name, dispatch=False)
+        await self.waker.close()
         await self.db.close()
 
+    async def _start_channel(self, name: str, dispatch: bool = True) -> None:
+        await self.channels.by_name[name].start(self)
+        self.channels.local.add(name)
+        if dispatch:
+            await self.dispatchers[name].start()
+
+    async def _stop_channel(self, name: str, dispatch: bool = True) -> None:
+        if dispatch:
+            await self.dispatchers[name].stop()
+        self.channels.local.discard(name)
+        await self.channels.by_name[name].stop()
+
+    async def _start_loops(self) -> None:
+        await self.scheduler.start()
+        await self.webhooks.start()
+        await self.calls.start()
+        await self.retention.start()
+
+    async def _stop_loops(self) -> None:
+        await self.retention.stop()
+        await self.calls.stop()
+        await self.webhooks.stop()
+        await self.scheduler.stop()
+
     def committed(self) -> None:
-        """Something new is queued or a webhook is due: wake the loops that act on it."""
+        """Something new is queued or a webhook is due: wake the loops that act on it (in
+        the worker processes, when this one only serves the API)."""
         for dispatcher in self.dispatchers.values():
             dispatcher.wake()
         self.webhooks.wake()
+        if self.role == "api":
+            self.waker.notify()
 
     def flows_moved(self) -> None:
         """Flow runs may have queued texts, set timers or asked for calls: wake every loop."""

@@ -382,6 +382,17 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
 )
 
+# Who does what among worker processes: one row per duty (a channel's sending, the
+# scheduler and other single loops), held by one live worker until `expires_at` unless
+# renewed (store/leases.py, engine/duties.py).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("owner", String(100), nullable=False),
+    Column("expires_at", Instant, nullable=False),
+)
+
 # The built-in carrier simulator's own state: what each virtual phone received and sent,
 # and the delivery receipts it still owes. Kept apart from `messages` as a real carrier's
 # records would be.

@@ -221,6 +221,8 @@ class SmppChannel:
 
     async def start(self, sink: ChannelSink) -> None:
         self._sink = sink
+        self._stopping = False  # it may be started again after a stop (a worker regains it)
+        self._supervisors = []
         self._receipts = _Batch(sink, self.settings.receipt_linger)
         modes = ["transceiver"] if self.settings.bind == "transceiver" else ["transmitter", "receiver"]
         for mode in modes:

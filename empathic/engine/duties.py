@@ -1,0 +1,111 @@
+"""A worker process's duties, each held under a lease so that exactly one live worker does it.
+
+Duties are a channel's sending (its binds and its dispatcher: `channel:<name>`) and the
+single loops (scheduler, webhooks, flow calls, retention: `loops`). Every `ttl / 3` a
+worker renews the leases it holds and tries to take those nobody holds; a duty starts when
+its lease is taken and stops when a renewal fails or cannot be made before the lease runs
+out (another worker may hold it by then). A worker killed with -9 renews nothing: `ttl`
+later another one takes its duties over. A channel taken over begins with the dispatcher's
+`reconcile`, which settles what the dead worker left `sending` (`unknown` where the carrier
+cannot be asked), so nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from empathic.core.clock import Clock
+from empathic.loop import Loop
+from empathic.store import leases
+from empathic.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def new_owner() -> str:
+    """This process's name in the leases table: host, pid and a nonce (pids are reused)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Duty:
+    name: str
+    start: Callable[[], Awaitable[None]]
+    stop: Callable[[], Awaitable[None]]
+
+
+class Duties:
+    def __init__(self, db: Database, clock: Clock, owner: str, duties: list[Duty], ttl: float = 10.0) -> None:
+        if ttl <= 0:
+            raise ValueError("a lease lasts longer than 0 seconds")
+        self.db = db
+        self.clock = clock
+        self.owner = owner
+        self.duties = {d.name: d for d in duties}
+        self.ttl = ttl
+        self.held: set[str] = set()
+        self._renewed_at = 0.0  # monotonic time of the last renewal that reached the database
+        self._loop = Loop("duties", self._pass)
+
+    async def start(self) -> None:
+        """Take every free duty now (a lone worker starts at once), then keep at it."""
+        await self._pass()
+        self._loop.start()
+
+    async def stop(self) -> None:
+        await self._loop.stop()
+        for name in sorted(self.held):
+            await self._drop(name)
+        try:
+            async with self.db.transaction() as conn:
+                for name in self.duties:  # a clean exit hands its duties over at once
+                    await leases.release(conn, name, self.owner)
+        except Exception:  # noqa: BLE001 - they expire by themselves
+            log.warning("could not release leases at stop; they expire in %.0fs", self.ttl)
+
+    async def still_mine(self, conn: AsyncConnection, name: str) -> bool:
+        """In the caller's transaction: is `name` still this worker's? (a claim's fence)"""
+        return await leases.holds(conn, name, self.owner, self.clock.now())
+
+    async def _pass(self) -> float:
+        asked = time.monotonic()
+        try:
+            async with self.db.transaction() as conn:
+                now = self.clock.now()
+                granted = {
+                    name: await leases.take(conn, name, self.owner, now, timedelta(seconds=self.ttl))
+                    for name in self.duties
+                }
+        except Exception:  # noqa: BLE001 - the database is away: keep duties while the leases last
+            log.exception("renewing leases failed")
+            if self.held and time.monotonic() - self._renewed_at > self.ttl * 0.8:
+                log.error("leases about to run out unrenewed; stopping %s", ", ".join(sorted(self.held)))
+                for name in sorted(self.held):
+                    await self._drop(name)
+            return min(1.0, self.ttl / 3)
+        self._renewed_at = asked
+        for name, mine in granted.items():
+            if mine and name not in self.held:
+                log.info("took %s", name)
+                self.held.add(name)
+                await self.duties[name].start()
+            elif not mine and name in self.held:
+                log.warning("lost %s to another worker", name)
+                await self._drop(name)
+        return self.ttl / 3
+
+    async def _drop(self, name: str) -> None:
+        self.held.discard(name)
+        try:
+            await self.duties[name].stop()
+        except Exception:  # noqa: BLE001 - stopping the rest matters more
+            log.exception("stopping %s failed", name)

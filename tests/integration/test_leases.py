@@ -1,0 +1,83 @@
+"""Leases (store/leases.py) and the duties held under them (engine/duties.py), on both
+backends: one holder at a time, renewal, expiry and takeover, release at stop, the fence."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from empathic.engine.duties import Duties, Duty, new_owner
+from empathic.store import leases
+from empathic.store.db import Database
+
+T0 = datetime(2026, 11, 23, 12, tzinfo=UTC)
+TTL = timedelta(seconds=10)
+
+
+async def test_one_holder_renewal_expiry_and_release(database: Database) -> None:
+    async with database.transaction() as conn:
+        assert await leases.take(conn, "channel:carrier", "a", T0, TTL)
+        assert not await leases.take(conn, "channel:carrier", "b", T0 + timedelta(seconds=5), TTL)
+        assert await leases.take(conn, "channel:carrier", "a", T0 + timedelta(seconds=9), TTL)  # renewed to 19 s
+        assert not await leases.take(conn, "channel:carrier", "b", T0 + timedelta(seconds=15), TTL)
+        assert await leases.holds(conn, "channel:carrier", "a", T0 + timedelta(seconds=18))
+        assert not await leases.holds(conn, "channel:carrier", "a", T0 + timedelta(seconds=19))  # ran out
+        assert await leases.take(conn, "channel:carrier", "b", T0 + timedelta(seconds=19), TTL)  # taken over
+        assert not await leases.holds(conn, "channel:carrier", "a", T0 + timedelta(seconds=20))
+        await leases.release(conn, "channel:carrier", "a")  # not a's any more: nothing happens
+        assert await leases.held(conn, T0 + timedelta(seconds=20)) == {"channel:carrier": "b"}
+        await leases.release(conn, "channel:carrier", "b")
+        assert await leases.held(conn, T0 + timedelta(seconds=20)) == {}
+
+
+async def test_racing_workers_never_both_win(database: Database) -> None:
+    async def race(owner: str) -> bool:
+        async with database.transaction() as conn:
+            return await leases.take(conn, "loops", owner, T0, TTL)
+
+    wins = await asyncio.gather(*(race(f"w{i}") for i in range(8)))
+    assert sum(wins) == 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = T0
+
+    def now(self) -> datetime:
+        return self.at
+
+
+async def test_duties_are_taken_over_when_a_worker_stops_renewing(database: Database) -> None:
+    clock = Clock()
+    running: dict[str, set[str]] = {"a": set(), "b": set()}
+
+    def duties(worker: str) -> list[Duty]:
+        async def start(name: str) -> None:
+            running[worker].add(name)
+
+        async def stop(name: str) -> None:
+            running[worker].discard(name)
+
+        return [Duty(n, lambda n=n: start(n), lambda n=n: stop(n)) for n in ("channel:carrier", "loops")]
+
+    a = Duties(database, clock, new_owner(), duties("a"), ttl=10)
+    b = Duties(database, clock, new_owner(), duties("b"), ttl=10)
+    await a._pass()  # noqa: SLF001 - one renewal round each, driven by the test's clock
+    await b._pass()  # noqa: SLF001
+    assert running == {"a": {"channel:carrier", "loops"}, "b": set()}
+    async with database.transaction() as conn:
+        assert await a.still_mine(conn, "channel:carrier") and not await b.still_mine(conn, "channel:carrier")
+
+    clock.at += timedelta(seconds=11)  # a stopped renewing (killed): its leases ran out
+    await b._pass()  # noqa: SLF001
+    assert running["b"] == {"channel:carrier", "loops"}
+    async with database.transaction() as conn:
+        assert not await a.still_mine(conn, "channel:carrier")  # a's claims are fenced off
+    await a._pass()  # noqa: SLF001 - a comes back: it learns it lost them, and stops them
+    assert running["a"] == set()
+
+    await b.stop()  # a clean stop hands everything over at once
+    assert running["b"] == set()
+    await a._pass()  # noqa: SLF001
+    assert running["a"] == {"channel:carrier", "loops"}
+    await a.stop()

@@ -83,37 +83,48 @@ def make_project(root: Path) -> Path:
 
 
 class Server:
-    def __init__(self, root: Path, project: Path) -> None:
+    """`empathic serve` on a temporary data dir: one process (`workers` 0), or an API process
+    (`--role api`) and `workers` worker processes (`--role worker`) on the same database."""
+
+    def __init__(self, root: Path, project: Path, workers: int = 0) -> None:
         self.root = root
         self.data_dir = root / "data"
         self.db_path = self.data_dir / "empathic.sqlite3"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.project = project
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.workers = workers
+        self.proc: subprocess.Popen[bytes] | None = None  # the one serving HTTP
+        self.worker_procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, timeout: float = 60.0) -> None:
+    def _spawn(self, role: str, err_path: Path) -> subprocess.Popen[bytes]:
         env = {**os.environ, "EMPATHIC_BOOTSTRAP_API_KEY": API_KEY, "PYTHONUNBUFFERED": "1"}
-        for name in ("EMPATHIC_DATABASE_URL", "EMPATHIC_PROJECT", "EMPATHIC_DATA_DIR", "EMPATHIC_PORT"):
+        for name in ("EMPATHIC_DATABASE_URL", "EMPATHIC_PROJECT", "EMPATHIC_DATA_DIR", "EMPATHIC_PORT", "EMPATHIC_ROLE"):
             env.pop(name, None)
-        self.err_path = self.root / "server.err"
-        with open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "empathic.cli", "serve", "--port", str(self.port),
+        with open(err_path, "wb") as err:
+            return subprocess.Popen(
+                [sys.executable, "-m", "empathic.cli", "serve", "--port", str(self.port), "--role", role,
                  "--data-dir", str(self.data_dir), "--project", str(self.project), "--log-level", "warning"],
                 env=env, stdout=subprocess.DEVNULL, stderr=err,
             )
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.err_path = self.root / "server.err"
+        self.proc = self._spawn("api" if self.workers else "all", self.err_path)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise SystemExit(f"server exited ({self.proc.returncode}):\n{self.stderr()}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
+                    break
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        raise SystemExit(f"server not healthy within {timeout}s:\n{self.stderr()}")
+        else:
+            raise SystemExit(f"server not healthy within {timeout}s:\n{self.stderr()}")
+        # Workers start once the API process has migrated the database.
+        self.worker_procs = [self._spawn("worker", self.root / f"worker-{i}.err") for i in range(self.workers)]
 
     def stderr(self) -> str:
         try:
@@ -142,22 +153,31 @@ class Server:
                 "per_dispatch_claim": mean("empathic_dispatch_batch_messages")}
 
     def proc_status(self) -> dict[str, Any]:
-        """Peak and current RSS (MiB) and CPU seconds of the server process, from /proc."""
+        """Peak and current RSS (MiB, summed over the processes) and their CPU seconds, from /proc."""
         assert self.proc is not None
         out: dict[str, Any] = {}
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                key, _, value = line.partition(":")
-                if key in ("VmHWM", "VmRSS"):
-                    out[key] = round(int(value.split()[0]) / 1024, 1)
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks = os.sysconf("SC_CLK_TCK")
-            out["cpu_seconds"] = round((int(fields[11]) + int(fields[12])) / ticks, 2)
-        except (OSError, ValueError, IndexError):
-            pass
+        for proc in [self.proc, *self.worker_procs]:
+            try:
+                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                    key, _, value = line.partition(":")
+                    if key in ("VmHWM", "VmRSS"):
+                        out[key] = round(out.get(key, 0) + int(value.split()[0]) / 1024, 1)
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks = os.sysconf("SC_CLK_TCK")
+                out["cpu_seconds"] = round(out.get("cpu_seconds", 0) + (int(fields[11]) + int(fields[12])) / ticks, 2)
+            except (OSError, ValueError, IndexError):
+                pass
         return out
 
     def stop(self) -> int | None:
+        for worker in self.worker_procs:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in self.worker_procs:
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
         if self.proc is None or self.proc.poll() is not None:
             return None if self.proc is None else self.proc.returncode
         self.proc.send_signal(signal.SIGTERM)
@@ -447,7 +467,8 @@ def run_smpp(args: argparse.Namespace) -> dict[str, Any]:
         "system": "empathic",
         "params": {"channel": "smpp", "latency_s": args.latency, "receipts": args.receipts, "window": args.window,
                    "single": args.single, "concurrency": args.concurrency, "messages": args.messages,
-                   "messages100": args.messages100, "batch_concurrency": args.batch_concurrency, "phones": args.phones},
+                   "messages100": args.messages100, "batch_concurrency": args.batch_concurrency, "phones": args.phones,
+                   "workers": args.workers},
         "machine": {**harness.machine(), "sqlite": sqlite3.sqlite_version},
     }
     server: Server | None = None
@@ -455,7 +476,7 @@ def run_smpp(args: argparse.Namespace) -> dict[str, Any]:
     spy: subprocess.Popen[bytes] | None = None
     try:
         sim.start()
-        server = Server(root, make_smpp_project(root, sim.port, args.window, args.receipts))
+        server = Server(root, make_smpp_project(root, sim.port, args.window, args.receipts), workers=args.workers)
         t0 = time.monotonic()
         server.start()
         result["server_start_s"] = round(time.monotonic() - t0, 2)
@@ -568,6 +589,8 @@ def main() -> None:
                       help="ask for and send delivery receipts")
     smpp.add_argument("--window", type=int, default=100, help="the channel's submit_sm in flight")
     smpp.add_argument("--profile", type=Path, default=None, help="py-spy speedscope file of the server")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="0: one `empathic serve` process; N: an API process and N worker processes")
     parser.add_argument("--phones", type=int, default=PHONES,
                         help="distinct recipients, cycled (a number and contact seen before costs less; "
                              "at least the message count: every message to someone new)")

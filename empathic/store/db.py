@@ -85,6 +85,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages (default 2 MiB): the send path's indexes stay in memory
+        cursor.execute("PRAGMA mmap_size=268435456")  # pages another process changed are re-read from the map, not by read()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -141,6 +141,8 @@ def main() -> None:
     parser.add_argument("--receipts", default="off,on", help="off, on or off,on")
     parser.add_argument("--window", type=int, default=100, help="Empathic's window and Kannel's max-pending-submits")
     parser.add_argument("--systems", default="empathic,kannel,jasmin")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="Empathic as one process (0) or an API process and N worker processes")
     parser.add_argument("--no-jasmin-receipts", action="store_true", help="skip Jasmin's receipts-on cells")
     parser.add_argument("--profile", type=Path, default=None,
                         help="also profile Empathic (0 ms, receipts off) with py-spy into this speedscope file")
@@ -174,6 +176,7 @@ def main() -> None:
                     python, str(BENCH / "throughput.py"), "--channel", "smpp", "--latency", str(latency), flag,
                     "--window", str(args.window), "--single", str(args.single), "--concurrency", str(args.concurrency),
                     "--messages", str(args.messages), "--batch-concurrency", str(args.batch_concurrency),
+                    "--workers", str(args.workers),
                 ], args.timeout, logs, args.quiet_wait)
             if "kannel" in systems:
                 runs["kannel"] = run(f"{cell}-kannel", [

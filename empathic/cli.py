@@ -61,7 +61,12 @@ def serve(
     where = runtime.settings.database_url or str(data_dir / "empathic.sqlite3")
     if role == "worker":
         console.print(f"Empathic worker {runtime.owner} (data: {where}, project: {project})")
-        asyncio.run(_work(runtime))
+        try:
+            import uvloop  # what uvicorn runs the API on, when installed (uvicorn[standard])
+        except ImportError:
+            asyncio.run(_work(runtime))
+        else:
+            uvloop.run(_work(runtime))
         return
     console.print(f"Empathic {'API ' if role == 'api' else ''}on http://{host}:{port} (data: {where}, project: {project})")
     config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level=log_level.lower(), access_log=False)

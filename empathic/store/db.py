@@ -8,6 +8,9 @@ IMMEDIATE so a read that later writes never deadlocks against another process (t
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,9 +20,11 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+BUSY_WAIT = 10.0  # seconds a SQLite transaction waits for another process's write lock
 
 
 def sqlite_url(path: Path) -> str:
@@ -53,16 +58,40 @@ class Database:
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent; processes starting at once
-        on PostgreSQL take turns)."""
-        async with self.engine.begin() as conn:
+        take turns)."""
+        async with self.transaction() as conn:
             if not self.is_sqlite:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema()))"))
             await conn.run_sync(_upgrade)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as conn:
+        if not self.is_sqlite:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        # SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 … ms between tries, far
+        # longer than our transactions hold the write lock; with another process writing
+        # (an API process beside a worker) we try again sooner, with jitter, up to BUSY_WAIT.
+        begin = self.engine.begin()
+        delay, deadline = 0.0005, time.monotonic() + BUSY_WAIT
+        while True:
+            try:
+                conn = await begin.__aenter__()
+                break
+            except OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                begin = self.engine.begin()
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 0.01)
+        try:
             yield conn
+        except BaseException as exc:
+            if not await begin.__aexit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            await begin.__aexit__(None, None, None)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -83,7 +112,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA busy_timeout=0")  # a busy write lock is retried by Database.transaction
         cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages (default 2 MiB): the send path's indexes stay in memory
         cursor.execute("PRAGMA mmap_size=268435456")  # pages another process changed are re-read from the map, not by read()
         cursor.execute("PRAGMA foreign_keys=ON")

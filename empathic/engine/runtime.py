@@ -106,10 +106,13 @@ class Runtime:
                   for name in built]
         duties.append(Duty(LOOPS, self._start_loops, self._stop_loops))
         self.duties = Duties(self.db, self.clock, self.owner, duties, ttl=settings.lease_ttl)
+        # Claims are fenced on the channel's lease where duties run by lease; without workers
+        # (transcripts, tests) the caller drives dispatch_once itself and holds no lease.
         self.dispatchers = {
             name: Dispatcher(
                 self.db, self.clock, channel, self.project.topics, settings.dispatch, on_commit=self.webhooks.wake,
-                gate=gate, channels=self.channels, fence=partial(self.duties.still_mine, name=f"channel:{name}"),
+                gate=gate, channels=self.channels,
+                fence=partial(self.duties.still_mine, name=f"channel:{name}") if settings.run_workers else None,
             )
             for name, channel in built.items()
         }
@@ -147,6 +150,8 @@ class Runtime:
     async def start(self) -> None:
         await self.db.migrate()
         async with self.db.transaction() as conn:
+            if not self.db.is_sqlite:  # processes starting at once take turns (else two insert the workspace)
+                await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
             await keys.ensure_workspace(conn, self.workspace_id, "Default workspace", self.now())
             if self.settings.bootstrap_api_key:
                 await keys.add_key(conn, self.workspace_id, self.settings.bootstrap_api_key, "bootstrap", self.now())
@@ -154,7 +159,10 @@ class Runtime:
             if self.role != "api":
                 await self.channels.rehome(conn)
         if self.role == "api":
-            pass  # channels are started by workers; this process only reads their webhooks
+            # Channels are started by workers; this process only reads their webhooks. The
+            # simulator's phones (/v1/simulator) text in through it, as a carrier's webhook would.
+            if self.simulator is not None:
+                self.simulator._sink = self
         elif not self.settings.run_workers:  # tests and transcripts drive the loops themselves
             for name in self.channels.by_name:
                 await self._start_channel(name, dispatch=False)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from datetime import timedelta
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.channels.base import (
     ChannelSink,
@@ -30,6 +32,10 @@ from empathic.loop import Loop
 from empathic.store.db import Database
 from empathic.store.schema import sim_messages
 
+
+
+class LeaseLost(ConnectionError):
+    """A worker that no longer holds the channel tried to hand messages over."""
 
 
 @dataclass
@@ -93,6 +99,9 @@ class Simulator:
         self.tps = settings.tps
         self._random = random.Random(settings.seed)
         self._sink: ChannelSink | None = None
+        # This carrier lives in our database, so a hand-off can be fenced like a claim
+        # (engine.duties): set by the runtime when workers share channels by lease.
+        self.fence: Callable[[AsyncConnection], Awaitable[bool]] | None = None
         self._receipts = Loop("simulator-receipts", self._send_due_receipts)
 
     # -- the carrier side Empathic talks to ---------------------------------------------
@@ -103,6 +112,11 @@ class Simulator:
 
     async def stop(self) -> None:
         await self._receipts.stop()
+
+    def attach(self, sink: ChannelSink) -> None:
+        """Take texts from the phones (/v1/simulator) into `sink` without running the carrier
+        here (an API process; the carrier's work runs in a worker)."""
+        self._sink = sink
 
     async def send(self, batch: list[Outbound]) -> list[SendResult]:
         now = self.clock.now()
@@ -128,6 +142,8 @@ class Simulator:
             results.append(SendResult(out.message_id, carrier_id))
         if rows:
             async with self.db.transaction() as conn:
+                if self.fence is not None and not await self.fence(conn):
+                    raise LeaseLost(f"{self.name}: another worker holds this channel now")
                 await conn.execute(insert(sim_messages), rows)
             self._receipts.wake()
         return results

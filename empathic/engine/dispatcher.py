@@ -81,10 +81,12 @@ class Dispatcher:
         gate: Gate | None = None,
         channels: Any = None,  # engine.channels.Channels, for failover; None: never fails over
         fence: Any = None,  # async (conn) -> bool: is this channel still ours? (engine.duties)
+        fresh: Any = None,  # () -> bool: is our lease recent enough to write to the carrier?
     ) -> None:
         self.db = db
         self.channels = channels
         self.fence = fence
+        self.fresh = fresh
         self.clock = clock
         self.channel = channel
         self.topics = topics
@@ -158,10 +160,33 @@ class Dispatcher:
 
     async def _in_background(self, to_send: list[dict[str, Any]]) -> None:
         try:
-            await self._send_and_record(to_send)
+            if self.fresh is not None and not self.fresh():
+                # Our lease was not renewed for a while (this process was paused, or cut off
+                # from the database): another worker may hold the channel and have settled
+                # this batch already. Hand nothing over.
+                await self._give_back(to_send)
+            else:
+                await self._send_and_record(to_send)
         except Exception:  # left `sending`: reconcile() at the next start settles them
             log.exception("recording a batch on %s failed", self.channel.name)
         self._on_commit()
+
+    async def _give_back(self, rows: list[dict[str, Any]]) -> None:
+        """A claimed batch not handed over goes back to the queue if the channel is still
+        ours; if not, it is the new holder's (its reconcile settles it)."""
+        async with self.db.transaction() as conn:
+            if self.fence is not None and not await self.fence(conn):
+                log.warning("%s: lease lost with %d claimed; left to its new holder", self.channel.name, len(rows))
+                return
+            now = self.clock.now()
+            marks = await store.claim_marks(conn, [r["id"] for r in rows])
+            back = [
+                Transition(r["id"], r["workspace_id"], Status.QUEUED, "lease_unsure", now)
+                for r in rows
+                if marks.get(r["id"]) == (Status.SENDING.value, r["attempts"])
+            ]
+            await lifecycle.record(conn, back, {r["id"]: r for r in rows}, now)
+        log.warning("%s: lease not renewed in time; %d claimed go back to the queue", self.channel.name, len(back))
 
     async def _send_and_record(self, to_send: list[dict[str, Any]]) -> None:
         results = await self._hand_off(to_send)
@@ -274,10 +299,17 @@ class Dispatcher:
         sent_reason: str = "accepted_by_carrier",
     ) -> None:
         by_id = {r["id"]: r for r in rows}
+        # Only over our own claim: still `sending` from the attempt we made. A worker that
+        # lost its lease while handing over finds its batch settled by the new holder.
+        marks = await store.claim_marks(conn, list(by_id))
         transitions: list[Transition] = []
         new_timers: list[timers.Timer] = []
         for result in results:
             row = by_id[result.message_id]
+            if marks.get(row["id"]) != (Status.SENDING.value, row["attempts"]):
+                log.warning("%s: %s was settled by another worker; its outcome here is dropped",
+                            self.channel.name, row["id"])
+                continue
             if result.error is None:
                 transitions.append(
                     Transition(row["id"], row["workspace_id"], Status.SENT, sent_reason, now,

@@ -30,6 +30,10 @@ from empathic.store.db import Database
 
 log = logging.getLogger(__name__)
 
+# Renewals come every ttl/3; a lease last renewed longer ago than this share of its ttl is
+# not trusted any more for acts the database cannot fence (writing to a carrier).
+FRESH = 0.6
+
 
 def new_owner() -> str:
     """This process's name in the leases table: host, pid and a nonce (pids are reused)."""
@@ -73,8 +77,16 @@ class Duties:
             log.warning("could not release leases at stop; they expire in %.0fs", self.ttl)
 
     async def still_mine(self, conn: AsyncConnection, name: str) -> bool:
-        """In the caller's transaction: is `name` still this worker's? (a claim's fence)"""
-        return await leases.holds(conn, name, self.owner, self.clock.now())
+        """In the caller's transaction: is `name` still this worker's? (a claim's fence).
+        On PostgreSQL the lease row stays share-locked until that transaction ends, so no
+        other worker can take the lease over while a fenced transaction is still open (a
+        worker frozen inside one holds its duties until it wakes)."""
+        return await leases.holds(conn, name, self.owner, self.clock.now(), lock=True)
+
+    def fresh(self, name: str) -> bool:
+        """Without asking the database: held, and renewed recently enough that no other
+        worker can have it yet (a paused worker must not act on a lease that ran out)."""
+        return name in self.held and time.monotonic() - self._renewed_at < self.ttl * FRESH
 
     async def _pass(self) -> float:
         asked = time.monotonic()

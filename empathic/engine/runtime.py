@@ -113,9 +113,12 @@ class Runtime:
                 self.db, self.clock, channel, self.project.topics, settings.dispatch, on_commit=self.webhooks.wake,
                 gate=gate, channels=self.channels,
                 fence=partial(self.duties.still_mine, name=f"channel:{name}") if settings.run_workers else None,
+                fresh=partial(self.duties.fresh, f"channel:{name}") if settings.run_workers else None,
             )
             for name, channel in built.items()
         }
+        if self.simulator is not None and settings.run_workers:
+            self.simulator.fence = partial(self.duties.still_mine, name=f"channel:{self.simulator.name}")
         postgres = settings.database_url if not self.db.is_sqlite else None
         self.waker = Waker(
             postgres_dsn=postgres.replace("+asyncpg", "") if postgres else None,
@@ -162,7 +165,7 @@ class Runtime:
             # Channels are started by workers; this process only reads their webhooks. The
             # simulator's phones (/v1/simulator) text in through it, as a carrier's webhook would.
             if self.simulator is not None:
-                self.simulator._sink = self
+                self.simulator.attach(self)
         elif not self.settings.run_workers:  # tests and transcripts drive the loops themselves
             for name in self.channels.by_name:
                 await self._start_channel(name, dispatch=False)

@@ -28,9 +28,14 @@ async def take(conn: AsyncConnection, name: str, owner: str, now: datetime, ttl:
     return await holds(conn, name, owner, now)
 
 
-async def holds(conn: AsyncConnection, name: str, owner: str, now: datetime) -> bool:
-    """Whether `owner` holds the lease `name` at `now`."""
-    row = (await conn.execute(select(leases.c.owner, leases.c.expires_at).where(leases.c.name == name))).first()
+async def holds(conn: AsyncConnection, name: str, owner: str, now: datetime, *, lock: bool = False) -> bool:
+    """Whether `owner` holds the lease `name` at `now`; `lock` (PostgreSQL): keep the row
+    share-locked to the end of the caller's transaction, so nobody takes it meanwhile
+    (SQLite's transactions hold the whole database's write lock anyway)."""
+    query = select(leases.c.owner, leases.c.expires_at).where(leases.c.name == name)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update(read=True)
+    row = (await conn.execute(query)).first()
     return row is not None and row.owner == owner and row.expires_at > now
 
 

@@ -149,8 +149,25 @@ async def queued_batch(
     query = select(messages).where(messages.c.status == _QUEUED, messages.c.channel == channel)
     if max_priority is not None:
         query = query.where(messages.c.priority <= max_priority)
-    rows = await conn.execute(query.order_by(messages.c.priority, messages.c.id).limit(limit))
+    query = query.order_by(messages.c.priority, messages.c.id).limit(limit)
+    if conn.dialect.name == "postgresql":  # claimers never take the same rows
+        query = query.with_for_update(skip_locked=True, of=messages)
+    rows = await conn.execute(query)
     return [dict(r) for r in rows.mappings()]
+
+
+async def claim_marks(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+    """(status, attempts) of these messages, locked to the caller's transaction on
+    PostgreSQL: what a batch's outcome may be recorded over (engine.dispatcher)."""
+    found: dict[str, tuple[str, int]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        query = select(messages.c.id, messages.c.status, messages.c.attempts).where(
+            messages.c.id.in_(ids[start : start + _CHUNK])
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        found.update({i: (s, a) for i, s, a in (await conn.execute(query)).all()})
+    return found
 
 
 async def sent_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[dict[str, Any]]:

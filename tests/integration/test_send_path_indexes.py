@@ -22,6 +22,8 @@ async def _plan(db: Database, statement: str) -> str:
 class _Capture:
     """Records the SQL a store function runs, with its values written in."""
 
+    dialect = sqlite.dialect()
+
     def __init__(self) -> None:
         self.sql: list[str] = []  # as run: values bound
         self.filled: list[str] = []  # values written in, for EXPLAIN

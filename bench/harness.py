@@ -284,6 +284,23 @@ def end_to_end(messages: int, first: float, end: float | None) -> float | None:
 # ---- the simulator process: `python bench/harness.py sim ...`
 
 
+def peer_summary(result: dict[str, Any], shape: str, *extra: str) -> None:
+    """A peer run's verdict and summary (kannel/run.py, jasmin/run.py), from its `result`
+    after `sim_summary` is in: exactly once, and the figures compare.py reads (plus `extra`)."""
+    summary = result["sim_summary"]
+    n = result.get("load", {}).get("accepted", 0)
+    result["exactly_once"] = summary.get("received") == n and summary.get("duplicates") == 0
+    figures = ("end_to_end_per_s", "to_smsc_per_s", "gateway_cpu_s_per_1000", *extra, "peak_rss_mib")
+    result["summary"] = {
+        "shape": shape,
+        "accepted_per_s": result.get("load", {}).get("accepted_per_s"),
+        **{k: result.get(k) for k in figures},
+        "sim": {k: summary.get(k) for k in ("received", "unique", "duplicates", "receipts_sent")},
+        "sent_total": n,
+        "exactly_once": result["exactly_once"],
+    }
+
+
 def _sim_main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="harness.py sim")
     parser.add_argument("--port", type=int, required=True)

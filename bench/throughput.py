@@ -301,34 +301,6 @@ async def send_singles(url: str, n: int, concurrency: int) -> dict[str, Any]:
     }
 
 
-def send_batches(url: str, n: int) -> dict[str, Any]:
-    errors: dict[str, int] = {}
-    latencies: list[float] = []
-    accepted = 0
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=120) as client:
-        started = time.perf_counter()
-        for start in range(0, n, BATCH):
-            batch = [{"to": phone(i), "body": f"batch {i}: your order ships today"} for i in range(start, min(n, start + BATCH))]
-            t0 = time.perf_counter()
-            r = client.post("/v1/messages/batch", json={"messages": batch})
-            latencies.append((time.perf_counter() - t0) * 1000)
-            if r.status_code == 202:
-                accepted += len(r.json()["messages"])
-            else:
-                errors[str(r.status_code)] = errors.get(str(r.status_code), 0) + 1
-        elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "batch_size": BATCH,
-        "accepted": accepted,
-        "seconds": round(elapsed, 3),
-        "accepted_per_s": round(accepted / elapsed, 1),
-        "request_ms": {"p50": round(percentile(latencies, 50) or 0, 1), "p99": round(percentile(latencies, 99) or 0, 1)},
-        "errors": errors,
-    }
-
-
 # ---- SMPP mode: `empathic serve` with one smpp channel bound to the SMSC simulator
 
 
@@ -642,7 +614,7 @@ def main() -> None:
         if args.messages:
             log(f"batch: {args.messages} messages in batches of {BATCH}")
             first = time.monotonic()
-            batch = send_batches(server.url, args.messages)
+            batch = asyncio.run(send_batches_async(server.url, args.messages, BATCH, 1, "batch"))
             end, counts = wait_delivered(store, done_before + batch["accepted"], args.timeout)
             batch["delivered_per_s"] = round(batch["accepted"] / (end - first), 1) if end else None
             batch["drain_after_last_accept_s"] = round(end - first - batch["seconds"], 3) if end else None

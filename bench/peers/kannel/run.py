@@ -202,20 +202,7 @@ def main() -> None:
             result["folder"] = str(root)
         else:
             shutil.rmtree(root, ignore_errors=True)
-    summary = result["sim_summary"]
-    n = result.get("load", {}).get("accepted", 0)
-    result["exactly_once"] = summary.get("received") == n and summary.get("duplicates") == 0
-    result["summary"] = {
-        "shape": f"{args.per_request} recipients per request, {args.concurrency} in flight",
-        "accepted_per_s": result.get("load", {}).get("accepted_per_s"),
-        "end_to_end_per_s": result.get("end_to_end_per_s"),
-        "to_smsc_per_s": result.get("to_smsc_per_s"),
-        "gateway_cpu_s_per_1000": result.get("gateway_cpu_s_per_1000"),
-        "peak_rss_mib": result.get("peak_rss_mib"),
-        "sim": {k: summary.get(k) for k in ("received", "unique", "duplicates", "receipts_sent")},
-        "sent_total": n,
-        "exactly_once": result["exactly_once"],
-    }
+    harness.peer_summary(result, f"{args.per_request} recipients per request, {args.concurrency} in flight")
     print(json.dumps(result, indent=2))
 
 

@@ -103,12 +103,16 @@ class EmailFallback:
         plans = await store.of_messages(conn, [t.ref for t in due])
         waiting = [text_id for text_id, plan in plans.items() if plan["email_id"] is None]  # not sent before
         texts = {r["id"]: r for r in await message_store.by_ids(conn, waiting)}
+        people: dict[str, dict[str, Any]] = {}  # contact id -> contact, read per workspace in one query
+        for workspace_id in {t["workspace_id"] for t in texts.values()}:
+            ids = [t["contact_id"] for t in texts.values() if t["workspace_id"] == workspace_id and t["contact_id"]]
+            people.update(await contact_store.by_ids(conn, workspace_id, ids))
         written = 0
         for text_id, text in texts.items():  # each text once, however many of its timers are due
             plan = plans[text_id]
             why_not, address = self._why_not(text, plan), None
             if why_not is None:
-                contact = await contact_store.get(conn, text["workspace_id"], text["contact_id"])
+                contact = people.get(text["contact_id"])
                 address = usable_email(contact) if contact else None
             if why_not is not None or address is None:
                 log.info("text %s failed (%s); no email fallback: %s", text_id, text["status"],

@@ -354,3 +354,50 @@ async def test_a_reply_to_the_person_is_not_held_by_quiet_hours(db: Database) ->
         )
     await dispatcher.dispatch_once()
     assert await statuses(db, [reply["id"], opener["id"]]) == ["sent", "deferred"]
+
+
+async def test_a_worker_whose_lease_went_stale_hands_nothing_over(db: Database) -> None:
+    """engine.duties fencing: a batch claimed before this worker's lease went stale is not
+    handed to the carrier. If the lease is still ours it goes back to the queue; if another
+    worker holds it now, it is left to that worker's reconcile."""
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    ours = True
+
+    async def fence(conn: object) -> bool:
+        return ours
+
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(), fence=fence, fresh=lambda: False)
+    kept, lost = await queue(db, clock, msg(body="kept"), msg(body="lost"))
+    claimed = await dispatcher._claim(1)  # noqa: SLF001
+    assert claimed is not None
+    await dispatcher._in_background(claimed[1])  # noqa: SLF001
+    assert carrier.calls == []
+    assert await history(db, kept) == [("queued", "accepted"), ("sending", "handed_to_channel"), ("queued", "lease_unsure")]
+
+    ours = False
+    claimed = await dispatcher._claim(1)  # noqa: SLF001
+    assert claimed is None  # a claim is fenced too
+    dispatcher.fence = None
+    claimed = await dispatcher._claim(2)  # noqa: SLF001
+    assert claimed is not None
+    dispatcher.fence = fence  # lost between the claim and the hand-off
+    await dispatcher._in_background(claimed[1])  # noqa: SLF001
+    assert carrier.calls == [] and await statuses(db, [kept, lost]) == ["sending", "sending"]
+
+
+async def test_an_outcome_is_recorded_only_over_our_own_claim(db: Database) -> None:
+    """A worker that lost its channel while handing over finds its batch settled by the new
+    holder (requeued and claimed again): its late outcome changes nothing."""
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    stale, fresh = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings()), Dispatcher(db, clock, carrier, TOPICS, DispatchSettings())
+    (mid,) = await queue(db, clock, msg())
+    old = await stale._claim(1)  # noqa: SLF001
+    assert old is not None
+    await fresh.reconcile()  # the new holder: not at the carrier, so queued again
+    new = await fresh._claim(1)  # noqa: SLF001
+    assert new is not None and new[1][0]["attempts"] == 2
+    await stale._record_results(old[1], [SendResult(mid, "late-carrier-id")])  # noqa: SLF001
+    assert await statuses(db, [mid]) == ["sending"]  # still the new holder's claim
+    await fresh._send_and_record(new[1])  # noqa: SLF001
+    await stale._record_results(old[1], [SendResult(mid, error=ChannelError(ErrorKind.REJECTED, "late"))])  # noqa: SLF001
+    assert [s for s, _ in await history(db, mid)] == ["queued", "sending", "queued", "sending", "sent"]

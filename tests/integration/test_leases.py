@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from empathic.engine.duties import Duties, Duty, new_owner
 from empathic.store import leases
 from empathic.store.db import Database
@@ -81,3 +83,33 @@ async def test_duties_are_taken_over_when_a_worker_stops_renewing(database: Data
     await a._pass()  # noqa: SLF001
     assert running["a"] == {"channel:carrier", "loops"}
     await a.stop()
+
+
+async def test_a_worker_cut_off_from_the_database_stops_before_its_leases_run_out(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running: set[str] = set()
+
+    async def start() -> None:
+        running.add("loops")
+
+    async def stop() -> None:
+        running.discard("loops")
+
+    worker = Duties(database, Clock(), new_owner(), [Duty("loops", start, stop)], ttl=10)
+    await worker._pass()  # noqa: SLF001
+    assert running == {"loops"} and worker.fresh("loops")
+
+    async def unreachable(*args: object, **kwargs: object) -> bool:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(leases, "take", unreachable)
+    await worker._pass()  # noqa: SLF001 - renewed a moment ago: keeps its duties
+    assert running == {"loops"}
+    worker._renewed_at -= 7  # noqa: SLF001 - 7 s without a renewal: no longer fresh for acts
+    assert not worker.fresh("loops")
+    await worker._pass()  # noqa: SLF001 - still in time (8 s is the limit): kept
+    assert running == {"loops"}
+    worker._renewed_at -= 2  # noqa: SLF001 - 9 s: another could have it in a second
+    await worker._pass()  # noqa: SLF001
+    assert running == set() and worker.held == set()

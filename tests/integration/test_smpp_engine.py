@@ -41,15 +41,17 @@ def smpp_entry(port: int, **extra: Any) -> str:
 
 
 @asynccontextmanager
-async def engine(tmp_path: Path, backend: str, channels: str, schema: str | None = None) -> AsyncIterator[Runtime]:
+async def engine(
+    tmp_path: Path, backend: str, channels: str, schema: str | None = None, role: str = "all"
+) -> AsyncIterator[Runtime]:
     """A runtime on the project; PostgreSQL in a fresh schema, or in `schema` (a restart)."""
     project = write_project(tmp_path / "project", channels)
     if backend == "postgresql" and schema is None:
-        async with postgres_schema() as fresh, engine(tmp_path, backend, channels, fresh) as rt:
+        async with postgres_schema() as fresh, engine(tmp_path, backend, channels, fresh, role) as rt:
             yield rt
         return
     database = {"database_url": POSTGRES_URL, "database_schema": schema} if backend == "postgresql" else {}
-    rt = Runtime(make_settings(tmp_path, project_dir=project, **database))
+    rt = Runtime(make_settings(tmp_path, project_dir=project, role=role, **database))
     await rt.start()
     try:
         yield rt
@@ -188,6 +190,27 @@ async def test_a_carrier_that_is_gone_fails_over_to_the_next_channel(tmp_path: P
             assert rows[fresh[0]["id"]]["channel"] == "carrier"
         finally:
             await back.stop()
+
+
+async def test_an_api_process_routes_by_the_file_not_by_binds_it_does_not_hold(tmp_path: Path, backend: str) -> None:
+    """An API process starts no channel, so it cannot see a carrier's bind: it routes as if
+    the carrier were up (the worker that holds it fails its queue over if it is not)."""
+    channels = smpp_entry(_closed_port(), priority=0) + '\n[[channels]]\ntype = "simulator"\nname = "backup"\npriority = 1\n'
+    async with engine(tmp_path, backend, channels, role="api") as rt:
+        assert not rt.channels.by_name["carrier"].up and rt.channels.local == set()
+        (row,) = await rt.outbox.submit(rt.workspace_id, [MessageRequest(to="+14155550123", body="hello")])
+        assert row["channel"] == "carrier"
+        rt.channels.local.add("carrier")  # where the bind is known to be down, the backup serves
+        (row,) = await rt.outbox.submit(rt.workspace_id, [MessageRequest(to="+14155550124", body="hello")])
+        assert row["channel"] == "backup"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 async def _down(rt: Runtime) -> bool:

@@ -8,12 +8,28 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 API_KEY = "emp_e2e_key_0123456789"
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
+    """Poll `check` (blocking) until it returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what or 'condition'} not met within {timeout}s; last value: {last!r}")
 
 
 def free_port() -> int:

@@ -36,33 +36,23 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import POSTGRES_URL, postgres_schema
-from tests.e2e.server import Server
+from tests.e2e.server import Server, eventually
 
 FINAL = {"delivered", "undelivered", "failed", "blocked", "expired", "unknown"}
 CHANNEL = "channel:simulator"
 LOOPS = "loops"
 
-T = TypeVar("T")
 
 
 # -- helpers --------------------------------------------------------------------------------
 
 
-def eventually(check: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what or 'condition'} not met within {timeout}s; last value: {last!r}")
 
 
 def write_project(folder: Path, *, tps: int = 1000, receipt_delay: float = 0.2) -> Path:

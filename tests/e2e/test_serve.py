@@ -9,30 +9,19 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
-from tests.e2e.server import Server
+from tests.e2e.server import Server, eventually
 
 PHONE = "+14155550123"
 FINAL = {"delivered", "undelivered", "failed", "blocked", "expired"}
 
-T = TypeVar("T")
 
 
 
-def eventually(check: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what or 'condition'} not met within {timeout}s; last value: {last!r}")
 
 
 def received(api: httpx.Client, phone: str = PHONE) -> list[str]:

@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
 
 from empathic import __version__
 from empathic.api import catalog, contacts, events, flows, hooks, inbox, messages, problems, rules, simulator, understand, webhooks
 from empathic.engine.runtime import Runtime
+from empathic.store.db import unavailable
 from empathic.web import preferences as preference_page
 
 
@@ -39,6 +41,18 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.get("/healthz", tags=["ops"])
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "The database cannot be reached"}})
+    async def ready(request: Request) -> Any:
+        """Ready to accept work: the database answers (load balancers route by this)."""
+        try:
+            async with runtime.db.transaction() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure to reach it means not ready
+            if not unavailable(exc):
+                raise
+            return problems.database_unavailable(request)
+        return {"status": "ready"}
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from empathic.core.phones import InvalidPhoneNumber
@@ -15,6 +19,7 @@ from empathic.core.templates import TemplateError
 from empathic.core.topics import UnknownTopic
 from empathic.engine.events import EventError
 from empathic.engine.outbox import SubmitError
+from empathic.store.db import RETRY_AFTER, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +80,15 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def database_unavailable(request: Request) -> JSONResponse:
+    return problem_response(
+        request, 503,
+        "The database cannot be reached just now, so nothing was accepted that could be lost. "
+        "Try again shortly; with the same idempotency key nothing is sent twice.",
+        headers={"Retry-After": str(RETRY_AFTER)},
+    )
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     out = ""
@@ -123,6 +137,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(UnknownTopic)
     async def on_topic(request: Request, exc: UnknownTopic) -> JSONResponse:
         return problem_response(request, 422, str(exc), errors=[{"field": "topic", "detail": str(exc)}])
+
+    # The errors of a database out of reach (also raised bare: a refused connection is an
+    # OSError). Registered by class, so the answer is sent and the error not re-raised.
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(asyncpg.PostgresError)  # bare from a new connection (server starting up, full)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(OSError)
+    async def on_database(request: Request, exc: Exception) -> JSONResponse:
+        if unavailable(exc):  # refuse what cannot be stored, rather than accept and lose it
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+            return database_unavailable(request)
+        return await on_error(request, exc)
 
     @app.exception_handler(Exception)
     async def on_error(request: Request, exc: Exception) -> JSONResponse:

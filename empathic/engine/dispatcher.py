@@ -16,7 +16,14 @@ the marketing backlog queued or claimed before it.
 A crash between (1) and (3) leaves messages in `sending` whose hand-off outcome is unknown.
 `reconcile` asks the channel which of them it holds: those become `sent`, the others go
 back to `queued`. A channel that cannot answer (`answers_lookup` false) marks them
-`unknown` instead. Nothing is re-sent blindly.
+`unknown` instead. Nothing is re-sent blindly. A batch whose outcome could not be written
+because the database was out of reach is kept, with what the carrier answered, and written
+before the next claim (`Unsettled`), so a living worker never leaves texts `sending`.
+
+On such a channel every message claimed and not yet recorded is in doubt after a crash, so
+no more are claimed at once than its window holds (`doubt_limit`): the batches in flight
+share the window, and a crash leaves at most one window `unknown`, never texts that were
+still waiting for a slot in it.
 """
 
 from __future__ import annotations
@@ -64,6 +71,26 @@ class DispatchSettings:
     batches_in_flight: int = 4
 
 
+@dataclass
+class Unsettled:
+    """A batch whose outcome is not written yet: `results` is what the carrier answered;
+    None with `handed` False: never handed over (goes back to the queue); None with
+    `handed` True: the hand-off's outcome is for the carrier to say (lookup)."""
+
+    rows: list[dict[str, Any]]
+    results: list[SendResult] | None = None
+    handed: bool = True
+
+
+def doubt_limit(channel: Channel) -> int | None:
+    """How many messages may be claimed and not yet recorded at once: the window of a channel
+    that cannot be asked what it holds (each one is `unknown` after a crash), else no bound."""
+    if channel.answers_lookup or __import__("os").environ.get("XNOCAP"):
+        return None
+    window = getattr(getattr(channel, "settings", None), "window", None)
+    return int(__import__("os").environ.get("XMULT", "1")) * window if isinstance(window, int) and window > 0 else None
+
+
 def retry_delay(attempts: int, settings: DispatchSettings, rng: random.Random) -> float:
     base = min(settings.retry_max, settings.retry_base * 2 ** max(0, attempts - 1))
     return base * rng.uniform(0.5, 1.0)
@@ -97,7 +124,10 @@ class Dispatcher:
         self._rng = random.Random()
         self._on_commit = on_commit or (lambda: None)
         self._in_flight: dict[asyncio.Task[None], int] = {}  # batch -> its least urgent priority
+        self._held: dict[asyncio.Task[None], int] = {}  # batch -> its messages
+        self._doubt_limit = doubt_limit(channel)
         self._news = asyncio.Event()  # set by wake(): something was queued
+        self._unsettled: list[Unsettled] = []
 
     def wake(self) -> None:
         self._news.set()
@@ -111,17 +141,23 @@ class Dispatcher:
         await self._loop.stop()
         if self._in_flight:  # batches handed over are recorded before we stop
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+        try:
+            await self._settle()
+        except Exception:  # noqa: BLE001 - left `sending`: reconcile() at the next start
+            log.warning("%s: %d batches left unsettled at stop", self.channel.name, len(self._unsettled))
 
     async def _pass(self) -> float:
+        if self._unsettled:  # what the database missed is written before anything new is claimed
+            await self._settle()
         if not getattr(self.channel, "up", True):
             await self._fail_over()
             return 0.5
         limit = max(1, self.settings.batches_in_flight)
-        if len(self._in_flight) >= limit:
+        if len(self._in_flight) >= limit or self._room() < 1:
             # Full. Wait for a batch to finish, or for news: something more urgent than
             # every batch in flight gets one express batch now instead of waiting its turn
             # (and goes first into the carrier's window, channels.window).
-            if await self._finished_or_news() and len(self._in_flight) == limit:
+            if await self._finished_or_news() and len(self._in_flight) == limit and self._room() >= 1:
                 urgent = min(self._in_flight.values()) - 1
                 if urgent >= 0:
                     self._launch(await self._claim_batch(max_priority=urgent))
@@ -141,10 +177,20 @@ class Dispatcher:
             return
         task = asyncio.create_task(self._in_background(to_send), name=f"dispatch-{self.channel.name}")
         self._in_flight[task] = max(r["priority"] for r in to_send)
+        self._held[task] = len(to_send)
         task.add_done_callback(self._landed)
 
     def _landed(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)
+        self._held.pop(task, None)
+
+    def _room(self) -> int:
+        """How many one more claim may take: the batch size or, under a doubt limit, a share
+        of the window (the batches in flight share it), within what is free of it."""
+        if self._doubt_limit is None:
+            return self.settings.batch_size
+        share = max(1, self._doubt_limit // int(__import__("os").environ.get("XSHARE", "4")))
+        return min(self.settings.batch_size, share, self._doubt_limit - sum(self._held.values()))
 
     async def _finished_or_news(self) -> bool:
         """Wait until a batch in flight finishes (False) or something was queued (True)."""
@@ -159,6 +205,7 @@ class Dispatcher:
         return False
 
     async def _in_background(self, to_send: list[dict[str, Any]]) -> None:
+        batch = Unsettled(to_send, handed=False)
         try:
             if self.fresh is not None and not self.fresh():
                 # Our lease was not renewed for a while (this process was paused, or cut off
@@ -166,10 +213,36 @@ class Dispatcher:
                 # this batch already. Hand nothing over.
                 await self._give_back(to_send)
             else:
-                await self._send_and_record(to_send)
-        except Exception:  # left `sending`: reconcile() at the next start settles them
-            log.exception("recording a batch on %s failed", self.channel.name)
+                batch.handed = True
+                batch.results = await self._hand_off(to_send)
+                await self._record(batch)
+        except Exception:  # kept, and written once the database answers (_settle)
+            log.exception("recording a batch on %s failed; it is kept to record again", self.channel.name)
+            self._unsettled.append(batch)
         self._on_commit()
+
+    async def _record(self, batch: Unsettled) -> None:
+        """Write a handed-over batch's outcome; a part the carrier must be asked about
+        (its lookup failed) is kept for later."""
+        results = batch.results or []
+        answered = {r.message_id for r in results}
+        await self._record_results([r for r in batch.rows if r["id"] in answered], results)
+        unanswered = [r for r in batch.rows if r["id"] not in answered]
+        if unanswered:
+            self._unsettled.append(Unsettled(unanswered))
+
+    async def _settle(self) -> None:
+        """Write the outcomes the database missed, oldest first; raises while it is still out
+        of reach (the loop tries again). Each write is fenced on our claim, as at first."""
+        while self._unsettled:
+            batch = self._unsettled[0]
+            if not batch.handed:
+                await self._give_back(batch.rows)
+            else:
+                if batch.results is None:
+                    batch.results = await self._ask_carrier(batch.rows, "outcome_not_recorded")
+                await self._record(batch)  # a part still unanswered goes to the end
+            self._unsettled.pop(0)
 
     async def _give_back(self, rows: list[dict[str, Any]]) -> None:
         """A claimed batch not handed over goes back to the queue if the channel is still
@@ -189,8 +262,7 @@ class Dispatcher:
         log.warning("%s: lease not renewed in time; %d claimed go back to the queue", self.channel.name, len(back))
 
     async def _send_and_record(self, to_send: list[dict[str, Any]]) -> None:
-        results = await self._hand_off(to_send)
-        await self._record_results(to_send, results)
+        await self._record(Unsettled(to_send, await self._hand_off(to_send)))
 
     async def _fail_over(self) -> None:
         if self.channels is None or self.channel.name not in self.channels.failed_over():
@@ -207,7 +279,7 @@ class Dispatcher:
         if allowed < 1:
             await asyncio.sleep(self.bucket.wait_for(1, time.monotonic()))
             allowed = self.bucket.available(time.monotonic())
-        sending = await self._claim(max(1, min(self.settings.batch_size, int(allowed))), max_priority)
+        sending = await self._claim(max(1, min(self._room(), int(allowed))), max_priority)
         if sending is not None and sending[1]:
             self.bucket.take(len(sending[1]), time.monotonic())
         return sending
@@ -271,20 +343,24 @@ class Dispatcher:
             return await self.channel.send(outs)
         except Exception as exc:  # the outcome of this hand-off is unknown: ask the carrier
             log.warning("channel %s send failed (%s); reconciling", self.channel.name, type(exc).__name__)
-            if not self.channel.answers_lookup:
-                unknown = ChannelError(ErrorKind.UNKNOWN, type(exc).__name__)
-                return [SendResult(r["id"], error=unknown) for r in rows]
             try:
-                held = await self.channel.lookup([r["id"] for r in rows])
-            except Exception:
-                # Leave them `sending`; reconcile() at the next start settles them.
+                return await self._ask_carrier(rows, type(exc).__name__)
+            except Exception:  # kept unanswered: asked again by _settle
                 log.exception("lookup after failed send also failed")
                 return []
-            error = ChannelError(ErrorKind.CONNECTION, type(exc).__name__)
-            return [
-                SendResult(r["id"], carrier_id=held[r["id"]]) if r["id"] in held else SendResult(r["id"], error=error)
-                for r in rows
-            ]
+
+    async def _ask_carrier(self, rows: list[dict[str, Any]], why: str) -> list[SendResult]:
+        """The outcome of handing `rows` over is unknown: sent if the carrier holds them, else
+        a transient failure (retried); `unknown` where the carrier cannot be asked."""
+        if not self.channel.answers_lookup:
+            unknown = ChannelError(ErrorKind.UNKNOWN, why)
+            return [SendResult(r["id"], error=unknown) for r in rows]
+        held = await self.channel.lookup([r["id"] for r in rows])
+        error = ChannelError(ErrorKind.CONNECTION, why)
+        return [
+            SendResult(r["id"], carrier_id=held[r["id"]]) if r["id"] in held else SendResult(r["id"], error=error)
+            for r in rows
+        ]
 
     async def _record_results(self, rows: list[dict[str, Any]], results: list[SendResult]) -> None:
         async with self.db.transaction() as conn:

@@ -104,8 +104,15 @@ class Duties:
                 for name in sorted(self.held):
                     await self._drop(name)
             return min(1.0, self.ttl / 3)
+        # Renewed after the lease ran out (the database was away longer than ttl): it may have
+        # been another's meanwhile, and our fences refused work, leaving it to "the new
+        # holder". We are that holder now, so the duty starts afresh (a channel reconciles).
+        lapsed = asked - self._renewed_at >= self.ttl
         self._renewed_at = asked
         for name, mine in granted.items():
+            if mine and name in self.held and lapsed:
+                log.warning("%s lapsed unrenewed; starting it again", name)
+                await self._drop(name)
             if mine and name not in self.held:
                 log.info("took %s", name)
                 self.held.add(name)

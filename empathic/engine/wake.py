@@ -9,6 +9,8 @@ In one process a commit wakes the loops directly. Across processes:
 
 A lost wake costs at most the loops' idle poll (1 s): correctness never depends on it.
 Notifications are coalesced: while one is being sent, more commits ask for just one more.
+A LISTEN connection that the server dropped (a restart) is made again with backoff, and
+wakes the loops once it is back, for whatever was queued meanwhile.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class Waker:
         self._listener: Any = None  # asyncpg connection, or the datagram socket
         self._socket_path: Path | None = None
         self._notifier: Any = None  # asyncpg connection used to NOTIFY
+        self._wake: Callable[[], None] | None = None
+        self._relisten: asyncio.Task[None] | None = None
+        self._closing = False
 
     # -- API side --------------------------------------------------------------------------
 
@@ -63,9 +68,17 @@ class Waker:
     async def _notify_postgres(self) -> None:
         import asyncpg
 
-        if self._notifier is None or self._notifier.is_closed():
-            self._notifier = await asyncpg.connect(self.postgres_dsn)
-        await self._notifier.execute("SELECT pg_notify($1, '')", self.channel)
+        for attempt in (1, 2):  # a connection the server dropped is only found out by using it
+            if self._notifier is None or self._notifier.is_closed():
+                self._notifier = await asyncpg.connect(self.postgres_dsn)
+            try:
+                await self._notifier.execute("SELECT pg_notify($1, '')", self.channel)
+                return
+            except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+                self._notifier.terminate()
+                self._notifier = None
+                if attempt == 2:
+                    raise
 
     def _notify_sockets(self) -> None:
         if not self.folder.is_dir():
@@ -83,12 +96,20 @@ class Waker:
 
     # -- worker side -----------------------------------------------------------------------
 
-    async def listen(self, wake: Callable[[], None]) -> None:
-        if self.postgres_dsn:
-            import asyncpg
+    @property
+    def listening(self) -> bool:
+        if isinstance(self._listener, socket.socket):
+            return True
+        return self._listener is not None and not self._listener.is_closed()
 
-            self._listener = await asyncpg.connect(self.postgres_dsn)
-            await self._listener.add_listener(self.channel, lambda *_: wake())
+    async def listen(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+        if self.postgres_dsn:
+            try:
+                await self._listen_postgres()
+            except Exception as exc:  # noqa: BLE001 - the loops poll until it is back
+                log.warning("cannot LISTEN for wakes (%s); trying again", exc)
+                self._lost()
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         self._socket_path = self.folder / f"{os.getpid()}.sock"
@@ -113,7 +134,45 @@ class Waker:
 
         asyncio.get_running_loop().add_reader(receiver.fileno(), readable)
 
+    async def _listen_postgres(self) -> None:
+        import asyncpg
+
+        assert self._wake is not None
+        wake = self._wake
+        connection = await asyncpg.connect(self.postgres_dsn)
+        try:
+            await connection.add_listener(self.channel, lambda *_: wake())
+        except BaseException:
+            await connection.close()
+            raise
+        connection.add_termination_listener(lambda _: self._lost())
+        self._listener = connection
+
+    def _lost(self) -> None:
+        if self._closing or (self._relisten is not None and not self._relisten.done()):
+            return
+        self._relisten = asyncio.get_running_loop().create_task(self._listen_again(), name="wake-relisten")
+
+    async def _listen_again(self) -> None:
+        delay = 0.1
+        while not self._closing:
+            await asyncio.sleep(delay)
+            try:
+                await self._listen_postgres()
+            except Exception as exc:  # noqa: BLE001 - still down
+                log.debug("LISTEN again failed: %s", exc)
+                delay = min(delay * 2, 2.0)
+                continue
+            log.info("listening for wakes again")
+            assert self._wake is not None
+            self._wake()  # what was queued while we could not hear it
+            return
+
     async def close(self) -> None:
+        self._closing = True
+        if self._relisten is not None:
+            self._relisten.cancel()
+            await asyncio.gather(self._relisten, return_exceptions=True)
         if self._sending is not None:
             await asyncio.gather(self._sending, return_exceptions=True)
         for connection in (self._notifier, self._listener):

@@ -20,11 +20,44 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_WAIT = 10.0  # seconds a SQLite transaction waits for another process's write lock
+RETRY_AFTER = 2  # seconds a caller is told to wait when the database cannot be reached
+
+# asyncpg's errors for a server that is gone, restarting or full (class 08, 53300, 57P).
+_POSTGRES_DOWN = ("PostgresConnectionError", "OperatorInterventionError", "TooManyConnectionsError",
+                  "ConnectionFailureError", "ClientCannotConnectError")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Is `exc` the database being out of reach (down, restarting, locked past BUSY_WAIT),
+    rather than a fault in the statement? Such a failure is worth retrying later. A transaction
+    cut off at COMMIT may have committed: callers retry under the same idempotency key."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        one = todo.pop()
+        if one is None or id(one) in seen:
+            continue
+        seen.add(id(one))
+        if isinstance(one, (OSError, TimeoutError, PoolTimeout)):  # refused, reset, pool exhausted
+            return True
+        if isinstance(one, DBAPIError) and one.connection_invalidated:
+            return True
+        names = {cls.__name__ for cls in type(one).__mro__}
+        if type(one).__module__.startswith("asyncpg") and (
+            names.intersection(_POSTGRES_DOWN) or ("InterfaceError" in names and "closed" in str(one))
+        ):
+            return True
+        if type(one).__module__ == "sqlite3" and isinstance(one, Exception):
+            if any(word in str(one) for word in ("locked", "busy", "unable to open", "disk I/O")):
+                return True
+        todo.extend([one.__cause__, one.__context__, getattr(one, "orig", None)])
+    return False
 
 
 def sqlite_url(path: Path) -> str:

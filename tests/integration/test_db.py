@@ -1,4 +1,4 @@
-"""The database handle: cancellation safety and instant precision."""
+"""The database handle: cancellation safety, instant precision, and telling an outage from a fault."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select
+import pytest
+from sqlalchemy import insert, select, text
 
-from empathic.store.db import Database
+from empathic.store.db import Database, unavailable
 from empathic.store.schema import Instant, timers
 
 
@@ -67,3 +68,18 @@ def test_instants_keep_every_millisecond(at: datetime) -> None:
     stored = kind.process_bind_param(at, None)
     assert kind.process_result_value(stored, None) == at
     assert stored == (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+async def test_a_fault_in_a_statement_is_not_an_outage(database: Database) -> None:
+    """Only a database out of reach earns a 503; a broken statement stays a 500 (a bug)."""
+    for statement in ("SELECT * FROM no_such_table", "SELEC 1", "SELECT abs(-9223372036854775807 - 1)"):
+        with pytest.raises(Exception) as caught:
+            async with database.transaction() as conn:
+                await conn.execute(text(statement))
+        assert not unavailable(caught.value), (statement, caught.value)
+    nowhere = Database("postgresql://postgres@127.0.0.1:1/test" if not database.is_sqlite else "sqlite:////nonexistent/dir/x.db")
+    with pytest.raises(Exception) as caught:
+        async with nowhere.transaction() as conn:
+            await conn.execute(text("SELECT 1"))
+    await nowhere.close()
+    assert unavailable(caught.value), caught.value

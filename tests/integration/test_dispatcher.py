@@ -401,3 +401,84 @@ async def test_an_outcome_is_recorded_only_over_our_own_claim(db: Database) -> N
     await fresh._send_and_record(new[1])  # noqa: SLF001
     await stale._record_results(old[1], [SendResult(mid, error=ChannelError(ErrorKind.REJECTED, "late"))])  # noqa: SLF001
     assert [s for s, _ in await history(db, mid)] == ["queued", "sending", "queued", "sending", "sent"]
+
+
+class Outage:
+    """The database out of reach, at the connection: while `down`, a transaction fails to
+    begin as a refused connection does (the rows underneath are real)."""
+
+    def __init__(self, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.down = False
+        real = db.transaction
+
+        def transaction():  # type: ignore[no-untyped-def]
+            if self.down:
+                raise ConnectionRefusedError(111, "Connect call failed")
+            return real()
+
+        monkeypatch.setattr(db, "transaction", transaction)
+
+
+@pytest.mark.parametrize("answers_lookup", [True, False])
+async def test_an_outcome_the_database_missed_is_written_when_it_is_back(
+    db: Database, monkeypatch: pytest.MonkeyPatch, answers_lookup: bool,
+) -> None:
+    """The carrier took the batch, then the database went away before its outcome was
+    written: the living worker keeps the carrier's answers and writes them before its next
+    claim. They become `sent` with their carrier ids, not `unknown` (which is only for a
+    worker that died), and nothing is sent twice."""
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    carrier.answers_lookup = answers_lookup
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings())
+    outage = Outage(db, monkeypatch)
+    ids = await queue(db, clock, msg(body="a"), msg(body="b"))
+    claimed = await dispatcher._claim(10)  # noqa: SLF001
+    assert claimed is not None
+    real_send = carrier.send
+
+    async def send_then_lose_the_database(batch: list[Outbound]) -> list[SendResult]:
+        results = await real_send(batch)
+        outage.down = True
+        return results
+
+    carrier.send = send_then_lose_the_database  # type: ignore[method-assign]
+    await dispatcher._in_background(claimed[1])  # noqa: SLF001
+    outage.down = False
+    assert await statuses(db, ids) == ["sending", "sending"]
+    outage.down = True
+    with pytest.raises(ConnectionRefusedError):
+        await dispatcher._pass()  # noqa: SLF001 - still away: kept, the loop tries again
+    outage.down = False
+    await dispatcher._pass()  # noqa: SLF001
+    assert await statuses(db, ids) == ["sent", "sent"]
+    async with db.transaction() as conn:
+        rows = await store.by_ids(conn, ids)
+    assert sorted(r["carrier_id"] for r in rows) == sorted(carrier.held[i] for i in ids)
+    assert carrier.calls == [ids]
+
+
+async def test_a_hand_off_whose_outcome_could_not_be_asked_is_asked_again(
+    db: Database, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The connection to the carrier dropped mid-batch and the lookup that should settle it
+    failed too: the carrier is asked again later, and only what it lacks is retried."""
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(retry_base=1))
+    carrier.script = [ConnectionResetError("dropped mid-batch")]
+    ids = await queue(db, clock, *[msg(body=f"r{i}") for i in range(3)])
+    real_lookup = carrier.lookup
+    failing = [True]
+
+    async def lookup(message_ids: list[str]) -> dict[str, str]:
+        if failing.pop(0) if failing else False:
+            raise ConnectionResetError("carrier unreachable")
+        return await real_lookup(message_ids)
+
+    carrier.lookup = lookup  # type: ignore[method-assign]
+    claimed = await dispatcher._claim(10)  # noqa: SLF001
+    assert claimed is not None
+    await dispatcher._in_background(claimed[1])  # noqa: SLF001
+    assert await statuses(db, ids) == ["sending"] * 3
+    await dispatcher._pass()  # noqa: SLF001
+    assert await statuses(db, ids) == ["sent", "deferred", "deferred"]
+    assert carrier.calls == [ids]

@@ -113,3 +113,25 @@ async def test_a_worker_cut_off_from_the_database_stops_before_its_leases_run_ou
     worker._renewed_at -= 2  # noqa: SLF001 - 9 s: another could have it in a second
     await worker._pass()  # noqa: SLF001
     assert running == set() and worker.held == set()
+
+
+async def test_a_lease_renewed_only_after_it_ran_out_starts_its_duty_afresh(database: Database) -> None:
+    """A renewal that reaches the database after the lease ran out (the pass itself waited
+    that long for a connection) may follow another worker's turn, and fences meanwhile left
+    work to "the new holder". We are that holder: the duty is stopped and started again,
+    so a channel reconciles what was left."""
+    events: list[str] = []
+
+    async def start() -> None:
+        events.append("start")
+
+    async def stop() -> None:
+        events.append("stop")
+
+    worker = Duties(database, Clock(), new_owner(), [Duty("channel:carrier", start, stop)], ttl=10)
+    await worker._pass()  # noqa: SLF001
+    await worker._pass()  # noqa: SLF001 - renewed in time: nothing restarts
+    assert events == ["start"]
+    worker._renewed_at -= 11  # noqa: SLF001 - the last renewal was longer ago than ttl
+    await worker._pass()  # noqa: SLF001
+    assert events == ["start", "stop", "start"] and worker.held == {"channel:carrier"}

@@ -21,9 +21,10 @@ because the database was out of reach is kept, with what the carrier answered, a
 before the next claim (`Unsettled`), so a living worker never leaves texts `sending`.
 
 On such a channel every message claimed and not yet recorded is in doubt after a crash, so
-no more are claimed at once than its window holds (`doubt_limit`): the batches in flight
-share the window, and a crash leaves at most one window `unknown`, never texts that were
-still waiting for a slot in it.
+no more are claimed at once than `doubt_windows` of its window (`doubt_limit`): one window
+on the wire, one answered and being recorded while the next is claimed. A crash leaves at
+most that many `unknown`, not the whole claimed backlog (up to batches_in_flight x
+batch_size) of which most never reached the carrier.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class DispatchSettings:
     retry_max: float = 600.0
     receipt_timeout: float = 72 * 3600.0  # `sent` this long without a receipt: `expired` (engine.scheduler)
     batches_in_flight: int = 4
+    doubt_windows: int = 2  # claimed and not yet recorded, at most, on a channel that cannot be asked
 
 
 @dataclass
@@ -82,13 +84,14 @@ class Unsettled:
     handed: bool = True
 
 
-def doubt_limit(channel: Channel) -> int | None:
-    """How many messages may be claimed and not yet recorded at once: the window of a channel
-    that cannot be asked what it holds (each one is `unknown` after a crash), else no bound."""
-    if channel.answers_lookup or __import__("os").environ.get("XNOCAP"):
+def doubt_limit(channel: Channel, settings: DispatchSettings) -> int | None:
+    """How many messages may be claimed and not yet recorded at once: `doubt_windows` of the
+    window of a channel that cannot be asked what it holds (each is `unknown` after a crash);
+    no bound when it can be asked, or has no window."""
+    if channel.answers_lookup:
         return None
     window = getattr(getattr(channel, "settings", None), "window", None)
-    return int(__import__("os").environ.get("XMULT", "1")) * window if isinstance(window, int) and window > 0 else None
+    return window * max(1, settings.doubt_windows) if isinstance(window, int) and window > 0 else None
 
 
 def retry_delay(attempts: int, settings: DispatchSettings, rng: random.Random) -> float:
@@ -125,7 +128,7 @@ class Dispatcher:
         self._on_commit = on_commit or (lambda: None)
         self._in_flight: dict[asyncio.Task[None], int] = {}  # batch -> its least urgent priority
         self._held: dict[asyncio.Task[None], int] = {}  # batch -> its messages
-        self._doubt_limit = doubt_limit(channel)
+        self._doubt_limit = doubt_limit(channel, settings)
         self._news = asyncio.Event()  # set by wake(): something was queued
         self._unsettled: list[Unsettled] = []
 
@@ -186,10 +189,10 @@ class Dispatcher:
 
     def _room(self) -> int:
         """How many one more claim may take: the batch size or, under a doubt limit, a share
-        of the window (the batches in flight share it), within what is free of it."""
+        of it (the batches in flight share it), within what is free of it."""
         if self._doubt_limit is None:
             return self.settings.batch_size
-        share = max(1, self._doubt_limit // int(__import__("os").environ.get("XSHARE", "4")))
+        share = max(1, self._doubt_limit // max(1, self.settings.batches_in_flight))
         return min(self.settings.batch_size, share, self._doubt_limit - sum(self._held.values()))
 
     async def _finished_or_news(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -354,6 +355,50 @@ async def test_a_reply_to_the_person_is_not_held_by_quiet_hours(db: Database) ->
         )
     await dispatcher.dispatch_once()
     assert await statuses(db, [reply["id"], opener["id"]]) == ["sent", "deferred"]
+
+
+class WindowCarrier(ScriptedCarrier):
+    """A carrier that cannot be asked what it holds (SMPP, HTTP providers), with a window of
+    10, whose answers wait until the test lets them through."""
+
+    answers_lookup = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.settings = type("Settings", (), {"window": 10})()
+        self.answer = asyncio.Event()
+
+    async def send(self, batch: list[Outbound]) -> list[SendResult]:
+        await self.answer.wait()
+        return await super().send(batch)
+
+
+async def test_a_channel_that_cannot_be_asked_has_at_most_two_windows_in_doubt(db: Database) -> None:
+    """Whatever is claimed and not yet recorded is `unknown` after a crash on such a channel
+    (reconcile cannot ask it), so a backlog is claimed only up to two windows at a time, in
+    batches sharing them: never the 4 x 500 batches that mostly never reached the carrier."""
+    clock, carrier = FakeClock(), WindowCarrier()
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(batch_size=500, batches_in_flight=4))
+    ids = await queue(db, clock, *[msg(to=f"+1415555{i:04d}", body=f"w{i}") for i in range(200)])
+    await dispatcher.start()
+    try:
+        for _ in range(50):  # until the dispatcher has claimed all it may
+            await asyncio.sleep(0.02)
+            if (await statuses(db, ids)).count("sending") >= 20:
+                break
+        await asyncio.sleep(0.1)
+        assert (await statuses(db, ids)).count("sending") == 20  # 2 x window
+        assert len(carrier.calls) == 0 and len(dispatcher._in_flight) == 4  # noqa: SLF001 - batches of 5
+        carrier.answer.set()
+        for _ in range(200):
+            if (await statuses(db, ids)).count("sent") == len(ids):
+                break
+            await asyncio.sleep(0.02)
+        assert (await statuses(db, ids)).count("sent") == len(ids)
+        assert max(len(call) for call in carrier.calls) == 5
+    finally:
+        carrier.answer.set()
+        await dispatcher.stop()
 
 
 async def test_a_worker_whose_lease_went_stale_hands_nothing_over(db: Database) -> None:

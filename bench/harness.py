@@ -161,14 +161,18 @@ def tail(path: Path, chars: int = 3000) -> str:
 class Sim:
     """`empathic smsc-sim` in a subprocess, with its summary readable while it runs."""
 
-    def __init__(self, root: Path, *, latency: float, receipts: bool, receipt_delay: float = 0.0) -> None:
+    def __init__(self, root: Path, *, latency: float, receipts: bool, receipt_delay: float = 0.0,
+                 faults: dict[str, Any] | None = None, record: bool = False) -> None:
         self.root = root
         self.latency = latency
         self.receipts = receipts
         self.receipt_delay = receipt_delay
+        # smsc-sim's fault options by their flag names: throttle_share, drop_after, drop_every, seed ...
+        self.faults = dict(faults or {})
         self.port = free_port()
         self.live_path = root / "sim-live.json"
         self.summary_path = root / "sim-summary.json"
+        self.record_path = root / "sim-texts.json" if record else None
         self.log_path = root / "sim.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -178,6 +182,11 @@ class Sim:
             "--receipts" if self.receipts else "--no-receipts", "--receipt-delay", str(self.receipt_delay),
             "--summary", str(self.summary_path), "--live", str(self.live_path),
         ]
+        for name, value in self.faults.items():
+            flag = "--" + name.replace("_", "-")
+            command += [flag if value else "--no-" + flag[2:]] if isinstance(value, bool) else [flag, str(value)]
+        if self.record_path is not None:
+            command += ["--record", str(self.record_path)]
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
         deadline = time.monotonic() + timeout
@@ -222,6 +231,12 @@ class Sim:
             return json.loads(self.summary_path.read_text())
         except (OSError, ValueError):
             return {"error": "no summary", "log": tail(self.log_path)}
+
+    def texts(self) -> list[str]:
+        """With `record`, after stop(): the text of every message the simulator counted
+        `received`, once per time it was received."""
+        assert self.record_path is not None
+        return json.loads(self.record_path.read_text())
 
 
 class ReceiptCounter:
@@ -309,13 +324,20 @@ def _sim_main(argv: list[str]) -> None:
     parser.add_argument("--receipt-delay", type=float, default=0.0)
     parser.add_argument("--summary", type=Path, required=True)
     parser.add_argument("--live", type=Path, required=True)
+    parser.add_argument("--throttle-share", type=float, default=0.0)
+    parser.add_argument("--drop-after", type=int, default=0)
+    parser.add_argument("--drop-every", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--record", type=Path, default=None,
+                        help="write every received message's text here (JSON list) on exit")
     args = parser.parse_args(argv)
 
     from empathic.smsc.server import SmscSettings, serve
 
     settings = SmscSettings(
         host="127.0.0.1", port=args.port, latency=args.latency, receipts=args.receipts,
-        receipt_delay=args.receipt_delay, summary_path=args.summary,
+        receipt_delay=args.receipt_delay, summary_path=args.summary, throttle_share=args.throttle_share,
+        drop_after=args.drop_after, drop_every=args.drop_every, seed=args.seed,
     )
     settings.validate()
 
@@ -328,11 +350,23 @@ def _sim_main(argv: list[str]) -> None:
 
     tasks: list[asyncio.Task] = []
 
+    texts: list[str] = []
+
     def started(smsc: Any) -> None:
         print(f"SMSC simulator listening on 127.0.0.1:{smsc.port}", flush=True)
         tasks.append(asyncio.get_running_loop().create_task(publish(smsc)))
+        if args.record is not None:  # what the ledger counts `received`, text by text
+            count = smsc.ledger._count
+
+            def recording(source: str, destination: str, text: str) -> None:
+                texts.append(text)
+                count(source, destination, text)
+
+            smsc.ledger._count = recording
 
     summary = asyncio.run(serve(settings, started=started))
+    if args.record is not None:
+        args.record.write_text(json.dumps(texts))
     print(json.dumps(summary), flush=True)
 
 

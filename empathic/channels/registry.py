@@ -14,7 +14,11 @@ from typing import Any
 
 from empathic.core.routing import Reach
 
-ROUTING_KEYS = frozenset({"type", "name", "countries", "number_types", "topics", "priority"})
+# Keys the engine reads itself (routing, and `shards`: how many dispatchers, each with its
+# own connections, send the channel's queue, spread over the workers); the rest are the
+# channel's own settings.
+ROUTING_KEYS = frozenset({"type", "name", "countries", "number_types", "topics", "priority", "shards"})
+MAX_SHARDS = 32
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,10 @@ def is_up(channel: Channel) -> bool:
 
 
 class Channels:
-    def __init__(self, project: Project, topics: Topics, channels: dict[str, Channel]) -> None:
+    def __init__(
+        self, project: Project, topics: Topics, channels: dict[str, Channel],
+        shards: dict[str, list[Channel]] | None = None,
+    ) -> None:
         self.entries = {e.name: e for e in project.channels}
         self.routes = [e.route for e in project.channels]
         self.topics = topics
@@ -66,14 +69,26 @@ class Channels:
         # Channels started in this process: only their health is known here. Another
         # process's (a worker's, seen from an API process) are taken to be up.
         self.local: set[str] = set()
+        self.shards = shards or {name: [channel] for name, channel in channels.items()}
+        self.started: set[tuple[str, int]] = set()  # (channel, shard) running here
+
+    def started_here(self, name: str, shard: int) -> None:
+        self.started.add((name, shard))
+        self.local.add(name)
+
+    def stopped_here(self, name: str, shard: int) -> None:
+        self.started.discard((name, shard))
+        if not any(n == name for n, _ in self.started):
+            self.local.discard(name)
 
     # -- health ----------------------------------------------------------------------------
 
     def down(self) -> set[str]:
         now = time.monotonic()
         result: set[str] = set()
-        for name, channel in self.by_name.items():
-            if name not in self.local or is_up(channel):
+        for name in self.by_name:
+            here = [self.shards[name][k] for n, k in self.started if n == name] or self.shards[name][:1]
+            if name not in self.local or any(is_up(c) for c in here):
                 self._down_since.pop(name, None)
             else:
                 self._down_since.setdefault(name, now)

@@ -112,8 +112,10 @@ class Dispatcher:
         channels: Any = None,  # engine.channels.Channels, for failover; None: never fails over
         fence: Any = None,  # async (conn) -> bool: is this channel still ours? (engine.duties)
         fresh: Any = None,  # () -> bool: is our lease recent enough to write to the carrier?
+        shard: int = 0,  # which of the channel's dispatchers this is (each claims and reconciles its own)
     ) -> None:
         self.db = db
+        self.shard = shard
         self.channels = channels
         self.fence = fence
         self.fresh = fresh
@@ -123,7 +125,7 @@ class Dispatcher:
         self.gate = gate or Gate(topics, regulations.shipped())
         self.settings = settings
         self.bucket = TokenBucket(rate=channel.tps, burst=max(1.0, min(channel.tps, settings.batch_size)))
-        self._loop = Loop(f"dispatcher-{channel.name}", self._pass)
+        self._loop = Loop(f"dispatcher-{channel.name}" + (f"/{shard}" if shard else ""), self._pass)
         self._rng = random.Random()
         self._on_commit = on_commit or (lambda: None)
         self._in_flight: dict[asyncio.Task[None], int] = {}  # batch -> its least urgent priority
@@ -328,7 +330,7 @@ class Dispatcher:
                     transitions.append(
                         Transition(
                             row["id"], row["workspace_id"], Status.SENDING, "handed_to_channel", now,
-                            {"channel": self.channel.name, "attempts": attempts},
+                            {"channel": self.channel.name, "attempts": attempts, "shard": self.shard},
                         )
                     )
                     to_send.append({**row, "attempts": attempts, "channel": self.channel.name})
@@ -413,7 +415,7 @@ class Dispatcher:
     async def reconcile(self) -> int:
         """Settle messages left `sending` by a crash: sent if the carrier holds them, else queued."""
         async with self.db.transaction() as conn:
-            stuck = await store.with_status(conn, Status.SENDING, 100_000, channel=self.channel.name)
+            stuck = await store.with_status(conn, Status.SENDING, 100_000, channel=self.channel.name, shard=self.shard)
         if not stuck:
             return 0
         if not self.channel.answers_lookup:

@@ -45,6 +45,16 @@ class Duty:
     name: str
     start: Callable[[], Awaitable[None]]
     stop: Callable[[], Awaitable[None]]
+    # Duties of one group (a channel's shards) are shared out: a worker holds at most its
+    # fair share of them, ceil(group size / live workers), and hands the rest over.
+    group: str | None = None
+
+
+PRESENCE = "worker:"  # each live worker holds `worker:<owner>`, so the others can count it
+
+
+def fair_share(size: int, workers: int) -> int:
+    return -(-size // max(1, workers))
 
 
 class Duties:
@@ -55,6 +65,11 @@ class Duties:
         self.clock = clock
         self.owner = owner
         self.duties = {d.name: d for d in duties}
+        self.groups: dict[str, list[str]] = {}
+        for d in duties:
+            if d.group is not None:
+                self.groups.setdefault(d.group, []).append(d.name)
+        self.presence = PRESENCE + owner
         self.ttl = ttl
         self.held: set[str] = set()
         self._renewed_at = 0.0  # monotonic time of the last renewal that reached the database
@@ -71,7 +86,7 @@ class Duties:
             await self._drop(name)
         try:
             async with self.db.transaction() as conn:
-                for name in self.duties:  # a clean exit hands its duties over at once
+                for name in [*self.duties, self.presence]:  # a clean exit hands its duties over at once
                     await leases.release(conn, name, self.owner)
         except Exception:  # noqa: BLE001 - they expire by themselves
             log.warning("could not release leases at stop; they expire in %.0fs", self.ttl)
@@ -92,11 +107,7 @@ class Duties:
         asked = time.monotonic()
         try:
             async with self.db.transaction() as conn:
-                now = self.clock.now()
-                granted = {
-                    name: await leases.take(conn, name, self.owner, now, timedelta(seconds=self.ttl))
-                    for name in self.duties
-                }
+                granted, surplus = await self._take(conn)
         except Exception:  # noqa: BLE001 - the database is away: keep duties while the leases last
             log.exception("renewing leases failed")
             if self.held and time.monotonic() - self._renewed_at > self.ttl * 0.8:
@@ -120,7 +131,43 @@ class Duties:
             elif not mine and name in self.held:
                 log.warning("lost %s to another worker", name)
                 await self._drop(name)
+        if surplus:  # stopped first (its batches recorded), then its lease is free for another
+            for name in surplus:
+                log.info("handing %s over (more workers share its channel now)", name)
+                await self._drop(name)
+            async with self.db.transaction() as conn:
+                for name in surplus:
+                    await leases.release(conn, name, self.owner)
         return self.ttl / 3
+
+    async def _take(self, conn: AsyncConnection) -> tuple[dict[str, bool], list[str]]:
+        """Renew what we hold and take what is free, each group up to our fair share; the
+        duties we hold beyond it (more workers came) are `surplus`, to hand over."""
+        now = self.clock.now()
+        ttl = timedelta(seconds=self.ttl)
+        await leases.take(conn, self.presence, self.owner, now, ttl)
+        in_force = await leases.held(conn, now)
+        workers = sum(1 for name in in_force if name.startswith(PRESENCE))
+        granted: dict[str, bool] = {}
+        surplus: list[str] = []
+        for names in self.groups.values():
+            share = fair_share(len(names), workers)
+            ours = [n for n in names if in_force.get(n) == self.owner or (n in self.held and n not in in_force)]
+            surplus += [n for n in ours[share:] if n in self.held]
+            for name in ours[:share] + [n for n in names if n not in in_force and n not in ours]:
+                if sum(granted.get(n, False) for n in names) >= share:
+                    break
+                granted[name] = await leases.take(conn, name, self.owner, now, ttl)
+        for name in self.duties:
+            if name not in granted and not any(name in g for g in self.groups.values()):
+                granted[name] = await leases.take(conn, name, self.owner, now, ttl)
+        for name in surplus:  # renewed until handed over, so nobody takes it while it stops
+            granted[name] = await leases.take(conn, name, self.owner, now, ttl)
+        for name in self.held:  # held here, but another's in the database: lost
+            granted.setdefault(name, False)
+        # Presence rows of workers long gone (killed) are cleared, so the table stays small.
+        await leases.clear_expired(conn, PRESENCE, now - ttl)
+        return granted, surplus
 
     async def _drop(self, name: str) -> None:
         self.held.discard(name)

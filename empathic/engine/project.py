@@ -66,6 +66,7 @@ class ChannelEntry:
     type: str
     route: Route
     settings: Any
+    shards: int = 1  # dispatchers sending its queue, each with connections of its own
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,12 @@ def _channels(raw: Any, simulator: Mapping[str, Any], topics: Topics, config_pat
         unknown_topics = {t for t in route.topics if t not in topics.kinds and t not in {k.value for k in TopicKind}}
         if unknown_topics:
             raise ProjectError(f"{where}: unknown topics {sorted(unknown_topics)} (topic names or kinds)")
-        entries.append(ChannelEntry(name, type_name, route, settings))
+        shards = item.get("shards", 1)
+        if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= registry.MAX_SHARDS:
+            raise ProjectError(f"{where}: shards must be a whole number from 1 to {registry.MAX_SHARDS}")
+        if shards > 1 and type_name == "simulator":  # its receipts are sent by the one that holds it
+            raise ProjectError(f"{where}: shards: the simulator has one shard")
+        entries.append(ChannelEntry(name, type_name, route, settings, shards))
     if not any(e.route.reach is Reach.SMS for e in entries):
         raise ProjectError(f"{config_path}: no channel sends SMS; declare one (type smpp, twilio, vonage or simulator)")
     return tuple(entries)

@@ -72,6 +72,11 @@ class Settings:
 ROLES = ("all", "api", "worker")
 
 
+def duty_name(channel: str, shard: int) -> str:
+    """The lease of one shard of a channel: `channel:<name>`, then `channel:<name>/1` …"""
+    return f"channel:{channel}" + (f"/{shard}" if shard else "")
+
+
 class Runtime:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         if settings.role not in ROLES:
@@ -84,11 +89,16 @@ class Runtime:
         self.db = Database(settings.resolved_database_url(), schema=settings.database_schema)
         self.workspace_id = DEFAULT_WORKSPACE
         built: dict[str, Channel] = {}
+        # A channel of several shards: one channel object (its own binds) and one dispatcher
+        # per shard, each a duty of its own, so the workers share its sending.
+        self.shards: dict[str, list[Channel]] = {}
         for entry in self.project.channels:
             if entry.type == "simulator" and settings.simulator:
                 entry = replace(entry, settings=replace(entry.settings, **settings.simulator))
-            built[entry.name] = build_channel(entry, db=self.db, clock=self.clock, project=self.project)
-        self.channels = Channels(self.project, self.project.topics, built)
+            self.shards[entry.name] = [build_channel(entry, db=self.db, clock=self.clock, project=self.project)
+                                       for _ in range(entry.shards)]
+            built[entry.name] = self.shards[entry.name][0]
+        self.channels = Channels(self.project, self.project.topics, built, self.shards)
         # The built-in carrier, if the project uses it (its phones are the API's /v1/simulator).
         self.simulator: Simulator | None = next((c for c in built.values() if isinstance(c, Simulator)), None)
         self.rules = outbox.OutboxRules(
@@ -102,20 +112,22 @@ class Runtime:
         self.webhooks = WebhookSender(self.db, self.clock)
         gate = Gate(self.project.topics, self.project.regulations)
         self.owner = new_owner()
-        duties = [Duty(f"channel:{name}", partial(self._start_channel, name), partial(self._stop_channel, name))
-                  for name in built]
+        duties = [Duty(duty_name(name, k), partial(self._start_channel, name, k), partial(self._stop_channel, name, k),
+                       group=f"channel:{name}")
+                  for name, shards in self.shards.items() for k in range(len(shards))]
         duties.append(Duty(LOOPS, self._start_loops, self._stop_loops))
         self.duties = Duties(self.db, self.clock, self.owner, duties, ttl=settings.lease_ttl)
-        # Claims are fenced on the channel's lease where duties run by lease; without workers
+        # Claims are fenced on the shard's lease where duties run by lease; without workers
         # (transcripts, tests) the caller drives dispatch_once itself and holds no lease.
+        # Keyed by duty name without `channel:` (the channel's name for its first shard).
         self.dispatchers = {
-            name: Dispatcher(
+            duty_name(name, k).removeprefix("channel:"): Dispatcher(
                 self.db, self.clock, channel, self.project.topics, settings.dispatch, on_commit=self.webhooks.wake,
-                gate=gate, channels=self.channels,
-                fence=partial(self.duties.still_mine, name=f"channel:{name}") if settings.run_workers else None,
-                fresh=partial(self.duties.fresh, f"channel:{name}") if settings.run_workers else None,
+                gate=gate, channels=self.channels, shard=k,
+                fence=partial(self.duties.still_mine, name=duty_name(name, k)) if settings.run_workers else None,
+                fresh=partial(self.duties.fresh, duty_name(name, k)) if settings.run_workers else None,
             )
-            for name, channel in built.items()
+            for name, shards in self.shards.items() for k, channel in enumerate(shards)
         }
         if self.simulator is not None and settings.run_workers:
             self.simulator.fence = partial(self.duties.still_mine, name=f"channel:{self.simulator.name}")
@@ -167,8 +179,9 @@ class Runtime:
             if self.simulator is not None:
                 self.simulator.attach(self)
         elif not self.settings.run_workers:  # tests and transcripts drive the loops themselves
-            for name in self.channels.by_name:
-                await self._start_channel(name, dispatch=False)
+            for name, shards in self.shards.items():
+                for k in range(len(shards)):
+                    await self._start_channel(name, k, dispatch=False)
         else:
             await self.waker.listen(self.flows_moved)  # an API process queued something
             await self.duties.start()
@@ -179,22 +192,22 @@ class Runtime:
         if self.role != "api" and self.settings.run_workers:
             await self.duties.stop()
         else:
-            for name in sorted(self.channels.local):
-                await self._stop_channel(name, dispatch=False)
+            for name, k in sorted(self.channels.started):
+                await self._stop_channel(name, k, dispatch=False)
         await self.waker.close()
         await self.db.close()
 
-    async def _start_channel(self, name: str, dispatch: bool = True) -> None:
-        await self.channels.by_name[name].start(self)
-        self.channels.local.add(name)
+    async def _start_channel(self, name: str, shard: int = 0, dispatch: bool = True) -> None:
+        await self.shards[name][shard].start(self)
+        self.channels.started_here(name, shard)
         if dispatch:
-            await self.dispatchers[name].start()
+            await self.dispatchers[duty_name(name, shard).removeprefix("channel:")].start()
 
-    async def _stop_channel(self, name: str, dispatch: bool = True) -> None:
+    async def _stop_channel(self, name: str, shard: int = 0, dispatch: bool = True) -> None:
         if dispatch:
-            await self.dispatchers[name].stop()
-        self.channels.local.discard(name)
-        await self.channels.by_name[name].stop()
+            await self.dispatchers[duty_name(name, shard).removeprefix("channel:")].stop()
+        self.channels.stopped_here(name, shard)
+        await self.shards[name][shard].stop()
 
     async def _start_loops(self) -> None:
         await self.scheduler.start()

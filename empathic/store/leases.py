@@ -47,3 +47,8 @@ async def held(conn: AsyncConnection, now: datetime) -> dict[str, str]:
     """Every lease in force: name -> owner."""
     rows = await conn.execute(select(leases.c.name, leases.c.owner).where(leases.c.expires_at > now))
     return {name: owner for name, owner in rows}
+
+
+async def clear_expired(conn: AsyncConnection, prefix: str, before: datetime) -> None:
+    """Drop leases named `prefix…` that ran out before `before`."""
+    await conn.execute(delete(leases).where(leases.c.name.startswith(prefix), leases.c.expires_at < before))

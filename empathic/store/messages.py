@@ -210,11 +210,17 @@ async def move_waiting(conn: AsyncConnection, ids: list[str], channel: str, send
 
 
 async def with_status(
-    conn: AsyncConnection, status: Status, limit: int, *, channel: str | None = None
+    conn: AsyncConnection, status: Status, limit: int, *, channel: str | None = None, shard: int | None = None
 ) -> list[dict[str, Any]]:
+    """Messages in `status` (on `channel`, claimed by its dispatcher `shard`: 0 includes
+    those claimed before shards were written)."""
     query = select(messages).where(messages.c.status == status.value)
     if channel is not None:
         query = query.where(messages.c.channel == channel)
+    if shard == 0:
+        query = query.where(or_(messages.c.shard == 0, messages.c.shard.is_(None)))
+    elif shard is not None:
+        query = query.where(messages.c.shard == shard)
     rows = await conn.execute(query.limit(limit))
     return [dict(r) for r in rows.mappings()]
 

@@ -177,6 +177,7 @@ messages = Table(
     Column("segments", Integer),
     Column("idempotency_key", String(200)),
     Column("channel", String(64)),
+    Column("shard", Integer),  # which of the channel's dispatchers claimed it (None: the first)
     Column("carrier_id", String(100)),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", Instant),

@@ -35,6 +35,7 @@ port = 2775
 system_id = "acme"
 password_env = "SMSC_PASSWORD"
 window = 100
+shards = 4
 countries = ["us", "CA"]
 topics = ["otp", "transactional", "deals"]
 priority = 1
@@ -49,6 +50,7 @@ name = "sim"
     assert smpp.settings.password == "s3cret" and smpp.settings.window == 100
     assert "s3cret" not in repr(smpp) and "s3cret" not in repr(smpp.settings)
     assert sim.route.countries == frozenset()
+    assert smpp.shards == 4 and sim.shards == 1
 
 
 @pytest.mark.parametrize(
@@ -62,6 +64,9 @@ name = "sim"
         ('type = "simulator"\nname = "s"\nnumber_types = ["landline"]', "unknown number_types ['landline']"),
         ('type = "simulator"\nname = "s"\ntps = -1', "tps must be positive"),
         ('type = "simulator"\nname = "s"\nspeed = 3', "unknown keys speed"),
+        ('type = "simulator"\nname = "s"\nshards = 2', "the simulator has one shard"),
+        ('type = "smtp"\nname = "m"\nhost = "h"\nfrom = "a@b.example"\nshards = 0', "shards must be a whole number from 1 to 32"),
+        ('type = "smtp"\nname = "m"\nhost = "h"\nfrom = "a@b.example"\nshards = "2"', "shards must be a whole number"),
         ('type = "smpp"\nname = "c"\nhost = "h"\nport = 2775\nsystem_id = "x"', "missing password"),
         ('type = "smpp"\nname = "c"\nhost = "h"\nport = 2775\nsystem_id = "x"\npassword_env = "NOPE_NOT_SET"', "NOPE_NOT_SET, which is not set"),
         ('type = "smpp"\nname = "c"\nhost = "h"\nport = 2775\nsystem_id = "x"\npassword = "p"\nbind = "both"', "bind must be"),

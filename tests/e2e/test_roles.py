@@ -173,7 +173,7 @@ class Backend:
 
     def leases(self) -> dict[str, int]:
         """duty -> pid of the worker whose name is on its lease (expired or not)."""
-        return {name: pid_of(owner) for name, owner in self.rows("SELECT name, owner FROM leases")}
+        return {name: pid_of(owner) for name, owner in self.rows("SELECT name, owner FROM leases WHERE name NOT LIKE 'worker:%'")}
 
     def close(self) -> None:
         if self._pg is not None and self.runner is not None:

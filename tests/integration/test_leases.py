@@ -135,3 +135,55 @@ async def test_a_lease_renewed_only_after_it_ran_out_starts_its_duty_afresh(data
     worker._renewed_at -= 11  # noqa: SLF001 - the last renewal was longer ago than ttl
     await worker._pass()  # noqa: SLF001
     assert events == ["start", "stop", "start"] and worker.held == {"channel:carrier"}
+
+
+async def test_a_channels_shards_are_shared_out_as_workers_come_and_go(database: Database) -> None:
+    """Four shards of one channel: a lone worker holds all four; when a second comes, the
+    first stops two (their batches recorded) before it frees their leases, and the second
+    takes them; with a third, no worker holds more than two; as they leave, the rest take
+    the shards back. The single loops stay with one worker throughout."""
+    clock = Clock()
+    running: dict[str, set[str]] = {}
+    shards = [f"channel:carrier/{k}" if k else "channel:carrier" for k in range(4)]
+
+    def worker(label: str) -> Duties:
+        running[label] = set()
+
+        def duty(name: str, group: str | None) -> Duty:
+            async def start() -> None:
+                running[label].add(name)
+
+            async def stop() -> None:
+                running[label].discard(name)
+
+            return Duty(name, start, stop, group=group)
+
+        duties = [duty(n, "channel:carrier") for n in shards] + [duty("loops", None)]
+        return Duties(database, clock, new_owner(), duties, ttl=10)
+
+    def count(label: str) -> int:
+        return len(running[label] - {"loops"})
+
+    a = worker("a")
+    await a._pass()  # noqa: SLF001
+    assert count("a") == 4 and "loops" in running["a"]
+    b = worker("b")
+    await b._pass()  # noqa: SLF001 - all four are a's: nothing free yet
+    assert count("b") == 0
+    await a._pass()  # noqa: SLF001 - two workers now: a hands two over
+    assert count("a") == 2
+    await b._pass()  # noqa: SLF001
+    assert count("b") == 2 and not running["a"] & running["b"]
+    c = worker("c")
+    for w in (c, a, b, c):
+        await w._pass()  # noqa: SLF001
+    assert sorted(count(w) for w in "abc") == [0, 2, 2]  # ceil(4 / 3) = 2 each at most
+    assert set().union(*running.values()) == {*shards, "loops"}
+    async with database.transaction() as conn:  # every shard has one holder, the one running it
+        in_force = await leases.held(conn, clock.now())
+    assert sum(1 for n in in_force if n.startswith("worker:")) == 3
+    await a.stop()
+    await b.stop()
+    await c._pass()  # noqa: SLF001
+    assert count("c") == 4 and "loops" in running["c"]
+    await c.stop()

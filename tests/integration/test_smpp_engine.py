@@ -251,3 +251,32 @@ async def test_waiting_messages_of_a_channel_no_longer_declared_are_routed_again
             await eventually(lambda: _all(rt, ids, Status.DELIVERED), timeout=15)
             async with rt.db.transaction() as conn:
                 assert {r["channel"] for r in await store.by_ids(conn, ids)} == {"new-sim"}
+
+
+async def test_a_channel_of_two_shards_sends_on_both_and_each_settles_its_own(tmp_path: Path, backend: str) -> None:
+    """`shards = 2`: two binds and two dispatchers share the queue (one process holds both
+    here; across workers see tests/integration/test_leases.py). Every text goes once, some
+    by each shard, and a shard's reconcile settles only what that shard left `sending`."""
+    async with Smsc(SmscSettings(port=0, latency=0.002, receipt_delay=0.01)) as smsc:
+        async with engine(tmp_path, backend, smpp_entry(smsc.port, shards=2)) as rt:
+            assert set(rt.dispatchers) == {"carrier", "carrier/1"}
+            ids = await send(rt, 400)
+            await eventually(lambda: _all(rt, ids, Status.DELIVERED), timeout=30)
+            async with rt.db.transaction() as conn:
+                by_shard: dict[int, int] = {}
+                for row in await store.by_ids(conn, ids):
+                    by_shard[row["shard"]] = by_shard.get(row["shard"], 0) + 1
+            assert set(by_shard) == {0, 1}, by_shard  # both shards claimed some
+            assert smsc.summary()["binds"] >= 2
+
+            await rt.duties.stop()  # no dispatcher running: the test claims by hand
+            (left,) = await send(rt, 1, body="left sending by shard 1")
+            second = rt.dispatchers["carrier/1"]
+            second.fence = second.fresh = None
+            assert await second._claim(10) is not None  # noqa: SLF001
+            assert await rt.dispatchers["carrier"].reconcile() == 0  # not shard 0's
+            assert await statuses(rt, [left]) == {"sending": 1}
+            assert await second.reconcile() == 1
+            assert await statuses(rt, [left]) == {"unknown": 1}  # SMPP cannot be asked
+    summary = smsc.summary()
+    assert summary["received"] == summary["unique"] == 400 and summary["duplicates"] == 0

@@ -78,6 +78,21 @@ class Inbound:
     at: datetime
 
 
+# What the store keeps of a carrier's values (messages.carrier_id, contacts.phone, messages.to_addr);
+# PostgreSQL text holds no NUL. No provider sends more: past these a callback is malformed.
+MAX_CARRIER_ID, MAX_SENDER, MAX_ADDRESS = 100, 20, 320
+
+
+def storable_id(carrier_id: str) -> bool:
+    return len(carrier_id) <= MAX_CARRIER_ID and "\x00" not in carrier_id
+
+
+def well_formed(inbound: Inbound) -> bool:
+    """Whether the inbound's ids and numbers can be stored as they are (its text always can)."""
+    return (storable_id(inbound.carrier_id) and len(inbound.sender) <= MAX_SENDER and len(inbound.to) <= MAX_ADDRESS
+            and "\x00" not in inbound.sender + inbound.to)
+
+
 class ChannelSink(Protocol):
     """Where a channel hands what comes back from the network (the engine implements it)."""
 

@@ -46,6 +46,7 @@ from empathic.channels.base import (
     SendResult,
     WebhookRequest,
     WebhookResponse,
+    well_formed,
 )
 from empathic.channels.config import Entry, Secret
 from empathic.channels.http import HttpProvider
@@ -242,7 +243,10 @@ class Twilio(HttpProvider):
         if not sid or not sender or not to:
             return _BAD_REQUEST
         # An MMS may come with no text; its media are not ours to handle yet.
-        await sink.on_inbound(Inbound(self.name, sid, sender, to, params.get("Body", ""), self.clock.now()))
+        inbound = Inbound(self.name, sid, sender, to, params.get("Body", ""), self.clock.now())
+        if not well_formed(inbound):
+            return _BAD_REQUEST
+        await sink.on_inbound(inbound)
         return WebhookResponse(200, EMPTY_TWIML, "text/xml")
 
 

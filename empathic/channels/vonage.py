@@ -56,6 +56,7 @@ from empathic.channels.base import (
     SendResult,
     WebhookRequest,
     WebhookResponse,
+    well_formed,
 )
 from empathic.channels.config import Entry, Secret
 from empathic.channels.http import HttpProvider
@@ -358,8 +359,11 @@ class Vonage(HttpProvider):
             return _BAD_REQUEST
         sender, to = _e164(sender), _e164(to)
         now = self.clock.now()
+        part_of = Inbound(self.name, vonage_id, sender, to, text, now)
+        if not well_formed(part_of):  # a long text's id is its first part's
+            return _BAD_REQUEST
         if params.get("concat") != "true":
-            await sink.on_inbound(Inbound(self.name, vonage_id, sender, to, text, now))
+            await sink.on_inbound(part_of)
             return _OK
         try:
             total, part = int(params["concat-total"]), int(params["concat-part"])

@@ -73,7 +73,7 @@ async def route(
         "contact_id": contact["id"],
         "to_addr": inbound.to,
         "from_addr": phone,
-        "body": inbound.body,
+        "body": inbound.body.replace("\x00", ""),  # PostgreSQL text holds no NUL (SMSCs pad UCS-2 with it)
         "topic": None,
         "priority": 0,
         "status": Status.RECEIVED.value,

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from empathic.channels.base import Receipt, ReceiptStatus
+from empathic.channels.base import Receipt, ReceiptStatus, storable_id
 from empathic.core.messages import Status, can_move
 from empathic.engine import lifecycle
 from empathic.store import messages as store
@@ -42,6 +42,9 @@ async def apply(conn: AsyncConnection, receipts: list[Receipt], now: datetime, t
     """Apply receipts; returns how many moved a message."""
     by_channel: dict[str, list[Receipt]] = defaultdict(list)
     for r in receipts:
+        if not storable_id(r.carrier_id):  # longer than any id we keep (or NUL): matches nothing, ever
+            log.info("%s: receipt for a malformed carrier id ignored", r.channel)
+            continue
         by_channel[r.channel].append(r)
     transitions: list[Transition] = []
     rows: dict[str, dict] = {}
@@ -66,7 +69,8 @@ async def apply(conn: AsyncConnection, receipts: list[Receipt], now: datetime, t
             await timers.schedule(
                 conn,
                 [
-                    timers.Timer(RETRY, f"{r.channel}:{r.carrier_id}", due, {**_encode(r), "tries": tries + 1})
+                    # the ref (100 characters) is only a label: the payload holds the receipt
+                    timers.Timer(RETRY, f"{r.channel}:{r.carrier_id}"[:100], due, {**_encode(r), "tries": tries + 1})
                     for r in unmatched
                 ],
             )

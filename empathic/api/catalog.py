@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
+from empathic.api.inputs import no_nul
 from empathic.api.messages import runtime_of
 from empathic.api.problems import Problem
 from empathic.core import sms
@@ -15,7 +16,7 @@ from empathic.core.templates import compile_template
 from empathic.engine.catalog import template_view, trigger_view
 from empathic.store import catalog as store
 
-router = APIRouter(tags=["templates"])
+router = APIRouter(tags=["templates"], dependencies=[Depends(no_nul)])
 Workspace = Annotated[str, Depends(workspace)]
 NAME = r"^[A-Za-z0-9_.-]{1,100}$"
 

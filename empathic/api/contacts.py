@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
+from empathic.api.inputs import no_nul
 from empathic.api.messages import runtime_of
 from empathic.api.problems import Problem
 from empathic.core import links
@@ -24,7 +25,7 @@ from empathic.store import contacts as store
 from empathic.store import preferences as preference_store
 from empathic.store import privacy
 
-router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
+router = APIRouter(prefix="/v1/contacts", tags=["contacts"], dependencies=[Depends(no_nul)])
 Workspace = Annotated[str, Depends(workspace)]
 
 

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
+from empathic.api.inputs import no_nul
 from empathic.api.contacts import valid_timezone
 from empathic.api.messages import runtime_of
 from empathic.engine.events import ContactInput, EventInput, ingest
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(prefix="/v1/events", tags=["events"], dependencies=[Depends(no_nul)])
 
 
 class EventContact(BaseModel):

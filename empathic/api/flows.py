@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
+from empathic.api.inputs import no_nul
 from empathic.api.contacts import valid_timezone
 from empathic.api.events import EventContact
 from empathic.api.messages import runtime_of
@@ -23,7 +24,7 @@ from empathic.flows.loader import FlowError
 from empathic.flows.schema import FLOW_SCHEMA
 from empathic.store import flows as store
 
-router = APIRouter(tags=["flows"])
+router = APIRouter(tags=["flows"], dependencies=[Depends(no_nul)])
 Workspace = Annotated[str, Depends(workspace)]
 MAX_SOURCE = 100_000
 

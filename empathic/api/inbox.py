@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
+from empathic.api.inputs import no_nul
 from empathic.api.messages import runtime_of
 from empathic.api.problems import Problem
 from empathic.engine.inbound import thread_view
@@ -16,7 +17,7 @@ from empathic.store import contacts as contact_store
 from empathic.store import messages as message_store
 from empathic.store import threads as store
 
-router = APIRouter(prefix="/v1/inbox", tags=["inbox"])
+router = APIRouter(prefix="/v1/inbox", tags=["inbox"], dependencies=[Depends(no_nul)])
 Workspace = Annotated[str, Depends(workspace)]
 
 

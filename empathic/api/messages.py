@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
+from empathic.api.inputs import no_nul
 from empathic.api.problems import Problem
 from empathic.core.messages import Direction, Status
 from empathic.engine.outbox import MessageRequest
@@ -16,7 +17,7 @@ from empathic.engine.runtime import Runtime
 from empathic.store import fallbacks
 from empathic.store import messages as store
 
-router = APIRouter(prefix="/v1/messages", tags=["messages"])
+router = APIRouter(prefix="/v1/messages", tags=["messages"], dependencies=[Depends(no_nul)])
 
 MAX_BATCH = 1000
 

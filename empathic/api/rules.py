@@ -13,13 +13,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
+from empathic.api.inputs import no_nul
 from empathic.api.messages import runtime_of
 from empathic.api.problems import Problem
 from empathic.core import regulations
 from empathic.core.regulations import Rule
 from empathic.store import rules as store
 
-router = APIRouter(prefix="/v1/rules", tags=["rules"])
+router = APIRouter(prefix="/v1/rules", tags=["rules"], dependencies=[Depends(no_nul)])
 Workspace = Annotated[str, Depends(workspace)]
 
 

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
+from empathic.api.inputs import no_nul
 from empathic.api.messages import runtime_of
 from empathic.api.problems import Problem
 from empathic.engine import webhooks as engine
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], dependencies=[Depends(no_nul)])
 Workspace = Annotated[str, Depends(workspace)]
 
 

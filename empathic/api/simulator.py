@@ -9,18 +9,23 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
+from empathic.api.inputs import no_nul
 from empathic.api.messages import runtime_of
 from empathic.channels.simulator import Simulator
 from empathic.core.phones import normalize
 
-router = APIRouter(prefix="/v1/simulator", tags=["simulator"])
+router = APIRouter(prefix="/v1/simulator", tags=["simulator"], dependencies=[Depends(no_nul)])
 
 
-def simulator_of(request: Request) -> Simulator:
-    sim = runtime_of(request).simulator
-    if sim is None:
+def simulator_of(request: Request, ws: str) -> Simulator:
+    rt = runtime_of(request)
+    if rt.simulator is None:
         raise HTTPException(404, "this project declares no simulator channel")
-    return sim
+    # Its phones text the runtime's own workspace and show every text sent to them, whoever
+    # sent it: it is that workspace's alone.
+    if ws != rt.workspace_id:
+        raise HTTPException(404, "the simulator belongs to the server's default workspace")
+    return rt.simulator
 Workspace = Annotated[str, Depends(workspace)]
 
 
@@ -41,7 +46,7 @@ async def phone_messages(
 ) -> dict[str, Any]:
     rt = runtime_of(request)
     e164 = normalize(phone, rt.settings.default_region)
-    texts = await simulator_of(request).phone_messages(e164, limit=limit)
+    texts = await simulator_of(request, ws).phone_messages(e164, limit=limit)
     return {"phone": e164, "messages": [asdict(t) for t in texts]}
 
 
@@ -49,18 +54,18 @@ async def phone_messages(
 async def phone_sends(phone: str, payload: PhoneText, request: Request, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
     e164 = normalize(phone, rt.settings.default_region)
-    message_id = await simulator_of(request).phone_sends(e164, payload.body)
+    message_id = await simulator_of(request, ws).phone_sends(e164, payload.body)
     return {"phone": e164, "message_id": message_id}
 
 
 @router.get("")
 async def get_config(request: Request, ws: Workspace) -> dict[str, Any]:
-    sim = simulator_of(request)
+    sim = simulator_of(request, ws)
     s = sim.settings
     return {"receipt_delay": s.receipt_delay, "fail_share": s.fail_share, "tps": s.tps, "number": sim.sender}
 
 
 @router.patch("")
 async def configure(payload: SimulatorConfig, request: Request, ws: Workspace) -> dict[str, Any]:
-    simulator_of(request).configure(receipt_delay=payload.receipt_delay, fail_share=payload.fail_share)
+    simulator_of(request, ws).configure(receipt_delay=payload.receipt_delay, fail_share=payload.fail_share)
     return await get_config(request, ws)

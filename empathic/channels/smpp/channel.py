@@ -24,6 +24,7 @@ whole (or `ESME_RX_T_APPN`, to be delivered again, if its other parts do not com
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import os
@@ -85,7 +86,7 @@ class SmppSettings:
     enquire_link: float = 30.0
     response_timeout: float = 30.0
     reconnect_max: float = 30.0
-    throttle_pause: float = 0.5  # first pause after a throttling answer; doubles up to 10 s
+    throttle_pause: float = 0.5  # pause after a throttling answer; doubles while nothing is taken, up to 10 s
     throttle_retries: int = 8
     reassembly_timeout: float = 60.0
     receipt_linger: float = 0.002  # seconds receipts wait to share one batch
@@ -198,7 +199,9 @@ class SmppChannel:
         self._stopping = False
         self._refs = itertools.count(random.randrange(1 << 16))
         self._paused_until = 0.0
-        self._throttles = 0
+        self._throttles = 0  # pauses in a row with nothing taken in between
+        self._taken_since_pause = False
+        self.pauses: collections.deque[float] = collections.deque(maxlen=100)  # the latest, in seconds
         self._receipts: _Batch | None = None
         self._texts: set[asyncio.Task[None]] = set()  # texts from people being stored
         self._parts: dict[tuple[str, str, int, int], dict[int, str]] = {}
@@ -404,7 +407,7 @@ class SmppChannel:
         return again
 
     def _accepted(self, out: Outbound, pending: list[p.SubmitSm], accepted: dict[int, str]) -> SendResult:
-        self._throttles = 0
+        self._taken_since_pause = True
         carrier_id = receipts.match_key(accepted[len(pending) - 1], self.settings.receipt_id)
         return SendResult(out.message_id, carrier_id)
 
@@ -412,9 +415,17 @@ class SmppChannel:
         return SendResult(out.message_id, error=ChannelError(ErrorKind.UNKNOWN, why))
 
     def _throttled(self) -> None:
-        self._throttles += 1
+        """The SMSC asks us to slow down: pause the bind. The answers to one window arrive
+        together, so throttles during a pause are the same news, not more of it; the pause
+        doubles only when the SMSC took nothing since the last one (it is still too much)."""
+        now = time.monotonic()
+        if now < self._paused_until:
+            return
+        self._throttles = 1 if self._taken_since_pause else self._throttles + 1
+        self._taken_since_pause = False
         pause = min(10.0, self.settings.throttle_pause * 2 ** min(self._throttles - 1, 8))
-        self._paused_until = max(self._paused_until, time.monotonic() + pause)
+        self._paused_until = now + pause
+        self.pauses.append(pause)
 
     async def _wait_unpaused(self) -> None:
         wait = self._paused_until - time.monotonic()

@@ -45,7 +45,7 @@ from empathic.core.clock import Clock
 from empathic.core.messages import Status
 from empathic.core.ratelimit import TokenBucket
 from empathic.core.topics import Topics
-from empathic.engine import lifecycle
+from empathic.engine import lifecycle, receipts
 from empathic.engine.gate import Gate
 from empathic.loop import Loop
 from empathic.store import messages as store
@@ -113,7 +113,9 @@ class Dispatcher:
         fence: Any = None,  # async (conn) -> bool: is this channel still ours? (engine.duties)
         fresh: Any = None,  # () -> bool: is our lease recent enough to write to the carrier?
         shard: int = 0,  # which of the channel's dispatchers this is (each claims and reconciles its own)
+        early: receipts.Early | None = None,  # receipts that came before their text was recorded sent
     ) -> None:
+        self.early = early
         self.db = db
         self.shard = shard
         self.channels = channels
@@ -411,6 +413,9 @@ class Dispatcher:
                 )
         await lifecycle.record(conn, transitions, by_id, now)
         await timers.schedule(conn, new_timers)
+        if self.early is not None and len(self.early):
+            sent = [t.values["carrier_id"] for t in transitions if t.status is Status.SENT and t.values.get("carrier_id")]
+            await receipts.apply_early(conn, self.early, self.channel.name, sent, now)
 
     async def reconcile(self) -> int:
         """Settle messages left `sending` by a crash: sent if the carrier holds them, else queued."""

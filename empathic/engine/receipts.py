@@ -2,7 +2,9 @@
 
 A receipt may arrive before its message is recorded `sent` (the carrier answered faster
 than our write), twice, or for an id we never saw. Early ones are retried by timer for a
-while; duplicates and receipts that would move a message backwards are ignored.
+while; duplicates and receipts that would move a message backwards are ignored. An early
+receipt is also kept in memory (`Early`), and the dispatcher of this process applies it in
+the very transaction that records its message `sent`, instead of seconds later by timer.
 """
 
 from __future__ import annotations
@@ -38,8 +40,42 @@ def _reason(receipt: Receipt) -> str:
     return "carrier_receipt" if receipt.error_code is None else f"carrier_error_{receipt.error_code}"
 
 
-async def apply(conn: AsyncConnection, receipts: list[Receipt], now: datetime, tries: int = 0) -> int:
-    """Apply receipts; returns how many moved a message."""
+class Early:
+    """Receipts that came before their message was recorded `sent`, by (channel, carrier id);
+    the oldest are forgotten past `limit` (their timers still apply them)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._waiting: dict[tuple[str, str], Receipt] = {}
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def keep(self, receipts: list[Receipt]) -> None:
+        for r in receipts:
+            self._waiting[(r.channel, r.carrier_id)] = r
+        while len(self._waiting) > self.limit:
+            del self._waiting[next(iter(self._waiting))]
+
+    def take(self, channel: str, carrier_ids: list[str]) -> list[Receipt]:
+        if not self._waiting:
+            return []
+        return [r for cid in carrier_ids if (r := self._waiting.pop((channel, cid), None)) is not None]
+
+
+async def apply_early(conn: AsyncConnection, early: Early | None, channel: str, carrier_ids: list[str], now: datetime) -> None:
+    """In the transaction that just recorded these carrier ids `sent`: their early receipts."""
+    waiting = early.take(channel, carrier_ids) if early is not None else []
+    if waiting:
+        await apply(conn, waiting, now)
+        await timers.cancel(conn, RETRY, [f"{r.channel}:{r.carrier_id}" for r in waiting])
+
+
+async def apply(
+    conn: AsyncConnection, receipts: list[Receipt], now: datetime, tries: int = 0, *, early: Early | None = None
+) -> int:
+    """Apply receipts; returns how many moved a message. Unmatched ones are retried by timer
+    (and kept in `early`, if given)."""
     by_channel: dict[str, list[Receipt]] = defaultdict(list)
     for r in receipts:
         if not storable_id(r.carrier_id):  # longer than any id we keep (or NUL): matches nothing, ever
@@ -64,6 +100,8 @@ async def apply(conn: AsyncConnection, receipts: list[Receipt], now: datetime, t
             transitions.append(Transition(row["id"], row["workspace_id"], new, _reason(receipt), now))
     await lifecycle.record(conn, transitions, rows, now)
     if unmatched:
+        if early is not None:
+            early.keep(unmatched)
         if tries < MAX_TRIES:
             due = now + timedelta(seconds=min(60.0, 2.0**tries))
             await timers.schedule(

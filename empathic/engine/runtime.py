@@ -111,6 +111,7 @@ class Runtime:
         self.outbox = outbox.Outbox(self.db, self.clock, self.rules, on_commit=self.committed)
         self.webhooks = WebhookSender(self.db, self.clock)
         gate = Gate(self.project.topics, self.project.regulations)
+        self.early = receipts.Early()  # receipts this process got before their text was recorded sent
         self.owner = new_owner()
         duties = [Duty(duty_name(name, k), partial(self._start_channel, name, k), partial(self._stop_channel, name, k),
                        group=f"channel:{name}")
@@ -123,7 +124,7 @@ class Runtime:
         self.dispatchers = {
             duty_name(name, k).removeprefix("channel:"): Dispatcher(
                 self.db, self.clock, channel, self.project.topics, settings.dispatch, on_commit=self.webhooks.wake,
-                gate=gate, channels=self.channels, shard=k,
+                gate=gate, channels=self.channels, shard=k, early=self.early,
                 fence=partial(self.duties.still_mine, name=duty_name(name, k)) if settings.run_workers else None,
                 fresh=partial(self.duties.fresh, duty_name(name, k)) if settings.run_workers else None,
             )
@@ -240,7 +241,7 @@ class Runtime:
 
     async def on_receipts(self, batch: list[Receipt]) -> None:
         async with self.db.transaction() as conn:
-            await receipts.apply(conn, batch, self.now())
+            await receipts.apply(conn, batch, self.now(), early=self.early)
         self.webhooks.wake()
 
     async def on_inbound(self, message: Inbound) -> str:

@@ -292,6 +292,25 @@ async def test_receipts_early_duplicate_unknown_and_timeout(db: Database) -> Non
     assert await pending_timers(db, late_id) == []
 
 
+async def test_an_early_receipt_is_applied_as_its_text_is_recorded_sent(db: Database) -> None:
+    """The receipt came before our `sent` was written: this process kept it, and the write
+    that records `sent` applies it (no wait for the retry timer, whose row goes too)."""
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    early = receipts.Early()
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(), early=early)
+    first, second = await queue(db, clock, msg(body="one"), msg(body="two"))
+    claimed = await dispatcher._claim(2)  # noqa: SLF001
+    assert claimed is not None
+    came_early = Receipt("scripted", "carrier-1", ReceiptStatus.UNDELIVERED, "001", clock.now())
+    async with db.transaction() as conn:
+        assert await receipts.apply(conn, [came_early], clock.now(), early=early) == 0
+    assert len(early) == 1 and await pending_timers(db, "scripted:carrier-1") == ["receipt.retry"]
+    await dispatcher._record_results(claimed[1], [SendResult(first, "carrier-1"), SendResult(second, "carrier-2")])  # noqa: SLF001
+    assert await statuses(db, [first, second]) == ["undelivered", "sent"]
+    assert (await history(db, first))[-2:] == [("sent", "accepted_by_carrier"), ("undelivered", "carrier_error_001")]
+    assert len(early) == 0 and await pending_timers(db, "scripted:carrier-1") == []
+
+
 async def pending_timers(db: Database, ref: str) -> list[str]:
     from sqlalchemy import select
 

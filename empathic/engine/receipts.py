@@ -68,7 +68,7 @@ async def apply_early(conn: AsyncConnection, early: Early | None, channel: str, 
     waiting = early.take(channel, carrier_ids) if early is not None else []
     if waiting:
         await apply(conn, waiting, now)
-        await timers.cancel(conn, RETRY, [f"{r.channel}:{r.carrier_id}" for r in waiting])
+        await timers.cancel(conn, RETRY, [_ref(r) for r in waiting])
 
 
 async def apply(
@@ -107,14 +107,17 @@ async def apply(
             await timers.schedule(
                 conn,
                 [
-                    # the ref (100 characters) is only a label: the payload holds the receipt
-                    timers.Timer(RETRY, f"{r.channel}:{r.carrier_id}"[:100], due, {**_encode(r), "tries": tries + 1})
+                    timers.Timer(RETRY, _ref(r), due, {**_encode(r), "tries": tries + 1})
                     for r in unmatched
                 ],
             )
         else:
             log.warning("dropping %d receipts for unknown carrier ids", len(unmatched))
     return len(transitions)
+
+
+def _ref(receipt: Receipt) -> str:
+    return f"{receipt.channel}:{receipt.carrier_id}"[:100]  # only a label (100 characters): the payload holds the receipt
 
 
 def _encode(receipt: Receipt) -> dict:

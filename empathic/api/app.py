@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -42,7 +43,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["ops"], responses={503: {"description": "The database cannot be reached"}})
+    @app.get("/readyz", tags=["ops"])
     async def ready(request: Request) -> Any:
         """Ready to accept work: the database answers (load balancers route by this)."""
         try:
@@ -58,4 +59,29 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, saying what errors really look like: every operation may answer a
+    problem+json 4XX (FastAPI's own 422 shape is never sent) or, when the database is out of
+    reach, a 503 with Retry-After."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components["Problem"] = problems.PROBLEM_SCHEMA
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            answers = operation.setdefault("responses", {})
+            answers.pop("422", None)
+            answers["4XX"] = {"description": "A problem with the request (the detail says what to fix)", "content": problem}
+            answers.setdefault("503", {"description": "The database cannot be reached just now"})
+            answers["503"].update(content=problem, headers={"Retry-After": {"schema": {"type": "integer"},
+                                                                             "description": "seconds"}})
+    app.openapi_schema = schema
+    return schema

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -84,9 +85,10 @@ def make_project(root: Path) -> Path:
 
 class Server:
     """`empathic serve` on a temporary data dir: one process (`workers` 0), or an API process
-    (`--role api`) and `workers` worker processes (`--role worker`) on the same database."""
+    (`--role api`) and `workers` worker processes (`--role worker`) on the same database:
+    the data dir's SQLite file, or what `env` names (EMPATHIC_DATABASE_URL and _SCHEMA)."""
 
-    def __init__(self, root: Path, project: Path, workers: int = 0) -> None:
+    def __init__(self, root: Path, project: Path, workers: int = 0, env: dict[str, str] | None = None) -> None:
         self.root = root
         self.data_dir = root / "data"
         self.db_path = self.data_dir / "empathic.sqlite3"
@@ -94,13 +96,16 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.project = project
         self.workers = workers
+        self.env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None  # the one serving HTTP
         self.worker_procs: list[subprocess.Popen[bytes]] = []
 
     def _spawn(self, role: str, err_path: Path) -> subprocess.Popen[bytes]:
         env = {**os.environ, "EMPATHIC_BOOTSTRAP_API_KEY": API_KEY, "PYTHONUNBUFFERED": "1"}
-        for name in ("EMPATHIC_DATABASE_URL", "EMPATHIC_PROJECT", "EMPATHIC_DATA_DIR", "EMPATHIC_PORT", "EMPATHIC_ROLE"):
+        for name in ("EMPATHIC_DATABASE_URL", "EMPATHIC_DATABASE_SCHEMA", "EMPATHIC_PROJECT", "EMPATHIC_DATA_DIR",
+                     "EMPATHIC_PORT", "EMPATHIC_ROLE"):
             env.pop(name, None)
+        env.update(self.env)
         with open(err_path, "wb") as err:
             return subprocess.Popen(
                 [sys.executable, "-m", "empathic.cli", "serve", "--port", str(self.port), "--role", role,
@@ -190,20 +195,35 @@ class Server:
 
 
 class Store:
-    """Read-only look at the server's SQLite file (WAL readers never block the writer)."""
+    """Read-only look at the server's SQLite file (WAL readers never block the writer), or
+    with `url` at a PostgreSQL schema (asyncpg on a loop of its own)."""
 
-    def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    def __init__(self, path: Path | None = None, *, url: str | None = None, schema: str | None = None) -> None:
+        self.pg = None
+        if url is None:
+            self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            return
+        import asyncpg
+
+        self.loop = asyncio.new_event_loop()
+        self.pg = self.loop.run_until_complete(
+            asyncpg.connect(url, server_settings={"search_path": schema} if schema else None))
+
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """`sql` with `?` placeholders, on either backend."""
+        if self.pg is None:
+            return self.conn.execute(sql, params).fetchall()
+        numbers = itertools.count(1)
+        sql = re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
+        return [tuple(r) for r in self.loop.run_until_complete(self.pg.fetch(sql, *params))]
 
     def counts(self) -> dict[str, int]:
-        rows = self.conn.execute(
-            "SELECT status, count(*) FROM messages WHERE direction = 'outbound' GROUP BY status"
-        ).fetchall()
+        rows = self.rows("SELECT status, count(*) FROM messages WHERE direction = 'outbound' GROUP BY status")
         return dict(rows)
 
     def latencies(self, prefix: str) -> dict[str, Any]:
         """Accept (first `queued` event) to first `sent` / `delivered` event, in ms, per message."""
-        rows = self.conn.execute(
+        rows = self.rows(
             """
             SELECT min(CASE WHEN e.status = 'queued' THEN e.at END),
                    min(CASE WHEN e.status = 'sent' THEN e.at END),
@@ -212,8 +232,8 @@ class Store:
             WHERE m.direction = 'outbound' AND m.body LIKE ?
             GROUP BY m.id
             """,
-            (prefix + "%",),
-        ).fetchall()
+            prefix + "%",
+        )
         sent = sorted(s - q for q, s, _ in rows if q is not None and s is not None)
         delivered = sorted(d - q for q, _, d in rows if q is not None and d is not None)
         ends = [d for _, _, d in rows if d is not None]
@@ -229,7 +249,11 @@ class Store:
         }
 
     def close(self) -> None:
-        self.conn.close()
+        if self.pg is None:
+            self.conn.close()
+        else:
+            self.loop.run_until_complete(self.pg.close())
+            self.loop.close()
 
 
 def percentile(values: list[int], q: float) -> float | None:
@@ -304,7 +328,7 @@ async def send_singles(url: str, n: int, concurrency: int) -> dict[str, Any]:
 # ---- SMPP mode: `empathic serve` with one smpp channel bound to the SMSC simulator
 
 
-def make_smpp_project(root: Path, port: int, window: int, receipts: bool) -> Path:
+def make_smpp_project(root: Path, port: int, window: int, receipts: bool, shards: int = 1) -> Path:
     project = root / "project"
     project.mkdir()
     (project / "empathic.toml").write_text(
@@ -312,7 +336,7 @@ def make_smpp_project(root: Path, port: int, window: int, receipts: bool) -> Pat
         '[[channels]]\ntype = "smpp"\nname = "sim"\nhost = "127.0.0.1"\n'
         f'port = {port}\nsystem_id = "bench"\npassword = "bench"\n'
         f"window = {window}\ntps = 1000000\nreceipts = {'true' if receipts else 'false'}\n"
-        "enquire_link = 30\nresponse_timeout = 30\n",
+        "enquire_link = 30\nresponse_timeout = 30\n" + (f"shards = {shards}\n" if shards != 1 else ""),
         encoding="utf-8",
     )
     return project
@@ -362,7 +386,8 @@ async def send_batches_async(url: str, n: int, size: int, concurrency: int, pref
 
 
 def wait_smpp(
-    sim: harness.Sim, store: Store, sim_base: int, db_target: int, sim_target: int, receipts: bool, timeout: float
+    sim: harness.Sim, store: Store, sim_base: int, db_target: int, sim_target: int, receipts: bool, timeout: float,
+    poll: float = 0.02,
 ) -> dict[str, Any]:
     """Until the simulator holds `sim_target` more messages than `sim_base` and the database
     has `db_target` outbound messages settled (`delivered`... with receipts, `sent` too without);
@@ -385,7 +410,7 @@ def wait_smpp(
         if time.monotonic() - last_log > 5:
             log("waiting: db", counts, "sim received", sim_counts.get("received"))
             last_log = time.monotonic()
-        time.sleep(0.02)
+        time.sleep(poll)
     return {"at_sim": at_sim, "at_db": at_db, "statuses": counts, "sim": sim_counts}
 
 

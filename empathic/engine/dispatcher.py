@@ -414,9 +414,8 @@ class Dispatcher:
                 )
         await lifecycle.record(conn, transitions, by_id, now)
         await timers.schedule(conn, new_timers)
-        if self.early is not None and len(self.early):
-            sent = [t.values["carrier_id"] for t in transitions if t.status is Status.SENT and t.values.get("carrier_id")]
-            await receipts.apply_early(conn, self.early, self.channel.name, sent, now)
+        sent = [t.values["carrier_id"] for t in transitions if t.status is Status.SENT and t.values.get("carrier_id")]
+        await receipts.apply_early(conn, self.early, self.channel.name, sent, now)
 
     async def reconcile(self) -> int:
         """Settle messages left `sending` by a crash: sent if the carrier holds them, else queued."""

@@ -2,9 +2,10 @@
 
 A receipt may arrive before its message is recorded `sent` (the carrier answered faster
 than our write), twice, or for an id we never saw. Early ones are retried by timer for a
-while; duplicates and receipts that would move a message backwards are ignored. An early
-receipt is also kept in memory (`Early`), and the dispatcher of this process applies it in
-the very transaction that records its message `sent`, instead of seconds later by timer.
+while; duplicates and receipts that would move a message backwards are ignored. The
+transaction that records a message `sent` applies its early receipt at once (`apply_early`):
+kept in memory (`Early`) when this process got it, else its retry timer, parked by the
+worker whose bind it came on.
 """
 
 from __future__ import annotations
@@ -64,11 +65,17 @@ class Early:
 
 
 async def apply_early(conn: AsyncConnection, early: Early | None, channel: str, carrier_ids: list[str], now: datetime) -> None:
-    """In the transaction that just recorded these carrier ids `sent`: their early receipts."""
-    waiting = early.take(channel, carrier_ids) if early is not None else []
+    """In the transaction that just recorded these carrier ids `sent`: their early receipts,
+    kept in this process's memory or parked as retry timers by another process (an SMSC
+    sends receipts on any bind of the account, often another worker's)."""
+    if not carrier_ids:
+        return
+    waiting = {_ref(r): r for r in (early.take(channel, carrier_ids) if early is not None else [])}
+    for payload in await timers.take_refs(conn, RETRY, [_ref_of(channel, cid) for cid in carrier_ids]):
+        receipt, _ = decode(payload)
+        waiting.setdefault(_ref(receipt), receipt)
     if waiting:
-        await apply(conn, waiting, now)
-        await timers.cancel(conn, RETRY, [_ref(r) for r in waiting])
+        await apply(conn, list(waiting.values()), now)
 
 
 async def apply(
@@ -117,7 +124,11 @@ async def apply(
 
 
 def _ref(receipt: Receipt) -> str:
-    return f"{receipt.channel}:{receipt.carrier_id}"[:100]  # only a label (100 characters): the payload holds the receipt
+    return _ref_of(receipt.channel, receipt.carrier_id)
+
+
+def _ref_of(channel: str, carrier_id: str) -> str:
+    return f"{channel}:{carrier_id}"[:100]  # only a label (100 characters): the payload holds the receipt
 
 
 def _encode(receipt: Receipt) -> dict:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from empathic.channels.base import Receipt
 from empathic.core.clock import Clock
 from empathic.engine import dispatcher, lifecycle, receipts, runs
 from empathic.engine.fallback import TIMER as FALLBACK
@@ -117,10 +118,13 @@ async def _fire(conn: AsyncConnection, due: list[timers.Timer], now: datetime) -
             transitions.append(transition)
             rows[row["id"]] = {**row, "status": transition.status.value}
     await lifecycle.record(conn, transitions, rows, now)
+    retried: dict[int, list[Receipt]] = {}  # receipts applied again, together, by their try
     for timer in due:
         if timer.kind == receipts.RETRY:
             receipt, tries = receipts.decode(timer.payload)
-            await receipts.apply(conn, [receipt], now, tries)
+            retried.setdefault(tries, []).append(receipt)
         elif timer.kind not in _MESSAGE_TIMERS and timer.kind not in (runs.TIMER, FALLBACK):
             log.error("unknown timer kind %s; dropped", timer.kind)
+    for tries, batch in retried.items():
+        await receipts.apply(conn, batch, now, tries)
     return sum(1 for t in transitions if t.status.value == "queued")

@@ -79,3 +79,14 @@ async def postpone(conn: AsyncConnection, timer_id: int, due_at: datetime, paylo
 async def cancel(conn: AsyncConnection, kind: str, refs: Sequence[str]) -> None:
     for start in range(0, len(refs), 500):
         await conn.execute(delete(timers).where(timers.c.kind == kind, timers.c.ref.in_(refs[start : start + 500])))
+
+
+async def take_refs(conn: AsyncConnection, kind: str, refs: Sequence[str]) -> list[dict[str, Any]]:
+    """Remove the `kind` timers of these refs, whenever due; their payloads."""
+    taken: list[dict[str, Any]] = []
+    for start in range(0, len(refs), 500):
+        rows = await conn.execute(
+            delete(timers).where(timers.c.kind == kind, timers.c.ref.in_(refs[start : start + 500])).returning(timers.c.payload)
+        )
+        taken += [payload for (payload,) in rows.all()]
+    return taken

@@ -311,6 +311,24 @@ async def test_an_early_receipt_is_applied_as_its_text_is_recorded_sent(db: Data
     assert len(early) == 0 and await pending_timers(db, "scripted:carrier-1") == []
 
 
+async def test_an_early_receipt_another_worker_parked_is_applied_as_its_text_is_recorded_sent(db: Database) -> None:
+    """An SMSC sends receipts on any bind of the account: this one came to another worker,
+    before we recorded `sent`, and waits there as a retry timer. Our write of `sent` takes
+    it and applies it, instead of leaving it to the timer (seconds later, one by one)."""
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(), early=receipts.Early())
+    (mid,) = await queue(db, clock, msg())
+    claimed = await dispatcher._claim(1)  # noqa: SLF001
+    assert claimed is not None
+    elsewhere = receipts.Early()  # the other worker's memory
+    async with db.transaction() as conn:
+        receipt = Receipt("scripted", "carrier-9", ReceiptStatus.DELIVERED, None, clock.now())
+        await receipts.apply(conn, [receipt], clock.now(), early=elsewhere)
+    await dispatcher._record_results(claimed[1], [SendResult(mid, "carrier-9")])  # noqa: SLF001
+    assert await statuses(db, [mid]) == ["delivered"]
+    assert await pending_timers(db, "scripted:carrier-9") == []
+
+
 async def pending_timers(db: Database, ref: str) -> list[str]:
     from sqlalchemy import select
 

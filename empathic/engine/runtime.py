@@ -78,13 +78,15 @@ def duty_name(channel: str, shard: int) -> str:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None, project: Project | None = None) -> None:
+        """`project`: the project folder already loaded (it is immutable), else read from
+        `settings.project_dir`."""
         if settings.role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {settings.role!r}")
         self.settings = settings
         self.role = settings.role
         self.clock = clock or SystemClock()
-        self.project: Project = load_project(settings.project_dir)
+        self.project: Project = project or load_project(settings.project_dir)
         self.catalog = Catalog(self.project)
         self.db = Database(settings.resolved_database_url(), schema=settings.database_schema)
         self.workspace_id = DEFAULT_WORKSPACE

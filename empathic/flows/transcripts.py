@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -111,17 +112,36 @@ async def run_file(path: Path, project: Path | None = None) -> FileResult:
         return FileResult(str(path), [], error=str(exc.problems[0]))
     if not isinstance(data, dict) or not isinstance(data.get("tests"), list) or not data["tests"]:
         return FileResult(str(path), [], error="a transcript file has `tests:`, a list of {name, script}")
-    from empathic.engine.project import ProjectError
+    from empathic.engine.project import ProjectError, load_project
 
     try:
         root = project or project_of(path)
-        results = [await _run_case(root, data, case, i, lines) for i, case in enumerate(data["tests"])]
+        loaded = load_project(root)  # once: every case starts a fresh engine on the same files
+        with tempfile.TemporaryDirectory(prefix="empathic-transcripts-") as tmp:
+            empty = await _migrated(Path(tmp) / "empty.sqlite3")
+            results = [await _run_case(root, loaded, empty, data, case, i, lines) for i, case in enumerate(data["tests"])]
     except (ProjectError, FlowError) as exc:
         return FileResult(str(path), [], error=f"the project does not load: {exc}")
     return FileResult(str(path), results)
 
 
-async def _run_case(root: Path, top: dict[str, Any], case: dict[str, Any], index: int, lines: dict[tuple[Any, ...], int]) -> CaseResult:
+async def _migrated(path: Path) -> Path:
+    """An empty database at the newest migration, copied for each case (migrating every
+    case's own took longer than most cases)."""
+    from empathic.store.db import Database, sqlite_url
+
+    db = Database(sqlite_url(path))
+    try:
+        await db.migrate()
+    finally:
+        await db.close()
+    return path
+
+
+async def _run_case(
+    root: Path, project: Any, empty: Path, top: dict[str, Any], case: dict[str, Any], index: int,
+    lines: dict[tuple[Any, ...], int],
+) -> CaseResult:
     from empathic.engine.calls import FlowCalls
     from empathic.engine.runtime import Runtime, Settings
 
@@ -134,10 +154,11 @@ async def _run_case(root: Path, top: dict[str, Any], case: dict[str, Any], index
     clock = ManualClock((start if start.tzinfo else start.replace(tzinfo=zone)).astimezone(UTC))  # elapsed time, as in production
     calls = _Calls(settings_of.get("calls") or [])
     with tempfile.TemporaryDirectory(prefix="empathic-transcript-") as tmp:
+        shutil.copyfile(empty, Path(tmp) / "empathic.sqlite3")
         settings = Settings(data_dir=Path(tmp), database_url=None, project_dir=root, run_workers=False,
                             simulator={"receipt_delay": 0.0, "seed": 1}, public_url="https://empathic.test")
         settings.retention_days = 0
-        rt = Runtime(settings, clock=clock)
+        rt = Runtime(settings, clock=clock, project=project)
         rt.calls = FlowCalls(rt.db, clock, rt.flows, client=httpx.AsyncClient(transport=httpx.MockTransport(calls.answer)))
         await rt.start()
         try:

@@ -34,7 +34,7 @@ def verdict(result: dict[str, Any], window_bound: int) -> None:
 
 
 async def test_kill_9_workers_on_postgresql(tmp_path: Path) -> None:
-    config = chaos.Config(messages=1500, workers=3, kills=3, every=(1.0, 2.0), pause=0.5, target="holder",
+    config = chaos.Config(messages=1000, workers=3, kills=3, every=(0.8, 1.5), pause=0.5, target="holder",
                           rate=300, window=50, drain_timeout=40)
     async with postgres_schema() as schema:
         result = await chaos.run(config, tmp_path, schema)

@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -84,10 +83,3 @@ class PrivateCluster:
                 pass
         shutil.rmtree(self.folder, ignore_errors=True)
 
-
-def wait_until(condition: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met")
-        time.sleep(0.05)

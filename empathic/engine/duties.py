@@ -154,12 +154,14 @@ class Duties:
             share = fair_share(len(names), workers)
             ours = [n for n in names if in_force.get(n) == self.owner or (n in self.held and n not in in_force)]
             surplus += [n for n in ours[share:] if n in self.held]
+            taken = 0
             for name in ours[:share] + [n for n in names if n not in in_force and n not in ours]:
-                if sum(granted.get(n, False) for n in names) >= share:
+                if taken >= share:
                     break
                 granted[name] = await leases.take(conn, name, self.owner, now, ttl)
-        for name in self.duties:
-            if name not in granted and not any(name in g for g in self.groups.values()):
+                taken += granted[name]
+        for name, duty in self.duties.items():
+            if duty.group is None:
                 granted[name] = await leases.take(conn, name, self.owner, now, ttl)
         for name in surplus:  # renewed until handed over, so nobody takes it while it stops
             granted[name] = await leases.take(conn, name, self.owner, now, ttl)

@@ -74,7 +74,12 @@ ROLES = ("all", "api", "worker")
 
 def duty_name(channel: str, shard: int) -> str:
     """The lease of one shard of a channel: `channel:<name>`, then `channel:<name>/1` …"""
-    return f"channel:{channel}" + (f"/{shard}" if shard else "")
+    return "channel:" + dispatcher_key(channel, shard)
+
+
+def dispatcher_key(channel: str, shard: int) -> str:
+    """`Runtime.dispatchers` key of one shard: the channel's name, then `<name>/1` …"""
+    return channel + (f"/{shard}" if shard else "")
 
 
 class Runtime:
@@ -122,9 +127,8 @@ class Runtime:
         self.duties = Duties(self.db, self.clock, self.owner, duties, ttl=settings.lease_ttl)
         # Claims are fenced on the shard's lease where duties run by lease; without workers
         # (transcripts, tests) the caller drives dispatch_once itself and holds no lease.
-        # Keyed by duty name without `channel:` (the channel's name for its first shard).
         self.dispatchers = {
-            duty_name(name, k).removeprefix("channel:"): Dispatcher(
+            dispatcher_key(name, k): Dispatcher(
                 self.db, self.clock, channel, self.project.topics, settings.dispatch, on_commit=self.webhooks.wake,
                 gate=gate, channels=self.channels, shard=k, early=self.early,
                 fence=partial(self.duties.still_mine, name=duty_name(name, k)) if settings.run_workers else None,
@@ -204,11 +208,11 @@ class Runtime:
         await self.shards[name][shard].start(self)
         self.channels.started_here(name, shard)
         if dispatch:
-            await self.dispatchers[duty_name(name, shard).removeprefix("channel:")].start()
+            await self.dispatchers[dispatcher_key(name, shard)].start()
 
     async def _stop_channel(self, name: str, shard: int = 0, dispatch: bool = True) -> None:
         if dispatch:
-            await self.dispatchers[duty_name(name, shard).removeprefix("channel:")].stop()
+            await self.dispatchers[dispatcher_key(name, shard)].stop()
         self.channels.stopped_here(name, shard)
         await self.shards[name][shard].stop()
 

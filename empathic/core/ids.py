@@ -36,3 +36,20 @@ def new_id(prefix: str, *, at_ms: int | None = None) -> str:
             rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to count up within the ms
         _last = (ms, rand)
     return f"{prefix}_{_base32(ms, 10)}{_base32(rand, 16)}"
+
+
+def first_id(prefix: str, at_ms: int) -> str:
+    """The lowest id `new_id(prefix)` can make at or after millisecond `at_ms`: ids below it
+    were all made before."""
+    return f"{prefix}_{_base32(at_ms, 10)}{'0' * 16}"
+
+
+def made_at_ms(id_: str) -> int | None:
+    """The millisecond an id made by `new_id` was made in (None for an id of another form)."""
+    _, _, rest = id_.rpartition("_")
+    if len(rest) != 26 or any(c not in _ALPHABET for c in rest[:10]):
+        return None
+    value = 0
+    for c in rest[:10]:
+        value = value * 32 + _ALPHABET.index(c)
+    return value

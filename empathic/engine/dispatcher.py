@@ -414,8 +414,10 @@ class Dispatcher:
                 )
         await lifecycle.record(conn, transitions, by_id, now)
         await timers.schedule(conn, new_timers)
-        sent = [t.values["carrier_id"] for t in transitions if t.status is Status.SENT and t.values.get("carrier_id")]
-        await receipts.apply_early(conn, self.early, self.channel.name, sent, now)
+        sent = [(t.values["carrier_id"], t.message_id) for t in transitions
+                if t.status is Status.SENT and t.values.get("carrier_id")]
+        await store.hold_carrier_ids(conn, self.channel.name, sent)
+        await receipts.apply_early(conn, self.early, self.channel.name, [cid for cid, _ in sent], now)
 
     async def reconcile(self) -> int:
         """Settle messages left `sending` by a crash: sent if the carrier holds them, else queued."""

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.messages import Direction, Status
 from empathic.core.policy import content_key
-from empathic.store.schema import message_events, messages
+from empathic.store.schema import carrier_ids, message_events, message_keys, messages
 
 _CHUNK = 500
 # Written into the SQL, not bound, so the planner can use the partial indexes on them (schema.py).
@@ -37,10 +37,23 @@ class Transition:
 
 
 async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]], reason: str) -> None:
-    """Insert new messages with the first event of each history."""
+    """Insert new messages with the first event of each history (and their idempotency keys
+    and carrier ids, which are unique: a repeat fails the transaction with IntegrityError)."""
     if not rows:
         return
     await conn.execute(insert(messages), list(rows))
+    keys = [
+        {"workspace_id": r["workspace_id"], "idempotency_key": r["idempotency_key"], "message_id": r["id"]}
+        for r in rows if r.get("idempotency_key")
+    ]
+    if keys:
+        await conn.execute(insert(message_keys), keys)
+    by_channel: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for r in rows:
+        if r.get("carrier_id"):
+            by_channel[r["channel"]].append((r["carrier_id"], r["id"]))
+    for channel, held in by_channel.items():
+        await hold_carrier_ids(conn, channel, held)
     await conn.execute(
         insert(message_events),
         [
@@ -101,17 +114,25 @@ async def apply_transitions(conn: AsyncConnection, transitions: Sequence[Transit
     )
 
 
+async def hold_carrier_ids(conn: AsyncConnection, channel: str, held: Iterable[tuple[str, str]]) -> None:
+    """Record the ids `channel` gave these messages, as (carrier id, message id), so receipts
+    find them (`by_carrier_ids`); an id the channel gave before fails with IntegrityError."""
+    rows = [{"channel": channel, "carrier_id": cid, "message_id": mid} for cid, mid in held]
+    if rows:
+        await conn.execute(insert(carrier_ids), rows)
+
+
 async def by_idempotency_keys(
     conn: AsyncConnection, workspace_id: str, keys: Iterable[str]
 ) -> dict[str, dict[str, Any]]:
     wanted = list(set(keys))
     found: dict[str, dict[str, Any]] = {}
+    k = message_keys.c
     for start in range(0, len(wanted), _CHUNK):
         rows = await conn.execute(
-            select(messages).where(
-                messages.c.workspace_id == workspace_id,
-                messages.c.idempotency_key.in_(wanted[start : start + _CHUNK]),
-            )
+            select(messages)
+            .join(message_keys, k.message_id == messages.c.id)
+            .where(k.workspace_id == workspace_id, k.idempotency_key.in_(wanted[start : start + _CHUNK]))
         )
         found.update({r["idempotency_key"]: dict(r) for r in rows.mappings()})
     return found
@@ -128,16 +149,18 @@ async def by_ids(conn: AsyncConnection, ids: Iterable[str]) -> list[dict[str, An
     return found
 
 
-async def by_carrier_ids(conn: AsyncConnection, channel: str, carrier_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    wanted = list(set(carrier_ids))
+async def by_carrier_ids(conn: AsyncConnection, channel: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The messages `channel` gave these ids, by id."""
+    wanted = list(set(ids))
     found: dict[str, dict[str, Any]] = {}
+    c = carrier_ids.c
     for start in range(0, len(wanted), _CHUNK):
         rows = await conn.execute(
-            select(messages).where(
-                messages.c.channel == channel, messages.c.carrier_id.in_(wanted[start : start + _CHUNK])
-            )
+            select(messages, c.carrier_id.label("held_id"))
+            .join(carrier_ids, c.message_id == messages.c.id)
+            .where(c.channel == channel, c.carrier_id.in_(wanted[start : start + _CHUNK]))
         )
-        found.update({r["carrier_id"]: dict(r) for r in rows.mappings()})
+        found.update({r["held_id"]: {k: v for k, v in r.items() if k != "held_id"} for r in rows.mappings()})
     return found
 
 

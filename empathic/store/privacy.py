@@ -30,11 +30,13 @@ from empathic.core.policy import content_key
 from empathic.store import consent as consent_store
 from empathic.store import fallbacks as fallback_store
 from empathic.store.schema import (
+    carrier_ids,
     consent_ledger,
     contacts,
     events,
     flow_runs,
     message_events,
+    message_keys,
     messages,
     preferences,
     suppressions,
@@ -181,23 +183,24 @@ async def erase(conn: AsyncConnection, workspace_id: str, contact_id: str, now: 
     # before its timers, so taking them in the same order cannot deadlock with them.
     own_rows = (
         await conn.execute(
-            select(messages.c.id, messages.c.status)
+            select(messages.c.id, messages.c.status, messages.c.idempotency_key, messages.c.channel, messages.c.carrier_id)
             .where(messages.c.workspace_id == workspace_id, messages.c.contact_id == contact_id)
             .order_by(messages.c.id)
             .with_for_update()
         )
     ).all()
-    in_flight = next((mid for mid, status in own_rows if status == Status.SENDING.value), None)
+    in_flight = next((mid for mid, status, *_ in own_rows if status == Status.SENDING.value), None)
     if in_flight is not None:
         raise MessageInFlight(in_flight)
     if contact["phone"]:
         await _suppress(conn, workspace_id, contact_id, contact["phone"], now)
-    own = [mid for mid, _ in own_rows]
+    own = [mid for mid, *_ in own_rows]
     for start in range(0, len(own), _CHUNK):
         chunk = own[start : start + _CHUNK]
         await conn.execute(delete(message_events).where(message_events.c.message_id.in_(chunk)))
         await conn.execute(delete(timers).where(timers.c.ref.in_(chunk)))
         await conn.execute(delete(messages).where(messages.c.id.in_(chunk)))
+    await forget_keys(conn, workspace_id, [(key, channel, cid) for _, _, key, channel, cid in own_rows])
     await fallback_store.forget(conn, own)
     run_ids = [
         r for (r,) in await conn.execute(
@@ -210,6 +213,27 @@ async def erase(conn: AsyncConnection, workspace_id: str, contact_id: str, now: 
         await conn.execute(delete(table).where(table.c.workspace_id == workspace_id, table.c.contact_id == contact_id))
     await conn.execute(delete(contacts).where(contacts.c.workspace_id == workspace_id, contacts.c.id == contact_id))
     return True
+
+
+async def forget_keys(
+    conn: AsyncConnection, workspace_id: str, held: list[tuple[str | None, str | None, str | None]]
+) -> None:
+    """Free the idempotency keys and carrier ids of deleted messages, as (key, channel,
+    carrier id): a key sent again makes a new message."""
+    keys = sorted({key for key, _, _ in held if key})
+    for start in range(0, len(keys), _CHUNK):
+        await conn.execute(delete(message_keys).where(
+            message_keys.c.workspace_id == workspace_id, message_keys.c.idempotency_key.in_(keys[start : start + _CHUNK])
+        ))
+    by_channel: dict[str, list[str]] = {}
+    for _, channel, cid in held:
+        if channel and cid:
+            by_channel.setdefault(channel, []).append(cid)
+    for channel, ids in by_channel.items():
+        for start in range(0, len(ids), _CHUNK):
+            await conn.execute(delete(carrier_ids).where(
+                carrier_ids.c.channel == channel, carrier_ids.c.carrier_id.in_(ids[start : start + _CHUNK])
+            ))
 
 
 async def _suppress(conn: AsyncConnection, workspace_id: str, contact_id: str, phone: str, now: datetime) -> None:

@@ -64,6 +64,11 @@ def _id(prefix_len: int = 40) -> Column[str]:
     return Column("id", String(prefix_len), primary_key=True)
 
 
+# A message's id, compared byte by byte on PostgreSQL ("C" collation): ranges of ids are the
+# time partitions of `messages` and `message_events` there (store/partitions.py).
+MessageId = String(40).with_variant(String(40, collation="C"), "postgresql")
+
+
 def _workspace() -> Column[str]:
     return Column("workspace_id", String(40), ForeignKey("workspaces.id"), nullable=False)
 
@@ -157,10 +162,13 @@ suppressions = Table(
     PrimaryKeyConstraint("workspace_id", "phone_hash"),
 )
 
+# On PostgreSQL, `messages` and `message_events` are partitioned by month of the message id
+# (migration 0011, store/partitions.py): every index below is one per partition, so what must
+# be unique across all time lives in `message_keys` and `carrier_ids`.
 messages = Table(
     "messages",
     metadata,
-    _id(),
+    Column("id", MessageId, primary_key=True),
     _workspace(),
     Column("direction", String(8), nullable=False),  # outbound | inbound
     Column("contact_id", String(40)),
@@ -175,10 +183,10 @@ messages = Table(
     Column("reason", String(64)),
     Column("encoding", String(8)),
     Column("segments", Integer),
-    Column("idempotency_key", String(200)),
+    Column("idempotency_key", String(200)),  # unique per workspace: held in message_keys
     Column("channel", String(64)),
     Column("shard", Integer),  # which of the channel's dispatchers claimed it (None: the first)
-    Column("carrier_id", String(100)),
+    Column("carrier_id", String(100)),  # unique per channel: held in carrier_ids
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", Instant),
     Column("template", String(200)),
@@ -188,7 +196,6 @@ messages = Table(
     Column("redacted_at", Instant),  # the body was removed by the retention job
     Column("created_at", Instant, nullable=False),
     Column("updated_at", Instant, nullable=False),
-    Index("ix_messages_workspace_idempotency", "workspace_id", "idempotency_key", unique=True),
     # Partial indexes: only the rows in one status are in them, so a message moving between
     # the other statuses (sending, sent, delivered …) does not touch them.
     Index("ix_messages_claim", "channel", "priority", "id",
@@ -197,20 +204,42 @@ messages = Table(
           sqlite_where=text("status = 'sent'"), postgresql_where=text("status = 'sent'")),
     Index("ix_messages_workspace_contact", "workspace_id", "contact_id", "id"),
     Index("ix_messages_workspace_status", "workspace_id", "status", "id"),
-    Index("ix_messages_channel_carrier", "channel", "carrier_id", unique=True),
     Index("ix_messages_retention", "redacted_at", "created_at"),
 )
 
 message_events = Table(
     "message_events",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    # PostgreSQL: the primary key is (message_id, id), the index below (partitions.py).
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     _workspace(),
-    Column("message_id", String(40), nullable=False),
+    Column("message_id", MessageId, nullable=False),
     Column("status", String(16), nullable=False),
     Column("reason", String(64)),
     Column("at", Instant, nullable=False),
     Index("ix_message_events_message", "message_id", "id"),
+)
+
+# The keys of messages written with one, unique per workspace for all time: a repeat of the
+# key finds its message, whichever month it was written in.
+message_keys = Table(
+    "message_keys",
+    metadata,
+    Column("workspace_id", String(40), nullable=False),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("message_id", MessageId, nullable=False),
+    PrimaryKeyConstraint("workspace_id", "idempotency_key"),
+)
+
+# The ids carriers gave messages (outbound, once taken; inbound, as received), unique per
+# channel: receipts and repeated inbound deliveries are matched by them.
+carrier_ids = Table(
+    "carrier_ids",
+    metadata,
+    Column("channel", String(64), nullable=False),
+    Column("carrier_id", String(100), nullable=False),
+    Column("message_id", MessageId, nullable=False),
+    PrimaryKeyConstraint("channel", "carrier_id"),
 )
 
 # Email fallbacks of texts: the email a text becomes if it fails for good (written with the

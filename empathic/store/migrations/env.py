@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from empathic.store.partitions import schema_filter
 from empathic.store.schema import metadata
 
 connection = context.config.attributes["connection"]
@@ -10,5 +11,6 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_object=schema_filter(connection.dialect.name),
 )
 context.run_migrations()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from empathic.api.app import create_app
 from empathic.engine.dispatcher import DispatchSettings
@@ -40,6 +44,8 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 async def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
     """The whole engine on each backend (PostgreSQL: a schema of its own per test)."""
     if request.param == "sqlite":
+        (tmp_path / "data").mkdir()
+        shutil.copyfile(await _migrated_sqlite(), tmp_path / "data" / "empathic.sqlite3")
         rt = Runtime(make_settings(tmp_path))
         await rt.start()
         try:
@@ -47,7 +53,7 @@ async def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         finally:
             await rt.stop()
         return
-    async with postgres_schema() as schema:
+    async with postgres_schema(migrated=True) as schema:
         rt = Runtime(make_settings(tmp_path, database_url=POSTGRES_URL, database_schema=schema))
         await rt.start()
         try:
@@ -113,14 +119,17 @@ def _postgres_available() -> bool:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated, empty database on each backend (PostgreSQL: a schema of its own per test)."""
+    """A migrated, empty database on each backend (PostgreSQL: a schema of its own per test;
+    SQLite: a copy of a file migrated once per process). `migrate` at start is a no-op then,
+    as in every process but the first; tests/integration/test_migrations.py runs Alembic."""
     if request.param == "sqlite":
+        shutil.copyfile(await _migrated_sqlite(), tmp_path / "test.db")
         db = Database(f"sqlite:///{tmp_path / 'test.db'}")
         await db.migrate()
         yield db
         await db.close()
         return
-    async with postgres_schema() as schema:
+    async with postgres_schema(migrated=True) as schema:
         db = Database(POSTGRES_URL, schema=schema)
         try:
             await db.migrate()
@@ -130,8 +139,12 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 
 
 @asynccontextmanager
-async def postgres_schema() -> AsyncIterator[str]:
-    """A fresh schema on the test PostgreSQL, dropped afterwards; skip (fail in CI) without one."""
+async def postgres_schema(*, migrated: bool = False) -> AsyncIterator[str]:
+    """A fresh schema on the test PostgreSQL, dropped afterwards; skip (fail in CI) without one.
+
+    `migrated`: already at the newest migration, by replaying the statements one real
+    Alembic upgrade sent in this process (half the time of running Alembic again); tests of
+    migrations themselves take an empty schema."""
     if not _postgres_available():
         if os.environ.get("CI") == "true":
             pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 and CI=true: it is required")
@@ -139,10 +152,59 @@ async def postgres_schema() -> AsyncIterator[str]:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = Database(POSTGRES_URL)
     try:
+        statements = await _upgrade_statements(admin) if migrated else []
         async with admin.transaction() as conn:
             await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+            if statements:
+                await conn.exec_driver_sql(f'SET LOCAL search_path TO "{schema}"')
+                for statement, parameters in statements:
+                    await conn.exec_driver_sql(statement, parameters)
         yield schema
     finally:
         async with admin.transaction() as conn:
             await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.close()
+
+
+_SQLITE: list[Path] = []  # an empty SQLite file at the newest migration, once per process
+
+
+async def _migrated_sqlite() -> Path:
+    if not _SQLITE:
+        folder = tempfile.mkdtemp(prefix="empathic-migrated-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        path = Path(folder) / "empathic.sqlite3"
+        db = Database(f"sqlite:///{path}")
+        try:
+            await db.migrate()
+        finally:
+            await db.close()
+        _SQLITE.append(path)
+    return _SQLITE[0]
+
+
+_UPGRADE: list[tuple[str, Any]] = []  # what `Database.migrate` sent to an empty schema, once per process
+
+
+async def _upgrade_statements(admin: Database) -> list[tuple[str, Any]]:
+    if _UPGRADE:
+        return _UPGRADE
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    async with admin.transaction() as conn:
+        await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    db = Database(POSTGRES_URL, schema=schema)
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        assert schema not in statement, statement  # the replay runs under another search_path
+        sent.append((statement, parameters or ()))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await db.migrate()
+    finally:
+        await db.close()
+        async with admin.transaction() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    _UPGRADE[:] = sent
+    return _UPGRADE

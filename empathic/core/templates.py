@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from types import TracebackType
 from typing import Any
 
@@ -138,6 +138,9 @@ class Template:
         return text
 
 
+# A template is immutable once compiled, and compiling is most of what loading a project
+# costs (Jinja's parse and code generation): the same text is compiled once per process.
+@lru_cache(maxsize=4096)
 def compile_template(
     name: str, source: str, scope: frozenset[str] = TEMPLATE_SCOPE, *, html: bool = False
 ) -> Template:
@@ -248,6 +251,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@lru_cache(maxsize=4096)
 def compile_condition(name: str, source: str, scope: frozenset[str] = FLOW_SCOPE) -> Condition:
     """Check and compile a condition; raise :class:`TemplateError` if it could never be evaluated."""
     try:

@@ -205,7 +205,7 @@ async def _database(backend: str) -> AsyncIterator[dict[str, Any]]:
     if backend == "sqlite":
         yield {}
         return
-    async with postgres_schema() as schema_name:
+    async with postgres_schema(migrated=True) as schema_name:
         yield {"database_url": POSTGRES_URL, "database_schema": schema_name}
 
 

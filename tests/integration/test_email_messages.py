@@ -76,7 +76,7 @@ async def api(request: pytest.FixtureRequest, tmp_path: Path, smtp: Server) -> A
     if request.param == "sqlite":
         context = running()
     else:
-        schema_cm = postgres_schema()
+        schema_cm = postgres_schema(migrated=True)
         schema = await schema_cm.__aenter__()
         context = running(database_url=POSTGRES_URL, database_schema=schema)
     try:

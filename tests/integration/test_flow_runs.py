@@ -130,7 +130,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "sqlite":
         yield {"settings": lambda: make_settings(tmp_path, project_dir=project)}
         return
-    async with postgres_schema() as schema:
+    async with postgres_schema(migrated=True) as schema:
         yield {"settings": lambda: make_settings(tmp_path, project_dir=project, database_url=POSTGRES_URL, database_schema=schema)}
 
 

@@ -84,7 +84,7 @@ class InProcessApi:
         overrides: dict[str, Any] = {}
         if self.backend == "postgresql":
             overrides = {"database_url": POSTGRES_URL,
-                         "database_schema": await self._stack.enter_async_context(postgres_schema())}
+                         "database_schema": await self._stack.enter_async_context(postgres_schema(migrated=True))}
         if self.prepare is not None:
             overrides |= await self.prepare(self._stack, self.data_dir)
         self.runtime = Runtime(make_settings(self.data_dir, **overrides))

@@ -48,7 +48,7 @@ async def test_a_code_overtakes_a_marketing_backlog(tmp_path: Path, backend: str
         project = write_project(tmp_path / "project", smpp_entry(smsc.port, tps=100_000).replace("window = 50", f"window = {WINDOW}"))
         dispatch = DispatchSettings(batch_size=BATCH, batches_in_flight=IN_FLIGHT, retry_base=0.05)
         if backend == "postgresql":
-            async with postgres_schema() as schema:
+            async with postgres_schema(migrated=True) as schema:
                 settings = make_settings(tmp_path, project_dir=project, dispatch=dispatch,
                                          database_url=POSTGRES_URL, database_schema=schema)
                 await _overtake(settings, smsc, order)

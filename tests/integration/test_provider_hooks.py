@@ -194,7 +194,7 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         database: dict[str, Any] = {}
         if request.param == "postgresql":
             database = {"database_url": POSTGRES_URL,
-                        "database_schema": await stack.enter_async_context(postgres_schema())}
+                        "database_schema": await stack.enter_async_context(postgres_schema(migrated=True))}
         rt = Runtime(make_settings(tmp_path, project_dir=project, public_url=PUBLIC, **database))
         await rt.start()
         stack.push_async_callback(rt.stop)

@@ -47,7 +47,7 @@ async def engine(
     """A runtime on the project; PostgreSQL in a fresh schema, or in `schema` (a restart)."""
     project = write_project(tmp_path / "project", channels)
     if backend == "postgresql" and schema is None:
-        async with postgres_schema() as fresh, engine(tmp_path, backend, channels, fresh, role) as rt:
+        async with postgres_schema(migrated=True) as fresh, engine(tmp_path, backend, channels, fresh, role) as rt:
             yield rt
         return
     database = {"database_url": POSTGRES_URL, "database_schema": schema} if backend == "postgresql" else {}
@@ -240,7 +240,7 @@ async def _all(rt: Runtime, ids: list[str], status: Status) -> bool:
 
 
 async def test_waiting_messages_of_a_channel_no_longer_declared_are_routed_again(tmp_path: Path, backend: str) -> None:
-    async with postgres_schema() if backend == "postgresql" else nullcontext() as schema:
+    async with postgres_schema(migrated=True) if backend == "postgresql" else nullcontext() as schema:
         first = '[[channels]]\ntype = "simulator"\nname = "old-sim"\n'
         async with engine(tmp_path, backend, first, schema) as rt:
             for dispatcher in rt.dispatchers.values():

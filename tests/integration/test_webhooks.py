@@ -92,7 +92,7 @@ async def db(backend: str, tmp_path: Path, migrated_file: Path) -> AsyncIterator
         async with _with_workspaces(database):
             yield database
         return
-    async with postgres_schema() as schema:
+    async with postgres_schema(migrated=True) as schema:
         database = Database(POSTGRES_URL, schema=schema)
         await database.migrate()
         async with _with_workspaces(database):

@@ -134,7 +134,7 @@ class World:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
     database: dict[str, Any] = {}
-    schemas = postgres_schema()
+    schemas = postgres_schema(migrated=True)
     if request.param == "postgresql":
         database = {"database_url": POSTGRES_URL, "database_schema": await schemas.__aenter__()}
     rt = Runtime(make_settings(tmp_path, run_workers=False, **database))

@@ -35,14 +35,14 @@ def upgrade() -> None:
         sa.Column("workspace_id", sa.String(40), nullable=False),
         sa.Column("idempotency_key", sa.String(200), nullable=False),
         sa.Column("message_id", sa.String(40).with_variant(sa.String(40, collation="C"), "postgresql"), nullable=False),
-        sa.PrimaryKeyConstraint("workspace_id", "idempotency_key", name="pk_message_keys"),
+        sa.PrimaryKeyConstraint("idempotency_key", "workspace_id", name="pk_message_keys"),
     )
     op.create_table(
         "carrier_ids",
         sa.Column("channel", sa.String(64), nullable=False),
         sa.Column("carrier_id", sa.String(100), nullable=False),
         sa.Column("message_id", sa.String(40).with_variant(sa.String(40, collation="C"), "postgresql"), nullable=False),
-        sa.PrimaryKeyConstraint("channel", "carrier_id", name="pk_carrier_ids"),
+        sa.PrimaryKeyConstraint("carrier_id", "channel", name="pk_carrier_ids"),
     )
     op.execute("INSERT INTO message_keys SELECT workspace_id, idempotency_key, id FROM messages "
                "WHERE idempotency_key IS NOT NULL")

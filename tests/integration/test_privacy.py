@@ -59,9 +59,9 @@ async def test_export_holds_everything_and_erase_leaves_nothing_but_the_suppress
     assert [e["status"] for e in shipped["events"]][:2] == ["queued", "sending"]
     assert data["threads"] and data["threads"][0]["status"] == "open"
 
-    async def settled() -> bool:  # the STOP confirmation must leave the carrier hand-off first
+    async def settled() -> bool:  # the STOP confirmation must be claimed and handed off first
         page = (await api.get("/v1/messages", params={"contact_id": contact_id})).json()["data"]
-        return all(m["status"] != "sending" for m in page)
+        return all(m["status"] not in ("queued", "sending") for m in page)
 
     await eventually(settled)
     assert (await api.delete(f"/v1/contacts/{contact_id}")).status_code == 204

@@ -430,7 +430,7 @@ class Dispatcher:
                 now = self.clock.now()
                 marked = [
                     Transition(r["id"], r["workspace_id"], Status.UNKNOWN, "interrupted_outcome_unknown", now)
-                    for r in stuck
+                    for r in await _still_claimed(conn, stuck)
                 ]
                 await lifecycle.record(conn, marked, {r["id"]: r for r in stuck}, now)
             log.warning("%d interrupted hand-offs on %s are `unknown` (it cannot say what it holds)",
@@ -446,12 +446,18 @@ class Dispatcher:
             )
             requeue = [
                 Transition(r["id"], r["workspace_id"], Status.QUEUED, "reconciled_not_at_carrier", now)
-                for r in stuck
-                if r["id"] not in held
+                for r in await _still_claimed(conn, [r for r in stuck if r["id"] not in held])
             ]
             await lifecycle.record(conn, requeue, {r["id"]: r for r in stuck}, now)
         log.info("reconciled %d interrupted hand-offs (%d held by carrier)", len(stuck), len(held))
         return len(stuck)
+
+
+async def _still_claimed(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Those of `rows` still `sending` from the attempt they were read at, locked (PostgreSQL):
+    what a worker still finishing its batch recorded meanwhile is not overwritten."""
+    marks = await store.claim_marks(conn, [r["id"] for r in rows])
+    return [r for r in rows if marks.get(r["id"]) == (Status.SENDING.value, r["attempts"])]
 
 
 def release_due(row: dict[str, Any], now: datetime) -> Transition | None:

@@ -8,6 +8,12 @@ out (another worker may hold it by then). A worker killed with -9 renews nothing
 later another one takes its duties over. A channel taken over begins with the dispatcher's
 `reconcile`, which settles what the dead worker left `sending` (`unknown` where the carrier
 cannot be asked), so nothing is sent twice.
+
+Each run of a duty is fenced on the lease's token it started under (store.leases), not on
+the owner's name: a worker paused past its lease may take the lease back once the standby
+that reconciled its batches lets it lapse in turn, and then holds a new token. Its batches
+claimed before the pause fail the fence (and `fresh`), though the lease is "its" again;
+the duty stops and starts afresh under the new token, reconciling first.
 """
 
 from __future__ import annotations
@@ -72,6 +78,8 @@ class Duties:
         self.presence = PRESENCE + owner
         self.ttl = ttl
         self.held: set[str] = set()
+        self.tokens: dict[str, str] = {}  # duty -> the token its current run started under
+        self._granted: dict[str, str | None] = {}  # duty -> the token of our latest renewal
         self._renewed_at = 0.0  # monotonic time of the last renewal that reached the database
         self._loop = Loop("duties", self._pass)
 
@@ -92,16 +100,26 @@ class Duties:
             log.warning("could not release leases at stop; they expire in %.0fs", self.ttl)
 
     async def still_mine(self, conn: AsyncConnection, name: str) -> bool:
-        """In the caller's transaction: is `name` still this worker's? (a claim's fence).
-        On PostgreSQL the lease row stays share-locked until that transaction ends, so no
-        other worker can take the lease over while a fenced transaction is still open (a
-        worker frozen inside one holds its duties until it wakes)."""
-        return await leases.holds(conn, name, self.owner, self.clock.now(), lock=True)
+        """In the caller's transaction: is `name` still this worker's, under the token its
+        current run started with? (a claim's fence). On PostgreSQL the lease row stays
+        share-locked until that transaction ends, so no other worker can take the lease
+        over while a fenced transaction is still open (a worker frozen inside one holds its
+        duties until it wakes)."""
+        token = self.tokens.get(name)
+        return token is not None and await leases.holds(
+            conn, name, self.owner, self.clock.now(), token=token, lock=True
+        )
 
     def fresh(self, name: str) -> bool:
-        """Without asking the database: held, and renewed recently enough that no other
-        worker can have it yet (a paused worker must not act on a lease that ran out)."""
-        return name in self.held and time.monotonic() - self._renewed_at < self.ttl * FRESH
+        """Without asking the database: held, under the token this run started with, and
+        renewed recently enough that no other worker can have it yet (a paused worker must
+        not act on a lease that ran out, nor on one it took back since)."""
+        return (
+            name in self.held
+            and self.tokens.get(name) is not None
+            and self._granted.get(name) == self.tokens[name]
+            and time.monotonic() - self._renewed_at < self.ttl * FRESH
+        )
 
     async def _pass(self) -> float:
         asked = time.monotonic()
@@ -115,20 +133,24 @@ class Duties:
                 for name in sorted(self.held):
                     await self._drop(name)
             return min(1.0, self.ttl / 3)
-        # Renewed after the lease ran out (the database was away longer than ttl): it may have
-        # been another's meanwhile, and our fences refused work, leaving it to "the new
-        # holder". We are that holder now, so the duty starts afresh (a channel reconciles).
+        # Taken back under a new token (the lease ran out, and may have been another's
+        # meanwhile), or renewed after our own clock says it ran out (the database was away
+        # longer than ttl): our fences refused work, leaving it to "the new holder". We are
+        # that holder now, so the duty starts afresh (a channel reconciles). The new token is
+        # known before the old run stops, so its last batches fail `fresh` and the fences.
         lapsed = asked - self._renewed_at >= self.ttl
         self._renewed_at = asked
-        for name, mine in granted.items():
-            if mine and name in self.held and lapsed:
-                log.warning("%s lapsed unrenewed; starting it again", name)
+        self._granted.update(granted)
+        for name, token in granted.items():
+            if token and name in self.held and (lapsed or token != self.tokens.get(name)):
+                log.warning("%s lapsed unrenewed or changed hands; starting it again", name)
                 await self._drop(name)
-            if mine and name not in self.held:
+            if token and name not in self.held:
                 log.info("took %s", name)
                 self.held.add(name)
+                self.tokens[name] = token
                 await self.duties[name].start()
-            elif not mine and name in self.held:
+            elif not token and name in self.held:
                 log.warning("lost %s to another worker", name)
                 await self._drop(name)
         if surplus:  # stopped first (its batches recorded), then its lease is free for another
@@ -140,7 +162,7 @@ class Duties:
                     await leases.release(conn, name, self.owner)
         return self.ttl / 3
 
-    async def _take(self, conn: AsyncConnection) -> tuple[dict[str, bool], list[str]]:
+    async def _take(self, conn: AsyncConnection) -> tuple[dict[str, str | None], list[str]]:
         """Renew what we hold and take what is free, each group up to our fair share; the
         duties we hold beyond it (more workers came) are `surplus`, to hand over."""
         now = self.clock.now()
@@ -148,7 +170,7 @@ class Duties:
         await leases.take(conn, self.presence, self.owner, now, ttl)
         in_force = await leases.held(conn, now)
         workers = sum(1 for name in in_force if name.startswith(PRESENCE))
-        granted: dict[str, bool] = {}
+        granted: dict[str, str | None] = {}
         surplus: list[str] = []
         for names in self.groups.values():
             share = fair_share(len(names), workers)
@@ -159,21 +181,23 @@ class Duties:
                 if taken >= share:
                     break
                 granted[name] = await leases.take(conn, name, self.owner, now, ttl)
-                taken += granted[name]
+                taken += granted[name] is not None
         for name, duty in self.duties.items():
             if duty.group is None:
                 granted[name] = await leases.take(conn, name, self.owner, now, ttl)
         for name in surplus:  # renewed until handed over, so nobody takes it while it stops
             granted[name] = await leases.take(conn, name, self.owner, now, ttl)
         for name in self.held:  # held here, but another's in the database: lost
-            granted.setdefault(name, False)
+            granted.setdefault(name, None)
         # Presence rows of workers long gone (killed) are cleared, so the table stays small.
         await leases.clear_expired(conn, PRESENCE, now - ttl)
         return granted, surplus
 
     async def _drop(self, name: str) -> None:
         self.held.discard(name)
-        try:
+        try:  # the run's token stays while it stops: a duty handed over records its last batches
             await self.duties[name].stop()
         except Exception:  # noqa: BLE001 - stopping the rest matters more
             log.exception("stopping %s failed", name)
+        finally:
+            self.tokens.pop(name, None)

@@ -136,8 +136,11 @@ class Runtime:
             )
             for name, shards in self.shards.items() for k, channel in enumerate(shards)
         }
-        if self.simulator is not None and settings.run_workers:
-            self.simulator.fence = partial(self.duties.still_mine, name=f"channel:{self.simulator.name}")
+        if settings.run_workers:  # the built-in carrier's hand-offs are fenced on their shard's lease
+            for name, shards in self.shards.items():
+                for k, channel in enumerate(shards):
+                    if isinstance(channel, Simulator):
+                        channel.fence = partial(self.duties.still_mine, name=duty_name(name, k))
         postgres = settings.database_url if not self.db.is_sqlite else None
         self.waker = Waker(
             postgres_dsn=postgres.replace("+asyncpg", "") if postgres else None,

@@ -423,6 +423,9 @@ leases = Table(
     Column("name", String(100), primary_key=True),
     Column("owner", String(100), nullable=False),
     Column("expires_at", Instant, nullable=False),
+    # The fencing token: new whenever the lease changes hands or is taken after running out,
+    # kept by renewals. A duty's acts are fenced on the token it started under (engine.duties).
+    Column("token", String(32), nullable=False, server_default=""),
 )
 
 # The built-in carrier simulator's own state: what each virtual phone received and sent,

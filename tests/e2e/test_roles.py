@@ -451,9 +451,7 @@ PAUSE = 3.5  # > ttl + ttl/3: the standby has taken the duties over before the p
 PAUSE_ROUNDS = 12
 
 
-def test_paused_worker_resumes_without_sending_twice(
-    backend: Backend, processes: Callable[..., Processes], request: pytest.FixtureRequest
-) -> None:
+def test_paused_worker_resumes_without_sending_twice(backend: Backend, processes: Callable[..., Processes]) -> None:
     """A worker that stops answering for longer than its lease (SIGSTOP here: a frozen VM or
     container, a blocked event loop, or a worker cut off from its database but not from the
     carrier) loses its duties to the standby, which reconciles what was left `sending` and
@@ -461,14 +459,6 @@ def test_paused_worker_resumes_without_sending_twice(
     the standby's now: nothing may reach the carrier twice, and every message still ends
     `delivered` (engine/duties.py: "so nothing is sent twice"). Each pause comes while the
     active worker has a batch in flight (`sending`): handed to the carrier or not yet."""
-    if backend.kind == "sqlite":
-        # Known bug, not fixed (issue 7's stop-15 note): on SQLite a standby stalled on the
-        # write lock can let its lease lapse, the resumed worker takes it again, and its batch
-        # claimed before the pause passes the fences ("is the lease mine now?"), so a text
-        # reaches the carrier twice (2 texts in 1 of 5 full runs). The fix is a fencing token
-        # (a lease epoch recorded with the claim). Still run: an unexpected pass shows.
-        request.applymarker(pytest.mark.xfail(reason="paused-worker double send on SQLite: no fencing token yet",
-                                              strict=False))
     procs = processes(tps=100)  # a backlog that takes seconds: each pause lands mid-flow
     ttl = {"EMPATHIC_LEASE_TTL": str(PAUSE_TTL)}
     api_proc = procs.make("api", "api")

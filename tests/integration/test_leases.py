@@ -32,10 +32,33 @@ async def test_one_holder_renewal_expiry_and_release(database: Database) -> None
         assert await leases.held(conn, T0 + timedelta(seconds=20)) == {}
 
 
+async def test_a_token_is_kept_by_renewals_and_new_at_every_other_take(database: Database) -> None:
+    """The fencing token: the same while its owner renews in time; new when another takes
+    the lease, when its owner takes it back after it ran out, and after a release (a
+    deleted lease taken again never repeats a token)."""
+    name = "channel:carrier"
+    async with database.transaction() as conn:
+        first = await leases.take(conn, name, "a", T0, TTL)
+        assert first and await leases.take(conn, name, "a", T0 + timedelta(seconds=9), TTL) == first
+        assert await leases.holds(conn, name, "a", T0 + timedelta(seconds=10), token=first)
+        assert not await leases.holds(conn, name, "a", T0 + timedelta(seconds=10), token="not-" + first)
+        again = await leases.take(conn, name, "a", T0 + timedelta(seconds=19), TTL)  # ran out at 19 s
+        assert again and again != first
+        assert not await leases.holds(conn, name, "a", T0 + timedelta(seconds=20), token=first)
+        other = await leases.take(conn, name, "b", T0 + timedelta(seconds=29), TTL)
+        assert other not in (None, first, again)
+        back = await leases.take(conn, name, "a", T0 + timedelta(seconds=39), TTL)  # b let it lapse
+        assert back not in (None, first, again, other)
+        await leases.release(conn, name, "a")
+        fresh = await leases.take(conn, name, "a", T0 + timedelta(seconds=40), TTL)
+        assert fresh not in (None, first, again, other, back)
+        assert (await leases.current(conn, name)).token == fresh
+
+
 async def test_racing_workers_never_both_win(database: Database) -> None:
     async def race(owner: str) -> bool:
         async with database.transaction() as conn:
-            return await leases.take(conn, "loops", owner, T0, TTL)
+            return await leases.take(conn, "loops", owner, T0, TTL) is not None
 
     wins = await asyncio.gather(*(race(f"w{i}") for i in range(8)))
     assert sum(wins) == 1
@@ -135,6 +158,79 @@ async def test_a_lease_renewed_only_after_it_ran_out_starts_its_duty_afresh(data
     worker._renewed_at -= 11  # noqa: SLF001 - the last renewal was longer ago than ttl
     await worker._pass()  # noqa: SLF001
     assert events == ["start", "stop", "start"] and worker.held == {"channel:carrier"}
+
+
+async def test_a_worker_that_takes_its_lease_back_fences_off_what_it_began_before(database: Database) -> None:
+    """a pauses past its lease; b takes the duty over (reconciling a's batch), then stalls
+    and lets it lapse; a resumes and takes the lease back. The lease is a's again, but under
+    a new token: a's run from before the pause, while it stops, fails both the fence and
+    `fresh` (its batch claimed before the pause is b's reconciled one now, and must not
+    reach the carrier), and the duty starts again under the new token."""
+    clock = Clock()
+    name = "channel:carrier"
+    seen: list[tuple[str, bool, bool]] = []
+    a: Duties
+
+    async def start() -> None:
+        async with database.transaction() as conn:
+            seen.append(("start", await a.still_mine(conn, name), a.fresh(name)))
+
+    async def stop() -> None:  # where the old run's last batches would be handed over or given back
+        async with database.transaction() as conn:
+            seen.append(("stop", await a.still_mine(conn, name), a.fresh(name)))
+
+    a = Duties(database, clock, new_owner(), [Duty(name, start, stop)], ttl=10)
+    b = Duties(database, clock, new_owner(), [Duty(name, _nothing, _nothing)], ttl=10)
+    await a._pass()  # noqa: SLF001
+    before = a.tokens[name]
+    clock.at += timedelta(seconds=11)  # a paused: its lease ran out
+    await b._pass()  # noqa: SLF001
+    assert b.held == {name} and b.tokens[name] != before
+    clock.at += timedelta(seconds=11)  # b stalled: its lease ran out too
+    await a._pass()  # noqa: SLF001 - a resumes, with its old run still going
+    assert seen == [("start", True, True), ("stop", False, False), ("start", True, True)]
+    assert a.held == {name} and a.tokens[name] not in (before, b.tokens[name])
+    async with database.transaction() as conn:
+        assert not await b.still_mine(conn, name)
+    await b._pass()  # noqa: SLF001 - b learns it lost the duty
+    assert b.held == set()
+    await a.stop()
+
+
+async def _nothing() -> None:
+    pass
+
+
+async def test_a_duty_handed_over_keeps_its_fence_while_it_stops(database: Database) -> None:
+    """More workers came, so a hands a shard over: it stops the shard first (its batches
+    are recorded, fenced as ever), then frees the lease. While stopping, the shard is
+    still a's under its token; once stopped, no fence passes."""
+    clock = Clock()
+    shards = ["channel:carrier", "channel:carrier/1"]
+    seen: dict[str, bool] = {}
+    a: Duties
+
+    def duty(name: str) -> Duty:
+        async def stop() -> None:
+            async with database.transaction() as conn:
+                seen[name] = await a.still_mine(conn, name)
+
+        return Duty(name, _nothing, stop, group="channel:carrier")
+
+    a = Duties(database, clock, new_owner(), [duty(n) for n in shards], ttl=10)
+    b = Duties(database, clock, new_owner(), [Duty(n, _nothing, _nothing, group="channel:carrier") for n in shards],
+               ttl=10)
+    await a._pass()  # noqa: SLF001
+    await b._pass()  # noqa: SLF001 - counted: a holds one shard too many now
+    await a._pass()  # noqa: SLF001
+    (handed,) = seen
+    assert seen == {handed: True} and handed not in a.held
+    async with database.transaction() as conn:
+        assert not await a.still_mine(conn, handed)
+    await b._pass()  # noqa: SLF001
+    assert b.held == {handed}
+    await a.stop()
+    await b.stop()
 
 
 async def test_a_channels_shards_are_shared_out_as_workers_come_and_go(database: Database) -> None:

@@ -427,6 +427,8 @@ class Dispatcher:
             return 0
         if not self.channel.answers_lookup:
             async with self.db.transaction() as conn:
+                if not await self._still_ours(conn, len(stuck)):
+                    return 0
                 now = self.clock.now()
                 marked = [
                     Transition(r["id"], r["workspace_id"], Status.UNKNOWN, "interrupted_outcome_unknown", now)
@@ -439,6 +441,8 @@ class Dispatcher:
         held = await self.channel.lookup([r["id"] for r in stuck])
         at_carrier = [r for r in stuck if r["id"] in held]
         async with self.db.transaction() as conn:
+            if not await self._still_ours(conn, len(stuck)):
+                return 0
             now = self.clock.now()
             await self._record_results_in(
                 conn, at_carrier, [SendResult(r["id"], held[r["id"]]) for r in at_carrier], now,
@@ -451,6 +455,16 @@ class Dispatcher:
             await lifecycle.record(conn, requeue, {r["id"]: r for r in stuck}, now)
         log.info("reconciled %d interrupted hand-offs (%d held by carrier)", len(stuck), len(held))
         return len(stuck)
+
+
+    async def _still_ours(self, conn: Any, stuck: int) -> bool:
+        """Reconcile writes under the fence too: a run started on a grant that went stale
+        before it began (its worker paused inside the renewal) must not requeue the batches
+        the lease's real holder has in flight; they would reach the carrier twice."""
+        if self.fence is None or await self.fence(conn):
+            return True
+        log.warning("%s: lease lost before reconciling %d; left to its holder", self.channel.name, stuck)
+        return False
 
 
 async def _still_claimed(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

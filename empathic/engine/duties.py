@@ -146,6 +146,12 @@ class Duties:
                 log.warning("%s lapsed unrenewed or changed hands; starting it again", name)
                 await self._drop(name)
             if token and name not in self.held:
+                if time.monotonic() - asked >= self.ttl * FRESH:
+                    # This pass took that long (paused inside the take, or stopping an old
+                    # run): the grant may have run out already and be another's. Started at
+                    # the next renewal, if it is still ours then.
+                    log.warning("grant of %s is %.1fs old; not starting it on that", name, time.monotonic() - asked)
+                    continue
                 log.info("took %s", name)
                 self.held.add(name)
                 self.tokens[name] = token

@@ -35,11 +35,16 @@ async def schedule(conn: AsyncConnection, items: Sequence[Timer]) -> None:
 
 async def claim_due(conn: AsyncConnection, now: datetime, limit: int, *, skip: Sequence[str] = ()) -> list[Timer]:
     """Take due timers out of the table; the caller's transaction makes firing and removal atomic.
-    Kinds in `skip` belong to another loop."""
+    Kinds in `skip` belong to another loop. Two schedulers at once (the moment a worker takes
+    the loops over from one that paused) never take the same timer: on PostgreSQL the rows
+    are locked as they are read and skipped by the other (SQLite runs one writer at a time)."""
     query = select(timers).where(timers.c.due_at <= now)
     if skip:
         query = query.where(timers.c.kind.not_in(skip))
-    rows = (await conn.execute(query.order_by(timers.c.due_at).limit(limit))).mappings().all()
+    query = query.order_by(timers.c.due_at).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = (await conn.execute(query)).mappings().all()
     if rows:
         await conn.execute(delete(timers).where(timers.c.id.in_([r["id"] for r in rows])))
     return [Timer(r["kind"], r["ref"], r["due_at"], r["payload"], r["workspace_id"]) for r in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import partial
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from empathic.core.routing import Destination, Reach
 from empathic.core.topics import DEFAULT_TOPICS, Topics
 from empathic.engine import outbox, receipts
 from empathic.engine.dispatcher import Dispatcher, DispatchSettings
+from empathic.engine.duties import Duties, Duty, new_owner
 from empathic.engine.scheduler import Scheduler
 from empathic.core.consent import ConsentAction
 from empathic.store import consent as consent_store
@@ -465,6 +467,38 @@ async def test_a_worker_whose_lease_went_stale_hands_nothing_over(db: Database) 
     dispatcher.fence = fence  # lost between the claim and the hand-off
     await dispatcher._in_background(claimed[1])  # noqa: SLF001
     assert carrier.calls == [] and await statuses(db, [kept, lost]) == ["sending", "sending"]
+
+
+async def _idle() -> None:
+    pass
+
+
+async def test_a_run_begun_on_a_stale_grant_leaves_the_holders_batch_alone(db: Database) -> None:
+    """Worker a was granted the channel, then paused before its run began (inside the
+    renewal, or stopping its previous run); b took the lapsed lease over and has a batch
+    claimed, not yet at the carrier. a's run begins with reconcile, which writes under the
+    fence: b's batch is not requeued (b hands it over, and claimed again it would reach the
+    carrier twice), and b's outcome is recorded as ever."""
+    clock, carrier = FakeClock(), ScriptedCarrier()
+    name = "channel:scripted"
+    a = Duties(db, clock, new_owner(), [Duty(name, _idle, _idle)], ttl=10)
+    b = Duties(db, clock, new_owner(), [Duty(name, _idle, _idle)], ttl=10)
+    await a._pass()  # noqa: SLF001
+    clock.advance(11)  # a paused past its lease
+    await b._pass()  # noqa: SLF001
+    assert a.held == {name} and b.held == {name}  # a does not know yet
+    holder = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(), fence=partial(b.still_mine, name=name),
+                        fresh=partial(b.fresh, name))
+    late = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(), fence=partial(a.still_mine, name=name),
+                      fresh=partial(a.fresh, name))
+    ids = await queue(db, clock, msg(body="x"), msg(body="y"))
+    claimed = await holder._claim(10)  # noqa: SLF001
+    assert claimed is not None
+    assert await late.reconcile() == 0
+    assert await statuses(db, ids) == ["sending", "sending"]
+    await holder._in_background(claimed[1])  # noqa: SLF001
+    assert carrier.calls == [ids] and await statuses(db, ids) == ["sent", "sent"]
+    assert [s for s, _ in await history(db, ids[0])] == ["queued", "sending", "sent"]
 
 
 async def test_an_outcome_is_recorded_only_over_our_own_claim(db: Database) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from empathic.engine.duties import Duties, Duty, new_owner
+from empathic.engine.duties import FRESH, Duties, Duty, new_owner
 from empathic.store import leases
 from empathic.store.db import Database
 
@@ -158,6 +158,34 @@ async def test_a_lease_renewed_only_after_it_ran_out_starts_its_duty_afresh(data
     worker._renewed_at -= 11  # noqa: SLF001 - the last renewal was longer ago than ttl
     await worker._pass()  # noqa: SLF001
     assert events == ["start", "stop", "start"] and worker.held == {"channel:carrier"}
+
+
+async def test_a_grant_that_came_too_late_starts_nothing_until_renewed(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass that took longer than the share of ttl a lease is trusted for (the worker
+    paused inside the take, with the time it writes read before the pause) may have been
+    granted a lease that already ran out and is another's: its duty is not started on that
+    grant, but at the next renewal, if the lease is still ours then."""
+    events: list[str] = []
+
+    async def start() -> None:
+        events.append("start")
+
+    worker = Duties(database, Clock(), new_owner(), [Duty("channel:carrier", start, _nothing)], ttl=0.5)
+    real = worker._take  # noqa: SLF001
+
+    async def slow(conn: object) -> object:
+        result = await real(conn)
+        await asyncio.sleep(0.5 * FRESH + 0.05)
+        return result
+
+    monkeypatch.setattr(worker, "_take", slow)
+    await worker._pass()  # noqa: SLF001
+    assert events == [] and worker.held == set()
+    monkeypatch.setattr(worker, "_take", real)
+    await worker._pass()  # noqa: SLF001 - renewed in time (the test's clock stands still)
+    assert events == ["start"] and worker.held == {"channel:carrier"}
 
 
 async def test_a_worker_that_takes_its_lease_back_fences_off_what_it_began_before(database: Database) -> None:

@@ -456,7 +456,6 @@ class Dispatcher:
         log.info("reconciled %d interrupted hand-offs (%d held by carrier)", len(stuck), len(held))
         return len(stuck)
 
-
     async def _still_ours(self, conn: Any, stuck: int) -> bool:
         """Reconcile writes under the fence too: a run started on a grant that went stale
         before it began (its worker paused inside the renewal) must not requeue the batches

@@ -118,8 +118,11 @@ class Duties:
             name in self.held
             and self.tokens.get(name) is not None
             and self._granted.get(name) == self.tokens[name]
-            and time.monotonic() - self._renewed_at < self.ttl * FRESH
+            and self._recently_renewed()
         )
+
+    def _recently_renewed(self) -> bool:
+        return time.monotonic() - self._renewed_at < self.ttl * FRESH
 
     async def _pass(self) -> float:
         asked = time.monotonic()
@@ -146,11 +149,11 @@ class Duties:
                 log.warning("%s lapsed unrenewed or changed hands; starting it again", name)
                 await self._drop(name)
             if token and name not in self.held:
-                if time.monotonic() - asked >= self.ttl * FRESH:
+                if not self._recently_renewed():  # _renewed_at is this pass's `asked`
                     # This pass took that long (paused inside the take, or stopping an old
                     # run): the grant may have run out already and be another's. Started at
                     # the next renewal, if it is still ours then.
-                    log.warning("grant of %s is %.1fs old; not starting it on that", name, time.monotonic() - asked)
+                    log.warning("grant of %s came too late; not starting it on that", name)
                     continue
                 log.info("took %s", name)
                 self.held.add(name)

@@ -473,13 +473,15 @@ async def _idle() -> None:
     pass
 
 
-async def test_a_run_begun_on_a_stale_grant_leaves_the_holders_batch_alone(db: Database) -> None:
+@pytest.mark.parametrize("answers_lookup", [True, False])
+async def test_a_run_begun_on_a_stale_grant_leaves_the_holders_batch_alone(db: Database, answers_lookup: bool) -> None:
     """Worker a was granted the channel, then paused before its run began (inside the
     renewal, or stopping its previous run); b took the lapsed lease over and has a batch
     claimed, not yet at the carrier. a's run begins with reconcile, which writes under the
     fence: b's batch is not requeued (b hands it over, and claimed again it would reach the
     carrier twice), and b's outcome is recorded as ever."""
     clock, carrier = FakeClock(), ScriptedCarrier()
+    carrier.answers_lookup = answers_lookup  # else reconcile marks them `unknown`
     name = "channel:scripted"
     a = Duties(db, clock, new_owner(), [Duty(name, _idle, _idle)], ttl=10)
     b = Duties(db, clock, new_owner(), [Duty(name, _idle, _idle)], ttl=10)

@@ -71,15 +71,25 @@ class Channels:
         self.local: set[str] = set()
         self.shards = shards or {name: [channel] for name, channel in channels.items()}
         self.started: set[tuple[str, int]] = set()  # (channel, shard) running here
+        self._here: dict[str, list[Channel]] = {}
 
     def started_here(self, name: str, shard: int) -> None:
         self.started.add((name, shard))
         self.local.add(name)
+        self._here_changed()
 
     def stopped_here(self, name: str, shard: int) -> None:
         self.started.discard((name, shard))
         if not any(n == name for n, _ in self.started):
             self.local.discard(name)
+        self._here_changed()
+
+    def _here_changed(self) -> None:
+        # The channel objects whose health speaks for each channel here (routing asks per message).
+        self._here = {
+            name: [self.shards[name][k] for n, k in sorted(self.started) if n == name] or self.shards[name][:1]
+            for name in self.local if name in self.by_name
+        }
 
     # -- health ----------------------------------------------------------------------------
 
@@ -87,8 +97,8 @@ class Channels:
         now = time.monotonic()
         result: set[str] = set()
         for name in self.by_name:
-            here = [self.shards[name][k] for n, k in self.started if n == name] or self.shards[name][:1]
-            if name not in self.local or any(is_up(c) for c in here):
+            here = self._here.get(name)
+            if here is None or any(is_up(c) for c in here):
                 self._down_since.pop(name, None)
             else:
                 self._down_since.setdefault(name, now)

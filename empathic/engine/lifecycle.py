@@ -6,12 +6,12 @@ history and queues `message.status` webhooks, all in the caller's transaction.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import Counter
+from prometheus_client import Counter as Metric
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.engine import fallback, webhooks
@@ -20,7 +20,12 @@ from empathic.store.messages import Transition
 
 # Counted when recorded in a transaction that may still roll back: a rare over-count on
 # error, fine for rates and alerts (the database is the source of truth for exact figures).
-MESSAGE_STATUS = Counter("empathic_message_status", "Messages entering each status", ["direction", "status"])
+MESSAGE_STATUS = Metric("empathic_message_status", "Messages entering each status", ["direction", "status"])
+
+
+def _count(entered: Iterable[tuple[str, str]]) -> None:
+    for (direction, status), n in Counter(entered).items():  # a label lookup per status, not per message
+        MESSAGE_STATUS.labels(direction, status).inc(n)
 
 
 def _status_payload(message_id: str, contact_id: str | None, to: str, status: str, reason: str | None, at: datetime) -> dict[str, Any]:
@@ -36,8 +41,7 @@ def _status_payload(message_id: str, contact_id: str | None, to: str, status: st
 
 async def record_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]], reason: str, now: datetime) -> None:
     await store.insert_many(conn, rows, reason)
-    for r in rows:
-        MESSAGE_STATUS.labels(r["direction"], r["status"]).inc()
+    _count((r["direction"], r["status"]) for r in rows)
     by_workspace: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         if r["direction"] == "outbound":
@@ -54,8 +58,7 @@ async def record(
     """Apply transitions; `rows` holds the current message rows by id (for webhook payloads)."""
     await store.apply_transitions(conn, transitions)
     await fallback.on_status(conn, transitions, now)  # a text that failed for good may go by email
-    for t in transitions:
-        MESSAGE_STATUS.labels("outbound", t.status.value).inc()
+    _count(("outbound", t.status.value) for t in transitions)
     by_workspace: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for t in transitions:
         row = rows[t.message_id]

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy import String, bindparam, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.messages import Direction, Status
 from empathic.core.policy import content_key
+from empathic.store import bulk
 from empathic.store.schema import carrier_ids, message_events, message_keys, messages
 
 _CHUNK = 500
@@ -42,21 +43,22 @@ async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]], rea
     and carrier ids, which are unique: a repeat fails the transaction with IntegrityError)."""
     if not rows:
         return
-    await conn.execute(insert(messages), list(rows))
+    await bulk.insert_rows(conn, messages, rows)
     keys = [
         {"workspace_id": r["workspace_id"], "idempotency_key": r["idempotency_key"], "message_id": r["id"]}
         for r in rows if r.get("idempotency_key")
     ]
     if keys:
-        await conn.execute(insert(message_keys), keys)
+        await bulk.insert_rows(conn, message_keys, keys)
     by_channel: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for r in rows:
         if r.get("carrier_id"):
             by_channel[r["channel"]].append((r["carrier_id"], r["id"]))
     for channel, held in by_channel.items():
         await hold_carrier_ids(conn, channel, held)
-    await conn.execute(
-        insert(message_events),
+    await bulk.insert_rows(
+        conn,
+        message_events,
         [
             {
                 "workspace_id": r["workspace_id"],
@@ -80,31 +82,15 @@ async def apply_transitions(conn: AsyncConnection, transitions: Sequence[Transit
         if conn.dialect.name == "postgresql":
             await _update_from_arrays(conn, shape, group)
             continue
-        stmt = (
-            update(messages)
-            .where(messages.c.id == bindparam("b_id"))
-            .values(
-                status=bindparam("b_status"),
-                reason=bindparam("b_reason"),
-                updated_at=bindparam("b_at"),
-                **{col: bindparam(f"b_{col}") for col in shape},
-            )
+        await bulk.update_by_id(
+            conn,
+            messages,
+            ("status", "reason", "updated_at", *shape),
+            [(t.status.value, t.reason, t.at, *(t.values[col] for col in shape), t.message_id) for t in group],
         )
-        await conn.execute(
-            stmt,
-            [
-                {
-                    "b_id": t.message_id,
-                    "b_status": t.status.value,
-                    "b_reason": t.reason,
-                    "b_at": t.at,
-                    **{f"b_{col}": t.values[col] for col in shape},
-                }
-                for t in group
-            ],
-        )
-    await conn.execute(
-        insert(message_events),
+    await bulk.insert_rows(
+        conn,
+        message_events,
         [
             {
                 "workspace_id": t.workspace_id,
@@ -150,8 +136,7 @@ async def hold_carrier_ids(conn: AsyncConnection, channel: str, held: Iterable[t
     """Record the ids `channel` gave these messages, as (carrier id, message id), so receipts
     find them (`by_carrier_ids`); an id the channel gave before fails with IntegrityError."""
     rows = [{"channel": channel, "carrier_id": cid, "message_id": mid} for cid, mid in held]
-    if rows:
-        await conn.execute(insert(carrier_ids), rows)
+    await bulk.insert_rows(conn, carrier_ids, rows)
 
 
 async def by_idempotency_keys(

@@ -41,6 +41,15 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
+def to_millis(value: datetime | None) -> int | None:
+    """An aware instant as stored: integer epoch milliseconds (None stays None)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given where an aware UTC instant is required")
+    return (value - EPOCH) // _MS  # integer arithmetic: float timestamps lose a ms
+
+
 class Instant(TypeDecorator[datetime]):
     """An aware UTC datetime stored as integer epoch milliseconds."""
 
@@ -48,11 +57,7 @@ class Instant(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> int | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given where an aware UTC instant is required")
-        return (value - EPOCH) // _MS  # integer arithmetic: float timestamps lose a ms
+        return to_millis(value)
 
     def process_result_value(self, value: int | None, dialect: Any) -> datetime | None:
         if value is None:

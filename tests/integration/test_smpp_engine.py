@@ -200,7 +200,7 @@ async def test_an_api_process_routes_by_the_file_not_by_binds_it_does_not_hold(t
         assert not rt.channels.by_name["carrier"].up and rt.channels.local == set()
         (row,) = await rt.outbox.submit(rt.workspace_id, [MessageRequest(to="+14155550123", body="hello")])
         assert row["channel"] == "carrier"
-        rt.channels.local.add("carrier")  # where the bind is known to be down, the backup serves
+        rt.channels.started_here("carrier", 0)  # where the bind is known to be down, the backup serves
         (row,) = await rt.outbox.submit(rt.workspace_id, [MessageRequest(to="+14155550124", body="hello")])
         assert row["channel"] == "backup"
 

@@ -41,6 +41,33 @@ async def test_the_window_is_filled_and_never_exceeded() -> None:
     assert smsc.summary()["received"] == 40
 
 
+async def test_a_window_written_in_one_turn_goes_out_in_one_write_in_order() -> None:
+    """Submits written in one turn of the event loop leave in one socket write, not one per
+    PDU. They keep their order, and the SMSC reads and answers every one."""
+    async with Smsc(SmscSettings(port=0, receipts=False)) as smsc:
+        session = Session(settings(smsc.port, window=50))
+        await session.open()
+        assert session._writer is not None
+        writes: list[bytes] = []
+        write = session._writer.write
+
+        def counting(data: bytes) -> None:
+            writes.append(bytes(data))
+            write(data)
+
+        session._writer.write = counting  # type: ignore[method-assign]
+        results = await asyncio.gather(*(session.submit_many([submit(i)]) for i in range(50)))
+        await session.close()
+    assert all(r[0].command_status == 0 for r in results)  # type: ignore[union-attr]
+    assert smsc.summary()["received"] == 50
+    first = writes[0]
+    frames = list(p.FrameReader().feed(first))
+    assert len(frames) == 50  # the whole window in the first write
+    sent = [p.decode(f) for f in frames]
+    assert [x.destination_addr for x in sent] == [f"1415555{i:04d}" for i in range(50)]  # type: ignore[attr-defined]
+    assert [x.sequence for x in sent] == sorted(x.sequence for x in sent)
+
+
 async def test_the_tps_limit_holds() -> None:
     async with Smsc(SmscSettings(port=0, receipts=False)) as smsc:
         session = Session(settings(smsc.port, tps=50.0, window=100))

@@ -68,7 +68,6 @@ def _converted(row: Sequence[Any], converted: Sequence[tuple[int, Callable[[Any]
 def _insert_sql(table: Table, names: tuple[str, ...]) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
     """The statement for these columns, and what makes a row's tuple of stored values."""
     converts = [_convert(table.c[n]) for n in names]  # KeyError: no such column, as Core refuses
-    # (a later row missing one of the first row's columns is a KeyError too)
     quoted = ", ".join(f'"{n}"' for n in names)
     sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" for _ in names)})'
     get = itemgetter(*names)
@@ -76,6 +75,8 @@ def _insert_sql(table: Table, names: tuple[str, ...]) -> tuple[str, Callable[[di
     converted = [(i, c) for i, c in enumerate(converts) if c is not None]
 
     def values(row: dict[str, Any]) -> tuple[Any, ...]:
+        if len(row) != len(names):  # Core would drop a later row's extra columns unwritten
+            raise ValueError(f"{table.name}: every row needs the columns of the first, {names}; got {tuple(row)}")
         got = (get(row),) if single else get(row)
         return _converted(got, converted) if converted else got
 

@@ -181,6 +181,10 @@ async def list_deliveries(
 # -- the outbox --------------------------------------------------------------------------
 
 
+# Built once: every status write asks it (see leases._CURRENT).
+_SUBSCRIBED = select(webhooks.c.id, webhooks.c.events).where(webhooks.c.workspace_id == bindparam("workspace_id"))
+
+
 async def enqueue(
     conn: AsyncConnection, workspace_id: str, event_type: str, payloads: list[dict[str, Any]], now: datetime
 ) -> int:
@@ -195,9 +199,7 @@ async def enqueue(
         raise ValueError(f"unknown webhook event type {event_type!r}")
     if not payloads:
         return 0
-    result = await conn.execute(
-        select(webhooks.c.id, webhooks.c.events).where(webhooks.c.workspace_id == workspace_id)
-    )
+    result = await conn.execute(_SUBSCRIBED, {"workspace_id": workspace_id})
     targets = [webhook_id for webhook_id, events in result.all() if event_type in events]
     if not targets:
         return 0

@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import bindparam, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -51,14 +51,18 @@ async def take(conn: AsyncConnection, name: str, owner: str, now: datetime, ttl:
     return row.token if row is not None and row.owner == owner and row.expires_at > now else None
 
 
+# Built once: every claim reads its fence through here, and building and hashing the
+# statement per call cost more than running it.
+_CURRENT = select(leases.c.owner, leases.c.expires_at, leases.c.token).where(leases.c.name == bindparam("name"))
+_CURRENT_SHARED = _CURRENT.with_for_update(read=True)
+
+
 async def current(conn: AsyncConnection, name: str, *, lock: bool = False) -> Held | None:
     """The lease `name` as stored, expired or not; `lock` (PostgreSQL): keep the row
     share-locked to the end of the caller's transaction, so nobody takes it meanwhile
     (SQLite's transactions hold the whole database's write lock anyway)."""
-    query = select(leases.c.owner, leases.c.expires_at, leases.c.token).where(leases.c.name == name)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update(read=True)
-    row = (await conn.execute(query)).first()
+    query = _CURRENT_SHARED if lock and conn.dialect.name == "postgresql" else _CURRENT
+    row = (await conn.execute(query, {"name": name})).first()
     return None if row is None else Held(row.owner, row.expires_at, row.token)
 
 

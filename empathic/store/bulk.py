@@ -9,8 +9,8 @@ path (bench/throughput.py with py-spy). Here the same statements go to the drive
 milliseconds, `schema.to_millis`), in the caller's transaction; a driver error is raised as
 SQLAlchemy's own (`IntegrityError` …) so callers and `db.unavailable` see no difference.
 
-PostgreSQL keeps the Core statements: they are already one statement per batch there
-(multi-row VALUES, `UPDATE … FROM unnest`), not one execution per row.
+PostgreSQL keeps the Core statements (the same functions run them there): they are already
+one statement per batch (multi-row VALUES; messages.py updates statuses from arrays).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -49,8 +49,11 @@ async def update_by_id(
     then the id."""
     if not rows:
         return
-    if conn.dialect.name != "sqlite":  # callers on PostgreSQL update from arrays (messages.py)
-        raise NotImplementedError("update_by_id is SQLite's path")
+    if conn.dialect.name != "sqlite":  # Core's executemany (messages.py updates from arrays there)
+        stmt = update(table).where(table.c.id == bindparam("b_id")).values({n: bindparam(f"b_{n}") for n in names})
+        await conn.execute(stmt, [{"b_id": row[-1], **{f"b_{n}": v for n, v in zip(names, row, strict=False)}}
+                                  for row in rows])
+        return
     sql, converted = _update_sql(table, tuple(names))
     if converted:
         rows = [_converted(row, converted) for row in rows]

@@ -60,14 +60,12 @@ async def test_a_text_written_and_updated_in_bulk_is_what_core_reads(database: D
     later = now + timedelta(seconds=90, milliseconds=7)
     async with database.transaction() as conn:
         await bulk.insert_rows(conn, messages, [_message(1, now, valid_until=None), _message(2, now, valid_until=later)])
-        if conn.dialect.name == "sqlite":  # PostgreSQL updates from arrays (store/messages.py)
-            await bulk.update_by_id(conn, messages, ("status", "next_attempt_at", "updated_at"),
-                                    [("deferred", later, later, "msg_000001")])
+        await bulk.update_by_id(conn, messages, ("status", "next_attempt_at", "updated_at"),
+                                [("deferred", later, later, "msg_000001")])
         rows = {r["id"]: r for r in (await conn.execute(select(messages).order_by(messages.c.id))).mappings()}
     assert rows["msg_000002"]["valid_until"] == later and rows["msg_000002"]["status"] == "queued"
-    if database.is_sqlite:
-        assert rows["msg_000001"]["status"] == "deferred"
-        assert rows["msg_000001"]["next_attempt_at"] == later and rows["msg_000001"]["updated_at"] == later
+    assert rows["msg_000001"]["status"] == "deferred"
+    assert rows["msg_000001"]["next_attempt_at"] == later and rows["msg_000001"]["updated_at"] == later
     assert rows["msg_000001"]["created_at"] == now and rows["msg_000001"]["body"] == "text 1"
 
 

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from empathic.core.ids import new_id
-from empathic.store.db import Database
+from empathic.store.db import SQLITE_PRAGMAS, Database
 
 
 async def _migrate(path: Path) -> None:
@@ -43,8 +43,7 @@ def run(messages: int, batch: int, receipts: bool) -> dict[str, object]:
         path = root / "floor.db"
         asyncio.run(_migrate(path))
         conn = sqlite3.connect(path, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536", "mmap_size=268435456",
-                       "foreign_keys=ON"):  # as store/db.py sets them
+        for pragma in SQLITE_PRAGMAS:  # as the engine's own connection has them
             conn.execute(f"PRAGMA {pragma}")
         conn.execute("INSERT INTO workspaces (id, name, created_at) VALUES ('ws', 'floor', 0)")
         columns = [row[1] for row in conn.execute("PRAGMA table_info(messages)")]

@@ -137,18 +137,24 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
+SQLITE_PRAGMAS = (
+    "journal_mode=WAL",
+    "synchronous=NORMAL",  # durable across process crashes in WAL
+    "busy_timeout=0",  # a busy write lock is retried by Database.transaction
+    "cache_size=-65536",  # 64 MiB of pages (default 2 MiB): the send path's indexes stay in memory
+    "mmap_size=268435456",  # pages another process changed are re-read from the map, not by read()
+    "foreign_keys=ON",
+)
+
+
 def _tune_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN IMMEDIATE below is ours.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL
-        cursor.execute("PRAGMA busy_timeout=0")  # a busy write lock is retried by Database.transaction
-        cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages (default 2 MiB): the send path's indexes stay in memory
-        cursor.execute("PRAGMA mmap_size=268435456")  # pages another process changed are re-read from the map, not by read()
-        cursor.execute("PRAGMA foreign_keys=ON")
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -13,12 +13,14 @@ import time
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits at a time: a hot path (every message)
+
+
 def _base32(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    """`value` in `length` characters, most significant first (bits above 5 x length dropped)."""
+    pairs = -(-length // 2)
+    text = "".join([_PAIRS[(value >> shift) & 1023] for shift in range(10 * (pairs - 1), -1, -10)])
+    return text[-length:] if length % 2 else text
 
 
 _last = (0, 0)  # (ms, random part) of the newest id this process made
@@ -35,7 +37,7 @@ def new_id(prefix: str, *, at_ms: int | None = None) -> str:
         else:
             rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to count up within the ms
         _last = (ms, rand)
-    return f"{prefix}_{_base32(ms, 10)}{_base32(rand, 16)}"
+    return f"{prefix}_{_base32((ms << 80) | rand, 26)}"
 
 
 def first_id(prefix: str, at_ms: int) -> str:

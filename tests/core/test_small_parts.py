@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from empathic.core.ids import new_id
+from empathic.core.ids import _base32, first_id, made_at_ms, new_id
 from empathic.core.messages import ALLOWED, FINAL, Status, can_move
 from empathic.core.ratelimit import TokenBucket
 
@@ -17,6 +17,23 @@ def test_ids_sort_by_time(instants: list[int]) -> None:
     for earlier, later in zip(ordered, ordered[1:]):
         if earlier[4:14] != later[4:14]:  # same millisecond: random part decides
             assert earlier < later
+
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+@given(st.integers(min_value=0, max_value=2**140), st.integers(min_value=1, max_value=30))
+def test_base32_writes_five_bits_a_character_most_significant_first(value: int, length: int) -> None:
+    text = _base32(value, length)
+    assert len(text) == length
+    assert sum(CROCKFORD.index(c) << (5 * i) for i, c in enumerate(reversed(text))) == value % (1 << (5 * length))
+
+
+@given(st.integers(min_value=0, max_value=2**48 - 1))
+def test_an_id_holds_its_millisecond(ms: int) -> None:
+    made = new_id("msg", at_ms=ms)
+    assert made_at_ms(made) == ms
+    assert first_id("msg", ms) <= made and made_at_ms(first_id("msg", ms)) == ms
 
 
 def test_ids_are_unique_and_prefixed() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from prometheus_client import Counter as Metric
@@ -45,11 +46,9 @@ async def record_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]], reas
     by_workspace: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         if r["direction"] == "outbound":
-            by_workspace[r["workspace_id"]].append(
-                _status_payload(r["id"], r["contact_id"], r["to_addr"], r["status"], r["reason"] or reason, now)
-            )
-    for workspace_id, payloads in by_workspace.items():
-        await webhooks.enqueue(conn, workspace_id, "message.status", payloads, now)
+            by_workspace[r["workspace_id"]].append(r)
+    for workspace_id, group in by_workspace.items():
+        await webhooks.enqueue(conn, workspace_id, "message.status", partial(_new_payloads, group, reason, now), now)
 
 
 async def record(
@@ -59,11 +58,21 @@ async def record(
     await store.apply_transitions(conn, transitions)
     await fallback.on_status(conn, transitions, now)  # a text that failed for good may go by email
     _count(("outbound", t.status.value) for t in transitions)
-    by_workspace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_workspace: dict[str, list[Transition]] = defaultdict(list)
     for t in transitions:
-        row = rows[t.message_id]
-        by_workspace[t.workspace_id].append(
-            _status_payload(t.message_id, row["contact_id"], row["to_addr"], t.status.value, t.reason, t.at)
-        )
-    for workspace_id, payloads in by_workspace.items():
-        await webhooks.enqueue(conn, workspace_id, "message.status", payloads, now)
+        by_workspace[t.workspace_id].append(t)
+    for workspace_id, group in by_workspace.items():
+        await webhooks.enqueue(conn, workspace_id, "message.status", partial(_payloads, group, rows), now)
+
+
+# Made only when a webhook takes `message.status` (webhooks.enqueue): most workspaces have none.
+def _new_payloads(rows: list[dict[str, Any]], reason: str, now: datetime) -> list[dict[str, Any]]:
+    return [_status_payload(r["id"], r["contact_id"], r["to_addr"], r["status"], r["reason"] or reason, now) for r in rows]
+
+
+def _payloads(transitions: list[Transition], rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        _status_payload(t.message_id, rows[t.message_id]["contact_id"], rows[t.message_id]["to_addr"],
+                        t.status.value, t.reason, t.at)
+        for t in transitions
+    ]

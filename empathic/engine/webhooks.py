@@ -34,7 +34,7 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -51,7 +51,7 @@ from empathic.core.ids import new_id
 from empathic.core.signing import HEADER as SIGNATURE_HEADER
 from empathic.core.signing import new_secret, sign
 from empathic.loop import Loop
-from empathic.store.db import Database
+from empathic.store.db import Database, after_commit
 from empathic.store.schema import Instant, webhook_deliveries, webhooks
 
 log = logging.getLogger(__name__)
@@ -185,24 +185,44 @@ async def list_deliveries(
 _SUBSCRIBED = select(webhooks.c.id, webhooks.c.events).where(webhooks.c.workspace_id == bindparam("workspace_id"))
 
 
+class _Queued:
+    """Deliveries this process has queued and committed, counted: the sender looks for
+    work when woken only if the count moved (other processes' are found within _MAX_IDLE)."""
+
+    count = 0
+
+    @classmethod
+    def more(cls) -> None:
+        cls.count += 1
+
+
 async def enqueue(
-    conn: AsyncConnection, workspace_id: str, event_type: str, payloads: list[dict[str, Any]], now: datetime
+    conn: AsyncConnection,
+    workspace_id: str,
+    event_type: str,
+    payloads: Sequence[dict[str, Any]] | Callable[[], Sequence[dict[str, Any]]],
+    now: datetime,
 ) -> int:
     """Queue one delivery per payload to each of the workspace's webhooks taking `event_type`.
 
-    Call it inside the transaction that makes the change the payloads describe, then wake the
-    sender after commit. Returns the number of deliveries queued. With no webhooks it costs
-    one small SELECT.
+    Call it inside the transaction (a `Database.transaction`) that makes the change the
+    payloads describe, then wake the sender after commit. `payloads` may be a function that
+    makes them, called only if a webhook takes the event. Returns the number of deliveries
+    queued. With no webhooks it costs one small SELECT.
     """
     if event_type not in WEBHOOK_EVENTS:
         # The engine's own event names are fixed; a typo here is a bug, not bad input.
         raise ValueError(f"unknown webhook event type {event_type!r}")
-    if not payloads:
+    if not callable(payloads) and not payloads:
         return 0
     result = await conn.execute(_SUBSCRIBED, {"workspace_id": workspace_id})
     targets = [webhook_id for webhook_id, events in result.all() if event_type in events]
     if not targets:
         return 0
+    if callable(payloads):
+        payloads = payloads()
+        if not payloads:
+            return 0
     now = _to_ms(now)
     created_at = now.isoformat()
     rows = []
@@ -231,6 +251,7 @@ async def enqueue(
                 }
             )
     await conn.execute(insert(webhook_deliveries), rows)
+    after_commit(conn, _Queued.more)
     return len(rows)
 
 
@@ -294,6 +315,7 @@ class WebhookSender:
         self._semaphore = asyncio.Semaphore(concurrency)
         self._in_flight: set[str] = set()
         self._loop = Loop("webhook delivery", self._pass)
+        self._seen = -1  # _Queued.count at the last wake
 
     async def start(self) -> None:
         self._loop.start()
@@ -305,7 +327,11 @@ class WebhookSender:
             self._client = None
 
     def wake(self) -> None:
-        self._loop.wake()
+        """Something was committed: look for deliveries now if this process queued any
+        since the last look (others' are found within _MAX_IDLE)."""
+        if _Queued.count != self._seen:
+            self._seen = _Queued.count
+            self._loop.wake()
 
     async def deliver_due(self) -> int:
         """One pass: claim due deliveries, POST them, record the outcomes; returns how many were tried."""

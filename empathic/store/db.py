@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,20 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction, committed when the block ends (rolled back if it raises); then
+        what `after_commit` was given in it runs."""
+        hooks: list[Callable[[], None]] = []
+        async with self._begun() as conn:
+            conn.info[_AFTER_COMMIT] = hooks
+            try:
+                yield conn
+            finally:
+                conn.info.pop(_AFTER_COMMIT, None)
+        for hook in hooks:
+            hook()
+
+    @asynccontextmanager
+    async def _begun(self) -> AsyncIterator[AsyncConnection]:
         if not self.is_sqlite:
             async with self.engine.begin() as conn:
                 yield conn
@@ -128,6 +142,19 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+_AFTER_COMMIT = "empathic.after_commit"
+
+
+def after_commit(conn: AsyncConnection, hook: Callable[[], None]) -> None:
+    """Run `hook` once the transaction of `conn` (a `Database.transaction`) has committed;
+    never if it rolls back. Outside one (a test's own connection) it runs at once."""
+    hooks = conn.info.get(_AFTER_COMMIT)
+    if hooks is None:
+        hook()
+    else:
+        hooks.append(hook)
 
 
 def _upgrade(connection: Connection) -> None:

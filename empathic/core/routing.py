@@ -65,10 +65,16 @@ def candidates(routes: Sequence[Route], dest: Destination) -> list[Route]:
 
 
 def choose(
-    routes: Sequence[Route], dest: Destination, *, sticky: str | None = None, down: Collection[str] = ()
+    routes: Sequence[Route],
+    dest: Destination,
+    *,
+    sticky: str | None = None,
+    down: Collection[str] = (),
+    found: Sequence[Route] | None = None,
 ) -> str:
-    """The channel for one message; raises NoRoute when none serves it."""
-    found = candidates(routes, dest)
+    """The channel for one message; raises NoRoute when none serves it. `found`: the
+    routes' `candidates` for `dest`, if the caller has them already."""
+    found = candidates(routes, dest) if found is None else found
     if not found:
         if dest.reach is Reach.EMAIL:
             raise NoRoute(f"no email channel (type smtp) is declared for topic {dest.topic!r}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -72,6 +72,7 @@ class Channels:
         self.shards = shards or {name: [channel] for name, channel in channels.items()}
         self.started: set[tuple[str, int]] = set()  # (channel, shard) running here
         self._here: dict[str, list[Channel]] = {}
+        self._serving: dict[Destination, list[routing.Route]] = {}  # routing.candidates, per destination
 
     def started_here(self, name: str, shard: int) -> None:
         self.started.add((name, shard))
@@ -127,9 +128,15 @@ class Channels:
             kind,
         )
 
-    def route(self, dest: Destination, sticky: str | None) -> tuple[str, str]:
-        """(channel, the address it sends from) for one message; raises routing.NoRoute."""
-        name = routing.choose(self.routes, dest, sticky=sticky, down=self.down())
+    def route(self, dest: Destination, sticky: str | None, down: Collection[str] | None = None) -> tuple[str, str]:
+        """(channel, the address it sends from) for one message; raises routing.NoRoute.
+        `down`: what `down()` said, for a batch routed on one look at the channels' health."""
+        found = self._serving.get(dest)
+        if found is None:
+            if len(self._serving) >= 10_000:  # destinations are few (country, number type, topic)
+                self._serving.clear()
+            found = self._serving[dest] = routing.candidates(self.routes, dest)
+        name = routing.choose(self.routes, dest, sticky=sticky, down=self.down() if down is None else down, found=found)
         return name, self.sender_of(name)
 
     def sender_of(self, name: str) -> str:

@@ -8,7 +8,7 @@ writes anything, so a bad item in a batch stores nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -67,8 +67,13 @@ class Router(Protocol):
         """What routing needs to know of a recipient (its country, number type …)."""
         ...
 
-    def route(self, dest: Destination, sticky: str | None) -> tuple[str, str]:
-        """(channel, the address it sends from); raises core.routing.NoRoute."""
+    def route(self, dest: Destination, sticky: str | None, down: Collection[str] | None = None) -> tuple[str, str]:
+        """(channel, the address it sends from); raises core.routing.NoRoute. `down`: the
+        channels down, from `down()` (asked if None)."""
+        ...
+
+    def down(self) -> Collection[str]:
+        """The channels down now."""
         ...
 
     async def stick(self, conn: AsyncConnection, workspace_id: str, contact_id: str, channel: str) -> None:
@@ -137,7 +142,7 @@ def _validate(req: MessageRequest, rules: OutboxRules, index: int | None) -> Che
     if rules.router is not None:
         destination = rules.router.destination(to, req.topic)
         try:
-            rules.router.route(destination, None)  # some channel serves it
+            rules.router.route(destination, None, ())  # some channel serves it (up or not)
         except NoRoute as exc:
             raise SubmitError("to", str(exc), index) from None
     return Checked(req, to, count, kind.priority, destination)
@@ -172,6 +177,9 @@ async def submit(
     return await write(conn, workspace_id, validate(requests, rules, numbered=numbered), rules, now)
 
 
+_PERSON = ("id", "channel")  # what `write` reads of a contact found by number
+
+
 async def write(
     conn: AsyncConnection, workspace_id: str, checked: list[Checked], rules: OutboxRules, now: datetime
 ) -> list[dict[str, Any]]:
@@ -183,10 +191,11 @@ async def write(
     fresh = [c.to for c in checked if c.request.idempotency_key not in existing and not c.request.contact_id]
     fresh_phones = [to for to in fresh if not is_email(to)]
     fresh_emails = [to for to in fresh if is_email(to)]
-    people = await contact_store.ensure_by_phone(conn, workspace_id, fresh_phones, now) if fresh_phones else {}
+    people = await contact_store.ensure_by_phone(conn, workspace_id, fresh_phones, now, _PERSON) if fresh_phones else {}
     if fresh_emails:
         people.update(await contact_store.ensure_by_email(conn, workspace_id, fresh_emails, now))
 
+    down = rules.router.down() if rules.router is not None else ()  # one look at health per batch
     results: list[dict[str, Any]] = []
     new_rows: list[dict[str, Any]] = []
     stuck: dict[str, list[str]] = {}  # channel -> contacts who get their sticky channel now
@@ -204,7 +213,7 @@ async def write(
         channel, sender = None, rules.sender
         if rules.router is not None:
             assert c.destination is not None
-            channel, sender = rules.router.route(c.destination, person.get("channel"))
+            channel, sender = rules.router.route(c.destination, person.get("channel"), down)
             if person.get("channel") is None and count is not None:  # SMS conversations stick
                 person["channel"] = channel
                 stuck.setdefault(channel, []).append(person["id"])

@@ -5,7 +5,7 @@ A contact created for a number on the suppression list gets its old opt-outs bac
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -53,16 +53,28 @@ async def by_ids(conn: AsyncConnection, workspace_id: str, contact_ids: Iterable
     return found
 
 
-async def by_phones(conn: AsyncConnection, workspace_id: str, phones: Iterable[str]) -> dict[str, dict[str, Any]]:
+async def by_phones(
+    conn: AsyncConnection, workspace_id: str, phones: Iterable[str], columns: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The contacts with these numbers, by number: whole rows, or only `columns` of them."""
     wanted = list(set(phones))
     found: dict[str, dict[str, Any]] = {}
+    if columns is None:
+        for start in range(0, len(wanted), 500):
+            rows = await conn.execute(
+                select(contacts).where(
+                    contacts.c.workspace_id == workspace_id, contacts.c.phone.in_(wanted[start : start + 500])
+                )
+            )
+            found.update({row["phone"]: dict(row) for row in rows.mappings()})
+        return found
+    names = ("phone", *(c for c in columns if c != "phone"))
+    chosen = [contacts.c[name] for name in names]
     for start in range(0, len(wanted), 500):
         rows = await conn.execute(
-            select(contacts).where(
-                contacts.c.workspace_id == workspace_id, contacts.c.phone.in_(wanted[start : start + 500])
-            )
+            select(*chosen).where(contacts.c.workspace_id == workspace_id, contacts.c.phone.in_(wanted[start : start + 500]))
         )
-        found.update({row["phone"]: dict(row) for row in rows.mappings()})
+        found.update({row[0]: dict(zip(names, row)) for row in rows.all()})  # tuples: the send path's lookup
     return found
 
 
@@ -94,10 +106,12 @@ async def create(
 
 
 async def ensure_by_phone(
-    conn: AsyncConnection, workspace_id: str, phones: Iterable[str], now: datetime
+    conn: AsyncConnection, workspace_id: str, phones: Iterable[str], now: datetime, columns: Sequence[str] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """The contacts for these numbers, creating the missing ones (one batch each way)."""
-    found = await by_phones(conn, workspace_id, phones)
+    """The contacts for these numbers, creating the missing ones (one batch each way).
+    With `columns`, those found hold only these (and `phone`); created ones hold all."""
+    phones = list(phones)
+    found = await by_phones(conn, workspace_id, phones, columns)
     missing = [p for p in dict.fromkeys(phones) if p not in found]
     if missing:
         rows = [

@@ -33,8 +33,11 @@ class OneChannel:
     def destination(self, to: str, topic: str) -> Destination:
         return Destination(Reach.SMS, None, None, topic, "transactional")
 
-    def route(self, dest: Destination, sticky: str | None) -> tuple[str, str]:
+    def route(self, dest: Destination, sticky: str | None, down: object = None) -> tuple[str, str]:
         return "scripted", "+18005550100"
+
+    def down(self) -> set[str]:
+        return set()
 
     async def stick(self, conn: object, workspace_id: str, contact_id: str, channel: str) -> None: ...
 

@@ -349,7 +349,11 @@ class WebhookSender:
     # -- internals -----------------------------------------------------------------------
 
     async def _pass(self) -> float:
-        attempted = await self.deliver_due()
+        try:
+            attempted = await self.deliver_due()
+        except Exception:
+            self._seen = -1  # the next wake tries again, whatever was queued
+            raise
         if attempted >= self.batch_size:
             return 0  # probably more due
         delay = await _to_the_end(self._seconds_until_next_due())

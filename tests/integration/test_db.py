@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import pytest
 from sqlalchemy import insert, select, text
 
-from empathic.store.db import Database, unavailable
+from empathic.store.db import Database, after_commit, unavailable
 from empathic.store.schema import Instant, timers
 
 
@@ -83,3 +83,26 @@ async def test_a_fault_in_a_statement_is_not_an_outage(database: Database) -> No
             await conn.execute(text("SELECT 1"))
     await nowhere.close()
     assert unavailable(caught.value), caught.value
+
+
+async def test_after_commit_runs_once_committed_and_never_on_rollback(database: Database) -> None:
+    ran: list[str] = []
+    async with database.transaction() as conn:
+        await conn.execute(insert(timers).values(kind="k", ref="a", due_at=datetime.now(UTC), payload={}))
+        after_commit(conn, lambda: ran.append("first"))
+        after_commit(conn, lambda: ran.append("second"))
+        assert ran == []  # not before the commit
+    assert ran == ["first", "second"]
+
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as conn:
+            await conn.execute(insert(timers).values(kind="k", ref="b", due_at=datetime.now(UTC), payload={}))
+            after_commit(conn, lambda: ran.append("rolled back"))
+            raise RuntimeError("the caller's fault")
+    async with database.transaction() as conn:  # the same pooled connection: nothing left over
+        assert [r for (r,) in (await conn.execute(select(timers.c.ref))).all()] == ["a"]
+    assert ran == ["first", "second"]
+
+    async with database.engine.begin() as raw:  # not a Database.transaction: at once
+        after_commit(raw, lambda: ran.append("at once"))
+    assert ran == ["first", "second", "at once"]

@@ -556,6 +556,44 @@ async def test_background_loop_delivers_when_woken(db: Database, receiver: Recei
     assert sender._loop._task is None
 
 
+async def test_a_commit_that_queued_no_delivery_does_not_make_the_sender_look(
+    db: Database, receiver: Receiver, clock: FakeClock, http: httpx.AsyncClient
+) -> None:
+    hook = await make_webhook(db, receiver.url, ["message.status"])
+    sender = sender_for(db, clock, http)
+    real = sender.deliver_due
+    passes = 0
+
+    async def counted() -> int:
+        nonlocal passes
+        passes += 1
+        return await real()
+
+    sender.deliver_due = counted  # type: ignore[method-assign]
+    await sender.start()
+    try:
+        sender.wake()
+        for _ in range(100):
+            if passes:
+                break
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)
+        assert passes == 1
+        for _ in range(5):  # commits of texts nobody subscribed to (every dispatcher batch)
+            await put(db, "message.received", [{"m": 1}], clock.now())
+            sender.wake()
+            await asyncio.sleep(0.02)
+        assert passes == 1  # well under the 1 s idle poll: nobody looked
+        await put(db, "message.status", [{"m": 2}], clock.now())
+        sender.wake()
+        await asyncio.wait_for(receiver.got_one.wait(), 0.5)
+        assert passes == 2
+    finally:
+        await sender.stop()
+    [d] = await deliveries(db, hook["id"])
+    assert d["id"] == receiver.requests[0].headers["empathic-delivery"]
+
+
 async def test_background_loop_survives_a_failing_pass(
     db: Database, receiver: Receiver, clock: FakeClock, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:

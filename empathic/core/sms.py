@@ -101,6 +101,8 @@ def septets(text: str) -> int:
     if not _GSM7_ALL.issuperset(text):
         bad = next(ch for ch in text if ch not in _GSM7_ALL)
         raise ValueError(f"not GSM-7 encodable: {bad!r} (U+{ord(bad):04X})")
+    if GSM7_EXTENSION.isdisjoint(text):  # most texts: one pass in C
+        return len(text)
     return len(text) + sum(text.count(ch) for ch in _GSM7_EXTENSION_CHARS)
 
 

@@ -201,7 +201,8 @@ async def queued_batch(
     if conn.dialect.name == "postgresql":  # claimers never take the same rows
         query = query.with_for_update(skip_locked=True, of=messages)
     rows = await conn.execute(query)
-    return [dict(r) for r in rows.mappings()]
+    names = tuple(rows.keys())
+    return [dict(zip(names, r)) for r in rows.all()]  # tuples: cheaper than mappings, a batch at a time
 
 
 async def claim_marks(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tuple[str, int]]:

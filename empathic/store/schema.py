@@ -43,11 +43,20 @@ _MS = timedelta(milliseconds=1)
 
 def to_millis(value: datetime | None) -> int | None:
     """An aware instant as stored: integer epoch milliseconds (None stays None)."""
+    global _last_millis
     if value is None:
         return None
+    last = _last_millis
+    if value is last[0]:  # a batch's rows share one `now`: the same object, converted once
+        return last[1]
     if value.tzinfo is None:
         raise ValueError("naive datetime given where an aware UTC instant is required")
-    return (value - EPOCH) // _MS  # integer arithmetic: float timestamps lose a ms
+    millis = (value - EPOCH) // _MS  # integer arithmetic: float timestamps lose a ms
+    _last_millis = (value, millis)
+    return millis
+
+
+_last_millis: tuple[datetime | None, int | None] = (None, None)  # datetimes are immutable
 
 
 class Instant(TypeDecorator[datetime]):

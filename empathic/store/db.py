@@ -12,7 +12,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from empathic.store.turns import WriteTurn
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_WAIT = 10.0  # seconds a SQLite transaction waits for another process's write lock
@@ -86,8 +88,12 @@ class Database:
             if schema:
                 options["connect_args"] = {"server_settings": {"search_path": schema}}
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        self._turn: WriteTurn | None = None
         if self.is_sqlite:
             _tune_sqlite(self.engine)
+            path = self.engine.url.database
+            if path and path != ":memory:" and not path.startswith("file:") and WriteTurn.available():
+                self._turn = WriteTurn(Path(path))
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent; processes starting at once
@@ -103,11 +109,11 @@ class Database:
         what `after_commit` was given in it runs."""
         hooks: list[Callable[[], None]] = []
         async with self._begun() as conn:
-            conn.info[_AFTER_COMMIT] = hooks
+            _AFTER_COMMIT[id(conn)] = hooks  # not conn.info: that reconnects a connection cut off
             try:
                 yield conn
             finally:
-                conn.info.pop(_AFTER_COMMIT, None)
+                _AFTER_COMMIT.pop(id(conn), None)
         for hook in hooks:
             hook()
 
@@ -117,40 +123,45 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        # SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 … ms between tries, far
-        # longer than our transactions hold the write lock; with another process writing
-        # (an API process beside a worker) we try again sooner, with jitter, up to BUSY_WAIT.
-        begin = self.engine.begin()
+        # Our turn at the write lock first (store.turns: the kernel wakes the next process
+        # the moment it is free). A writer that takes no turns can still hold SQLite's lock:
+        # its own busy handler sleeps 1, 2, 5, 10 … ms between tries, far longer than our
+        # transactions hold it, so we try again sooner, with jitter, up to BUSY_WAIT.
         delay, deadline = 0.0005, time.monotonic() + BUSY_WAIT
         while True:
+            held = AsyncExitStack()
             try:
-                conn = await begin.__aenter__()
+                conn = await held.enter_async_context(self.engine.connect())
+                if self._turn is not None:
+                    await self._turn.take(deadline - time.monotonic())
+                    held.callback(self._turn.give)  # after COMMIT or ROLLBACK, before the pool has it back
+                await held.enter_async_context(conn.begin())
                 break
             except OperationalError as exc:
+                await held.aclose()
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
-                begin = self.engine.begin()
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 0.01)
-        try:
-            yield conn
-        except BaseException as exc:
-            if not await begin.__aexit__(type(exc), exc, exc.__traceback__):
+            except BaseException:
+                await held.aclose()
                 raise
-        else:
-            await begin.__aexit__(None, None, None)
+        async with held:
+            yield conn
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._turn is not None:
+            self._turn.close()
 
 
-_AFTER_COMMIT = "empathic.after_commit"
+_AFTER_COMMIT: dict[int, list[Callable[[], None]]] = {}  # id of an open transaction's connection -> hooks
 
 
 def after_commit(conn: AsyncConnection, hook: Callable[[], None]) -> None:
     """Run `hook` once the transaction of `conn` (a `Database.transaction`) has committed;
     never if it rolls back. Outside one (a test's own connection) it runs at once."""
-    hooks = conn.info.get(_AFTER_COMMIT)
+    hooks = _AFTER_COMMIT.get(id(conn))
     if hooks is None:
         hook()
     else:

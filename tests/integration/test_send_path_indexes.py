@@ -36,6 +36,12 @@ class _Capture:
             def mappings(self):  # type: ignore[no-untyped-def]
                 return []
 
+            def keys(self):  # type: ignore[no-untyped-def]
+                return []
+
+            def all(self):  # type: ignore[no-untyped-def]
+                return []
+
         return _Empty()
 
 

@@ -5,6 +5,8 @@ up with SQLite's own error only after BUSY_WAIT."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -54,3 +56,102 @@ async def test_it_gives_up_after_the_busy_wait(tmp_path: Path, monkeypatch: pyte
     await holder
     await first.close()
     await second.close()
+
+
+# -- turns (store.turns): the processes sharing a file take the write lock in turn ---------
+
+
+def _holder(path: Path, mode: str) -> subprocess.Popen[str]:
+    """Another process holding `path` (EX or SH flock) until killed; started when it says so."""
+    code = (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+        f"fcntl.flock(fd, fcntl.LOCK_{mode})\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+async def _write(db: Database, name: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(text("INSERT INTO leases (name, owner, expires_at) VALUES (:n, 'a', 0)"), {"n": name})
+
+
+async def test_a_process_killed_holding_the_turn_lets_the_others_write(tmp_path: Path) -> None:
+    db = Database(sqlite_url(tmp_path / "e.db"))
+    await db.migrate()
+    holder = _holder(tmp_path / "e.db-turn", "EX")
+    try:
+        writing = asyncio.create_task(_write(db, "x"))
+        await asyncio.sleep(0.3)
+        assert not writing.done()  # it waits for the turn
+        started = time.monotonic()
+        holder.kill()
+        holder.wait()
+        await asyncio.wait_for(writing, 2)
+        assert time.monotonic() - started < 1.0  # woken when the kernel took the dead one's lock
+    finally:
+        holder.kill()
+        await db.close()
+
+
+async def test_a_waiter_that_is_paused_holds_nobody_up(tmp_path: Path) -> None:
+    db = Database(sqlite_url(tmp_path / "e.db"))
+    await db.migrate()
+    waiter = _holder(tmp_path / "e.db-want", "SH")  # says it waits, then never comes (SIGSTOP, a crash)
+    try:
+        started = time.monotonic()
+        for i in range(20):
+            await _write(db, f"n{i}")
+        assert time.monotonic() - started < 2.0
+    finally:
+        waiter.kill()
+        await db.close()
+
+
+_WRITER = """
+import asyncio, os, sys, time
+from sqlalchemy import text
+from empathic.store.db import Database, sqlite_url
+
+async def main(path, who, go):
+    db = Database(sqlite_url(path))
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    for i in range(40):
+        async with db.transaction() as conn:
+            await conn.execute(text("INSERT INTO leases (name, owner, expires_at) VALUES (:n, :o, 0)"),
+                               {"n": f"{who}{i}", "o": who})
+            await asyncio.sleep(0.002)  # the lock held a while, as a batch's write holds it
+        await asyncio.sleep(0)  # and back for more at once, as an API process under load
+    await db.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
+"""
+
+
+async def test_two_processes_writing_back_to_back_take_turns(tmp_path: Path) -> None:
+    """An API process and a worker each wanting the lock again as soon as they give it: the
+    one already waiting goes first, so neither runs far ahead of the other."""
+    db = Database(sqlite_url(tmp_path / "e.db"))
+    await db.migrate()
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path / "e.db"), who, str(go)]) for who in "ab"
+    ]
+    await asyncio.sleep(1.0)  # both started and waiting for the go
+    go.touch()
+    for proc in procs:
+        assert await asyncio.to_thread(proc.wait, 60) == 0
+    async with db.transaction() as conn:
+        order = [o for (o,) in (await conn.execute(text("SELECT owner FROM leases ORDER BY rowid"))).all()]
+    await db.close()
+    runs, longest, last = 0, 0, None
+    for who in order:
+        runs = runs + 1 if who == last else 1
+        longest, last = max(longest, runs), who
+    assert sorted(order) == ["a"] * 40 + ["b"] * 40
+    assert longest <= 8, "".join(order)

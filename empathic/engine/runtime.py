@@ -193,7 +193,7 @@ class Runtime:
                 for k in range(len(shards)):
                     await self._start_channel(name, k, dispatch=False)
         else:
-            await self.waker.listen(self.flows_moved)  # an API process queued something
+            await self.waker.listen(self.woken)  # an API process queued something
             await self.duties.start()
         log.info("empathic started as %s (project %s)", self.role, self.project.root)
 
@@ -239,6 +239,12 @@ class Runtime:
         self.webhooks.wake()
         if self.role == "api":
             self.waker.notify()
+
+    def woken(self) -> None:
+        """Another process committed work: every loop looks (its webhook deliveries too,
+        which this process's count of its own cannot see)."""
+        self.webhooks.wake(force=True)
+        self.flows_moved()
 
     def flows_moved(self) -> None:
         """Flow runs may have queued texts, set timers or asked for calls: wake every loop."""

@@ -326,10 +326,11 @@ class WebhookSender:
             await self._client.aclose()
             self._client = None
 
-    def wake(self) -> None:
+    def wake(self, force: bool = False) -> None:
         """Something was committed: look for deliveries now if this process queued any
-        since the last look (others' are found within _MAX_IDLE)."""
-        if _Queued.count != self._seen:
+        since the last look, or if another process woke us (`force`); deliveries queued
+        elsewhere without a wake are found within _MAX_IDLE."""
+        if force or _Queued.count != self._seen:
             self._seen = _Queued.count
             self._loop.wake()
 

@@ -127,19 +127,20 @@ class Database:
         # the moment it is free). A writer that takes no turns can still hold SQLite's lock:
         # its own busy handler sleeps 1, 2, 5, 10 … ms between tries, far longer than our
         # transactions hold it, so we try again sooner, with jitter, up to BUSY_WAIT.
-        delay, deadline = 0.0005, time.monotonic() + BUSY_WAIT
+        delay, deadline = 0.0005, None
         while True:
             held = AsyncExitStack()
             try:
-                conn = await held.enter_async_context(self.engine.connect())
-                if self._turn is not None:
-                    await self._turn.take(deadline - time.monotonic())
+                conn = await held.enter_async_context(self.engine.connect())  # this process's turn
+                if deadline is None:  # the wait for other processes starts now
+                    deadline = time.monotonic() + BUSY_WAIT
+                if self._turn is not None and await self._turn.take(deadline - time.monotonic()):
                     held.callback(self._turn.give)  # after COMMIT or ROLLBACK, before the pool has it back
                 await held.enter_async_context(conn.begin())
                 break
             except OperationalError as exc:
                 await held.aclose()
-                if "locked" not in str(exc) or time.monotonic() > deadline:
+                if "locked" not in str(exc) or deadline is None or time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 0.01)

@@ -21,14 +21,22 @@ SQLite's lock, which store.db retries as before.
 
 One turn per `Database` (its own file descriptors): two of them in one process exclude
 each other as two processes do. Within one `Database` the single pooled connection makes
-tasks take turns already, so at most one task waits here at a time.
+tasks take turns already, so at most one task waits here at a time, in a thread of its
+own. A wait given up (timed out, cancelled) stays queued: the next `take` joins it, or it
+passes the turn on the moment it comes. The files get the database file's permissions
+(processes of several users in one group share it as they share `-wal`); a turn that
+cannot be opened is left out, with a warning, and SQLite's own lock is all there is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
+import stat
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
@@ -38,63 +46,106 @@ try:
 except ImportError:  # not on this platform: SQLite's own lock, retried, is all there is
     fcntl = None  # type: ignore[assignment]
 
+log = logging.getLogger(__name__)
+
 
 class WriteTurn:
     def __init__(self, database: Path) -> None:
+        database = database.resolve()  # one file, one turn, whatever the path it was named by
+        self.database = database
         self.paths = (database.with_name(database.name + "-turn"), database.with_name(database.name + "-want"))
         self._fds: tuple[int, int] | None = None
         self._pid = 0
-        self._pending: asyncio.Future[None] | None = None  # a blocking wait running in a thread
-        self._waiting = 0  # tasks awaiting `_pending` (0 or 1)
+        self._broken = False  # the files could not be opened: no turns
+        self._pending: asyncio.Future[None] | None = None  # a blocking wait in `_thread`
+        self._orphan: asyncio.Future[None] | None = None  # `_pending`, given up by its waiter
+        self._thread: ThreadPoolExecutor | None = None
 
     @staticmethod
     def available() -> bool:
         return fcntl is not None
 
-    def _files(self) -> tuple[int, int]:
-        if self._fds is None or self._pid != os.getpid():  # a forked child opens its own
-            turn, want = (os.open(p, os.O_RDWR | os.O_CREAT, 0o600) for p in self.paths)
-            self._fds, self._pid = (turn, want), os.getpid()
+    def _files(self) -> tuple[int, int] | None:
+        if self._broken:
+            return None
+        if self._fds is None or self._pid != os.getpid():
+            if self._fds is not None:  # a forked child: the parent's waits and locks are not ours
+                for fd in self._fds:
+                    os.close(fd)
+                self._pending = self._orphan = self._thread = None
+            try:
+                mode = stat.S_IMODE(os.stat(self.database).st_mode) or 0o644
+            except OSError:
+                mode = 0o644
+            opened: list[int] = []
+            try:
+                for path in self.paths:
+                    opened.append(os.open(path, os.O_RDWR | os.O_CREAT, mode))
+            except OSError as exc:
+                for fd in opened:
+                    os.close(fd)
+                self._broken, self._fds = True, None
+                log.warning("no write turns for %s (%s); SQLite's lock is retried instead", self.database, exc)
+                return None
+            self._fds, self._pid = (opened[0], opened[1]), os.getpid()
         return self._fds
 
-    async def take(self, timeout: float) -> None:
+    async def take(self, timeout: float) -> bool:
         """Wait for the turn, at most `timeout` seconds; then raise OperationalError
-        ("database is locked", as SQLite's own would be: store.db.unavailable knows it)."""
-        turn, want = self._files()
-        if self._pending is None:
+        ("database is locked", as SQLite's own would be: store.db.unavailable knows it).
+        False: there are no turns here (the files could not be opened); nothing to give."""
+        fds = self._files()
+        if fds is None:
+            return False
+        turn, want = fds
+        pending = self._pending
+        if pending is None:
             if not _others_waiting(want):
                 try:
                     fcntl.flock(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return
+                    return True
                 except BlockingIOError:
                     pass
-            self._pending = asyncio.get_running_loop().run_in_executor(None, _wait, turn, want)
-            self._pending.add_done_callback(self._came)
-        pending = self._pending  # a wait given up earlier is still queued: join it
-        self._waiting += 1
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-turn")
+            # The thread waits on copies of the descriptors: same locks, and closing ours
+            # meanwhile (close()) cannot make it unlock another file's.
+            pending = self._pending = asyncio.get_running_loop().run_in_executor(
+                self._thread, _wait, os.dup(turn), os.dup(want)
+            )
+        self._orphan = None  # a wait given up before is ours again
         try:
             await asyncio.wait_for(asyncio.shield(pending), max(0.0, timeout))
         except TimeoutError:
             if _came_in(pending):  # it came just as the wait ran out: ours
-                return
+                self._pending = None
+                return True
+            self._abandon(pending)
             raise OperationalError(
                 "BEGIN IMMEDIATE", None,
                 sqlite3.OperationalError(f"database is locked: no write turn in {timeout:.1f}s ({self.paths[0]})"),
             ) from None
         except BaseException:
             if _came_in(pending):  # cancelled after it came: pass it on
+                self._pending = None
                 self.give()
+            elif pending.done():  # the wait itself failed
+                self._pending = None
+            else:
+                self._abandon(pending)
             raise
-        finally:
-            self._waiting -= 1
-
-    def _came(self, done: asyncio.Future[None]) -> None:
-        # Runs before the waiter wakes. Nobody waits any more (it timed out, or was
-        # cancelled): the turn is passed on at once, or it would block every other process.
         self._pending = None
-        if done.cancelled() or done.exception() is not None:
+        return True
+
+    def _abandon(self, pending: asyncio.Future[None]) -> None:
+        self._orphan = pending
+        pending.add_done_callback(self._came_to_nobody)
+
+    def _came_to_nobody(self, done: asyncio.Future[None]) -> None:
+        if self._orphan is not done:  # a later take() joined it: the turn is that one's
             return
-        if self._waiting == 0:
+        self._orphan = self._pending = None
+        if _came_in(done):  # nobody waits for it any more: pass it on, or it blocks everyone
             self.give()
 
     def give(self) -> None:
@@ -106,6 +157,9 @@ class WriteTurn:
             for fd in self._fds:
                 os.close(fd)
         self._fds = None
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+            self._thread = None
 
 
 def _others_waiting(want: int) -> bool:
@@ -118,16 +172,20 @@ def _others_waiting(want: int) -> bool:
 
 
 def _wait(turn: int, want: int) -> None:
-    """In a thread: say we wait (if the flag is free this instant; never wait for it), then
-    wait for the turn."""
+    """In a thread: say we wait, then wait for the turn. The flag is never waited for: it
+    is held exclusively only between two system calls of a process looking at it."""
     try:
-        fcntl.flock(want, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:  # another process is looking at the flag right now
-        pass
-    try:
+        for _ in range(5):
+            try:
+                fcntl.flock(want, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.0001)
         fcntl.flock(turn, fcntl.LOCK_EX)
     finally:
         fcntl.flock(want, fcntl.LOCK_UN)
+        os.close(want)
+        os.close(turn)  # the turn stays held through the descriptor it was copied from
 
 
 def _came_in(pending: asyncio.Future[None]) -> bool:

@@ -155,3 +155,58 @@ async def test_two_processes_writing_back_to_back_take_turns(tmp_path: Path) -> 
         longest, last = max(longest, runs), who
     assert sorted(order) == ["a"] * 40 + ["b"] * 40
     assert longest <= 8, "".join(order)
+
+
+def _can_take(path: Path) -> bool:
+    """Can another process take `path` exclusively right now?"""
+    code = (
+        "import fcntl, os, sys\n"
+        f"fd = os.open({str(path)!r}, os.O_RDWR)\n"
+        "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(1)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+async def test_a_wait_given_up_is_joined_by_the_next_and_never_leaves_the_turn_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(sqlite_url(tmp_path / "e.db"))
+    await db.migrate()
+    holder = _holder(tmp_path / "e.db-turn", "EX")
+    try:
+        monkeypatch.setattr(db_module, "BUSY_WAIT", 0.2)
+        with pytest.raises(OperationalError, match="locked"):
+            await _write(db, "given-up")  # its wait stays queued in the kernel
+        monkeypatch.setattr(db_module, "BUSY_WAIT", 10.0)
+        joined = asyncio.create_task(_write(db, "joined"))
+        await asyncio.sleep(0.2)
+        holder.kill()
+        holder.wait()
+        await asyncio.wait_for(joined, 2)
+        assert _can_take(tmp_path / "e.db-turn")  # given back after the write, not kept by the old wait
+
+        holder = _holder(tmp_path / "e.db-turn", "EX")
+        monkeypatch.setattr(db_module, "BUSY_WAIT", 0.2)
+        with pytest.raises(OperationalError, match="locked"):
+            await _write(db, "abandoned")
+        holder.kill()
+        holder.wait()
+        await asyncio.sleep(0.3)  # the abandoned wait comes in with nobody waiting: passed on
+        assert _can_take(tmp_path / "e.db-turn")
+    finally:
+        holder.kill()
+        await db.close()
+    again = Database(sqlite_url(tmp_path / "e.db"))
+    async with again.transaction() as conn:
+        names = {n for (n,) in (await conn.execute(text("SELECT name FROM leases"))).all()}
+    await again.close()
+    assert names == {"joined"}
+
+
+async def test_turn_files_that_cannot_be_opened_leave_sqlites_lock_alone(tmp_path: Path) -> None:
+    (tmp_path / "e.db-turn").mkdir()  # not a file: opening it fails
+    db = Database(sqlite_url(tmp_path / "e.db"))
+    await db.migrate()
+    for i in range(3):
+        await _write(db, f"n{i}")
+    await db.close()

@@ -36,7 +36,8 @@ import os
 import sqlite3
 import stat
 import time
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from queue import SimpleQueue
 from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
@@ -59,7 +60,7 @@ class WriteTurn:
         self._broken = False  # the files could not be opened: no turns
         self._pending: asyncio.Future[None] | None = None  # a blocking wait in `_thread`
         self._orphan: asyncio.Future[None] | None = None  # `_pending`, given up by its waiter
-        self._thread: ThreadPoolExecutor | None = None
+        self._thread: _Waiter | None = None
 
     @staticmethod
     def available() -> bool:
@@ -72,7 +73,7 @@ class WriteTurn:
             if self._fds is not None:  # a forked child: the parent's waits and locks are not ours
                 for fd in self._fds:
                     os.close(fd)
-                self._pending = self._orphan = self._thread = None
+                self._pending = self._orphan = self._thread = None  # threads do not survive a fork
             try:
                 mode = stat.S_IMODE(os.stat(self.database).st_mode) or 0o644
             except OSError:
@@ -107,12 +108,10 @@ class WriteTurn:
                 except BlockingIOError:
                     pass
             if self._thread is None:
-                self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-turn")
+                self._thread = _Waiter()
             # The thread waits on copies of the descriptors: same locks, and closing ours
             # meanwhile (close()) cannot make it unlock another file's.
-            pending = self._pending = asyncio.get_running_loop().run_in_executor(
-                self._thread, _wait, os.dup(turn), os.dup(want)
-            )
+            pending = self._pending = self._thread.wait(os.dup(turn), os.dup(want))
         self._orphan = None  # a wait given up before is ours again
         try:
             await asyncio.wait_for(asyncio.shield(pending), max(0.0, timeout))
@@ -158,8 +157,51 @@ class WriteTurn:
                 os.close(fd)
         self._fds = None
         if self._thread is not None:
-            self._thread.shutdown(wait=False)
+            self._thread.stop()
             self._thread = None
+
+
+class _Waiter:
+    """The thread a turn's blocking waits run in: a daemon, so a wait still queued behind
+    a paused process never keeps this one from exiting (an executor's threads are joined
+    at exit)."""
+
+    def __init__(self) -> None:
+        self._jobs: SimpleQueue[tuple[int, int, asyncio.Future[None]] | None] = SimpleQueue()
+        threading.Thread(target=self._run, name="sqlite-turn", daemon=True).start()
+
+    def wait(self, turn: int, want: int) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._jobs.put((turn, want, done))
+        return done
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            turn, want, done = job
+            try:
+                _wait(turn, want)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting task
+                _settle(done, exc)
+            else:
+                _settle(done, None)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    def settle() -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    try:
+        done.get_loop().call_soon_threadsafe(settle)
+    except RuntimeError:  # the loop is closed: nobody is waiting
+        pass
 
 
 def _others_waiting(want: int) -> bool:

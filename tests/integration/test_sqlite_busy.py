@@ -210,3 +210,38 @@ async def test_turn_files_that_cannot_be_opened_leave_sqlites_lock_alone(tmp_pat
     for i in range(3):
         await _write(db, f"n{i}")
     await db.close()
+
+
+_GIVES_UP_AND_EXITS = """
+import asyncio, sys
+from empathic.store import db as db_module
+from empathic.store.db import Database, sqlite_url
+
+async def main(path):
+    db = Database(sqlite_url(path))
+    db_module.BUSY_WAIT = 0.2
+    try:
+        async with db.transaction():
+            pass
+    except Exception as exc:
+        print(type(exc).__name__, flush=True)
+
+asyncio.run(main(sys.argv[1]))  # leaves, its wait still queued behind the holder
+"""
+
+
+async def test_a_process_whose_wait_is_still_queued_exits_at_once(tmp_path: Path) -> None:
+    db = Database(sqlite_url(tmp_path / "e.db"))
+    await db.migrate()
+    await db.close()
+    holder = _holder(tmp_path / "e.db-turn", "EX")
+    try:
+        started = time.monotonic()
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-c", _GIVES_UP_AND_EXITS, str(tmp_path / "e.db")],
+            capture_output=True, text=True, timeout=20,
+        )
+        assert done.stdout.strip() == "OperationalError" and done.returncode == 0
+        assert time.monotonic() - started < 10  # not held until the holder lets go
+    finally:
+        holder.kill()

@@ -140,7 +140,9 @@ class Database:
                 break
             except OperationalError as exc:
                 await held.aclose()
-                if "locked" not in str(exc) or deadline is None or time.monotonic() > deadline:
+                if deadline is None:  # locked while connecting (the connection's PRAGMAs): the wait starts now
+                    deadline = time.monotonic() + BUSY_WAIT
+                if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 0.01)

@@ -137,14 +137,15 @@ def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]] | Map
     pairs = params.items() if isinstance(params, Mapping) else params
     # Sorted by name, and by value for a repeated name, as Twilio's libraries do.
     data = url + "".join(name + value for name, value in sorted(pairs))
-    return base64.b64encode(hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode("ascii")
+    digest = hmac.new(auth_token.encode(), data.encode("utf-8", "surrogatepass"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
 
 
 def verify(auth_token: str, url: str, params: Iterable[tuple[str, str]] | Mapping[str, str], given: str) -> bool:
     """Whether `given` is the signature of this request. Like Twilio's own validators, the
     URL is also tried with and without its scheme's default port."""
     pairs = list(params.items() if isinstance(params, Mapping) else params)
-    given_bytes = given.encode("utf-8", "replace")
+    given_bytes = given.encode("utf-8", "surrogatepass")
     return any(
         hmac.compare_digest(signature(auth_token, candidate, pairs).encode(), given_bytes)
         for candidate in _port_variants(url)

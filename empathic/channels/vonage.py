@@ -170,16 +170,17 @@ def signature(secret: str, method: SignatureMethod, params: Mapping[str, str]) -
     signed = "".join(
         f"&{name}={params[name].replace('&', '_').replace('=', '_')}" for name in sorted(params) if name != "sig"
     )
+    # surrogatepass: a forged parameter holding a lone surrogate gets a (wrong) signature, not an error.
     if method is SignatureMethod.MD5HASH:
-        return hashlib.md5((signed + secret).encode()).hexdigest()
-    return hmac.new(secret.encode(), signed.encode(), method.value).hexdigest()
+        return hashlib.md5((signed + secret).encode("utf-8", "surrogatepass")).hexdigest()
+    return hmac.new(secret.encode(), signed.encode("utf-8", "surrogatepass"), method.value).hexdigest()
 
 
 def verify(secret: str, method: SignatureMethod, params: Mapping[str, str]) -> bool:
     """Whether `params` carry their own `sig` (Vonage sends MD5 in lower case, HMACs in upper)."""
     given = params.get("sig", "")
     expected = signature(secret, method, params)
-    return bool(given) and hmac.compare_digest(given.lower().encode("utf-8", "replace"), expected.encode())
+    return bool(given) and hmac.compare_digest(given.lower().encode("utf-8", "surrogatepass"), expected.encode())
 
 
 @dataclass

@@ -48,7 +48,8 @@ def verify(key: bytes, token: str, now: datetime) -> Link:
     workspace_id = workspace_of(token)
     _, contact_id, expires, given = token.split(".")
     payload = token.rsplit(".", 1)[0]
-    if not hmac.compare_digest(_mac(key, payload), given):
+    # Compared as bytes: a signature with characters outside ASCII is simply wrong, not an error.
+    if not hmac.compare_digest(_mac(key, payload).encode(), given.encode("utf-8", "surrogatepass")):
         raise BadLink("this link is not valid")
     if not expires.isdigit():
         raise BadLink("this link is not valid")
@@ -59,5 +60,5 @@ def verify(key: bytes, token: str, now: datetime) -> Link:
 
 
 def _mac(key: bytes, payload: str) -> str:
-    digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()
+    digest = hmac.new(key, payload.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

@@ -12,6 +12,7 @@ delivers the same message twice gets the first message's id back and nothing hap
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,6 +46,9 @@ class Routed:
     run_id: str | None = None  # the flow run that took the reply
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 async def route(
     conn: AsyncConnection,
     workspace_id: str,
@@ -73,7 +77,7 @@ async def route(
         "contact_id": contact["id"],
         "to_addr": inbound.to,
         "from_addr": phone,
-        "body": inbound.body.replace("\x00", ""),  # PostgreSQL text holds no NUL (SMSCs pad UCS-2 with it)
+        "body": storable_text(inbound.body),
         "topic": None,
         "priority": 0,
         "status": Status.RECEIVED.value,
@@ -185,6 +189,12 @@ async def _awaited_yes(
         return None
     last = await store.last_handed_off(conn, workspace_id, contact["id"])
     return pending[0] if last is not None and last["template"] == consents.REQUEST_TEMPLATE else None
+
+
+def storable_text(text: str) -> str:
+    """A carrier's text as a database holds it: no NUL (SMSCs pad UCS-2 with it), and a lone
+    UTF-16 surrogate (no UTF-8 text holds one) as U+FFFD, so the customer's words are kept."""
+    return _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
 
 
 def _leavable(rules: outbox.OutboxRules) -> list[str]:

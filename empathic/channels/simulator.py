@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from datetime import timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.channels.base import (
@@ -30,7 +30,7 @@ from empathic.channels.base import (
 from empathic.core.clock import Clock
 from empathic.loop import Loop
 from empathic.store.db import Database
-from empathic.store.schema import sim_messages
+from empathic.store.schema import messages, sim_messages
 
 
 
@@ -175,14 +175,16 @@ class Simulator:
             Inbound(self.name, carrier_id, sender=phone, to=self.sender, body=body, at=now)
         )
 
-    async def phone_messages(self, phone: str, *, limit: int = 100) -> list[PhoneMessage]:
+    async def phone_messages(self, phone: str, *, workspace_id: str | None = None, limit: int = 100) -> list[PhoneMessage]:
+        """What the phone shows, newest `limit`. With `workspace_id`, only that workspace's
+        side of it: the texts its messages became and what the phone sent (the phones text
+        the server's default workspace), never another workspace's texts to the number."""
+        query = select(sim_messages).where(sim_messages.c.phone == phone)
+        if workspace_id is not None:
+            own = exists().where(messages.c.id == sim_messages.c.client_ref, messages.c.workspace_id == workspace_id)
+            query = query.where((sim_messages.c.direction == "mo") | own)
         async with self.db.transaction() as conn:
-            result = await conn.execute(
-                select(sim_messages)
-                .where(sim_messages.c.phone == phone)
-                .order_by(sim_messages.c.id.desc())
-                .limit(limit)
-            )
+            result = await conn.execute(query.order_by(sim_messages.c.id.desc()).limit(limit))
             rows = list(reversed(result.mappings().all()))
         return [
             PhoneMessage(

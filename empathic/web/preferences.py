@@ -30,6 +30,7 @@ from empathic.store import consent as consent_store
 from empathic.store import contacts as contact_store
 from empathic.store import preferences as preference_store
 from empathic.store import privacy
+from empathic.web import security
 
 router = APIRouter(tags=["preference page"], include_in_schema=False)
 _pages = Environment(
@@ -40,6 +41,8 @@ DAY_LABELS = {"every_day": "every day", "weekdays": "on weekdays", "weekend": "a
 LANGUAGE_NAMES = {"en": "English", "es": "Español", "fr": "Français", "de": "Deutsch", "pt": "Português", "it": "Italiano"}
 MAX_FORM_BYTES = 16_384
 SOURCE, EVIDENCE = "web_form", "preference page"
+# The page's own inline style; no script, nothing loaded, posted only to itself, never framed.
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 
 class _Gone(Exception):
@@ -51,10 +54,10 @@ async def show(token: str, request: Request) -> HTMLResponse:
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
         try:
-            link, contact = await _open(conn, rt, token)
+            link, contact, key = await _open(conn, rt, token)
         except (links.BadLink, _Gone) as exc:
             return _message_page(_sentence(str(exc)), 404)
-        return await _render(conn, rt, link.workspace_id, contact)
+        return await _render(conn, rt, link.workspace_id, contact, form_token=security.form_token(key, token))
 
 
 @router.post("/p/{token}", response_class=HTMLResponse)
@@ -63,35 +66,42 @@ async def save(token: str, request: Request) -> HTMLResponse:
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         return _message_page("That form was too large.", 413)
+    if not security.same_origin({k.lower(): v for k, v in request.headers.items()}, _hosts(request, rt)):
+        return _message_page("That form was sent from another site, so nothing was changed.", 403)
     form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
     now = rt.now()
     async with rt.db.transaction() as conn:
         try:
-            link, contact = await _open(conn, rt, token)
+            link, contact, key = await _open(conn, rt, token)
         except (links.BadLink, _Gone) as exc:
             return _message_page(_sentence(str(exc)), 404)
+        if not security.form_token_valid(key, token, form.get("form_token", "")):
+            return _message_page("That form was not the one this page gave, so nothing was changed. "
+                                 "Open your link again.", 403)
         ws = link.workspace_id
+        issued = security.form_token(key, token)
         state = (await consent_store.states(conn, ws, [contact["id"]]))[contact["id"]]
         if form.get("action") == "stop_all":
             if not state.opted_out_of_all("sms"):
                 await _record(conn, ws, contact, ALL_TOPICS, ConsentAction.REVOKED, now)
-            page = await _render(conn, rt, ws, contact, saved=True)
+            page = await _render(conn, rt, ws, contact, saved=True, form_token=issued)
         else:
             try:
                 prefs = parse_preferences(_preferences_from(form, rt), rt.project.topics.kinds)
             except PreferencesError as exc:
-                return await _render(conn, rt, ws, contact, error=_explain(exc), status=400, form=form)
+                return await _render(conn, rt, ws, contact, error=_explain(exc), status=400, form=form,
+                                     form_token=issued)
             await preference_store.put(conn, ws, contact["id"], prefs.to_data(), now)
             for name, kind in _topics(rt):
                 wanted = f"receive:{name}" in form
                 if wanted != _receiving(state, name, kind):
                     await _record(conn, ws, contact, name, ConsentAction.GRANTED if wanted else ConsentAction.REVOKED, now)
-            page = await _render(conn, rt, ws, contact, saved=True)
+            page = await _render(conn, rt, ws, contact, saved=True, form_token=issued)
     rt.committed()
     return page
 
 
-async def _open(conn: Any, rt: Any, token: str) -> tuple[links.Link, dict[str, Any]]:
+async def _open(conn: Any, rt: Any, token: str) -> tuple[links.Link, dict[str, Any], bytes]:
     workspace_id = links.workspace_of(token)
     try:
         key = await privacy.link_key(conn, workspace_id)
@@ -101,7 +111,7 @@ async def _open(conn: Any, rt: Any, token: str) -> tuple[links.Link, dict[str, A
     contact = await contact_store.get(conn, workspace_id, link.contact_id)
     if contact is None:
         raise _Gone("there is nothing on file for you any more")
-    return link, contact
+    return link, contact, key
 
 
 async def _record(conn: Any, ws: str, contact: dict[str, Any], topic: str, action: ConsentAction, now: datetime) -> None:
@@ -144,7 +154,7 @@ def _explain(exc: PreferencesError) -> str:
 
 async def _render(
     conn: Any, rt: Any, ws: str, contact: dict[str, Any], *, saved: bool = False, error: str | None = None,
-    status: int = 200, form: dict[str, str] | None = None,
+    status: int = 200, form: dict[str, str] | None = None, form_token: str,
 ) -> HTMLResponse:
     state = (await consent_store.states(conn, ws, [contact["id"]]))[contact["id"]]
     stored = await preference_store.get(conn, ws, contact["id"])
@@ -168,9 +178,17 @@ async def _render(
         saved=saved, error=error, topics=topics, channels=CHANNELS,
         quiet=data["quiet_hours"], email_hours=data["email_hours"],
         day_groups=[(d, DAY_LABELS[d]) for d in DAY_GROUPS], languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
-        language=data["language"], max_marketing=data["max_marketing_per_week"],
+        language=data["language"], max_marketing=data["max_marketing_per_week"], form_token=form_token,
     )
-    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP})
+
+
+def _hosts(request: Request, rt: Any) -> set[str]:
+    """The hosts this page is served as: the one asked for, and the public URL's."""
+    hosts = {request.headers.get("host", "")}
+    if rt.settings.public_url:
+        hosts.add(rt.settings.public_url.split("://", 1)[-1].split("/", 1)[0])
+    return hosts
 
 
 def _message_page(text: str, status: int) -> HTMLResponse:

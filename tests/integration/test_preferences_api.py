@@ -73,7 +73,8 @@ async def test_the_page_saves_preferences_and_consent_with_a_ledger_record(api: 
     assert shown.status_code == 200 and "number ending 0192" in shown.text and "+14155550192" not in shown.text
     assert 'name="receive:deals" checked' in shown.text
 
-    form = {"action": "save", "channel:deals": "both", "quiet_on": "on", "quiet_from": "21:00", "quiet_to": "08:30",
+    form_token = re.search(r'name="form_token" value="([^"]+)"', shown.text).group(1)  # type: ignore[union-attr]
+    form = {"form_token": form_token, "action": "save", "channel:deals": "both", "quiet_on": "on", "quiet_from": "21:00", "quiet_to": "08:30",
             "language": "de", "max_marketing_per_week": "2", "receive:transactional": "on"}
     saved = await api.post(path, data=form, headers={"Authorization": ""})
     assert saved.status_code == 200 and "Saved" in saved.text
@@ -93,7 +94,7 @@ async def test_the_page_saves_preferences_and_consent_with_a_ledger_record(api: 
     assert bad.status_code == 400 and "Quiet hours" in bad.text and "Nothing was changed" in bad.text
     assert (await api.get(f"/v1/contacts/{contact_id}/preferences")).json()["language"] == "de"
 
-    stop = await api.post(path, data={"action": "stop_all"}, headers={"Authorization": ""})
+    stop = await api.post(path, data={"action": "stop_all", "form_token": form_token}, headers={"Authorization": ""})
     assert stop.status_code == 200
     assert (await api.get(f"/v1/contacts/{contact_id}/consents")).json()["sms"]["opted_out_of_all"] is True
 

@@ -3,8 +3,8 @@
 Seeds are the real PDUs of tests/channels/smpp/data/pdus.toml; libFuzzer mutates them for
 `--seconds`. Each input goes through `pdu.decode` and `FrameReader.feed`, and every PDU
 that decodes through `receipts.report_from` and `coding.decode_text` too. Anything but
-`ProtocolError` out of decode/FrameReader (or any exception out of the other two) is a
-crash: it is counted, its input saved to `--crash-dir`, and fuzzing goes on. Prints one JSON
+`ProtocolError` out of decode/FrameReader (or anything but `Undecodable` out of the other
+two) is a crash: it is counted, its input saved to `--crash-dir`, and fuzzing goes on. Prints one JSON
 object: {"runs", "crashes", "seconds", "seeds", "first_crashes"}.
 
 atheris is not a project dependency:
@@ -85,7 +85,10 @@ def one_input(data: bytes) -> None:
                 receipts.report_from(pdu)
             for packed in (False, True):
                 udhi = bool(pdu.esm_class & 0x40)
-                coding.decode_text(pdu.data_coding, pdu.short_message, udhi=udhi, gsm_packed=packed, tlvs=pdu.tlvs)
+                try:
+                    coding.decode_text(pdu.data_coding, pdu.short_message, udhi=udhi, gsm_packed=packed, tlvs=pdu.tlvs)
+                except coding.Undecodable:  # a refusal, as it should be
+                    pass
         except Exception as error:  # noqa: BLE001
             _crash(data, error)
 

@@ -18,8 +18,10 @@ be GSM 03.38, one septet per octet unless `CodingOptions.gsm_packed`), other tex
 (UTF-16BE: an emoji is a surrogate pair, as handsets send it), or as Latin-1 when
 `CodingOptions.latin1` allows and the text fits.
 
-Inbound, `decode_text` reads any part back (best effort, never raising on what the
-network sends) with the concatenation details from a UDH (IE 0x00 or 0x08) or SAR TLVs.
+Inbound, `decode_text` reads a part back with the concatenation details from a UDH (IE
+0x00 or 0x08) or SAR TLVs, or raises `Undecodable` (never anything else) for what is not
+text as it claims: a binary or reserved data_coding, a UDH that does not fit, octets its
+coding does not define. Nothing is guessed, so nothing but a person's words is stored.
 
 Packed GSM has one ambiguity no encoder can remove (3GPP TS 23.038 §6.1.2.3.1): the
 octets do not say how many septets they hold, so 7 spare bits at the end are padded with
@@ -43,6 +45,8 @@ __all__ = [
     "CodingOptions",
     "DataCoding",
     "Part",
+    "REFUSALS",
+    "Undecodable",
     "decode_text",
     "gsm7_decode",
     "gsm7_encode",
@@ -269,13 +273,39 @@ def parts_for(text: str, *, options: CodingOptions, long: str, ref: int) -> list
 # Inbound
 # --------------------------------------------------------------------------------------
 
-# data_coding values with a fixed character set other than GSM / UCS-2 (SMPP 3.4 §5.2.19).
-_CODECS = {1: "latin-1", 2: "latin-1", 3: "latin-1", 4: "latin-1", 5: "shift_jis", 6: "iso8859_5",
-           7: "iso8859_8", 10: "iso2022_jp", 13: "euc_jp", 14: "euc_kr"}  # fmt: skip
+class Undecodable(ValueError):
+    """Octets that cannot be read as the text they claim to be; `reason` is one of
+    `REFUSALS` (a closed set, for metrics), the message says what exactly."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+# Why a part was refused: its data_coding is not text we read (binary, reserved,
+# compressed), its UDH does not hold together, its concatenation details are impossible,
+# or its octets are not valid in its coding.
+REFUSALS = ("data_coding", "udh", "concat", "octets")
+
+# data_coding values with a fixed character set other than GSM / UCS-2 (SMPP 3.4 §5.2.19),
+# read strictly: an octet the character set does not define refuses the part.
+_CODECS = {1: "ascii", 3: "latin-1", 5: "shift_jis", 6: "iso8859_5", 7: "iso8859_8", 10: "iso2022_jp",
+           13: "euc_jp", 14: "euc_kr"}  # fmt: skip
+_NOT_TEXT = {2: "8-bit binary", 4: "8-bit binary", 9: "pictograms", 11: "reserved", 12: "reserved", 15: "reserved"}
 
 
 def _alphabet(data_coding: int) -> str:
-    """"gsm", "ucs2" or a Python codec, reading the GSM DCS groups too (TS 23.038 §4)."""
+    """"gsm", "ucs2" or a Python codec; `Undecodable` for a coding that is not text we read.
+
+    0x00-0x0F are SMPP's own (§5.2.19): GSM (the SMSC default, 0), IA5 as ASCII (1),
+    Latin-1 (3), the Japanese, Cyrillic, Hebrew and Korean sets, UCS-2 (8); binary (2, 4),
+    pictograms (9) and reserved values are refused. From 0x10, SMSCs pass on the GSM data
+    coding scheme (TS 23.038 §4), which SMPP 3.4 leaves to it: the general groups 0x10-0x7F
+    (bit 5 compressed: refused; bits 3-2 GSM, 8-bit: refused, UCS-2, reserved: refused),
+    message waiting 0xC0-0xDF (GSM) and 0xE0-0xEF (UCS-2), message class 0xF0-0xF3 (GSM;
+    0xF4-0xF7 are 8-bit data, 0xF8-0xFF have the reserved bit 3 set: refused). 0x80-0xBF
+    are reserved in both.
+    """
     if data_coding == 0:
         return "gsm"
     if data_coding == 8:
@@ -283,30 +313,50 @@ def _alphabet(data_coding: int) -> str:
     codec = _CODECS.get(data_coding)
     if codec is not None:
         return codec
-    group = data_coding >> 4
-    if 0x1 <= group <= 0x3 and not data_coding & 0x20:  # general coding with a message class
-        return ("gsm", "latin-1", "ucs2", "latin-1")[(data_coding >> 2) & 3]
-    if group in (0xC, 0xD):  # message waiting indication, GSM
-        return "gsm"
-    if group == 0xE:  # message waiting indication, UCS-2
-        return "ucs2"
-    if group == 0xF:  # data coding / message class: bit 2 says 8-bit data, else GSM
-        return "latin-1" if data_coding & 0x04 else "gsm"
-    return "latin-1"
+    kind = _NOT_TEXT.get(data_coding)
+    if kind is None:
+        group = data_coding >> 4
+        if group <= 0x7:
+            alphabet = (data_coding >> 2) & 3
+            if data_coding & 0x20:
+                kind = "compressed"
+            elif alphabet in (0, 2):
+                return "gsm" if alphabet == 0 else "ucs2"
+            else:
+                kind = "8-bit data" if alphabet == 1 else "reserved alphabet"
+        elif group in (0xC, 0xD):  # message waiting indication, GSM
+            return "gsm"
+        elif group == 0xE:  # message waiting indication, UCS-2
+            return "ucs2"
+        elif group == 0xF and data_coding <= 0xF3:
+            return "gsm"
+        else:
+            kind = "8-bit data" if 0xF4 <= data_coding <= 0xF7 else "reserved"
+    raise Undecodable("data_coding", f"data_coding 0x{data_coding:02X} ({kind}) is not text we read")
+
+
+def _concat(ref: int, total: int, seq: int) -> Concat:
+    if not 1 <= seq <= total:
+        raise Undecodable("concat", f"part {seq} of {total}")
+    return Concat(ref, total, seq)
 
 
 def _concat_from_udh(udh: bytes) -> Concat | None:
+    """The concatenation IE of a UDH (its length octet left off); every IE must fit."""
     found = None
     pos = 0
-    while pos + 2 <= len(udh):
+    while pos < len(udh):
+        if pos + 2 > len(udh):
+            raise Undecodable("udh", f"a stray octet at the end of the UDH ({len(udh)} octets)")
         iei, length = udh[pos], udh[pos + 1]
         value = udh[pos + 2 : pos + 2 + length]
         if len(value) < length:
-            break
-        if iei == 0x00 and length == 3:
-            found = Concat(value[0], value[1], value[2])
-        elif iei == 0x08 and length == 4:
-            found = Concat((value[0] << 8) | value[1], value[2], value[3])
+            raise Undecodable("udh", f"IE 0x{iei:02X} claims {length} octets, {len(value)} left in the UDH")
+        if iei == 0x00 or iei == 0x08:
+            if length != (3 if iei == 0x00 else 4):
+                raise Undecodable("udh", f"concatenation IE 0x{iei:02X} of {length} octets")
+            ref = value[0] if iei == 0x00 else (value[0] << 8) | value[1]
+            found = _concat(ref, value[-2], value[-1])
         pos += 2 + length
     return found
 
@@ -315,9 +365,11 @@ def _concat_from_sar(tlvs: dict[int, bytes]) -> Concat | None:
     ref = tlvs.get(Tag.SAR_MSG_REF_NUM)
     total = tlvs.get(Tag.SAR_TOTAL_SEGMENTS)
     seq = tlvs.get(Tag.SAR_SEGMENT_SEQNUM)
-    if ref is None or not total or not seq:
+    if ref is None and total is None and seq is None:
         return None
-    return Concat(int.from_bytes(ref, "big"), total[-1], seq[-1])
+    if ref is None or total is None or seq is None or len(ref) != 2 or len(total) != 1 or len(seq) != 1:
+        raise Undecodable("concat", "SAR TLVs incomplete or of the wrong size (2, 1 and 1 octets)")
+    return _concat(int.from_bytes(ref, "big"), total[0], seq[0])
 
 
 def decode_text(
@@ -326,27 +378,37 @@ def decode_text(
     """The text of one submit_sm/deliver_sm and where it belongs in a long message.
 
     message_payload, when present, is read instead of short_message. A UDH (when `udhi`)
-    is skipped and its concatenation IE read; a UDH whose length overruns the data is
-    taken as absent. Never raises.
+    is skipped and its concatenation IE read, or else the SAR TLVs. What cannot be read as
+    text raises `Undecodable` (and nothing else does): a coding that is not text, a UDH
+    that does not fit (its length, or any IE's), impossible part numbers, octets the
+    coding does not define (GSM over 0x7F, UCS-2 of odd length or a lone surrogate). A
+    single NUL after UCS-2 of otherwise even length is C-string padding, and dropped.
     """
     payload = tlvs.get(Tag.MESSAGE_PAYLOAD)
     data = payload if payload is not None else short_message
+    alphabet = _alphabet(data_coding)
     concat = None
     udh_octets = 0
-    if udhi and data and 1 + data[0] <= len(data):
+    if udhi:
+        if not data or 1 + data[0] > len(data):
+            size = data[0] if data else "no"
+            raise Undecodable("udh", f"UDHI is set but a UDH of {size} octets does not fit {len(data)}")
         udh_octets = 1 + data[0]
         concat = _concat_from_udh(data[1:udh_octets])
     if concat is None:
         concat = _concat_from_sar(tlvs)
-    alphabet = _alphabet(data_coding)
+    body = data[udh_octets:]
     if alphabet == "gsm":
         if gsm_packed:
-            return gsm7_decode(_unpack_text(data[udh_octets:], udh_octets)), concat
-        return gsm7_decode(data[udh_octets:]), concat
-    body = data[udh_octets:]
+            return gsm7_decode(_unpack_text(body, udh_octets)), concat
+        if not body.isascii():  # an octet over 0x7F
+            raise Undecodable("octets", "an octet over 0x7F in unpacked GSM septets")
+        return gsm7_decode(body), concat
     if alphabet == "ucs2":
-        try:
-            return body.decode("utf-16-be", "surrogatepass"), concat
-        except UnicodeDecodeError:  # an odd octet count
-            return body.decode("utf-16-be", "replace"), concat
-    return body.decode(alphabet, "replace"), concat
+        if len(body) % 2 and body[-1] == 0:
+            body = body[:-1]
+        alphabet = "utf-16-be"  # strict: an odd length or a lone surrogate is refused
+    try:
+        return body.decode(alphabet), concat
+    except UnicodeDecodeError as error:
+        raise Undecodable("octets", f"not {alphabet}: {error.reason} at octet {error.start}") from None

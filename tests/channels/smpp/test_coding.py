@@ -12,6 +12,8 @@ from empathic.channels.smpp.coding import (
     Concat,
     DataCoding,
     Part,
+    REFUSALS,
+    Undecodable,
     decode_text,
     gsm7_decode,
     gsm7_encode,
@@ -192,11 +194,37 @@ def test_udh_with_16_bit_reference_and_other_ies() -> None:
     assert decode_text(0, data, udhi=True, gsm_packed=False, tlvs={}) == ("Hi", Concat(0xBEEF, 4, 3))
 
 
-def test_malformed_udh_is_best_effort() -> None:
-    # UDHL 9 overruns 3 octets: no UDH after all, all of it is text (0x09 is Ç).
-    assert decode_text(0, b"\x09ab", udhi=True, gsm_packed=False, tlvs={}) == ("Çab", None)
-    assert decode_text(0, b"\x03\x00\x05\x01", udhi=True, gsm_packed=False, tlvs={}) == ("", None)
-    assert decode_text(0, b"", udhi=True, gsm_packed=True, tlvs={}) == ("", None)
+def refused(data_coding: int, data: bytes, *, udhi: bool = False, packed: bool = False, tlvs: dict | None = None) -> str:
+    """The reason decode_text refuses these octets (it must)."""
+    with pytest.raises(Undecodable) as caught:
+        decode_text(data_coding, data, udhi=udhi, gsm_packed=packed, tlvs=tlvs or {})
+    assert caught.value.reason in REFUSALS and str(caught.value)
+    return caught.value.reason
+
+
+@pytest.mark.parametrize("packed", [False, True])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x05\x00\x03",  # the probe's 'é@¥': UDHL 5 with 2 octets after it
+        b"\x09ab",  # UDHL 9 overruns
+        b"",  # UDHI set, nothing at all
+        b"\x03\x00\x05\x01",  # IE 0x00 claims 5 octets, 1 left in the UDH
+        b"\x01\x00hi",  # a stray octet where an IE's length should be
+        b"\x04\x00\x02\x01\x01hi",  # concatenation IE of 2 octets (it has 3)
+        b"\x05\x00\x03\x07\x02\x03hi",  # part 3 of 2
+        b"\x05\x00\x03\x07\x00\x00hi",  # part 0 of 0
+    ],
+)
+def test_a_broken_udh_is_refused_not_read_as_text(data: bytes, packed: bool) -> None:
+    assert refused(0, data, udhi=True, packed=packed) in ("udh", "concat")
+
+
+def test_impossible_sar_tlvs_are_refused() -> None:
+    ref, total, seq = Tag.SAR_MSG_REF_NUM, Tag.SAR_TOTAL_SEGMENTS, Tag.SAR_SEGMENT_SEQNUM
+    for tlvs in ({ref: b"\x00\x07", total: b"\x02"}, {ref: b"\x07", total: b"\x02", seq: b"\x01"},
+                 {ref: b"\x00\x07", total: b"\x02", seq: b"\x03"}, {ref: b"\x00\x07", total: b"\x00\x02", seq: b"\x01"}):
+        assert refused(0, b"hi", tlvs=tlvs) == "concat"
 
 
 def test_payload_wins_and_sar_tlvs_give_concat() -> None:
@@ -214,27 +242,84 @@ def test_payload_wins_and_sar_tlvs_give_concat() -> None:
     [
         (1, b"Hello_", "Hello_"),  # IA5: ASCII's underscore, not GSM's §
         (3, "Grüße".encode("latin-1"), "Grüße"),
-        (4, b"\xde\xad", "\xde\xad"),
         (6, "Привет".encode("iso8859_5"), "Привет"),
         (8, "héllo 😀".encode("utf-16-be"), "héllo 😀"),
-        (8, b"\x00A\x00", "A\ufffd"),  # odd length
+        (8, b"\x00A\x00", "A"),  # one NUL of C-string padding after the UCS-2
         (0x11, b"Flash", "Flash"),  # GSM DCS general group, class 1, GSM alphabet
         (0x18, "Ω".encode("utf-16-be"), "Ω"),  # general group, UCS-2 with class
         (0xF0, b"\x00", "@"),  # data coding / message class group, GSM
-        (0xF4, b"\x00", "\x00"),  # same group, 8-bit
-        (0x42, b"\xe9", "é"),  # reserved: Latin-1
-        (0xFF, b"\x00\xff", "\x00ÿ"),
+        (0x42, b"Hi", "Hi"),  # general group marked for automatic deletion, GSM
+        (0xC8, b"Voicemail", "Voicemail"),  # message waiting, GSM
+        (0xE8, "Ω".encode("utf-16-be"), "Ω"),  # message waiting, UCS-2
     ],
 )
 def test_decode_codings(data_coding: int, data: bytes, text: str) -> None:
     assert decode_text(data_coding, data, udhi=False, gsm_packed=False, tlvs={})[0] == text
 
 
-@settings(max_examples=500, deadline=None)
-@given(st.integers(0, 255), st.binary(max_size=160), st.booleans(), st.booleans())
-def test_decode_text_never_raises(data_coding: int, data: bytes, udhi: bool, packed: bool) -> None:
-    text, concat = decode_text(data_coding, data, udhi=udhi, gsm_packed=packed, tlvs={})
-    assert isinstance(text, str)
+@pytest.mark.parametrize(
+    "data_coding",
+    [2, 4, 9, 11, 12, 15, 0x14, 0x1C, 0x20, 0x3F, 0x80, 0xBF, 0xF4, 0xF7, 0xF8, 0xFF],
+    ids=lambda value: f"0x{value:02X}",
+)
+def test_codings_that_are_not_text_are_refused_not_guessed(data_coding: int) -> None:
+    # binary (2, 4, 0x14: 8-bit with a class, 0xF4-0xF7), pictograms (9), compressed
+    # (0x20-0x3F), reserved (11, 12, 15, 0x1C's alphabet, 0x80-0xBF, 0xF8-0xFF)
+    assert refused(data_coding, b"Hello") == "data_coding"
+
+
+@pytest.mark.parametrize(
+    ("data_coding", "data"),
+    [
+        (0, b"Hi\x80"),  # unpacked GSM septets are 7 bits
+        (1, b"caf\xe9"),  # IA5 is 7 bits
+        (8, b"\x00A\x00B\x01"),  # UCS-2 of odd length (not a NUL's padding)
+        (8, b"\xd8\x00\x00A"),  # a lone high surrogate
+        (7, b"\xa1"),  # not defined in ISO-8859-8
+        (0x18, b"\xdc\x00"),  # a lone low surrogate under a GSM DCS group's UCS-2
+    ],
+)
+def test_octets_their_coding_does_not_define_are_refused(data_coding: int, data: bytes) -> None:
+    assert refused(data_coding, data) == "octets"
+
+
+_SAR = st.fixed_dictionaries(
+    {},
+    optional={
+        Tag.SAR_MSG_REF_NUM: st.binary(min_size=1, max_size=3),
+        Tag.SAR_TOTAL_SEGMENTS: st.binary(min_size=1, max_size=2),
+        Tag.SAR_SEGMENT_SEQNUM: st.binary(min_size=1, max_size=2),
+        Tag.MESSAGE_PAYLOAD: st.binary(max_size=300),
+    },
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 255), st.binary(max_size=160), st.booleans(), st.booleans(), _SAR)
+def test_decode_text_reads_or_refuses_never_anything_else(
+    data_coding: int, data: bytes, udhi: bool, packed: bool, tlvs: dict[int, bytes]
+) -> None:
+    try:
+        text, concat = decode_text(data_coding, data, udhi=udhi, gsm_packed=packed, tlvs=tlvs)
+    except Undecodable as refusal:
+        assert refusal.reason in REFUSALS
+        return
+    text.encode("utf-8")  # no lone surrogate: storable, JSON-able
+    assert concat is None or 1 <= concat.seq <= concat.total
+
+
+_IES = st.lists(st.tuples(st.integers(0x01, 0x07) | st.integers(0x09, 0xFF), st.binary(max_size=6)), max_size=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_IES, st.integers(0, 255), st.integers(1, 255), st.data(), st.text(st.sampled_from("abc €@{"), max_size=40))
+def test_a_udh_that_holds_together_is_read_whatever_else_it_carries(
+    ies: list[tuple[int, bytes]], ref: int, total: int, data: st.DataObject, text: str
+) -> None:
+    seq = data.draw(st.integers(1, total))
+    body = b"".join(bytes((iei, len(value))) + value for iei, value in ies) + bytes((0x00, 3, ref, total, seq))
+    udh = bytes((len(body),)) + body
+    assert decode_text(0, udh + gsm7_encode(text), udhi=True, gsm_packed=False, tlvs={}) == (text, Concat(ref, total, seq))
 
 
 # --------------------------------------------------------------------------------------

@@ -14,10 +14,12 @@ from typing import Any
 
 from empathic.core.routing import Reach
 
-# Keys the engine reads itself (routing, and `shards`: how many dispatchers, each with its
-# own connections, send the channel's queue, spread over the workers); the rest are the
-# channel's own settings.
-ROUTING_KEYS = frozenset({"type", "name", "countries", "number_types", "topics", "priority", "shards"})
+# Keys the engine reads itself (routing; `shards`: how many dispatchers, each with its own
+# connections, send the channel's queue, spread over the workers; `receipt_timeout`: how
+# long its texts wait in `sent` for a receipt); the rest are the channel's own settings.
+ROUTING_KEYS = frozenset(
+    {"type", "name", "countries", "number_types", "topics", "priority", "shards", "receipt_timeout"}
+)
 MAX_SHARDS = 32
 
 

@@ -38,6 +38,8 @@ _STATUS = {
 
 
 def _reason(receipt: Receipt) -> str:
+    if receipt.queried:  # the carrier answered when asked (engine.overdue)
+        return "carrier_query" if receipt.error_code is None else f"carrier_query_error_{receipt.error_code}"
     return "carrier_receipt" if receipt.error_code is None else f"carrier_error_{receipt.error_code}"
 
 
@@ -145,6 +147,7 @@ def decode(payload: dict) -> tuple[Receipt, int]:
             status=ReceiptStatus(payload["status"]),
             error_code=payload["error_code"],
             at=datetime.fromisoformat(payload["at"]),
+            queried=payload.get("queried", False),  # timers written before it was kept
         ),
         payload["tries"],
     )

@@ -25,6 +25,7 @@ from empathic.engine.catalog import Catalog
 from empathic.engine.dispatcher import Dispatcher, DispatchSettings
 from empathic.engine.duties import Duties, Duty, new_owner
 from empathic.engine.fallback import EmailFallback
+from empathic.engine.overdue import OverdueReceipts
 from empathic.engine.project import EXAMPLES, Project, load_project
 from empathic.engine.retention import Retention
 from empathic.engine.runs import Flows
@@ -151,7 +152,14 @@ class Runtime:
             self.db, self.clock, on_released=self.flows_moved, flows=self.flows,
             receipt_timeout=self.settings.dispatch.receipt_timeout,
             fallback=EmailFallback(self.project.fallback, self.rules),
+            receipt_timeouts={e.name: e.receipt_timeout for e in self.project.channels if e.receipt_timeout},
         )
+        # Channels that ask their carrier about overdue receipts (SMPP `query_after`): a loop
+        # each, run with the channel's first shard.
+        self.overdue = {
+            name: OverdueReceipts(self.db, self.clock, name, shards[0], self)
+            for name, shards in self.shards.items() if getattr(shards[0], "query_after", 0)
+        }
         self.calls = FlowCalls(self.db, self.clock, self.flows, on_commit=self.committed)
         self.retention = Retention(self.db, self.clock, self.project.topics, settings.retention_days)
 
@@ -212,10 +220,14 @@ class Runtime:
         self.channels.started_here(name, shard)
         if dispatch:
             await self.dispatchers[dispatcher_key(name, shard)].start()
+            if shard == 0 and name in self.overdue:
+                self.overdue[name].start()
 
     async def _stop_channel(self, name: str, shard: int = 0, dispatch: bool = True) -> None:
         if dispatch:
             await self.dispatchers[dispatcher_key(name, shard)].stop()
+            if shard == 0 and name in self.overdue:
+                await self.overdue[name].stop()
         self.channels.stopped_here(name, shard)
         await self.shards[name][shard].stop()
 

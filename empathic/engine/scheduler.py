@@ -1,5 +1,6 @@
 """The scheduler: fires durable timers when due (retries, defers, late receipts), and
-expires messages left `sent` with no receipt for `receipt_timeout`.
+expires messages left `sent` with no receipt for their channel's `receipt_timeout` (the
+`[[channels]]` key; else the default, 72 h).
 
 Timers are claimed and handled in one transaction, so a crash fires a timer again rather
 than never; every handler is written to be harmless when repeated. Receipt time-outs are
@@ -10,7 +11,7 @@ every `SWEEP_EVERY`, so a message expires that much late at worst.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -44,13 +45,17 @@ class Scheduler:
         flows: runs.Flows | None = None,
         receipt_timeout: float = dispatcher.DispatchSettings.receipt_timeout,
         fallback: EmailFallback | None = None,
+        receipt_timeouts: Mapping[str, float] | None = None,
     ) -> None:
+        """`receipt_timeout`: seconds a text may stay `sent` without news; `receipt_timeouts`:
+        the channels that wait another time, by name."""
         self.db = db
         self.clock = clock
         self.on_released = on_released
         self.flows = flows
         self.fallback = fallback
         self.receipt_timeout = timedelta(seconds=receipt_timeout)
+        self.receipt_timeouts = {name: timedelta(seconds=t) for name, t in (receipt_timeouts or {}).items()}
         self._next_sweep: datetime | None = None
         self._loop = Loop("scheduler", self._pass)
 
@@ -91,17 +96,27 @@ class Scheduler:
         return len(due) + expired
 
     async def expire_unreceipted(self, now: datetime, limit: int) -> int:
-        """`sent` for `receipt_timeout` without news from the carrier: `expired` (a sweep,
-        run when SWEEP_EVERY has passed, or again at once while it finds a full batch)."""
+        """`sent` for its channel's receipt time-out without news from the carrier:
+        `expired` (a sweep, run when SWEEP_EVERY has passed, or again at once while it
+        finds a full batch): a query per channel with a time-out of its own, one for the rest."""
         if self._next_sweep is not None and now < self._next_sweep:
             return 0
+        own = sorted(self.receipt_timeouts)
+        full = False
+        rows: list[dict] = []
         async with self.db.transaction() as conn:
-            rows = await store.sent_before(conn, now - self.receipt_timeout, limit)
+            for name in own:
+                found = await store.sent_before(conn, now - self.receipt_timeouts[name], limit, on=name)
+                full = full or len(found) == limit
+                rows += found
+            found = await store.sent_before(conn, now - self.receipt_timeout, limit, not_on=own)
+            full = full or len(found) == limit
+            rows += found
             transitions = [
                 Transition(r["id"], r["workspace_id"], Status.EXPIRED, "no_delivery_receipt", now) for r in rows
             ]
             await lifecycle.record(conn, transitions, {r["id"]: r for r in rows}, now)
-        self._next_sweep = None if len(rows) == limit else now + SWEEP_EVERY
+        self._next_sweep = None if full else now + SWEEP_EVERY
         return len(rows)
 
 

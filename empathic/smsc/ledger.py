@@ -20,12 +20,14 @@ MAX_PARTIAL = 100_000
 class Ledger:
     submits: int = 0  # submit_sm PDUs read
     received: int = 0  # whole messages answered ESME_ROK (a long message once)
-    rejected: int = 0  # submit_sm answered ESME_RINVDSTADR
+    rejected: int = 0  # submit_sm refused: ESME_RINVDSTADR (reject_share), or not text as it claims
     throttled: int = 0  # submit_sm answered ESME_RTHROTTLED
     receipts_sent: int = 0  # receipts the ESME acknowledged with ESME_ROK
     mo_sent: int = 0  # mobile-originated messages whose every part was acknowledged
     binds: int = 0  # successful binds
     drops: int = 0  # connections the simulator cut (drop_after)
+    refused: int = 0  # deliver_sm the ESME refused for good (ESME_RX_P_APPN, ESME_RX_R_APPN)
+    queries: int = 0  # query_sm PDUs read
     # hash((source, destination, text)) of each message: 8 bytes a message rather than the
     # text itself; a 64-bit collision in a million messages has odds around 1 in 10^7.
     _seen: set[int] = field(default_factory=set, repr=False)
@@ -68,6 +70,8 @@ class Ledger:
             "mo_sent": self.mo_sent,
             "binds": self.binds,
             "drops": self.drops,
+            "refused": self.refused,
+            "queries": self.queries,
             "submits": self.submits,
             "partial": len(self._partial),
         }

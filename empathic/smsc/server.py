@@ -19,7 +19,16 @@ message_state (`receipt_format`), sent `receipt_delay` after the response, to a 
 or transceiver bind of the same system_id, with up to `receipt_window` unacknowledged per
 connection. Receipts owed to a connection that went away, unacknowledged ones included,
 go out on the next bind. Mobile-originated texts (`Smsc.send_mo`, or `mo_file` lines sent
-after the first receiving bind) go the same way.
+after the first receiving bind) go the same way; `Smsc.send_deliver_sm` sends one deliver_sm
+as given (a malformed one, to see what an ESME makes of it). A deliver_sm the ESME refuses
+for good (`ESME_RX_P_APPN`, `ESME_RX_R_APPN`) is dropped and counted (`refused`); any other
+refusal is delivered again after `redeliver_delay`.
+
+query_sm is answered from what the simulator remembers of the latest `MAX_STATES` messages
+it took, whether or not it sends receipts: ENROUTE until the receipt would be due
+(`latency` + `receipt_delay` after the submit), then DELIVERED, or UNDELIVERABLE (error 1)
+for a message `fail_share` failed; an id it does not know (or with another source address)
+is `ESME_RQUERYFAIL`.
 
     settings = SmscSettings(port=0, latency=0.02, receipt_delay=0.1)
     async with Smsc(settings) as smsc:
@@ -45,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from empathic.channels.smpp import status as st
-from empathic.channels.smpp.coding import CodingOptions, decode_text, parts_for
+from empathic.channels.smpp.coding import CodingOptions, Undecodable, decode_text, parts_for
 from empathic.channels.smpp.pdu import (
     Bind,
     BindResp,
@@ -57,6 +66,8 @@ from empathic.channels.smpp.pdu import (
     FrameReader,
     GenericNack,
     ProtocolError,
+    QuerySm,
+    QuerySmResp,
     SubmitSm,
     SubmitSmResp,
     Tag,
@@ -78,6 +89,10 @@ _RECEIVES = frozenset({CommandId.BIND_RECEIVER, CommandId.BIND_TRANSCEIVER})
 _TRANSMITS = frozenset({CommandId.BIND_TRANSMITTER, CommandId.BIND_TRANSCEIVER})
 _READ_SIZE = 256 * 1024
 _WRITE_HIGH_WATER = 4 * 1024 * 1024  # stop reading while this much is unsent to a slow ESME
+MAX_STATES = 200_000  # messages whose state query_sm can tell (the oldest are forgotten)
+_REFUSED_FOR_GOOD = frozenset({st.ESME_RX_P_APPN, st.ESME_RX_R_APPN})
+# message_state values (SMPP 3.4 §5.2.28) the simulator's messages go through
+_ENROUTE, _DELIVERED, _UNDELIVERABLE = 1, 2, 5
 
 
 @dataclass
@@ -267,6 +282,8 @@ class _Connection:
                 delivery.group[0] -= 1
                 if delivery.group[0] == 0:
                     smsc.ledger.mo_sent += 1
+        elif status in _REFUSED_FOR_GOOD:  # as an SMSC does: the ESME will never take it
+            smsc.ledger.refused += 1
         else:
             mailbox = smsc.mailbox(self.system_id)
             smsc.loop.call_later(smsc.settings.redeliver_delay, mailbox.put, [delivery])
@@ -310,6 +327,8 @@ class _Connection:
         kind = type(pdu)
         if kind is SubmitSm:
             self.smsc.submit(self, pdu)
+        elif kind is QuerySm:
+            self.smsc.query(self, pdu)
         elif kind is DeliverSmResp or kind is GenericNack:
             self._acknowledged(pdu.sequence, pdu.command_status)
         elif kind is EnquireLink:
@@ -319,7 +338,7 @@ class _Connection:
         elif kind is Unbind:
             self.send(encode(UnbindResp(sequence=pdu.sequence)))
             self.close()
-        elif kind in (EnquireLinkResp, UnbindResp, SubmitSmResp, BindResp):
+        elif kind in (EnquireLinkResp, UnbindResp, SubmitSmResp, BindResp, QuerySmResp):
             pass  # nothing was asked that these answer
         else:  # a deliver_sm from an ESME: not an operation an ESME may send
             self.send(encode(response_to(pdu, st.ESME_RINVCMDID)))
@@ -355,6 +374,8 @@ class Smsc:
         self.ledger = Ledger()
         self._random = random.Random(settings.seed)
         self._next_id = self._random.randrange(1 << 28, 1 << 31)
+        # message_id -> (loop time its receipt is due, whether it failed, its source_addr)
+        self._states: dict[str, tuple[float, bool, str]] = {}
         self._mailboxes: dict[str, _Mailbox] = {}
         self._connections: set[_Connection] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -405,7 +426,7 @@ class Smsc:
 
     def summary(self) -> dict[str, int]:
         """Counts so far: received, unique, duplicates, rejected, throttled, receipts_sent,
-        mo_sent, binds, drops (and submits, partial)."""
+        mo_sent, binds, drops, refused, queries (and submits, partial)."""
         return self.ledger.summary()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -503,11 +524,20 @@ class Smsc:
             connection.respond_later(frame, None)
             return
         udhi = bool(pdu.esm_class & 0x40)
-        text, concat = decode_text(
-            pdu.data_coding, pdu.short_message, udhi=udhi, gsm_packed=settings.gsm_packed, tlvs=pdu.tlvs
-        )
+        try:
+            text, concat = decode_text(
+                pdu.data_coding, pdu.short_message, udhi=udhi, gsm_packed=settings.gsm_packed, tlvs=pdu.tlvs
+            )
+        except Undecodable as refusal:  # not text as it claims: refused as a real SMSC would
+            ledger.rejected += 1
+            status = st.ESME_RINVESMCLASS if refusal.reason in ("udh", "concat") else st.ESME_RINVDCS
+            connection.respond_later(encode(SubmitSmResp(command_status=status, sequence=pdu.sequence)), None)
+            return
         ledger.accept(connection.system_id, pdu.source_addr, pdu.destination_addr, text, concat)
         message_id = self._message_id()
+        wanted = pdu.registered_delivery & 0x03
+        failed = bool(wanted) and settings.fail_share > 0 and self._random.random() < settings.fail_share
+        self._remember(message_id, failed, pdu.source_addr)
         if settings.drop_after and (
             ledger.submits == settings.drop_after
             or (settings.drop_every and ledger.submits % settings.drop_after == 0)
@@ -516,12 +546,36 @@ class Smsc:
             connection.close()  # this response and any still owed are never sent
             return
         receipt = None
-        wanted = pdu.registered_delivery & 0x03
-        if settings.receipts and wanted:
-            failed = settings.fail_share > 0 and self._random.random() < settings.fail_share
-            if wanted == 1 or failed:
-                receipt = self._receipt(pdu, message_id, text, failed)
+        if settings.receipts and (wanted == 1 or (wanted and failed)):
+            receipt = self._receipt(pdu, message_id, text, failed)
         connection.respond_later(encode(SubmitSmResp(message_id, sequence=pdu.sequence)), receipt)
+
+    def _remember(self, message_id: str, failed: bool, source: str) -> None:
+        states = self._states
+        if len(states) >= MAX_STATES:
+            del states[next(iter(states))]
+        due = self.loop.time() + self.settings.latency + self.settings.receipt_delay
+        states[message_id] = (due, failed, source)
+
+    # ---- query_sm
+
+    def query(self, connection: _Connection, pdu: QuerySm) -> None:
+        """Answer a query_sm from what is remembered of the message (after `latency`, as a
+        submit_sm is answered)."""
+        self.ledger.queries += 1
+        state = self._states.get(pdu.message_id)
+        if connection.bind not in _TRANSMITS:
+            resp = QuerySmResp(command_status=st.ESME_RINVBNDSTS, sequence=pdu.sequence)
+        elif state is None or (pdu.source_addr and pdu.source_addr != state[2]):
+            resp = QuerySmResp(command_status=st.ESME_RQUERYFAIL, sequence=pdu.sequence)
+        elif self.loop.time() < state[0]:
+            resp = QuerySmResp(pdu.message_id, "", _ENROUTE, 0, sequence=pdu.sequence)
+        else:
+            final = time.strftime("%y%m%d%H%M%S", time.gmtime()) + "000+"  # YYMMDDhhmmsstnnp, UTC
+            failed = state[1]
+            resp = QuerySmResp(pdu.message_id, final, _UNDELIVERABLE if failed else _DELIVERED, 1 if failed else 0,
+                               sequence=pdu.sequence)
+        connection.respond_later(encode(resp), None)
 
     # ---- deliver_sm: receipts and mobile-originated texts
 
@@ -568,6 +622,17 @@ class Smsc:
     def _receipts_due(self, batch: list[tuple[str, list[DeliverSm]]]) -> None:
         for system_id, receipts in batch:
             self.mailbox(system_id).put([_Delivery(receipt, None) for receipt in receipts])
+
+    async def send_deliver_sm(self, pdu: DeliverSm, *, system_id: str | None = None) -> None:
+        """Send one deliver_sm exactly as given (its sequence number is the connection's) to a
+        receiving bind of `system_id`, as `send_mo` does; counted in `mo_sent` once
+        acknowledged, or in `refused` if the ESME refuses it for good."""
+        target = system_id or self.settings.system_id or self._last_receiver
+        deliveries = [_Delivery(pdu, [1])]
+        if target is None:
+            self._pending_mo.append(deliveries)
+        else:
+            self.mailbox(target).put(deliveries)
 
     async def send_mo(
         self, source: str, destination: str, text: str, *, long: str = "udh", system_id: str | None = None

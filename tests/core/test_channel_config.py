@@ -36,6 +36,8 @@ system_id = "acme"
 password_env = "SMSC_PASSWORD"
 window = 100
 shards = 4
+receipt_timeout = 3600
+query_after = 600
 countries = ["us", "CA"]
 topics = ["otp", "transactional", "deals"]
 priority = 1
@@ -51,6 +53,8 @@ name = "sim"
     assert "s3cret" not in repr(smpp) and "s3cret" not in repr(smpp.settings)
     assert sim.route.countries == frozenset()
     assert smpp.shards == 4 and sim.shards == 1
+    assert smpp.receipt_timeout == 3600.0 and sim.receipt_timeout is None  # None: the engine's 72 h
+    assert smpp.settings.query_after == 600 and sim.route.priority == 0
 
 
 @pytest.mark.parametrize(
@@ -71,6 +75,12 @@ name = "sim"
         ('type = "smpp"\nname = "c"\nhost = "h"\nport = 2775\nsystem_id = "x"\npassword_env = "NOPE_NOT_SET"', "NOPE_NOT_SET, which is not set"),
         ('type = "smpp"\nname = "c"\nhost = "h"\nport = 2775\nsystem_id = "x"\npassword = "p"\nbind = "both"', "bind must be"),
         ('type = "smpp"\nname = "c"\nhost = "h"\nport = 2775\nsystem_id = "x"\npassword = "p"\nlong = "split"', "long must be"),
+        ('type = "simulator"\nname = "s"\nreceipt_timeout = 0', "receipt_timeout must be seconds above 0"),
+        ('type = "simulator"\nname = "s"\nreceipt_timeout = "72h"', "receipt_timeout must be seconds above 0"),
+        ('type = "simulator"\nname = "s"\nreceipt_timeout = 700000', "at most 604800 (7 days)"),
+        ('type = "smpp"\nname = "c"\nhost = "h"\nport = 2775\nsystem_id = "x"\npassword = "p"\nquery_after = -1', "query_after must be"),
+        ('type = "smpp"\nname = "c"\nhost = "h"\nport = 2775\nsystem_id = "x"\npassword = "p"\nquery_tps = 0', "query_tps must be"),
+        ('type = "smpp"\nname = "c"\nhost = "h"\nport = 2775\nsystem_id = "x"\npassword = "p"\nquery_batch = 0', "query_batch must be"),
     ],
 )
 def test_bad_entries_name_the_channel_and_the_problem(tmp_path: Path, entry: str, error: str) -> None:

@@ -25,6 +25,8 @@ from empathic.channels.smpp.pdu import (
     EnquireLinkResp,
     FrameReader,
     GenericNack,
+    QuerySm,
+    QuerySmResp,
     SubmitSm,
     SubmitSmResp,
     Tag,
@@ -305,8 +307,8 @@ async def test_garbage_gets_generic_nack_and_the_link_survives() -> None:
     async with running() as smsc:
         esme = await Esme.connect(smsc)
         await esme.bind()
-        # A readable header with an operation we do not speak (query_sm) …
-        esme.writer.write(bytes.fromhex("00000014" "00000003" "00000000" "0000002a") + b"abc\0")
+        # A readable header with an operation we do not speak (data_sm) …
+        esme.writer.write(bytes.fromhex("00000014" "00000103" "00000000" "0000002a") + b"abc\0")
         assert await esme.read() == GenericNack(command_status=st.ESME_RINVCMDID, sequence=42)
         # … and a submit_sm whose body lies about sm_length.
         frame = bytearray(encode(esme.submit_sm("hello")))
@@ -318,6 +320,63 @@ async def test_garbage_gets_generic_nack_and_the_link_survives() -> None:
         esme.writer.write(bytes.fromhex("00000004" "00000015" "00000000" "00000007"))
         assert await esme.read() == GenericNack(command_status=st.ESME_RINVCMDLEN, sequence=7)
         assert await esme.closed()
+
+
+async def test_query_sm_is_answered_from_the_ledger_even_without_receipts() -> None:
+    async with running(receipts=False, receipt_delay=0.3) as smsc:
+        esme = await Esme.connect(smsc)
+        await esme.bind()
+        taken = await esme.submit("hello", registered_delivery=1)
+
+        async def ask(message_id: str, source: str = "Acme") -> QuerySmResp:
+            esme.write(QuerySm(message_id, 5, 0, source, sequence=esme.next_sequence()))
+            return await esme.read()
+
+        assert await ask(taken.message_id) == QuerySmResp(taken.message_id, "", 1, 0, sequence=esme.sequence)
+        await asyncio.sleep(0.35)
+        answer = await ask(taken.message_id)
+        assert (answer.command_status, answer.message_state, answer.error_code) == (0, 2, 0)  # DELIVERED
+        assert len(answer.final_date) == 16 and answer.final_date.endswith("000+")
+        assert (await ask("ffffffff")).command_status == st.ESME_RQUERYFAIL  # never taken
+        assert (await ask(taken.message_id, source="Other")).command_status == st.ESME_RQUERYFAIL
+        assert smsc.summary()["receipts_sent"] == 0 and smsc.summary()["queries"] == 4
+
+
+async def test_query_sm_tells_a_failed_message_undeliverable() -> None:
+    async with running(receipts=False, fail_share=1.0) as smsc:
+        esme = await Esme.connect(smsc)
+        await esme.bind()
+        taken = await esme.submit("hello", registered_delivery=1)
+        esme.write(QuerySm(taken.message_id, 5, 0, "Acme", sequence=esme.next_sequence()))
+        answer = await esme.read()
+        assert (answer.command_status, answer.message_state, answer.error_code) == (0, 5, 1)  # UNDELIVERABLE
+
+
+async def test_a_submit_that_is_not_text_as_it_claims_is_refused() -> None:
+    async with running() as smsc:
+        esme = await Esme.connect(smsc)
+        await esme.bind()
+        assert (await esme.submit("x", data_coding=0xFF)).command_status == st.ESME_RINVDCS
+        assert (await esme.submit("x", short_message=b"\x05\x00\x03", esm_class=0x40)).command_status == (
+            st.ESME_RINVESMCLASS
+        )
+        assert smsc.summary()["received"] == 0 and smsc.summary()["rejected"] == 2
+
+
+async def test_a_deliver_sm_refused_for_good_is_dropped_and_one_refused_for_now_comes_again() -> None:
+    async with running() as smsc:
+        esme = await Esme.connect(smsc)
+        await esme.bind(CommandId.BIND_RECEIVER)
+        await smsc.send_deliver_sm(DeliverSm(source_addr="14155550100", short_message=b"\xff", data_coding=0xFF))
+        first = await esme.read()
+        esme.write(DeliverSmResp(command_status=st.ESME_RX_T_APPN, sequence=first.sequence))
+        again = await esme.read()  # after redeliver_delay
+        assert again.short_message == b"\xff"
+        esme.write(DeliverSmResp(command_status=st.ESME_RX_R_APPN, sequence=again.sequence))
+        await until(lambda: smsc.summary()["refused"] == 1)
+        with pytest.raises(TimeoutError):  # 3 × redeliver_delay: nothing comes a third time
+            await asyncio.wait_for(esme.read(), 0.15)
+        assert smsc.summary()["mo_sent"] == 0
 
 
 async def test_enquire_link_and_unbind() -> None:

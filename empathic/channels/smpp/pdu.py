@@ -6,8 +6,8 @@ NUL-terminated C-octet strings with a maximum size (the NUL included, SMPP 3.4 �
 and optional TLVs (tag, length: 16 bits each) at the end.
 
 Only the operations an A2P ESME and our SMSC simulator speak are decoded: bind_* (and
-their responses), submit_sm, deliver_sm, enquire_link, unbind, generic_nack. Any other
-command id (query_sm, data_sm, outbind, submit_multi …) raises `ProtocolError` with
+their responses), submit_sm, deliver_sm, query_sm, enquire_link, unbind, generic_nack. Any
+other command id (data_sm, outbind, submit_multi …) raises `ProtocolError` with
 ESME_RINVCMDID and the sequence number, which is exactly what to answer in a generic_nack.
 
 `decode` raises only `ProtocolError`, whatever the bytes (tests feed it random and mutated
@@ -44,6 +44,8 @@ __all__ = [
     "GenericNack",
     "Pdu",
     "ProtocolError",
+    "QuerySm",
+    "QuerySmResp",
     "SubmitSm",
     "SubmitSmResp",
     "Tag",
@@ -70,6 +72,8 @@ class CommandId(enum.IntEnum):
     BIND_RECEIVER_RESP = 0x80000001
     BIND_TRANSMITTER = 0x00000002
     BIND_TRANSMITTER_RESP = 0x80000002
+    QUERY_SM = 0x00000003
+    QUERY_SM_RESP = 0x80000003
     SUBMIT_SM = 0x00000004
     SUBMIT_SM_RESP = 0x80000004
     DELIVER_SM = 0x00000005
@@ -295,6 +299,41 @@ UnbindResp.request_type = Unbind
 
 
 @dataclass(slots=True)
+class QuerySmResp:
+    """What the SMSC knows of one message (SMPP 3.4 §4.8.2)."""
+
+    message_id: str = ""
+    final_date: str = ""  # "" or the 16-character absolute time it reached its final state
+    message_state: int = 0  # 1 ENROUTE … 8 REJECTED, as the message_state TLV (§5.2.28)
+    error_code: int = 0  # the network error, where there was one
+    command_status: int = 0
+    sequence: int = 0
+    tlvs: dict[int, bytes] = field(default_factory=dict)  # not in 3.4; kept if an SMSC adds some
+
+    command_id: ClassVar[CommandId] = CommandId.QUERY_SM_RESP
+    request_type: ClassVar[type]
+
+
+@dataclass(slots=True)
+class QuerySm:
+    """Ask the SMSC the state of a message it took (SMPP 3.4 §4.8.1): its message_id and the
+    source address it was submitted with."""
+
+    message_id: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    command_status: int = 0
+    sequence: int = 0
+
+    command_id: ClassVar[CommandId] = CommandId.QUERY_SM
+    response_type: ClassVar[type] = QuerySmResp
+
+
+QuerySmResp.request_type = QuerySm
+
+
+@dataclass(slots=True)
 class GenericNack:
     """The answer to a PDU that could not be understood (its status says why)."""
 
@@ -311,6 +350,8 @@ Pdu = (
     | SubmitSmResp
     | DeliverSm
     | DeliverSmResp
+    | QuerySm
+    | QuerySmResp
     | EnquireLink
     | EnquireLinkResp
     | Unbind
@@ -450,6 +491,27 @@ def _encode_message_id_resp(pdu: SubmitSmResp | DeliverSmResp) -> bytes:
     return _cstr(pdu.message_id, 65, "message_id") + b"\0" + _encode_tlvs(pdu.tlvs)
 
 
+def _encode_query_sm(pdu: QuerySm) -> bytes:
+    return b"%b\0%c%c%b\0" % (
+        _cstr(pdu.message_id, 65, "message_id"),
+        pdu.source_addr_ton,
+        pdu.source_addr_npi,
+        _cstr(pdu.source_addr, 21, "source_addr"),
+    )
+
+
+def _encode_query_sm_resp(pdu: QuerySmResp) -> bytes:
+    if pdu.command_status and pdu == QuerySmResp(command_status=pdu.command_status, sequence=pdu.sequence):
+        return b""  # an error answer carries nothing; most SMSCs send the header alone
+    return b"%b\0%b\0%c%c%b" % (
+        _cstr(pdu.message_id, 65, "message_id"),
+        _cstr(pdu.final_date, 17, "final_date"),
+        pdu.message_state,
+        pdu.error_code,
+        _encode_tlvs(pdu.tlvs),
+    )
+
+
 _ENCODERS = {
     SubmitSm: _encode_sm,
     DeliverSm: _encode_sm,
@@ -457,6 +519,8 @@ _ENCODERS = {
     DeliverSmResp: _encode_message_id_resp,
     Bind: _encode_bind,
     BindResp: _encode_bind_resp,
+    QuerySm: _encode_query_sm,
+    QuerySmResp: _encode_query_sm_resp,
 }
 
 
@@ -611,6 +675,26 @@ def _decode_message_id_resp(command_id: int, frame: bytes, status: int, sequence
     return kind(message_id, status, sequence, tlvs)
 
 
+def _decode_query_sm(command_id: int, frame: bytes, status: int, sequence: int) -> QuerySm:
+    message_id, pos = _string_at(frame, 16, 65, "message_id", st.ESME_RINVMSGID, sequence)
+    ton, npi = frame[pos], frame[pos + 1]
+    source, pos = _string_at(frame, pos + 2, 21, "source_addr", st.ESME_RINVSRCADR, sequence)
+    if pos != len(frame):
+        raise ProtocolError(st.ESME_RINVCMDLEN, f"{len(frame) - pos} octets after the query_sm body", sequence)
+    return QuerySm(message_id, ton, npi, source, status, sequence)
+
+
+def _decode_query_sm_resp(command_id: int, frame: bytes, status: int, sequence: int) -> QuerySmResp:
+    if len(frame) == 16:  # an error answer without a body
+        return QuerySmResp(command_status=status, sequence=sequence)
+    message_id, pos = _string_at(frame, 16, 65, "message_id", st.ESME_RINVMSGID, sequence)
+    final_date, pos = _string_at(frame, pos, 17, "final_date", st.ESME_RINVCMDLEN, sequence)
+    state, error_code = frame[pos], frame[pos + 1]
+    pos += 2
+    tlvs = _decode_tlvs(frame, pos, sequence) if pos < len(frame) else {}
+    return QuerySmResp(message_id, final_date, state, error_code, status, sequence, tlvs)
+
+
 def _decode_header_only(command_id: int, frame: bytes, status: int, sequence: int) -> Pdu:
     if len(frame) != 16:
         raise ProtocolError(st.ESME_RINVCMDLEN, f"{len(frame) - 16} octets of body where none belong", sequence)
@@ -622,6 +706,8 @@ _DECODERS = {
     CommandId.DELIVER_SM: _decode_deliver_sm,
     CommandId.SUBMIT_SM_RESP: _decode_message_id_resp,
     CommandId.DELIVER_SM_RESP: _decode_message_id_resp,
+    CommandId.QUERY_SM: _decode_query_sm,
+    CommandId.QUERY_SM_RESP: _decode_query_sm_resp,
     CommandId.BIND_RECEIVER: _decode_bind,
     CommandId.BIND_TRANSMITTER: _decode_bind,
     CommandId.BIND_TRANSCEIVER: _decode_bind,

@@ -31,6 +31,7 @@ __all__ = [
     "parse_receipt_text",
     "receipt_status",
     "report_from",
+    "state_status",
 ]
 
 ESM_RECEIPT_MASK = 0x3C  # esm_class bits 2..5: the message type
@@ -191,6 +192,12 @@ def report_from(pdu: DeliverSm) -> DeliveryReport | None:
 def receipt_status(report: DeliveryReport) -> ReceiptStatus | None:
     """The final status a report gives our message; None while it is not final (or unknown)."""
     return _FINAL.get(report.stat.upper())
+
+
+def state_status(state: int) -> ReceiptStatus | None:
+    """The final status a message_state value (the TLV's, or query_sm_resp's) gives our
+    message, as its word in a receipt's text would; None while not final (or unknown)."""
+    return _FINAL.get(STATES.get(state, ""))
 
 
 ID_MODES = ("same", "hex_to_dec", "dec_to_hex")

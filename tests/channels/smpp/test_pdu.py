@@ -25,6 +25,8 @@ from empathic.channels.smpp.pdu import (
     FrameReader,
     GenericNack,
     ProtocolError,
+    QuerySm,
+    QuerySmResp,
     SubmitSm,
     SubmitSmResp,
     Tag,
@@ -142,6 +144,29 @@ def test_submit_sm_layout_matches_the_spec_by_hand() -> None:
     assert decode(header + body) == pdu
 
 
+def test_query_sm_and_its_response_match_the_spec_by_hand() -> None:
+    """SMPP 3.4 §4.8.1 and §4.8.2, field by field."""
+    query = QuerySm("1a2b3c", 1, 1, "18005550100", sequence=9)
+    body = b"1a2b3c\0" + b"\x01\x01" + b"18005550100\0"
+    header = (16 + len(body)).to_bytes(4, "big") + bytes.fromhex("00000003" "00000000" "00000009")
+    assert encode(query) == header + body and decode(header + body) == query
+    resp = QuerySmResp("1a2b3c", "260101120000004+", 2, 0, sequence=9)
+    body = b"1a2b3c\0" + b"260101120000004+\0" + b"\x02\x00"
+    header = (16 + len(body)).to_bytes(4, "big") + bytes.fromhex("80000003" "00000000" "00000009")
+    assert encode(resp) == header + body and decode(header + body) == resp
+    # Still en route: no final date (a lone NUL).
+    assert decode(encode(QuerySmResp("7", "", 1, 0, sequence=2))).final_date == ""
+    assert response_to(query, 0x67) == QuerySmResp(command_status=0x67, sequence=9)
+    # An error answer is the header alone, and a header alone reads as one.
+    assert encode(QuerySmResp(command_status=0x67, sequence=4)) == bytes.fromhex("00000010800000030000006700000004")
+    # A query_sm whose source_addr has no NUL, or with octets after its body, is refused.
+    for body, status in ((b"7\0\x01\x01" + b"1" * 30, 0x0A), (encode(query)[16:] + b"x", 0x02)):
+        frame = (16 + len(body)).to_bytes(4, "big") + bytes.fromhex("00000003" "00000000" "00000009") + body
+        with pytest.raises(ProtocolError) as caught:
+            decode(frame)
+        assert (caught.value.status, caught.value.sequence) == (status, 9)
+
+
 def test_error_responses_have_no_body() -> None:
     assert encode(SubmitSmResp(command_status=0x58, sequence=3)) == bytes.fromhex("00000010800000040000005800000003")
     resp = BindResp(CommandId.BIND_TRANSCEIVER_RESP, command_status=0x0E, sequence=1)
@@ -169,6 +194,10 @@ def test_error_responses_have_no_body() -> None:
         Bind(CommandId.SUBMIT_SM, "sys", "pw"),
         BindResp(CommandId.BIND_TRANSMITTER),
         SubmitSmResp(message_id="x" * 65),
+        QuerySm(message_id="x" * 65),
+        QuerySm(source_addr="1" * 21),
+        QuerySmResp(final_date="1" * 17),
+        QuerySmResp(message_state=256),
         "not a pdu",
     ],
     ids=repr,
@@ -193,7 +222,8 @@ def test_field_maxima_fit() -> None:
 
 
 def test_responses_match_their_requests() -> None:
-    for request in (SubmitSm(sequence=5), DeliverSm(sequence=5), EnquireLink(sequence=5), Unbind(sequence=5)):
+    for request in (SubmitSm(sequence=5), DeliverSm(sequence=5), QuerySm(sequence=5), EnquireLink(sequence=5),
+                    Unbind(sequence=5)):
         response = response_to(request, 0x58)
         assert type(response) is request.response_type
         assert response.request_type is type(request)
@@ -212,7 +242,7 @@ def test_each_pdu_has_its_command_id() -> None:
     expected = {
         SubmitSm: 0x04, SubmitSmResp: 0x80000004, DeliverSm: 0x05, DeliverSmResp: 0x80000005,
         EnquireLink: 0x15, EnquireLinkResp: 0x80000015, Unbind: 0x06, UnbindResp: 0x80000006,
-        GenericNack: 0x80000000,
+        GenericNack: 0x80000000, QuerySm: 0x03, QuerySmResp: 0x80000003,
     }  # fmt: skip
     for kind, command_id in expected.items():
         assert kind().command_id == command_id
@@ -289,6 +319,26 @@ def test_binds_and_responses_round_trip(
         assert decode(encode(resp)) == resp
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    _cstring(65), _octet, _octet, _cstring(21), st.sampled_from(["", "260101120000004+", "000000010000000R"]),
+    _octet, _octet, _tlvs, st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1),
+)
+def test_queries_and_their_answers_round_trip(
+    message_id, ton, npi, source, final_date, state, error_code, tlvs, status, sequence
+) -> None:
+    query = QuerySm(message_id, ton, npi, source, status, sequence)
+    assert decode(encode(query)) == query
+    resp = QuerySmResp(message_id, final_date, state, error_code, status, sequence, tlvs)
+    assert decode(encode(resp)) == resp
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=120), st.sampled_from([0x00000003, 0x80000003]))
+def test_fuzz_query_bodies(body: bytes, command_id: int) -> None:
+    _decode_or_protocol_error((16 + len(body)).to_bytes(4, "big") + command_id.to_bytes(4, "big") + bytes(8) + body)
+
+
 # --------------------------------------------------------------------------------------
 # Fuzz: whatever arrives, only ProtocolError comes out
 # --------------------------------------------------------------------------------------
@@ -360,7 +410,7 @@ def test_fuzz_many_more_mutations_without_hypothesis() -> None:
 
 
 def test_dataclasses_are_slotted() -> None:
-    for kind in (Bind, BindResp, SubmitSm, DeliverSm, SubmitSmResp, DeliverSmResp, GenericNack):
+    for kind in (Bind, BindResp, SubmitSm, DeliverSm, SubmitSmResp, DeliverSmResp, QuerySm, QuerySmResp, GenericNack):
         assert dataclasses.is_dataclass(kind)
         assert not hasattr(kind(*(() if kind not in (Bind, BindResp) else _required(kind))), "__dict__")
     assert smpp.Pdu is not None

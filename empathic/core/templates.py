@@ -3,12 +3,15 @@
 Templates are written by platform users, so they run in Jinja's immutable sandbox, may refer
 only to the names in :data:`TEMPLATE_SCOPE`, and fail loudly (:class:`TemplateError`) instead
 of sending a message with a hole in it: unknown variables are rejected when a template is
-compiled, missing values when it is rendered.
+compiled, missing values when it is rendered. What compiling and rendering one may cost is
+bounded by ``core.template_limits``: a source of at most :data:`MAX_SOURCE_LENGTH`
+characters, a rendered text of at most :data:`MAX_RENDERED_LENGTH`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from types import TracebackType
@@ -16,17 +19,22 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.environment import TemplateExpression
 from jinja2.exceptions import (
     SecurityError,
     TemplateRuntimeError,
     TemplateSyntaxError,
     UndefinedError,
 )
-from jinja2.runtime import missing
+from jinja2.parser import Parser
+from jinja2.runtime import Context, missing
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from empathic.core import template_limits as limits
 
 __all__ = [
     "FLOW_SCOPE",
+    "MAX_RENDERED_LENGTH",
     "MAX_SOURCE_LENGTH",
     "TEMPLATE_SCOPE",
     "Condition",
@@ -45,6 +53,8 @@ TEMPLATE_SCOPE = frozenset({"contact", "event"})
 # Texts and conditions inside a flow also see the run's variables and the last reply.
 FLOW_SCOPE = frozenset({"contact", "event", "vars", "reply"})
 MAX_SOURCE_LENGTH = 10_000
+# The longest text a render may give (an email body; an SMS is held to its segments later).
+MAX_RENDERED_LENGTH = limits.MAX_LENGTH
 
 # Jinja names the compiled code of from_string() templates like this in tracebacks.
 _TEMPLATE_FILENAME = "<template>"
@@ -103,7 +113,11 @@ class Template:
         something the sandbox forbids, fails otherwise, or produces no text at all.
         """
         try:
-            text = self._compiled.render({name: _track(value, name) for name, value in context.items()})
+            with limits.rendering():  # every text written is charged: the budget bounds the whole
+                text = self._compiled.render({name: _track(value, name) for name, value in context.items()})
+        except limits.LimitExceeded as exc:
+            raise TemplateError(self.name, exc.message or "is too costly to render",
+                                line=_template_line(exc.__traceback__)) from None
         except _MissingValueError as exc:
             raise TemplateError(
                 self.name,
@@ -135,6 +149,8 @@ class Template:
         text = text.strip()
         if not text:
             raise TemplateError(self.name, "renders to empty text")
+        if len(text) > MAX_RENDERED_LENGTH:
+            raise TemplateError(self.name, f"renders to {len(text):,} characters; the limit is {MAX_RENDERED_LENGTH:,}")
         return text
 
 
@@ -153,21 +169,34 @@ def compile_template(
             f"is {len(source)} characters long; templates are limited to {MAX_SOURCE_LENGTH}",
         )
     environment = _HTML_ENVIRONMENT if html else _ENVIRONMENT
-    try:
+    with _compiling(name):
         tree = environment.parse(source, name=name)
+        if any(True for _ in meta.find_referenced_templates(tree)):
+            # There is no loader; fail now rather than on the first send.
+            raise TemplateError(
+                name,
+                "uses include, import or extends; message templates must be self-contained",
+                line=_first_line(tree, (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)),
+            )
+        _check_names(name, tree, scope)
+        compiled = environment.from_string(limits.bounded(tree, environment))
+    return Template(name=name, source=source, _compiled=compiled)
+
+
+@contextmanager
+def _compiling(name: str) -> Iterator[None]:
+    """Jinja's and Python's complaints about a source, as our TemplateError."""
+    try:
+        yield
+    except TemplateError:
+        raise
     except TemplateSyntaxError as exc:
         raise TemplateError(name, f"syntax error: {exc.message}", line=exc.lineno) from exc
-
-    if any(True for _ in meta.find_referenced_templates(tree)):
-        # There is no loader; fail now rather than on the first send.
-        raise TemplateError(
-            name,
-            "uses include, import or extends; message templates must be self-contained",
-            line=_first_line(tree, (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)),
-        )
-
-    _check_names(name, tree, scope)
-    return Template(name=name, source=source, _compiled=environment.from_string(tree))
+    except (RecursionError, SyntaxError, MemoryError):
+        # Python's own limits on nesting (blocks, brackets, filters) in the compiled code.
+        raise TemplateError(name, "nests blocks or expressions too deeply") from None
+    except ValueError as exc:  # a number literal of thousands of digits
+        raise TemplateError(name, f"cannot be read: {exc}") from None
 
 
 def subject_line(text: str) -> str:
@@ -231,7 +260,10 @@ class Condition:
     def value(self, **context: Any) -> Any:
         """The expression's value, typed (a number stays a number)."""
         try:
-            return _plain(self._compiled(**{n: _track(v, n) for n, v in context.items()}))
+            with limits.rendering():
+                return _plain(self._compiled(**{n: _track(v, n) for n, v in context.items()}))
+        except limits.LimitExceeded as exc:
+            raise TemplateError(self.name, exc.message or "is too costly to evaluate") from None
         except _MissingValueError as exc:
             raise TemplateError(self.name, f"{exc.variable} is not defined", variable=exc.variable) from exc
         except SecurityError as exc:
@@ -254,13 +286,24 @@ def _plain(value: Any) -> Any:
 @lru_cache(maxsize=4096)
 def compile_condition(name: str, source: str, scope: frozenset[str] = FLOW_SCOPE) -> Condition:
     """Check and compile a condition; raise :class:`TemplateError` if it could never be evaluated."""
-    try:
+    if len(source) > MAX_SOURCE_LENGTH:
+        raise TemplateError(name, f"is {len(source)} characters long; conditions are limited to {MAX_SOURCE_LENGTH}")
+    with _compiling(name):
         tree = _ENVIRONMENT.parse("{{ (" + source + ") }}", name=name)
-        compiled = _ENVIRONMENT.compile_expression(source, undefined_to_none=False)
-    except TemplateSyntaxError as exc:
-        raise TemplateError(name, f"syntax error: {exc.message}") from exc
-    _check_names(name, tree, scope)
+        _check_names(name, tree, scope)
+        compiled = _compile_expression(source)
     return Condition(name, source, compiled)
+
+
+def _compile_expression(source: str) -> TemplateExpression:
+    """Jinja's ``compile_expression``, its tree bounded like a template's."""
+    parser = Parser(_ENVIRONMENT, source, state="variable")
+    expression = parser.parse_expression()
+    if not parser.stream.eos:
+        raise TemplateSyntaxError("chunk after expression", parser.stream.current.lineno, None, None)
+    tree = nodes.Template([nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)], lineno=1)
+    template = _ENVIRONMENT.from_string(limits.bounded(tree, _ENVIRONMENT))
+    return TemplateExpression(template, undefined_to_none=False)
 
 
 def _check_names(name: str, tree: nodes.Template, scope: frozenset[str]) -> None:
@@ -368,7 +411,52 @@ class _MissingValue(jinja2.ChainableUndefined, jinja2.StrictUndefined):
 
 
 class _MessageEnvironment(ImmutableSandboxedEnvironment):
-    """The sandbox, reading context data the way template authors expect."""
+    """The sandbox, reading context data the way template authors expect, its operators,
+    filters and method calls bounded (``core.template_limits``)."""
+
+    intercepted_binops = limits.INTERCEPTED_BINOPS
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        # range, lipsum, namespace, cycler, … would otherwise be usable too;
+        # TEMPLATE_SCOPE is the whole namespace.
+        self.globals.clear()
+        self.filters.clear()
+        self.filters.update(limits.FILTERS)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        return limits.binop(operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        # Every call (macros, loop(...), methods) is a step of the render's budget.
+        args = limits.checked_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if not super().is_safe_attribute(obj, attr, value):
+            return False
+        # Of the built-in types' methods only those in the allow-list (no to_bytes, expandtabs, …).
+        if isinstance(obj, (str, bytes, int, float, complex, list, tuple, dict, set, frozenset)) and callable(value):
+            return limits.allowed_method(obj, attr)
+        return True
+
+    def wrap_str_format(self, value: Any) -> Any:
+        format_ = super().wrap_str_format(value)
+        if format_ is None:
+            return None
+        template, name = value.__self__, value.__name__
+
+        def bounded_format(*args: Any, **kwargs: Any) -> str:
+            if name == "format_map":  # format_map(mapping): its fields are the mapping's keys
+                mapping = args[0] if args else {}
+                limits.checked_format(template, (), mapping if isinstance(mapping, Mapping) else {"": mapping})
+            else:
+                limits.checked_format(template, args, kwargs)
+            text: str = format_(*args, **kwargs)
+            limits.current().charge(len(text))
+            return text
+
+        return bounded_format
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # Data keys win over dict methods: {{ event.items }} is the "items" field, not dict.items.
@@ -380,7 +468,10 @@ class _MessageEnvironment(ImmutableSandboxedEnvironment):
         return self._descend(obj, attribute, super().getattr(obj, attribute))
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        return self._descend(obj, argument, super().getitem(obj, argument))
+        value = super().getitem(obj, argument)
+        if isinstance(argument, slice):
+            limits.measure(value)  # a copy
+        return self._descend(obj, argument, value)
 
     @staticmethod
     def _descend(parent: Any, key: Any, value: Any) -> Any:
@@ -392,13 +483,10 @@ class _MessageEnvironment(ImmutableSandboxedEnvironment):
 _ENVIRONMENT = _MessageEnvironment(
     undefined=_MissingValue, autoescape=False, keep_trailing_newline=False
 )
-# range, lipsum, cycler, … would otherwise be usable too; TEMPLATE_SCOPE is the whole namespace.
-_ENVIRONMENT.globals.clear()
 # HTML email bodies: a value with `<` or `&` in it is text, never markup.
 _HTML_ENVIRONMENT = _MessageEnvironment(
     undefined=_MissingValue, autoescape=True, keep_trailing_newline=False
 )
-_HTML_ENVIRONMENT.globals.clear()
 
 
 def _first_use(tree: nodes.Template, variable: str) -> int | None:

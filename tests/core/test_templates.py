@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import time
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from empathic.core.templates import (
+    MAX_RENDERED_LENGTH,
     MAX_SOURCE_LENGTH,
     TEMPLATE_SCOPE,
     Template,
     TemplateError,
+    compile_condition,
     compile_template,
 )
 
@@ -322,3 +325,176 @@ def test_values_are_inserted_verbatim(value: str) -> None:
         contact={"first_name": value}, event={}
     )
     assert rendered == value.strip()
+
+
+# --- limits: what a template may cost (issue 21, points 3 and 4) ------------------------------
+
+BIG_DATA: dict[str, Any] = {"type": "x", "data": {"l": list(range(30)), "s": "abc"}}
+NESTED = "{% set a = [event.data.s] * 8 %}" + "".join(
+    f"{{% set {b} = [{a}, {a}, {a}, {a}, {a}, {a}, {a}, {a}] %}}" for a, b in zip("abcdefg", "bcdefgh")
+)
+
+
+def refused(source: str, contact: dict[str, Any] = CONTACT, event: dict[str, Any] = BIG_DATA) -> str:
+    """The TemplateError `source` gives, compiled and rendered, checked to come well under a second."""
+    started = time.perf_counter()
+    with pytest.raises(TemplateError) as caught:
+        compile_template("test", source).render(contact=contact, event=event)
+    assert time.perf_counter() - started < 1.0, source
+    return caught.value.detail
+
+
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        # the probe's: a power Jinja folded while compiling (22 s), a repetition previewed as 202 MB
+        ("{{ 3 ** 10000000 }}", "4,096 bits"),
+        ("{{ event.data.l | length ** 10000000 }}", "4,096 bits"),
+        ("{{ 'a' * 100000000 }}", "262,144 characters"),
+        ("{{ ([1] * 100000000) | length }}", "262,144 characters"),
+        ("{{ event.data.s * 100000 }}", "262,144 characters"),
+        # loops and recursion
+        ("{% set l = event.data.l %}" + "{% for a in l %}" * 5 + "x" + "{% endfor %}" * 5, "to render"),
+        ("{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(40) }}x", "to render"),
+        ("{% macro f(s, n) %}{% if n %}{{ f(s ~ s, n-1) }}{% else %}{{ s|length }}{% endif %}{% endmacro %}{{ f('a', 60) }}",
+         "262,144 characters"),
+        ("{% for x in [1] recursive %}{{ loop([1, 2]) }}{% endfor %}", "Recursion"),
+        ("{% macro m() %}{% for i in event.data.l %}" + "x" * 9000 + "{% endfor %}{% endmacro %}"
+         "{% set a = m() %}{% set b %}{{ a }}{{ a }}{{ a }}{{ a }}{{ a }}{% endset %}{{ b|length }}", "characters"),
+        ("{% set x %}{% for i in event.data.l %}{{ 'a' * 200000 }}{% endfor %}{% endset %}{{ x|length }}", "in all"),
+        # filters and methods that make something large from something small
+        ("{{ ('a' * 1000) | replace('a', 'a' * 1000) | length }}", "262,144 characters"),
+        ("{{ 'a' | center(1000000000) }}", "width of 1,000,000,000"),
+        ("{{ ('a\n' * 1000) | indent(1000000) }}", "indent of 1,000,000"),
+        ("{{ ('a ' * 1000) | wordwrap(1, wrapstring='x' * 100000) }}", "wrap string of 100,000"),
+        ("{{ '%0100000000d' | format(1) }}", "format width of 100000000"),
+        ("{{ '%0100000000d' % 1 }}", "format width of 100000000"),
+        ("{{ '%*d' % (100000000, 1) }}", "`*` width"),
+        ("{{ '{:>100000000}'.format(1) }}", "format width of 100000000"),
+        ("{{ '{:{}}'.format(1, 100000000) }}", "nested {}"),
+        ("{{ ('%(a)s' * 1000) % {'a': 'x' * 10000} }}", "262,144 characters"),
+        ("{{ ('{0}' * 1000).format('x' * 10000) }}", "262,144 characters"),
+        ("{{ ('{a}' * 1000).format_map({'a': 'x' * 10000}) }}", "262,144 characters"),
+        ("{{ 'a'.center(1000000000) }}", "width of 1,000,000,000"),
+        ("{{ ('x' * 10000).join(['y' * 10000] * 100) | length }}", "262,144 characters"),
+        ("{{ (['a' * 1000] * 200) | join('b' * 1000) }}", "262,144 characters"),
+        ("{{ ([[1] * 100] * 2000) | sum(start=[]) | length }}", "262,144 characters"),
+        ("{{ 1.5 | round(100000000, 'ceil') }}", "rounds to 100,000,000 places"),
+        ("{{ [1] | batch(100000000, 0) | list | length }}", "batch size of 100,000,000"),
+        ("{{ [1] | slice(100000000) | list | length }}", "slice count of 100,000,000"),
+        ("{{ (1).to_bytes(100000000, 'big') }}", "'to_bytes' of 'int' object is unsafe"),
+        ("{{ 'a\tb'.expandtabs(100000000) }}", "'expandtabs' of 'str' object is unsafe"),
+        # lists of lists of the same list: small to write, huge to print
+        (NESTED + "{{ h }}", "262,144 characters"),
+        (NESTED + "{{ h | upper | length }}", "262,144 characters"),
+        # no unbounded helpers at all
+        ("{% for i in range(100000000) %}x{% endfor %}", "unknown variable 'range'"),
+        ("{% set ns = namespace(s='a') %}{{ ns.s }}", "unknown variable 'namespace'"),
+        ("{{ lipsum(100000) }}", "unknown variable 'lipsum'"),
+        # comparisons cost nothing to write but scan: the time budget stops them
+        ("{% set s = 'a' * 250000 %}{% for i in event.data.l %}{% for j in event.data.l %}{% for k in event.data.l %}"
+         "{% if 'b' in s and 'c' in s and 'd' in s %}{% endif %}{% endfor %}{% endfor %}{% endfor %}x", "render"),
+    ],
+)
+def test_costly_templates_are_refused_quickly(source: str, says: str) -> None:
+    assert says in refused(source)
+
+
+def test_constants_are_not_worked_out_while_compiling() -> None:
+    # Jinja folds constant expressions and filters at compile time; a template is only stored
+    # at upload, so compiling must cost nothing whatever it would compute.
+    for source in ("{{ 3 ** 10000000 }}", "{{ 'a' * 1000000000 }}", "{{ 'a' | center(1000000000) }}",
+                   "{{ ('a' * 1000) | replace('a', 'a' * 1000) }}", "{{ '%0100000000d' | format(1) }}"):
+        started = time.perf_counter()
+        compile_template(f"fold-{source}", source)
+        assert time.perf_counter() - started < 0.5, source
+
+
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        ("{{ " + "9" * 5000 + " }}", "cannot be read"),
+        ("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}", "too deeply"),
+        ("{{ 1" + "|abs" * 2000 + " }}", "too deeply"),
+        ("{% if contact %}" * 200 + "x" + "{% endif %}" * 200, "too deeply"),
+        ("{{ contact | random }}", "No filter named 'random'"),
+        ("{{ contact | pprint }}", "No filter named 'pprint'"),
+    ],
+)
+def test_sources_python_cannot_compile_are_template_errors(source: str, says: str) -> None:
+    assert says in compile_error(source).detail
+
+
+def test_a_text_over_the_rendered_limit_is_refused() -> None:
+    assert len(render("{{ 'a' * 262144 }}")) == MAX_RENDERED_LENGTH == 256 * 1024
+    assert "renders to 400,000 characters" in refused("{{ 'a' * 200000 }}{{ 'a' * 200000 }}")
+    assert "renders to 800,000 characters; the limit is 262,144" in refused(
+        "{% for i in event.data.l[:8] %}{{ 'a' * 100000 }}{% endfor %}")
+    assert "4,194,304 characters in all" in refused("{% for i in event.data.l %}{{ 'a' * 100000 }}{% endfor %}")
+    html = compile_template("mail:html", "<p>{{ event.data.s * 200000 }}</p><p>{{ event.data.s * 200000 }}</p>", html=True)
+    with pytest.raises(TemplateError, match="262,144 characters"):
+        html.render(contact=CONTACT, event=BIG_DATA)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{{ event.data['items'] | map(attribute='sku') | join(', ') }}", "TEE-M, MUG"),
+        ("{{ 2 ** 10 }} {{ 'ab' * 3 }} {{ [1] * 2 }} {{ 'x' ~ 1 }}", "1024 ababab [1, 1] x1"),
+        ("{{ '%05.1f|%-4s|' | format(3.14159, 'ab') }}{{ '%d items' % 2 }}", "003.1|ab  |2 items"),
+        ("|{{ '{:>6}|{:.2f}'.format('ab', 2.5) }}", "|    ab|2.50"),
+        ("{{ 'Ana' | center(7) }}|{{ 'a\nb' | indent(2) }}|{{ 'hello world' | truncate(8, leeway=0) }}", "Ana  |a\n  b|hello..."),
+        ("{{ contact.attributes.tags | sort | reverse | join('/') | upper }}", "VIP/EARLY"),
+        ("{{ 'a-b-c'.split('-') | last }}{{ ' x '.strip() }}{{ 'abc'.replace('b', 'B') }}", "cxaBc"),
+        ("{{ contact.attributes.get('tier') }} {{ contact.attributes.points | float | round(1) }}", "gold 1200.0"),
+        ("{% macro line(i) %}[{{ i.sku }}]{% endmacro %}{% for i in event.data['items'] %}{{ line(i) }}{% endfor %}",
+         "[TEE-M][MUG]"),
+        ("{% for i in event.data['items'] %}{{ loop.index }}/{{ loop.length }}{{ loop.cycle(',', ';') }}{% endfor %}",
+         "1/2,2/2;"),
+        ("{% filter upper %}shipped {{ event.data.order_id }}{% endfilter %}", "SHIPPED A-1001"),
+        ("{{ event.data['items'] | map(attribute='qty', default=1) | sum }}", "3"),
+        ("{{ ('%s' * 3) % ('a', 'b', 'c') }}{{ event.data.order_id[2:] }}", "abc1001"),
+    ],
+)
+def test_ordinary_templates_still_render(source: str, expected: str) -> None:
+    assert render(source) == expected
+
+
+def test_html_concatenation_still_escapes_values() -> None:
+    html = compile_template("mail:html", "<b>{{ '<i>' ~ contact.first_name }}</b>", html=True)
+    assert html.render(contact=CONTACT, event=EVENT) == "<b>&lt;i&gt;Ana</b>"
+
+
+def test_conditions_are_bounded_too() -> None:
+    started = time.perf_counter()
+    condition = compile_condition("c", "vars.x * 100000000 == ''")
+    with pytest.raises(TemplateError, match="262,144 characters"):
+        condition.value(vars={"x": "a"}, contact={}, event={}, reply={})
+    assert compile_condition("d", "3 ** 10000000 > 1") is not None
+    assert time.perf_counter() - started < 1.0
+    assert compile_condition("e", "vars.score <= 2 and 2 ** 3 == 8").holds(vars={"score": 1}, contact={}, event={}, reply={})
+
+
+_PIECES = st.sampled_from([
+    "'ab'", "event.data.s", "event.data.l", "7", "1000", "123456", "[1, 2]", "(contact.first_name)",
+])
+_STEPS = st.sampled_from([
+    "({x} * {y})", "({x} + {y})", "({x} ** {y})", "({x} ~ {y})", "({x} % {y})", "('%{y}d' % {x})",
+    "({x} | center({y}))", "({x} | replace('a', {y}))", "({x} | join({y}))", "({x} | indent({y}))",
+    "({x} | batch({y}) | list)", "({x} | string | wordwrap(5, wrapstring={y}))", "({x} | format({y}))",
+])
+_EXPRESSIONS = st.recursive(
+    _PIECES, lambda inner: st.builds(lambda step, x, y: step.format(x=x, y=y), _STEPS, inner, inner), max_leaves=8
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_EXPRESSIONS)
+def test_any_combination_renders_small_or_is_refused_quickly(expression: str) -> None:
+    started = time.perf_counter()
+    try:
+        text = compile_template("prop", "{{ " + expression + " }}x").render(contact=CONTACT, event=BIG_DATA)
+    except TemplateError:
+        text = ""
+    assert len(text) <= MAX_RENDERED_LENGTH
+    assert time.perf_counter() - started < 1.0, expression

@@ -92,6 +92,9 @@ class Config:
     drop_every: bool = False
     seed: int = 7
     drain_timeout: float = 180.0
+    # What the texts' topic does with an unknown outcome. `hold`: the check's "no double text"
+    # holds; `resend` (transactional's default): none left `unknown`, doubles are possible.
+    on_unknown: str = "hold"
 
     @property
     def mode(self) -> str:
@@ -312,14 +315,16 @@ def timeline(sent_at: list[int], bucket_s: float = 5.0) -> list[float]:
 
 def reconciled(procs: list[Server]) -> dict[str, int]:
     """What each start's reconcile settled, from every log of every process (engine/dispatcher.py)."""
-    unknown = passes = 0
+    unknown = resent = passes = 0
     for proc in procs:
         for n in range(1, proc.starts + 1):
             text = (proc.logs / f"{proc.name}-{n}.err").read_text(errors="replace")
-            for m in re.finditer(r"(\d+) interrupted hand-offs on \S+ are `unknown`", text):
-                unknown += int(m.group(1))
+            for m in re.finditer(r"interrupted hand-offs on \S+ have an unknown outcome .*?: (\d+) resent, (\d+) `unknown`",
+                                 text):
+                resent += int(m.group(1))
+                unknown += int(m.group(2))
                 passes += 1
-    return {"reconcile_passes": passes, "marked_unknown_by_reconcile": unknown}
+    return {"reconcile_passes": passes, "marked_unknown_by_reconcile": unknown, "resent_by_reconcile": resent}
 
 
 # ---- one run
@@ -344,6 +349,8 @@ async def run(config: Config, root: Path, schema: str | None = None) -> dict[str
     try:
         sim.start()
         project = make_smpp_project(root, sim.port, config.window, receipts=True)
+        with (project / "empathic.toml").open("a", encoding="utf-8") as toml:
+            toml.write(f'\n[topics]\ntransactional = {{ kind = "transactional", on_unknown = "{config.on_unknown}" }}\n')
         if config.workers:
             api = Server(data_dir, logs, project, role="api", env=env, name="api")
             procs = [Server(data_dir, logs, project, role="worker", env=env, name=f"worker-{n}")
@@ -387,6 +394,7 @@ async def run(config: Config, root: Path, schema: str | None = None) -> dict[str
         db_rows = await reader.rows(
             "SELECT id, idempotency_key, status, body FROM messages WHERE direction = 'outbound'")
         sent_at = [at for (at,) in await reader.rows("SELECT at FROM message_events WHERE status = 'sent'")]
+        ((resent,),) = await reader.rows("SELECT COUNT(*) FROM message_events WHERE reason = 'resent_after_unknown'")
         for proc in reversed(everyone):
             proc.terminate(15.0)
         sim_summary = sim.stop()
@@ -405,8 +413,9 @@ async def run(config: Config, root: Path, schema: str | None = None) -> dict[str
         result["summary"] = {
             "mode": config.mode, "kills_survived": len(kills), "messages_checked": c["accepted"],
             "delivered": c["delivered"], "unknown": c["unknown"], "missing": c["missing"],
-            "duplicates": c["duplicates"], "duration_s": result["duration_s"],
-            "ok": c["missing"] == 0 and c["duplicates"] == 0 and c["terminal"] == c["accepted"],
+            "duplicates": c["duplicates"], "resent_after_unknown": resent, "duration_s": result["duration_s"],
+            # a resent text may be at the SMSC twice (it took the first, its answer was lost)
+            "ok": c["missing"] == 0 and c["duplicates"] <= resent and c["terminal"] == c["accepted"],
         }
         return result
     finally:
@@ -457,6 +466,8 @@ def main() -> None:
     parser.add_argument("--drop-every", action="store_true", help="... at every --drop-after-th submit")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--drain-timeout", type=float, default=d.drain_timeout)
+    parser.add_argument("--on-unknown", choices=("hold", "resend"), default=d.on_unknown,
+                        help="the texts' topic policy for unknown outcomes (hold: never doubled)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     args = parser.parse_args()
     config = Config(
@@ -464,7 +475,7 @@ def main() -> None:
         every=tuple(args.every), pause=args.pause, target=args.target, rate=args.rate,
         concurrency=args.concurrency, window=args.window, lease_ttl=args.lease_ttl, latency=args.latency,
         throttle_share=args.throttle_share, drop_after=args.drop_after, drop_every=args.drop_every,
-        seed=args.seed, drain_timeout=args.drain_timeout,
+        seed=args.seed, drain_timeout=args.drain_timeout, on_unknown=args.on_unknown,
     )
     root = Path(tempfile.mkdtemp(prefix="empathic-chaos-"))
     try:

@@ -3,13 +3,17 @@
 `compliance` is internal: the replies that keywords require (opt-out confirmation, HELP).
 Essential kinds are sent even to a contact who opted out of everything: compliance replies
 are the law's own requirement and an OTP is sent only because the person asked for it.
+
+A topic also says what happens to a text whose hand-off outcome nobody knows (a crash or a
+broken connection before the carrier answered): `resend` it (a late code or fraud alert is
+worse than a second one) or `hold` it as `unknown` (a second offer is worse than none).
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class TopicKind(enum.StrEnum):
@@ -39,6 +43,29 @@ _PRIORITY = {
 
 COMPLIANCE_TOPIC = "compliance"
 
+
+class OnUnknown(enum.StrEnum):
+    """What becomes of a text whose hand-off outcome is unknown (it may be at the carrier)."""
+
+    RESEND = "resend"  # back to the queue (through the gate again), at most `resends` times
+    HOLD = "hold"  # stays `unknown`: never re-sent
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownPolicy:
+    action: OnUnknown
+    resends: int = 1  # times one text may be re-sent after unknown outcomes (RESEND only)
+
+
+MAX_RESENDS = 5
+RESEND_ONCE = UnknownPolicy(OnUnknown.RESEND, 1)
+HOLD = UnknownPolicy(OnUnknown.HOLD, 0)
+
+
+def default_unknown_policy(kind: TopicKind) -> UnknownPolicy:
+    """Codes and alerts are re-sent once; marketing, conversations and compliance replies held."""
+    return RESEND_ONCE if kind in (TopicKind.OTP, TopicKind.TRANSACTIONAL) else HOLD
+
 DEFAULT_TOPICS: Mapping[str, TopicKind] = {
     "transactional": TopicKind.TRANSACTIONAL,
     "conversational": TopicKind.CONVERSATIONAL,
@@ -58,9 +85,19 @@ class UnknownTopic(ValueError):
 @dataclass(frozen=True)
 class Topics:
     kinds: Mapping[str, TopicKind]
+    # Topics whose unknown outcomes are not handled as their kind's default says.
+    unknown: Mapping[str, UnknownPolicy] = field(default_factory=dict)
 
     def kind(self, topic: str) -> TopicKind:
         try:
             return self.kinds[topic]
         except KeyError:
             raise UnknownTopic(topic, sorted(self.kinds)) from None
+
+    def unknown_policy(self, topic: str) -> UnknownPolicy:
+        """The topic's policy for unknown outcomes; a topic no longer declared holds."""
+        declared = self.unknown.get(topic)
+        if declared is not None:
+            return declared
+        kind = self.kinds.get(topic)
+        return HOLD if kind is None else default_unknown_policy(kind)

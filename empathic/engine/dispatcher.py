@@ -15,8 +15,11 @@ the marketing backlog queued or claimed before it.
 
 A crash between (1) and (3) leaves messages in `sending` whose hand-off outcome is unknown.
 `reconcile` asks the channel which of them it holds: those become `sent`, the others go
-back to `queued`. A channel that cannot answer (`answers_lookup` false) marks them
-`unknown` instead. Nothing is re-sent blindly. A batch whose outcome could not be written
+back to `queued`. Where the channel cannot answer (`answers_lookup` false), and for a text
+written to a connection that broke before the carrier answered, the topic decides
+(`Topics.unknown_policy`): `resend` puts it back in the queue (`resent_after_unknown`; it
+passes the gate again, so an expired code is not sent late), at most `resends` times;
+`hold` marks it `unknown`, never re-sent. A batch whose outcome could not be written
 because the database was out of reach is kept, with what the carrier answered, and written
 before the next claim (`Unsettled`), so a living worker never leaves texts `sending`.
 
@@ -37,14 +40,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 from empathic.channels.base import Channel, ChannelError, ErrorKind, Outbound, SendResult
 from empathic.core import policy, regulations
 from empathic.core.clock import Clock
 from empathic.core.messages import Status
 from empathic.core.ratelimit import TokenBucket
-from empathic.core.topics import Topics
+from empathic.core.topics import OnUnknown, Topics
 from empathic.engine import lifecycle, receipts
 from empathic.engine.gate import Gate
 from empathic.loop import Loop
@@ -59,6 +62,11 @@ RELEASE = "message.release"
 SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 CLAIMED = Histogram("empathic_dispatch_batch_messages", "Messages claimed by one dispatcher pass", ["channel"],
                     buckets=SIZES)
+UNKNOWN_OUTCOMES = Counter(
+    "empathic_unknown_outcomes", "Hand-offs whose outcome was unknown, by topic kind, the topic's policy "
+    "and what became of the text (resent, or held `unknown`)", ["kind", "policy", "outcome"],
+)
+RESENT = "resent_after_unknown"  # the history reason of a text re-sent after an unknown outcome
 
 
 
@@ -388,6 +396,7 @@ class Dispatcher:
         marks = await store.claim_marks(conn, list(by_id))
         transitions: list[Transition] = []
         new_timers: list[timers.Timer] = []
+        unknown: list[dict[str, Any]] = []
         for result in results:
             row = by_id[result.message_id]
             if marks.get(row["id"]) != (Status.SENDING.value, row["attempts"]):
@@ -400,7 +409,7 @@ class Dispatcher:
                                {"carrier_id": result.carrier_id})
                 )
             elif result.error.kind is ErrorKind.UNKNOWN:
-                transitions.append(Transition(row["id"], row["workspace_id"], Status.UNKNOWN, "outcome_unknown", now))
+                unknown.append(row)
             elif result.error.kind.retryable and row["attempts"] < self.settings.max_attempts:
                 due = now + timedelta(seconds=retry_delay(row["attempts"], self.settings, self._rng))
                 transitions.append(
@@ -412,6 +421,7 @@ class Dispatcher:
                 transitions.append(
                     Transition(row["id"], row["workspace_id"], Status.FAILED, f"channel_{result.error.kind.value}", now)
                 )
+        transitions += await self._after_unknown(conn, unknown, "outcome_unknown", now)
         await lifecycle.record(conn, transitions, by_id, now)
         await timers.schedule(conn, new_timers)
         sent = [(t.values["carrier_id"], t.message_id) for t in transitions
@@ -430,13 +440,13 @@ class Dispatcher:
                 if not await self._still_ours(conn, len(stuck)):
                     return 0
                 now = self.clock.now()
-                marked = [
-                    Transition(r["id"], r["workspace_id"], Status.UNKNOWN, "interrupted_outcome_unknown", now)
-                    for r in await _still_claimed(conn, stuck)
-                ]
+                marked = await self._after_unknown(
+                    conn, await _still_claimed(conn, stuck), "interrupted_outcome_unknown", now
+                )
                 await lifecycle.record(conn, marked, {r["id"]: r for r in stuck}, now)
-            log.warning("%d interrupted hand-offs on %s are `unknown` (it cannot say what it holds)",
-                        len(stuck), self.channel.name)
+            resent = sum(t.status is Status.QUEUED for t in marked)
+            log.warning("%d interrupted hand-offs on %s have an unknown outcome (it cannot say what it holds): "
+                        "%d resent, %d `unknown`", len(stuck), self.channel.name, resent, len(marked) - resent)
             return len(stuck)
         held = await self.channel.lookup([r["id"] for r in stuck])
         at_carrier = [r for r in stuck if r["id"] in held]
@@ -455,6 +465,32 @@ class Dispatcher:
             await lifecycle.record(conn, requeue, {r["id"]: r for r in stuck}, now)
         log.info("reconciled %d interrupted hand-offs (%d held by carrier)", len(stuck), len(held))
         return len(stuck)
+
+    async def _after_unknown(
+        self, conn: Any, rows: list[dict[str, Any]], reason: str, now: datetime
+    ) -> list[Transition]:
+        """Texts whose hand-off outcome is unknown: back to the queue where the topic says
+        `resend` and it has resends left, else `unknown` (`reason`)."""
+        if not rows:
+            return []
+        policies = {r["id"]: self.topics.unknown_policy(r["topic"]) for r in rows}
+        resending = [i for i, policy_ in policies.items() if policy_.action is OnUnknown.RESEND]
+        done = await store.reason_counts(conn, resending, RESENT) if resending else {}
+        transitions: list[Transition] = []
+        counts: dict[tuple[str, str, str], int] = {}
+        for row in rows:
+            policy_ = policies[row["id"]]
+            again = policy_.action is OnUnknown.RESEND and done.get(row["id"], 0) < policy_.resends
+            if again:
+                transitions.append(Transition(row["id"], row["workspace_id"], Status.QUEUED, RESENT, now))
+            else:
+                transitions.append(Transition(row["id"], row["workspace_id"], Status.UNKNOWN, reason, now))
+            kind = self.topics.kinds.get(row["topic"])
+            key = (kind.value if kind else "", policy_.action.value, "resent" if again else "held")
+            counts[key] = counts.get(key, 0) + 1
+        for labels, n in counts.items():
+            UNKNOWN_OUTCOMES.labels(*labels).inc(n)
+        return transitions
 
     async def _still_ours(self, conn: Any, stuck: int) -> bool:
         """Reconcile writes under the fence too: a run started on a grant that went stale

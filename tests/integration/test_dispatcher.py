@@ -603,3 +603,80 @@ async def test_a_hand_off_whose_outcome_could_not_be_asked_is_asked_again(
     await dispatcher._pass()  # noqa: SLF001
     assert await statuses(db, ids) == ["sent", "deferred", "deferred"]
     assert carrier.calls == [ids]
+
+
+class UnaskableCarrier(ScriptedCarrier):
+    """A carrier that cannot be asked what it holds (SMPP, HTTP providers)."""
+
+    answers_lookup = False
+
+
+def unknown_outcomes(kind: str, policy: str, outcome: str) -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"kind": kind, "policy": policy, "outcome": outcome}
+    return REGISTRY.get_sample_value("empathic_unknown_outcomes_total", labels) or 0.0
+
+
+async def test_an_unknown_outcome_is_resent_for_codes_and_alerts_and_held_for_the_rest(db: Database) -> None:
+    """After a crash on a channel that cannot be asked, a code and an alert go back to the
+    queue once (`resent_after_unknown`); a conversation's text and an offer stay `unknown`.
+    A second unknown outcome of the resent ones holds them: one resend by default. A topic
+    may say otherwise (`deals`: marketing, resent up to twice)."""
+    from empathic.core.topics import OnUnknown, UnknownPolicy
+
+    clock, carrier = FakeClock(), UnaskableCarrier()
+    clock.at = datetime(2026, 11, 23, 20, tzinfo=UTC)  # noon in San Francisco
+    topics = Topics({**DEFAULT_TOPICS, "deals": DEFAULT_TOPICS["marketing"]},
+                    {"deals": UnknownPolicy(OnUnknown.RESEND, 2)})
+    rules = outbox.OutboxRules(topics=topics, sender="+18005550100", router=OneChannel())
+    dispatcher = Dispatcher(db, clock, carrier, topics, DispatchSettings(batch_size=50))
+    for phone in ("+14155550103", "+14155550104"):
+        await grant(db, clock, phone, "marketing")
+        await grant(db, clock, phone, "deals")
+    ids = []
+    for i, topic in enumerate(["otp", "transactional", "conversational", "marketing", "deals"]):
+        async with db.transaction() as conn:
+            (row,) = await outbox.submit(conn, WS, [msg(f"+1415555010{i}", topic, f"text {i}")], rules, clock.now())
+        ids.append(row["id"])
+    before = {key: unknown_outcomes(*key) for key in [
+        ("otp", "resend", "resent"), ("transactional", "resend", "resent"), ("conversational", "hold", "held"),
+        ("marketing", "hold", "held"), ("marketing", "resend", "resent"), ("otp", "resend", "held"),
+    ]}
+
+    assert await dispatcher._claim(10) is not None  # noqa: SLF001 - then the process dies
+    assert await dispatcher.reconcile() == 5
+    assert await statuses(db, ids) == ["queued", "queued", "unknown", "unknown", "queued"]
+    assert (await history(db, ids[0]))[-2:] == [("sending", "handed_to_channel"), ("queued", "resent_after_unknown")]
+    assert (await history(db, ids[2]))[-1] == ("unknown", "interrupted_outcome_unknown")
+    assert carrier.calls == []
+
+    carrier.script = [ErrorKind.UNKNOWN]  # the connection breaks again before the carrier answers
+    await dispatcher.dispatch_once()
+    assert carrier.calls == [[ids[0], ids[1], ids[4]]]  # the same messages, through the gate again
+    assert await statuses(db, ids) == ["unknown", "unknown", "unknown", "unknown", "queued"]
+    assert (await history(db, ids[0]))[-1] == ("unknown", "outcome_unknown")  # its one resend is used
+    await dispatcher.dispatch_once()
+    assert await statuses(db, [ids[4]]) == ["sent"]
+    assert [r for _, r in await history(db, ids[4])].count("resent_after_unknown") == 2
+
+    after = {key: unknown_outcomes(*key) - n for key, n in before.items()}
+    assert after == {
+        ("otp", "resend", "resent"): 1, ("transactional", "resend", "resent"): 1, ("conversational", "hold", "held"): 1,
+        ("marketing", "hold", "held"): 1, ("marketing", "resend", "resent"): 2, ("otp", "resend", "held"): 1,
+    }
+
+
+async def test_a_resent_code_past_its_validity_expires_instead_of_arriving_late(db: Database) -> None:
+    clock, carrier = FakeClock(), UnaskableCarrier()
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings())
+    (code,) = await queue(db, clock, msg(topic="otp", body="Your code is 123456"))
+    assert await dispatcher._claim(10) is not None  # noqa: SLF001 - then the process dies
+    clock.advance(11 * 60)  # back 11 minutes later: a code is worth 10
+    assert await dispatcher.reconcile() == 1
+    await dispatcher.dispatch_once()
+    assert await history(db, code) == [
+        ("queued", "accepted"), ("sending", "handed_to_channel"), ("queued", "resent_after_unknown"),
+        ("expired", "expired"),
+    ]
+    assert carrier.calls == []

@@ -13,8 +13,10 @@ the deliver_sm_resp's status once the engine has stored what it was given (not b
 crash then makes the SMSC deliver it again rather than lose it). No task per deliver_sm:
 receipts are answered a batch at a time.
 
-When the connection ends, every request still waiting raises `ConnectionLost`: whether the
-SMSC took such a submit_sm is unknown.
+When the connection ends, every request still waiting raises `ConnectionLost`. One whose
+bytes never reached the socket (still queued for this turn's write, or in the transport's
+buffer, which is then dropped) raises `NotWritten`: the SMSC cannot have it, so it is safe
+to send again. Whether the SMSC took one written to the socket is unknown.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class ConnectionLost(ConnectionError):
 
 class OutcomeUnknown(ConnectionLost):
     """Written, then the connection ended before the SMSC answered: it may hold the message."""
+
+
+class NotWritten(ConnectionLost):
+    """The connection ended before the request's bytes reached the socket: the SMSC never saw it."""
 
 
 class BindRefused(ConnectionError):
@@ -84,13 +90,14 @@ class Session:
         self.window = PriorityWindow(max(1, settings.window))
         self.bucket = TokenBucket(settings.tps, max(1.0, settings.tps / 10)) if settings.tps > 0 else None
         self._sequence = itertools.count(1)
-        # sequence -> (its response, when it was written, whether it holds a window slot);
-        # in the order written, so the first is the oldest.
-        self._waiting: dict[int, tuple[asyncio.Future[p.Pdu], float, bool]] = {}
+        # sequence -> (its response, when it was written, whether it holds a window slot, the
+        # offset in the byte stream where it ends); in the order written, so the first is the oldest.
+        self._waiting: dict[int, tuple[asyncio.Future[p.Pdu], float, bool, int]] = {}
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._out: list[bytes] = []  # PDUs written in this turn of the event loop, sent together
         self._out_size = 0
+        self._handed = 0  # bytes given to the transport so far
         self._tasks: list[asyncio.Task[None]] = []
         self._last_read = time.monotonic()
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -144,17 +151,33 @@ class Session:
 
     def _lost(self, why: str) -> None:
         self.bound = False
-        if self._writer is not None:
-            self._flush()  # what was written before the loss still goes (a generic_nack, an unbind)
-            self._writer.close()
         waiting, self._waiting = self._waiting, {}
-        for future, _, slot in waiting.values():
+        reached = self._reached()
+        unsent = {entry[3] for entry in waiting.values() if entry[3] > reached}
+        if self._writer is not None:
+            if any(end <= self._handed for end in unsent):
+                # Requests the transport still buffers: dropped with it, or close() would
+                # send them after they were called never written.
+                self._out, self._out_size = [], 0
+                self._writer.transport.abort()
+            else:
+                self._flush(drop=unsent)  # what else was written before the loss still goes (a generic_nack, an unbind)
+                self._writer.close()
+        for future, _, slot, end in waiting.values():
             if slot:
                 self.window.release()
             if not future.done():
-                future.set_exception(ConnectionLost(why))
+                future.set_exception(NotWritten(why) if end in unsent else ConnectionLost(why))
         if not self.closed.done():
             self.closed.set_result(None)
+
+    def _reached(self) -> int:
+        """How much of the byte stream the socket may have taken: what was handed to the
+        transport, less what it still buffers. A transport already closing may have dropped
+        its buffer unseen, so then all of it (unknown, never wrongly "not written")."""
+        if self._writer is None or self._writer.transport.is_closing():
+            return self._handed
+        return self._handed - self._writer.transport.get_write_buffer_size()
 
     @property
     def alive(self) -> bool:
@@ -173,8 +196,9 @@ class Session:
             sequence = next(self._sequence)
         request.sequence = sequence
         future: asyncio.Future[p.Pdu] = asyncio.get_running_loop().create_future()
-        self._waiting[sequence] = (future, time.monotonic(), slot)
-        self._send(p.encode(request))
+        data = p.encode(request)
+        self._waiting[sequence] = (future, time.monotonic(), slot, self._handed + self._out_size + len(data))
+        self._send(data)
         return future
 
     async def request(self, request: p.Pdu) -> p.Pdu:
@@ -211,10 +235,13 @@ class Session:
         await self._flow_control()
         return futures
 
-    async def answer(self, future: asyncio.Future[p.Pdu]) -> p.SubmitSmResp | OutcomeUnknown:
-        """A written submit_sm's response, or `OutcomeUnknown` if the connection ended first."""
+    async def answer(self, future: asyncio.Future[p.Pdu]) -> p.SubmitSmResp | OutcomeUnknown | NotWritten:
+        """A written submit_sm's response, or `OutcomeUnknown` if the connection ended first
+        (`NotWritten` if it ended before the submit_sm reached the socket)."""
         try:
             resp = await future
+        except NotWritten as exc:
+            return exc
         except ConnectionLost as exc:
             return OutcomeUnknown(str(exc))
         if isinstance(resp, p.GenericNack):
@@ -255,10 +282,20 @@ class Session:
         self._out.append(data)
         self._out_size += len(data)
 
-    def _flush(self) -> None:
+    def _flush(self, drop: set[int] | None = None) -> None:
+        """Write what this turn queued; `drop`: leave out the PDUs ending at these offsets."""
         out, self._out, self._out_size = self._out, [], 0
+        if drop:
+            kept, end = [], self._handed
+            for data in out:
+                end += len(data)
+                if end not in drop:
+                    kept.append(data)
+            out = kept
         if out and self._writer is not None and not self._writer.is_closing():
-            self._writer.write(b"".join(out))
+            data = b"".join(out)
+            self._writer.write(data)
+            self._handed += len(data)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -319,7 +356,7 @@ class Session:
         entry = self._waiting.pop(sequence, None)
         if entry is None:
             return None
-        future, _, slot = entry
+        future, _, slot, _ = entry
         if slot:
             self.window.release()
         return future

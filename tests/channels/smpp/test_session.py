@@ -5,10 +5,12 @@ line is probed with enquire_link and a peer that stops answering is dropped."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
+from collections.abc import Callable
 
 from empathic.channels.smpp import pdu as p
-from empathic.channels.smpp.session import Session, SessionSettings
+from empathic.channels.smpp.session import NotWritten, OutcomeUnknown, Session, SessionSettings
 from empathic.smsc.server import Smsc, SmscSettings
 
 
@@ -136,3 +138,109 @@ async def test_a_submit_left_unanswered_drops_the_connection_and_its_outcome_is_
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_submit_queued_in_the_turn_the_connection_ends_is_never_written_and_says_so() -> None:
+    """PDUs written in one turn go out together at its end. The SMSC unbinds in the turn a
+    submit_sm was queued (here by the deliver_sm read just before the unbind): that submit
+    never reaches the socket, so it is `NotWritten` (safe to send again), not unknown, and
+    the SMSC never sees it; the one written before is `OutcomeUnknown`. The answers that
+    were due (deliver_sm_resp, unbind_resp) still go."""
+    read: list[p.Pdu] = []
+    late: list[asyncio.Future[p.Pdu]] = []
+
+    async def unbinding_smsc(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        frames = p.FrameReader()
+        while data := await reader.read(4096):
+            for frame in frames.feed(data):
+                pdu = p.decode(frame)
+                read.append(pdu)
+                if isinstance(pdu, p.Bind):
+                    writer.write(p.encode(p.response_to(pdu)))
+                elif isinstance(pdu, p.SubmitSm):  # unanswered; a text from a person, then unbind
+                    deliver = p.DeliverSm(source_addr="14155550123", destination_addr="18005550100",
+                                          short_message=b"hi", sequence=7)
+                    writer.write(p.encode(deliver) + p.encode(p.Unbind(sequence=8)))
+        writer.close()
+
+    session: Session
+
+    def on_deliver(pdu: p.DeliverSm, reply: Callable[[int], None]) -> None:
+        late.append(session.send_request(submit(1)))  # queued in the turn that ends it
+        reply(0)
+
+    server = await asyncio.start_server(unbinding_smsc, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        session = Session(settings(port, enquire_link=60.0), on_deliver)
+        await session.open()
+        await session.window.acquire(0)
+        first = session.send_request(submit(0), slot=True)
+        assert isinstance(await session.answer(first), OutcomeUnknown)
+        (second,) = late
+        assert isinstance(await session.answer(second), NotWritten)
+        assert session.window.free == session.settings.window
+        await session.close()
+        await asyncio.sleep(0.05)
+    finally:
+        server.close()
+        await server.wait_closed()
+    submits = [x.destination_addr for x in read if isinstance(x, p.SubmitSm)]  # type: ignore[attr-defined]
+    assert submits == ["14155550000"]  # the late one never left
+    assert [type(x).__name__ for x in read[-2:]] == ["DeliverSmResp", "UnbindResp"]
+
+
+async def test_submits_the_transport_still_buffers_when_the_connection_is_dropped_never_go() -> None:
+    """An SMSC that stops reading: the socket's buffers fill and later submit_sm wait in the
+    transport's buffer. When the watchdog drops the connection, those are `NotWritten` and
+    the buffer is thrown away with the connection (a plain close would still send them after
+    they were called unsent); only those the socket took are `OutcomeUnknown`. The SMSC,
+    reading again, finds none of the unwritten ones."""
+    read: list[str] = []
+    stalled = asyncio.Event()
+    go_on = asyncio.Event()
+    ended = asyncio.Event()
+
+    async def stalling_smsc(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        frames = p.FrameReader()
+        try:
+            while data := await reader.read(1024):
+                for frame in frames.feed(data):
+                    pdu = p.decode(frame)
+                    if isinstance(pdu, p.Bind):
+                        writer.write(p.encode(p.response_to(pdu)))
+                    elif isinstance(pdu, p.SubmitSm):
+                        read.append(pdu.destination_addr)
+                        if not stalled.is_set():  # hung: nothing more is read until the ESME gave up
+                            stalled.set()
+                            await go_on.wait()
+        except ConnectionError:
+            pass
+        finally:
+            ended.set()
+        writer.close()
+
+    server = await asyncio.start_server(stalling_smsc, "127.0.0.1", 0, limit=1024)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        session = Session(settings(port, enquire_link=60.0, response_timeout=0.3, window=4000))
+        await session.open()
+        assert session._writer is not None  # noqa: SLF001 - a small send buffer, so the transport's fills
+        session._writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # noqa: SLF001
+        futures = []
+        for i in range(4000):
+            futures += await session.write_parts([submit(i)])
+        results = [await session.answer(f) for f in futures]
+        go_on.set()
+        await session.close()
+        await asyncio.wait_for(ended.wait(), 20)  # it read all it was ever sent
+    finally:
+        go_on.set()
+        server.close()
+        await server.wait_closed()
+    unknown = [i for i, r in enumerate(results) if isinstance(r, OutcomeUnknown)]
+    unwritten = [i for i, r in enumerate(results) if isinstance(r, NotWritten)]
+    assert len(unknown) + len(unwritten) == 4000 and len(unwritten) >= 1000, (len(unknown), len(unwritten))
+    assert unknown == list(range(len(unknown)))  # the socket took a head of the stream, in order
+    assert set(read) <= {f"1415555{i:04d}" for i in unknown}  # none unwritten reached the SMSC

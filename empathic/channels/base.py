@@ -19,8 +19,8 @@ class ErrorKind(enum.StrEnum):
     THROTTLED = "throttled"  # carrier asked us to slow down: retry
     REJECTED = "rejected"  # the carrier refused this message: permanent
     BAD_CONTENT = "bad_content"  # cannot be encoded or too long for this channel: permanent
-    # The connection broke after the carrier may have taken the message: it becomes
-    # `unknown`, never retried (a retry could double it).
+    # The connection broke after the carrier may have taken the message: never retried as
+    # a transient error; its topic says whether it is resent or held `unknown` (engine.dispatcher).
     UNKNOWN = "unknown"
 
     @property
@@ -66,6 +66,7 @@ class Receipt:
     status: ReceiptStatus
     error_code: str | None
     at: datetime
+    queried: bool = False  # the carrier's answer when asked (ReceiptQueries), not a receipt it sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ class Channel(Protocol):
     sender: str  # the number (or short code) messages go out from
     tps: float  # messages per second this channel may take
     # Whether `lookup` can tell which messages the carrier holds. When it cannot (SMTP, most
-    # HTTP providers), an interrupted hand-off is marked `unknown`, never re-sent blindly.
+    # HTTP providers), an interrupted hand-off's outcome is unknown: resent or held by its topic.
     answers_lookup: bool
     # A channel with a connection (SMPP) may also have `up: bool`; while it is false its
     # dispatcher claims nothing, and after a while its queue fails over. Without it: up.
@@ -120,6 +121,28 @@ class Channel(Protocol):
     async def lookup(self, message_ids: list[str]) -> dict[str, str]:
         """Carrier ids for messages the carrier holds, for reconciling interrupted hand-offs."""
         ...
+
+
+class ReceiptQueries(Protocol):
+    """A channel that can ask its carrier about texts whose receipts are overdue (SMPP's
+    query_sm). `engine.overdue` asks about texts `sent` for `query_after` seconds without
+    news, `query_batch` at a time; the channel keeps to its carrier's rate itself."""
+
+    query_after: float  # 0: this channel does not ask
+    query_batch: int
+
+    async def query(self, texts: list[Overdue]) -> list[Receipt]:
+        """A receipt (`queried`) for each text whose final state the carrier tells; none
+        for texts still on their way, unknown to it, or that could not be asked."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Overdue:
+    """A text whose receipt is overdue, as a carrier is asked about it."""
+
+    carrier_id: str
+    sender: str  # the address it went out from (SMPP's query_sm names it)
 
 
 Wake = Callable[[], Awaitable[None]]

@@ -21,7 +21,7 @@ from empathic.core.routing import Destination, Reach, Route, candidates
 from empathic.core.templates import EmailTemplate, Template, TemplateError, compile_email, compile_template
 from empathic.core import regulations as regulations_mod
 from empathic.core.regulations import Regulations
-from empathic.core.topics import DEFAULT_TOPICS, TopicKind, Topics
+from empathic.core.topics import DEFAULT_TOPICS, MAX_RESENDS, OnUnknown, TopicKind, Topics, UnknownPolicy
 from empathic.flows import loader as flow_loader
 from empathic.flows.model import Flow
 
@@ -67,6 +67,9 @@ class ChannelEntry:
     route: Route
     settings: Any
     shards: int = 1  # dispatchers sending its queue, each with connections of its own
+    # Seconds its texts may stay `sent` without a receipt before they are `expired`; None:
+    # the engine's default (DispatchSettings.receipt_timeout, 72 h).
+    receipt_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -108,13 +111,8 @@ def load_project(root: Path, *, with_flows: bool = True) -> Project:
         raise ProjectError(f"{config_path}: unknown [sender] keys: {', '.join(sorted(unknown))}")
     sender = SenderSettings(**sender_cfg)
 
-    kinds = dict(DEFAULT_TOPICS)
-    for name, kind in config.get("topics", {}).items():
-        try:
-            kinds[name] = TopicKind(kind)
-        except ValueError:
-            valid = ", ".join(k.value for k in TopicKind)
-            raise ProjectError(f"{config_path}: topic {name!r} has unknown kind {kind!r}; kinds: {valid}") from None
+    topics = _topics(config.get("topics", {}), config_path)
+    kinds = dict(topics.kinds)
 
     templates: dict[str, Template] = {}
     template_dir = root / "templates"
@@ -143,7 +141,6 @@ def load_project(root: Path, *, with_flows: bool = True) -> Project:
             raise ProjectError(f"{where}: trigger name {trigger.name!r} is used twice")
         triggers[trigger.name] = trigger
 
-    topics = Topics(kinds)
     simulator = config.get("simulator", {})
     channels = _channels(config.get("channels", []), simulator, topics, config_path)
     known = flow_loader.Known(frozenset(kinds), frozenset(templates), frozenset(emails))
@@ -160,6 +157,47 @@ def load_project(root: Path, *, with_flows: bool = True) -> Project:
         regulations=_regulations(root / "regulations.toml"),
         flows=load_flows(root / "flows", known) if with_flows else {},
     )
+
+
+_TOPIC_KEYS = {"kind", "on_unknown", "resends"}
+
+
+def _topics(raw: Any, config_path: Path) -> Topics:
+    """`[topics]`: name = "kind", or name = { kind = "...", on_unknown = "resend" | "hold",
+    resends = N } to choose what becomes of its texts whose outcome is unknown."""
+    if not isinstance(raw, dict):
+        raise ProjectError(f'{config_path}: [topics] must be a table of name = "kind"')
+    kinds = dict(DEFAULT_TOPICS)
+    unknown: dict[str, UnknownPolicy] = {}
+    valid = ", ".join(k.value for k in TopicKind)
+    for name, value in raw.items():
+        where = f"{config_path}: topic {name!r}"
+        entry = value if isinstance(value, dict) else {"kind": value}
+        extra = set(entry) - _TOPIC_KEYS
+        if extra:
+            keys = ", ".join(sorted(_TOPIC_KEYS))
+            raise ProjectError(f"{where}: unknown keys {', '.join(sorted(extra))}; a topic has {keys}")
+        try:
+            kinds[name] = TopicKind(entry.get("kind"))
+        except ValueError:
+            raise ProjectError(f"{where} has unknown kind {entry.get('kind')!r}; kinds: {valid}") from None
+        if "on_unknown" not in entry:
+            if "resends" in entry:
+                raise ProjectError(f'{where}: resends goes with on_unknown = "resend"')
+            continue
+        try:
+            action = OnUnknown(entry["on_unknown"])
+        except ValueError:
+            raise ProjectError(f"{where}: on_unknown must be resend or hold, not {entry['on_unknown']!r}") from None
+        resends = entry.get("resends", 1 if action is OnUnknown.RESEND else 0)
+        if action is OnUnknown.HOLD and "resends" in entry:
+            raise ProjectError(f'{where}: resends goes with on_unknown = "resend"')
+        if action is OnUnknown.RESEND and (
+            not isinstance(resends, int) or isinstance(resends, bool) or not 1 <= resends <= MAX_RESENDS
+        ):
+            raise ProjectError(f"{where}: resends must be a whole number from 1 to {MAX_RESENDS}")
+        unknown[name] = UnknownPolicy(action, resends)
+    return Topics(kinds, unknown)
 
 
 _EMAIL_KEYS = {"subject", "text", "html"}
@@ -261,12 +299,20 @@ def _channels(raw: Any, simulator: Mapping[str, Any], topics: Topics, config_pat
             raise ProjectError(f"{where}: shards must be a whole number from 1 to {registry.MAX_SHARDS}")
         if shards > 1 and type_name == "simulator":  # its receipts are sent by the one that holds it
             raise ProjectError(f"{where}: shards: the simulator has one shard")
-        entries.append(ChannelEntry(name, type_name, route, settings, shards))
+        receipt_timeout = item.get("receipt_timeout")
+        if receipt_timeout is not None and (
+            isinstance(receipt_timeout, bool) or not isinstance(receipt_timeout, int | float)
+            or not 0 < receipt_timeout <= MAX_RECEIPT_TIMEOUT
+        ):
+            raise ProjectError(f"{where}: receipt_timeout must be seconds above 0, at most {MAX_RECEIPT_TIMEOUT} (7 days)")
+        entries.append(ChannelEntry(name, type_name, route, settings, shards,
+                                    None if receipt_timeout is None else float(receipt_timeout)))
     if not any(e.route.reach is Reach.SMS for e in entries):
         raise ProjectError(f"{config_path}: no channel sends SMS; declare one (type smpp, twilio, vonage or simulator)")
     return tuple(entries)
 
 
+MAX_RECEIPT_TIMEOUT = 7 * 24 * 3600  # a receipt later than a week is no news anyone waits for
 _CHANNEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, literal_column, or_, select, update
+from sqlalchemy import String, and_, bindparam, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -219,15 +219,38 @@ async def claim_marks(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tu
     return found
 
 
-async def sent_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[dict[str, Any]]:
-    """Messages `sent` (handed to a carrier) before `cutoff` and not heard of since."""
-    rows = await conn.execute(
-        select(messages)
-        .where(messages.c.status == _SENT, messages.c.updated_at < cutoff)
-        .order_by(messages.c.updated_at)
-        .limit(limit)
-    )
+async def sent_before(
+    conn: AsyncConnection, cutoff: datetime, limit: int, *, on: str | None = None, not_on: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Messages `sent` (handed to a carrier) before `cutoff` and not heard of since: those of
+    channel `on`, if given, else those of any channel not in `not_on`."""
+    query = select(messages).where(messages.c.status == _SENT, messages.c.updated_at < cutoff)
+    if on is not None:
+        query = query.where(messages.c.channel == on)
+    elif not_on:
+        query = query.where(or_(messages.c.channel.is_(None), messages.c.channel.not_in(not_on)))
+    rows = await conn.execute(query.order_by(messages.c.updated_at).limit(limit))
     return [dict(r) for r in rows.mappings()]
+
+
+async def overdue(
+    conn: AsyncConnection, channel: str, cutoff: datetime, after: tuple[datetime, str] | None, limit: int
+) -> list[tuple[str, str, str, datetime]]:
+    """(id, carrier id, from, updated_at) of texts of `channel` `sent` before `cutoff` and not
+    heard of since, in (updated_at, id) order, after `after` (a cursor: the last one read)."""
+    query = select(messages.c.id, messages.c.carrier_id, messages.c.from_addr, messages.c.updated_at).where(
+        messages.c.status == _SENT,
+        messages.c.updated_at < cutoff,
+        messages.c.channel == channel,
+        messages.c.carrier_id.is_not(None),
+    )
+    if after is not None:
+        at, message_id = after
+        query = query.where(
+            or_(messages.c.updated_at > at, and_(messages.c.updated_at == at, messages.c.id > message_id))
+        )
+    rows = await conn.execute(query.order_by(messages.c.updated_at, messages.c.id).limit(limit))
+    return [(i, c, f, u) for i, c, f, u in rows.all()]
 
 
 _WAITING = (Status.QUEUED.value, Status.DEFERRED.value)
@@ -290,6 +313,19 @@ async def history(conn: AsyncConnection, message_id: str) -> list[dict[str, Any]
         .order_by(message_events.c.id)
     )
     return [{"status": s, "reason": r, "at": at.isoformat()} for s, r, at in rows]
+
+
+async def reason_counts(conn: AsyncConnection, ids: Sequence[str], reason: str) -> dict[str, int]:
+    """How many history rows of each of these messages have `reason` (absent: none)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = await conn.execute(
+            select(message_events.c.message_id, func.count())
+            .where(message_events.c.message_id.in_(ids[start : start + _CHUNK]), message_events.c.reason == reason)
+            .group_by(message_events.c.message_id)
+        )
+        found.update({i: n for i, n in rows.all()})
+    return found
 
 
 async def page(

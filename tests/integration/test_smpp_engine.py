@@ -142,10 +142,15 @@ async def test_throttling_loses_and_doubles_nothing(tmp_path: Path, backend: str
     assert (summary["received"], summary["unique"], summary["duplicates"]) == (200, 200, 0)
 
 
-async def test_a_dropped_connection_leaves_only_unknowns_never_doubles(tmp_path: Path, backend: str) -> None:
+HELD_TOPIC = '[topics]\nnotices = { kind = "transactional", on_unknown = "hold" }\n\n'
+
+
+async def test_a_dropped_connection_holds_the_unknowns_of_a_held_topic_never_doubles(tmp_path: Path, backend: str) -> None:
+    """`notices` holds its unknown outcomes: the texts written and unanswered when the SMSC
+    cut the connection stay `unknown`; those not yet written went again after the rebind."""
     async with Smsc(SmscSettings(port=0, latency=0.01, drop_after=40, receipt_delay=0.01)) as smsc:
-        async with engine(tmp_path, backend, smpp_entry(smsc.port)) as rt:
-            ids = await send(rt, 300)
+        async with engine(tmp_path, backend, HELD_TOPIC + smpp_entry(smsc.port)) as rt:
+            ids = await send(rt, 300, topic="notices")
 
             async def settled() -> dict[str, int] | None:
                 counts = await statuses(rt, ids)
@@ -154,11 +159,31 @@ async def test_a_dropped_connection_leaves_only_unknowns_never_doubles(tmp_path:
             counts = await eventually(settled, timeout=30)
             channel = rt.channels.by_name["carrier"]
             assert channel.binds == 2  # bound again after the drop
+            assert await resent(rt, ids) == 0
     summary = smsc.summary()
     assert summary["drops"] == 1 and summary["duplicates"] == 0
     assert 1 <= counts.get("unknown", 0) <= 50  # at most a window was in flight at the drop
     # every text the SMSC took is delivered, or one of the unknowns (which it may hold)
     assert counts["delivered"] <= summary["unique"] <= counts["delivered"] + counts.get("unknown", 0)
+
+
+async def test_a_dropped_connection_resends_the_unknowns_of_alerts(tmp_path: Path, backend: str) -> None:
+    """Transactional alerts resend an unknown outcome: every text is delivered. The SMSC
+    may hold a resent one twice (it took it, the answer was lost), never any other."""
+    async with Smsc(SmscSettings(port=0, latency=0.01, drop_after=40, receipt_delay=0.01)) as smsc:
+        async with engine(tmp_path, backend, smpp_entry(smsc.port)) as rt:
+            ids = await send(rt, 300)
+            await eventually(lambda: _all(rt, ids, Status.DELIVERED), timeout=30)
+            again = await resent(rt, ids)
+    summary = smsc.summary()
+    assert summary["drops"] == 1 and summary["unique"] == 300
+    assert 1 <= again <= 50  # at most a window was in flight at the drop
+    assert 1 <= summary["duplicates"] <= again  # the one the SMSC took as it dropped, at least
+
+
+async def resent(rt: Runtime, ids: list[str]) -> int:
+    async with rt.db.transaction() as conn:
+        return sum((await store.reason_counts(conn, ids, "resent_after_unknown")).values())
 
 
 async def test_a_carrier_that_is_gone_fails_over_to_the_next_channel(tmp_path: Path, backend: str) -> None:
@@ -277,6 +302,64 @@ async def test_a_channel_of_two_shards_sends_on_both_and_each_settles_its_own(tm
             assert await rt.dispatchers["carrier"].reconcile() == 0  # not shard 0's
             assert await statuses(rt, [left]) == {"sending": 1}
             assert await second.reconcile() == 1
-            assert await statuses(rt, [left]) == {"unknown": 1}  # SMPP cannot be asked
+            # SMPP cannot be asked: a transactional text is resent (held as `unknown` by other kinds)
+            assert await statuses(rt, [left]) == {"queued": 1} and await resent(rt, [left]) == 1
     summary = smsc.summary()
     assert summary["received"] == summary["unique"] == 400 and summary["duplicates"] == 0
+
+
+async def test_texts_an_smsc_never_confirmed_are_settled_by_asking_it(tmp_path: Path, backend: str) -> None:
+    """An SMSC that sends no receipts (as one that died before sending them): the channel
+    asks it with query_sm once receipts are overdue; the first answers say ENROUTE (its
+    messages are final only `receipt_delay` after the submit), later ones the final state."""
+    settings = SmscSettings(port=0, receipts=False, receipt_delay=1.0, fail_share=0.25, seed=11)
+    async with Smsc(settings) as smsc:
+        channel = smpp_entry(smsc.port, query_after=0.2, query_tps=500, query_batch=7)
+        async with engine(tmp_path, backend, channel) as rt:
+            ids = await send(rt, 40)
+
+            async def settled() -> dict[str, int] | None:
+                counts = await statuses(rt, ids)
+                return counts if set(counts) <= {"delivered", "undelivered"} else None
+
+            counts = await eventually(settled, timeout=20)
+            async with rt.db.transaction() as conn:
+                reasons = {(await store.history(conn, i))[-1]["reason"] for i in ids}
+    assert counts["delivered"] + counts["undelivered"] == 40 and counts["undelivered"] >= 1, counts
+    assert reasons == {"carrier_query", "carrier_query_error_001"}
+    summary = smsc.summary()
+    assert summary["receipts_sent"] == 0 and summary["queries"] > 40  # some were asked while still ENROUTE
+
+
+async def test_texts_that_are_not_text_as_they_claim_are_refused_and_nothing_is_stored(
+    tmp_path: Path, backend: str
+) -> None:
+    from empathic.channels.smpp.channel import INBOUND_REFUSED
+    from empathic.channels.smpp.pdu import DeliverSm
+
+    def refusals(reason: str) -> float:
+        return INBOUND_REFUSED.labels("carrier", reason)._value.get()  # noqa: SLF001
+
+    before = {reason: refusals(reason) for reason in ("data_coding", "udh")}
+    async with Smsc(SmscSettings(port=0)) as smsc:
+        async with engine(tmp_path, backend, smpp_entry(smsc.port)) as rt:
+            person = {"source_addr_ton": 1, "source_addr_npi": 1, "source_addr": "14155550177",
+                      "dest_addr_ton": 1, "dest_addr_npi": 1, "destination_addr": SENDER[1:]}
+            # data_coding 0xFF (reserved; was read as GSM) and a UDH that does not fit (was 'é@¥')
+            await smsc.send_deliver_sm(DeliverSm(**person, data_coding=0xFF, short_message=b"\x00\xff"))
+            await smsc.send_deliver_sm(DeliverSm(**person, esm_class=0x40, short_message=b"\x05\x00\x03"))
+            await eventually(lambda: _refused(smsc, 2), timeout=10)
+            await smsc.send_mo("14155550177", SENDER[1:], "HELP")  # the bind still takes good texts
+
+            async def received() -> list[dict[str, Any]]:
+                async with rt.db.transaction() as conn:
+                    return await store.with_status(conn, Status.RECEIVED, 10)
+
+            rows = await eventually(received, timeout=10)
+            assert [r["body"] for r in rows] == ["HELP"]
+    assert smsc.summary()["mo_sent"] == 1 and smsc.summary()["refused"] == 2
+    assert {reason: refusals(reason) - before[reason] for reason in before} == {"data_coding": 1, "udh": 1}
+
+
+async def _refused(smsc: Smsc, count: int) -> bool:
+    return smsc.summary()["refused"] >= count

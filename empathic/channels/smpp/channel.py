@@ -9,16 +9,24 @@ connection that can submit is bound.
 Sending: every part of one text is written back to back inside the window. A part the SMSC
 answers `ESME_RTHROTTLED` or `ESME_RMSGQFUL` is sent again after a pause that grows with
 repeats (and every submit on the bind pauses with it); other refusals fail the text with
-the error kind of `status.classify`. A text none of whose parts was written when the
-connection fell is `connection` (retried by the dispatcher); one written but not answered is
-`unknown` (never re-sent: the SMSC may hold it). The carrier id of a text is its last part's
-message id, in the form receipts use (`receipt_id`); only the last part asks for a receipt.
+the error kind of `status.classify`. A text none of whose parts was written to the socket
+when the connection fell (waiting for a slot, or queued for a write that never happened:
+`NotWritten`) is `connection`, retried by the dispatcher; one written but not answered is
+`unknown` (the SMSC may hold it; its topic says whether it is sent again). The carrier id
+of a text is its last part's message id, in the form receipts use (`receipt_id`); only the
+last part asks for a receipt.
+
+Asking: with `query_after` set, `query` asks the SMSC (query_sm, at most `query_tps` a
+second, each in a window slot behind every text waiting for one) about texts whose
+receipts are overdue (engine.overdue chooses them); final answers come back as receipts.
 
 Receiving: receipts are collected for a few milliseconds and handed to the engine as one
 batch; every deliver_sm is answered only after the engine has stored it, so a crash makes
 the SMSC deliver it again. A long text from a person is answered part by part once it is
 whole (or `ESME_RX_T_APPN`, to be delivered again, if its other parts do not come within
-`reassembly_timeout`).
+`reassembly_timeout`). A text that cannot be read as what it claims (a binary or reserved
+data_coding, a broken UDH, octets its coding does not define) is refused with
+`ESME_RX_R_APPN` for good, logged and counted, and nothing of it is stored.
 """
 
 from __future__ import annotations
@@ -34,12 +42,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import Counter as Metric
+
 from empathic.channels.base import (
     ChannelError,
     ChannelSink,
     ErrorKind,
     Inbound,
     Outbound,
+    Overdue,
     Receipt,
     ReceiptStatus,
     SendResult,
@@ -56,11 +67,21 @@ from empathic.channels.smpp.session import (
     SessionSettings,
 )
 from empathic.core.clock import Clock
+from empathic.core.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
 BINDS = ("transceiver", "transmitter+receiver")
 _RETRY_LATER = st.ESME_RX_T_APPN
+_QUERY_PRIORITY = 1 << 30  # window slots go to every text waiting before any query_sm
+_STATE_UNKNOWN = 7  # message_state UNKNOWN: in a query's answer, the SMSC does not know
+# A text whose octets are not what they claim (coding.Undecodable): the same octets would
+# come again, so it is refused for good ("reject message"), not "come again".
+_REFUSED = st.ESME_RX_R_APPN
+INBOUND_REFUSED = Metric(
+    "empathic_smpp_inbound_refused", "deliver_sm texts refused as undecodable, by why (coding.REFUSALS)",
+    ["channel", "reason"],
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,9 @@ class SmppSettings:
     throttle_retries: int = 8
     reassembly_timeout: float = 60.0
     receipt_linger: float = 0.002  # seconds receipts wait to share one batch
+    query_after: float = 0.0  # seconds `sent` without a receipt before query_sm asks the SMSC; 0: never
+    query_tps: float = 5.0  # query_sm per second at most (they share the window, after every submit)
+    query_batch: int = 100  # texts asked about in one pass
 
     @classmethod
     def from_config(cls, name: str, raw: dict[str, Any]) -> SmppSettings:
@@ -128,6 +152,12 @@ class SmppSettings:
             raise ValueError("window must be 1..10000")
         if not self.tps > 0:
             raise ValueError("tps must be positive")
+        if isinstance(self.query_after, bool) or not isinstance(self.query_after, int | float) or self.query_after < 0:
+            raise ValueError("query_after must be a number of seconds (0: never ask)")
+        if isinstance(self.query_tps, bool) or not isinstance(self.query_tps, int | float) or not self.query_tps > 0:
+            raise ValueError("query_tps must be a number above 0")
+        if isinstance(self.query_batch, bool) or not isinstance(self.query_batch, int) or not 1 <= self.query_batch <= 10_000:
+            raise ValueError("query_batch must be 1..10000")
         for key in ("system_id", "password"):
             if not isinstance(getattr(self, key), str) or len(getattr(self, key)) > (15 if key == "system_id" else 8):
                 raise ValueError(f"{key} must be text of at most {15 if key == 'system_id' else 8} characters")
@@ -208,6 +238,11 @@ class SmppChannel:
         self._whole: dict[tuple[str, str, int, int], asyncio.Future[int]] = {}
         self._up = asyncio.Event()
         self.binds = 0  # successful binds so far (a reconnect adds one)
+        # Asking about overdue receipts (channels.base.ReceiptQueries; engine.overdue drives it).
+        self.query_after = settings.query_after
+        self.query_batch = settings.query_batch
+        self._query_bucket = TokenBucket(settings.query_tps, max(1.0, settings.query_tps / 10))
+        self._queries_refused = False  # the SMSC does not do query_sm: asked no more
 
     def __repr__(self) -> str:
         return f"SmppChannel({self.name!r}, {self.settings.system_id}@{self.settings.host}:{self.settings.port})"
@@ -334,6 +369,55 @@ class SmppChannel:
     async def lookup(self, message_ids: list[str]) -> dict[str, str]:
         return {}
 
+    # -- asking about overdue receipts ---------------------------------------------------------
+
+    async def query(self, texts: list[Overdue]) -> list[Receipt]:
+        """Ask the SMSC (query_sm, at most `query_tps` a second, each in a window slot
+        behind every text waiting for one) about texts whose receipts are overdue: a
+        receipt for each it says reached a final state. Still on its way (ENROUTE,
+        ACCEPTED), UNKNOWN to it (an SMSC that lost its records says so), an error or no
+        answer: nothing, so the text waits for its receipt time-out. An SMSC that does not
+        do query_sm (ESME_RINVCMDID) is not asked again."""
+        session = self._submitter()
+        if self._queries_refused or session is None or not session.alive:
+            return []
+        answers = await asyncio.gather(*(self._ask(session, text) for text in texts))
+        return [receipt for receipt in answers if receipt is not None]
+
+    async def _ask(self, session: Session, text: Overdue) -> Receipt | None:
+        s = self.settings
+        query = p.QuerySm(text.carrier_id, *_address(text.sender or self.sender, s.source_ton, s.source_npi))
+        try:
+            p.encode(query)
+        except ValueError:  # an id or address that does not fit query_sm's fields: nothing to ask
+            return None
+        while (wait := self._query_bucket.wait_for(1, time.monotonic())) > 0:
+            await asyncio.sleep(wait)
+        self._query_bucket.take(1, time.monotonic())
+        await session.window.acquire(_QUERY_PRIORITY)
+        try:
+            future = session.send_request(query, slot=True)
+        except ConnectionLost:
+            session.window.release()
+            return None
+        try:
+            resp = await future
+        except ConnectionLost:
+            return None
+        if resp.command_status in (st.ESME_RINVCMDID, st.ESME_RPROHIBITED):
+            if not self._queries_refused:
+                log.warning("smpp %s: the SMSC does not answer query_sm (%s); overdue receipts wait for their "
+                            "time-out", self.name, st.name(resp.command_status))
+            self._queries_refused = True
+            return None
+        if not isinstance(resp, p.QuerySmResp) or resp.command_status != st.ESME_ROK:
+            return None
+        status = receipts.state_status(resp.message_state) if resp.message_state != _STATE_UNKNOWN else None
+        if status is None:
+            return None
+        error = None if status is ReceiptStatus.DELIVERED or not resp.error_code else f"{resp.error_code:03d}"
+        return Receipt(self.name, text.carrier_id, status, error, self.clock.now(), queried=True)
+
     def _submits(self, out: Outbound) -> list[p.SubmitSm]:
         s = self.settings
         parts = coding.parts_for(out.body, options=self.options, long=s.long, ref=next(self._refs))
@@ -390,7 +474,7 @@ class SmppChannel:
         for index, result in zip(todo, results, strict=True):
             if isinstance(result, OutcomeUnknown):
                 return self._unknown(out, "connection lost before the SMSC answered")
-            if isinstance(result, BaseException):  # ConnectionLost: never written
+            if isinstance(result, BaseException):  # ConnectionLost, NotWritten: never reached the socket
                 again.append(index)
                 continue
             kind = st.classify(result.command_status)
@@ -460,6 +544,10 @@ class SmppChannel:
         status = _RETRY_LATER
         try:
             status = await self._text(pdu)
+        except coding.Undecodable as refusal:  # nothing is stored: garbage is nobody's words
+            status = _REFUSED
+            INBOUND_REFUSED.labels(self.name, refusal.reason).inc()
+            log.warning("smpp %s: refused a text from %s (%s): %s", self.name, pdu.source_addr, refusal.reason, refusal)
         except Exception:  # noqa: BLE001 - the SMSC will deliver it again
             log.exception("smpp %s: storing a text from %s failed", self.name, pdu.source_addr)
         reply(status)

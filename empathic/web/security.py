@@ -56,7 +56,12 @@ class SecurityHeaders:
 
 
 def form_token(key: bytes, page: str) -> str:
-    """The token a form on `page` (its signed link) carries: only the server can make it."""
+    """The token a form on `page` (its signed link) carries: only the server can make it.
+
+    The link is itself the capability (whoever holds it can open the page and so read this
+    token), so the token adds no secret of its own: it makes a POST come from a form this
+    server rendered, and the same-origin check below is what refuses a post that a browser
+    says came from another site."""
     digest = hmac.new(key, b"form:" + page.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
@@ -68,7 +73,7 @@ def form_token_valid(key: bytes, page: str, given: str) -> bool:
 def same_origin(headers: Mapping[str, str], hosts: Collection[str]) -> bool:
     """False when the browser says the request came from another site (`Sec-Fetch-Site`, else
     an `Origin` naming another host). A page under `Referrer-Policy: no-referrer` posts with
-    `Origin: null`, which tells nothing: the form token is what proves the form is ours."""
+    `Origin: null`, which tells nothing (the form token must still match)."""
     site = headers.get("sec-fetch-site")
     if site is not None:
         return site in ("same-origin", "none")

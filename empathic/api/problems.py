@@ -9,10 +9,11 @@ import asyncpg
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from empathic.core.phones import InvalidPhoneNumber
 from empathic.core.templates import TemplateError
@@ -104,6 +105,27 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+def beyond_schema(rules: dict[str, str]) -> dict[int | str, dict[str, Any]]:
+    """An operation's `responses` for input rules JSON Schema cannot state (a number
+    libphonenumber accepts, a template that compiles): the document lists them (`x-rules`,
+    field -> rule, `[]` for any index) and the 422 names the field in `errors`."""
+    listed = "; ".join(f"`{field}`: {rule}" for field, rule in rules.items())
+    return {422: {"description": f"Well formed, but against a rule the schema cannot state: {listed}", "x-rules": rules}}
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path (FastAPI makes a route per method, and
+    Starlette's 405 names only the first route's), asked of the routes themselves."""
+    routes = request.app.router.routes
+    return sorted({"OPTIONS"} | {
+        method for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    })
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
 def database_unavailable(request: Request) -> JSONResponse:
     return problem_response(
         request, 503,
@@ -141,9 +163,14 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"There is no resource at {request.url.path}."
+        headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
+            allow = {"Allow": ", ".join(allowed_methods(request))}
+            if request.method == "OPTIONS":  # what the path takes, asked of any path that has routes
+                return Response(status_code=204, headers=allow)
             detail = f"{request.method} is not allowed on {request.url.path}."
-        return problem_response(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+            headers = {**(headers or {}), **allow}
+        return problem_response(request, exc.status_code, detail, headers=headers)
 
     @app.exception_handler(SubmitError)
     @app.exception_handler(EventError)

@@ -6,9 +6,11 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
+from empathic.api.fields import TIME_ZONE_RULE, Instant, TimeZone
+from empathic.api.problems import beyond_schema
 from empathic.api.contacts import valid_timezone
 from empathic.api.messages import runtime_of
 from empathic.understand import Intent, understand
@@ -23,8 +25,8 @@ class UnderstandIn(BaseModel):
         json_schema_extra={"examples": [{"text": "can we do thurs 4 instead", "timezone": "America/New_York"}]},
     )
     text: str = Field(max_length=2000, description="the reply as received")
-    timezone: str = Field("UTC", max_length=64, description="the person's IANA time zone; times are read there")
-    now: AwareDatetime | None = Field(None, description="anchor for 'tomorrow', 'thurs 4'…; default: the server's clock")
+    timezone: TimeZone = Field("UTC", description="the person's IANA time zone; times are read there")
+    now: Instant | None = Field(None, description="anchor for 'tomorrow', 'thurs 4'…; default: the server's clock")
     options: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
         None, max_length=50, description='the options the message offered, e.g. ["A", "B"] or ["1", "2", "3"]'
     )
@@ -39,7 +41,7 @@ class UnderstandOut(BaseModel):
     confidence: float = Field(ge=0, le=1)
 
 
-@router.post("/understand", response_model=UnderstandOut)
+@router.post("/understand", response_model=UnderstandOut, responses=beyond_schema({"timezone": TIME_ZONE_RULE}))
 async def understand_reply(payload: UnderstandIn, request: Request, ws: Workspace) -> dict[str, Any]:
     zone = valid_timezone(payload.timezone)
     assert zone is not None

@@ -12,7 +12,8 @@ from typing import Any
 
 FORMAT = 1
 
-_NAME = {"type": "string", "pattern": r"^[a-z0-9][a-z0-9._-]{0,63}$"}
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+_NAME = {"type": "string", "pattern": NAME_PATTERN}
 _STEP_ID = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"}
 _DURATION = {
     "type": "string",

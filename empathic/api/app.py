@@ -12,10 +12,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from empathic import __version__
+from empathic.api.inputs import InputGuard
 from empathic.api import catalog, contacts, events, flows, hooks, inbox, messages, problems, rules, simulator, understand, webhooks
+from empathic.core.topics import TopicKind
 from empathic.engine.runtime import Runtime
 from empathic.store.db import unavailable
 from empathic.web import preferences as preference_page
+from empathic.web.security import SecurityHeaders
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -36,6 +39,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.key_cache = {}
     problems.install(app)
+    app.add_middleware(InputGuard)  # size, NUL and surrogate checks before any route reads a body
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, refusals included
     for module in (messages, events, contacts, catalog, flows, inbox, rules, simulator, understand, webhooks, hooks, preference_page):
         app.include_router(module.router)
 
@@ -64,9 +69,10 @@ def create_app(runtime: Runtime) -> FastAPI:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document, saying what errors really look like: every operation may answer a
+    """FastAPI's document, saying what the API really does: every operation may answer a
     problem+json 4XX (FastAPI's own 422 shape is never sent) or, when the database is out of
-    reach, a 503 with Retry-After."""
+    reach, a 503 with Retry-After; a 422 of its own lists the rules the schema cannot state
+    (`problems.beyond_schema`); topics are the project's."""
     if app.openapi_schema is not None:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
@@ -78,10 +84,37 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             answers = operation.setdefault("responses", {})
-            answers.pop("422", None)
+            if "x-rules" not in answers.get("422", {}):
+                answers.pop("422", None)
+            for code, answer in answers.items():
+                if code.startswith("4"):
+                    answer["content"] = problem
             answers["4XX"] = {"description": "A problem with the request (the detail says what to fix)", "content": problem}
             answers.setdefault("503", {"description": "The database cannot be reached just now"})
             answers["503"].update(content=problem, headers={"Retry-After": {"schema": {"type": "integer"},
                                                                              "description": "seconds"}})
+    runtime = app.state.runtime
+    _name_topics(schema, runtime.project.topics.kinds if runtime is not None else None)
     app.openapi_schema = schema
     return schema
+
+
+def _name_topics(node: Any, kinds: dict[str, TopicKind] | None) -> None:
+    """Fields marked `x-topics` take the project's topics: `all` of them, `choice` (the
+    non-essential ones a person chooses about) or `consent` (those, or `*`)."""
+    if isinstance(node, list):
+        for item in node:
+            _name_topics(item, kinds)
+        return
+    if not isinstance(node, dict):
+        return
+    which = node.pop("x-topics", None)
+    if which is not None and kinds is not None:
+        names = sorted(name for name, kind in kinds.items() if which == "all" or not kind.essential)
+        names += ["*"] if which == "consent" else []
+        if node.get("type") == "object":
+            node["propertyNames"] = {"enum": names}
+        else:
+            node["enum"] = names
+    for value in node.values():
+        _name_topics(value, kinds)

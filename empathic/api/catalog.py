@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
-from empathic.api.inputs import no_nul
 from empathic.api.messages import runtime_of
-from empathic.api.problems import Problem
+from empathic.api.problems import Problem, beyond_schema
+from empathic.api.inputs import Data
 from empathic.core import sms
-from empathic.core.templates import compile_template
+from empathic.core.templates import TemplateError, compile_template
 from empathic.engine.catalog import template_view, trigger_view
 from empathic.store import catalog as store
 
-router = APIRouter(tags=["templates"], dependencies=[Depends(no_nul)])
+router = APIRouter(tags=["templates"])
 Workspace = Annotated[str, Depends(workspace)]
 NAME = r"^[A-Za-z0-9_.-]{1,100}$"
+TEMPLATE_RULE = "a template that compiles (Jinja, sandboxed), naming only `contact` and `event` variables"
 
 
 class TemplateIn(BaseModel):
@@ -29,23 +30,15 @@ class TemplateIn(BaseModel):
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     body: str | None = Field(None, max_length=10_000, description="a template text; else the named template")
-    contact: dict[str, Any] = Field(default_factory=dict)
-    event: dict[str, Any] = Field(default_factory=dict)
+    contact: Data = Field(default_factory=dict)
+    event: Data = Field(default_factory=dict)
 
 
 class TriggerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     event: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
     template: str = Field(pattern=NAME)
-    topic: str = Field("transactional", max_length=64)
-
-
-def _check_name(name: str) -> None:
-    import re
-
-    if not re.match(NAME, name):
-        raise Problem(422, f"name {name!r}: use 1 to 100 letters, digits, '_', '.' or '-'",
-                      errors=[{"field": "name", "detail": "invalid name"}])
+    topic: str = Field("transactional", max_length=64, json_schema_extra={"x-topics": "all"})
 
 
 @router.get("/v1/templates")
@@ -66,9 +59,8 @@ async def get_template(name: str, request: Request, ws: Workspace) -> dict[str, 
     return template_view(name, *found, rt.catalog.email(name))
 
 
-@router.put("/v1/templates/{name}")
-async def put_template(name: str, payload: TemplateIn, request: Request, ws: Workspace) -> dict[str, Any]:
-    _check_name(name)
+@router.put("/v1/templates/{name}", responses=beyond_schema({"body": TEMPLATE_RULE}))
+async def put_template(name: Annotated[str, Path(pattern=NAME)], payload: TemplateIn, request: Request, ws: Workspace) -> dict[str, Any]:
     template = compile_template(name, payload.body)  # TemplateError -> 422 naming the variable
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
@@ -91,7 +83,8 @@ async def delete_template(name: str, request: Request, ws: Workspace) -> Respons
     return Response(status_code=204)
 
 
-@router.post("/v1/templates/{name}/preview")
+@router.post("/v1/templates/{name}/preview", responses=beyond_schema({
+    "body": f"{TEMPLATE_RULE}, and renders to some text with this contact and event"}))
 async def preview_named(name: str, payload: PreviewIn, request: Request, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
     if payload.body is not None:
@@ -104,6 +97,9 @@ async def preview_named(name: str, payload: PreviewIn, request: Request, ws: Wor
         template = found
     text = template.render(contact=payload.contact, event=payload.event)
     count = sms.count(text)
+    if count.segments > rt.rules.max_segments:  # as the outbox would refuse to send it
+        raise TemplateError(name, f"renders to {count.segments} segments ({count.encoding.value}, {count.units} units); "
+                                  f"a text may have at most {rt.rules.max_segments}")
     return {
         "text": text,
         "encoding": count.encoding.value,
@@ -121,9 +117,9 @@ async def list_triggers(request: Request, ws: Workspace) -> dict[str, Any]:
     return {"data": [trigger_view(t, s) for _, (t, s) in sorted(found.items())]}
 
 
-@router.put("/v1/triggers/{name}", tags=["triggers"])
-async def put_trigger(name: str, payload: TriggerIn, request: Request, ws: Workspace) -> dict[str, Any]:
-    _check_name(name)
+@router.put("/v1/triggers/{name}", tags=["triggers"], responses=beyond_schema({
+    "template": "a template of the workspace or the project (create it first)"}))
+async def put_trigger(name: Annotated[str, Path(pattern=NAME)], payload: TriggerIn, request: Request, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
     rt.project.topics.kind(payload.topic)  # UnknownTopic -> 422
     async with rt.db.transaction() as conn:

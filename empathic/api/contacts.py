@@ -6,26 +6,28 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
-from empathic.api.inputs import no_nul
+from empathic.api.fields import CLOCK, DIGITS, PHONE_OR_EMAIL, PHONE_RULE, TIME_ZONE_RULE, WHOLE, Phone, Region, TimeZone
 from empathic.api.messages import runtime_of
-from empathic.api.problems import Problem
+from empathic.api.problems import Problem, beyond_schema
+from empathic.api.inputs import Attributes
 from empathic.core import links
 from empathic.core.consent import ALL_TOPICS, ConsentAction
 from empathic.core.phones import normalize, timezone_for
-from empathic.core.preferences import Preferences, PreferencesError
+from empathic.core.preferences import DAY_GROUPS, LANGUAGES, Preferences, PreferencesError
 from empathic.core.preferences import parse as parse_preferences
 from empathic.core.topics import TopicKind, UnknownTopic
+from empathic.core.limits import ATTRIBUTES_LIMIT, TooLarge, check_size
 from empathic.engine import consents as consent_changes
 from empathic.store import consent as consent_store
 from empathic.store import contacts as store
 from empathic.store import preferences as preference_store
 from empathic.store import privacy
 
-router = APIRouter(prefix="/v1/contacts", tags=["contacts"], dependencies=[Depends(no_nul)])
+router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 Workspace = Annotated[str, Depends(workspace)]
 
 
@@ -41,23 +43,23 @@ def valid_timezone(name: str | None) -> str | None:
 
 
 class ContactIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    phone: str | None = Field(None, max_length=64)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": PHONE_OR_EMAIL})
+    phone: Phone | None = None
     email: str | None = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     locale: str | None = Field(None, max_length=35)
-    timezone: str | None = Field(None, max_length=64)
-    region: str | None = Field(None, min_length=2, max_length=2)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    timezone: TimeZone | None = None
+    region: Region | None = None
+    attributes: Attributes = Field(default_factory=dict)
 
 
 class ContactPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    phone: str | None = Field(None, max_length=64)
+    phone: Phone | None = None
     email: str | None = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     locale: str | None = Field(None, max_length=35)
-    timezone: str | None = Field(None, max_length=64)
-    region: str | None = Field(None, min_length=2, max_length=2)
-    attributes: dict[str, Any] | None = Field(None, description="merged; a null value removes a key")
+    timezone: TimeZone | None = None
+    region: Region | None = None
+    attributes: Attributes | None = Field(None, description="merged; a null value removes a key")
 
 
 async def _phone_taken(conn: Any, ws: str, phone: str, other_than: str | None = None) -> None:
@@ -66,7 +68,10 @@ async def _phone_taken(conn: Any, ws: str, phone: str, other_than: str | None = 
         raise Problem(409, f"Contact {found['id']} already has phone {phone}.", extra={"contact_id": found["id"]})
 
 
-@router.post("", status_code=201)
+CONTACT_RULES = {"phone": PHONE_RULE, "timezone": TIME_ZONE_RULE}
+
+
+@router.post("", status_code=201, responses=beyond_schema(CONTACT_RULES))
 async def create_contact(payload: ContactIn, request: Request, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
     if not payload.phone and not payload.email:
@@ -92,7 +97,7 @@ async def get_contact(contact_id: str, request: Request, ws: Workspace) -> dict[
     return store.to_view(row)
 
 
-@router.patch("/{contact_id}")
+@router.patch("/{contact_id}", responses=beyond_schema(CONTACT_RULES))
 async def update_contact(contact_id: str, payload: ContactPatch, request: Request, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
     given = payload.model_dump(exclude_unset=True)
@@ -117,6 +122,11 @@ async def update_contact(contact_id: str, payload: ContactPatch, request: Reques
         if given.get("attributes") is not None:
             merged = {**(row["attributes"] or {}), **given["attributes"]}
             changes["attributes"] = {k: v for k, v in merged.items() if v is not None}
+            try:
+                check_size(changes["attributes"], ATTRIBUTES_LIMIT, "attributes, once merged,")
+            except TooLarge as exc:
+                raise Problem(422, f"Some fields are invalid: attributes: {exc}",
+                              errors=[{"field": "attributes", "detail": str(exc)}]) from None
         if changes:
             await store.update_fields(conn, ws, contact_id, rt.now(), changes)
             if changes.get("phone") and changes["phone"] != row["phone"]:
@@ -162,11 +172,36 @@ async def get_preferences(contact_id: str, request: Request, ws: Workspace) -> d
     return {"contact_id": contact_id, **parse_preferences(data or {}).to_data()}
 
 
-@router.put("/{contact_id}/preferences")
-async def put_preferences(contact_id: str, payload: dict[str, Any], request: Request, ws: Workspace) -> dict[str, Any]:
+class HoursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_: str = Field(alias="from", pattern=CLOCK, examples=["21:00"])
+    to: str = Field(pattern=CLOCK, examples=["08:00"])
+    days: Literal[tuple(DAY_GROUPS)] = "every_day"  # type: ignore[valid-type]
+
+
+class QuietHoursIn(HoursIn):
+    days: Literal["every_day"] = "every_day"
+
+
+class PreferencesIn(BaseModel):
+    """core.preferences's shape; what crosses fields it checks itself (the 422's rules)."""
+    model_config = ConfigDict(extra="forbid")
+    channels: dict[str, Literal["sms", "email", "both"]] = Field(
+        default_factory=dict, json_schema_extra={"x-topics": "choice"}, description="topic -> where its messages go")
+    email_hours: HoursIn | None = Field(None, description="when emails may come (no crossing midnight)")
+    quiet_hours: QuietHoursIn | None = Field(None, description="when no text may come, every day")
+    language: Literal[LANGUAGES] | None = None  # type: ignore[valid-type]
+    max_marketing_per_week: Annotated[int, Field(ge=1, le=100), WHOLE] | None = None
+
+
+@router.put("/{contact_id}/preferences", responses=beyond_schema({
+    "email_hours": "from before to, and some hour left for texts alongside the quiet hours",
+    "quiet_hours": "from and to differ",
+}))
+async def put_preferences(contact_id: str, payload: PreferencesIn, request: Request, ws: Workspace) -> dict[str, Any]:
     """Replace the contact's preferences; they apply to the next message the gate sees."""
     rt = runtime_of(request)
-    prefs = checked_preferences(payload, rt)
+    prefs = checked_preferences(payload.model_dump(by_alias=True, exclude_none=True), rt)
     async with rt.db.transaction() as conn:
         if await store.get(conn, ws, contact_id) is None:
             raise Problem(404, f"No contact {contact_id!r} in this workspace.")
@@ -183,7 +218,7 @@ def checked_preferences(payload: dict[str, Any], rt: Any) -> Preferences:
 
 class LinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    valid_days: int = Field(30, ge=1, le=366, description="How long the link works")
+    valid_days: Annotated[int, Field(ge=1, le=366), WHOLE] = Field(30, description="How long the link works")
 
 
 @router.post("/{contact_id}/preference-link", status_code=201)
@@ -199,13 +234,13 @@ async def preference_link(contact_id: str, request: Request, ws: Workspace, payl
     return {"url": f"{base.rstrip('/')}/p/{token}", "token": token, "expires_at": expires_at.isoformat()}
 
 
-@router.get("")
+@router.get("", responses=beyond_schema({"phone": PHONE_RULE}))
 async def list_contacts(
     request: Request,
     ws: Workspace,
-    phone: str | None = None,
+    phone: Phone | None = None,
     email: str | None = None,
-    limit: int = Query(50, ge=1, le=500),
+    limit: Annotated[int, Field(ge=1, le=500), DIGITS] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     rt = runtime_of(request)
@@ -228,7 +263,8 @@ async def consents(contact_id: str, request: Request, ws: Workspace) -> dict[str
 
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    topic: str = Field(max_length=64, description='A topic name, or "*" for every non-essential topic')
+    topic: str = Field(max_length=64, json_schema_extra={"x-topics": "consent"},
+                       description='A topic name, or "*" for every non-essential topic')
     channel: Literal["sms", "email"] = "sms"
     action: ConsentAction
     source: Literal["api", "web_form", "import", "agent"] = "api"
@@ -236,7 +272,9 @@ class ConsentIn(BaseModel):
     actor: str | None = Field(None, max_length=200, description="Who records it; defaults to the API key's workspace")
 
 
-@router.post("/{contact_id}/consents", status_code=201)
+@router.post("/{contact_id}/consents", status_code=201, responses=beyond_schema({
+    "action": "`requested` (or an `api` grant under double opt-in) needs a marketing topic on sms",
+}))
 async def record_consent(contact_id: str, payload: ConsentIn, request: Request, ws: Workspace) -> dict[str, Any]:
     """Append to the ledger (never an update); it takes effect before the next send.
 

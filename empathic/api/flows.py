@@ -9,22 +9,25 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
-from empathic.api.inputs import no_nul
 from empathic.api.contacts import valid_timezone
+from empathic.api.events import RULES as EVENT_RULES
 from empathic.api.events import EventContact
+from empathic.api.fields import DIGITS
 from empathic.api.messages import runtime_of
-from empathic.api.problems import Problem
+from empathic.api.problems import Problem, beyond_schema
+from empathic.api.inputs import Data
 from empathic.engine.events import ContactInput, EventError, upsert_contact
 from empathic.engine.runs import RunError, run_view
 from empathic.flows.loader import FlowError
 from empathic.flows.schema import FLOW_SCHEMA
+from empathic.flows.schema import NAME_PATTERN as FLOW_NAME
 from empathic.store import flows as store
 
-router = APIRouter(tags=["flows"], dependencies=[Depends(no_nul)])
+router = APIRouter(tags=["flows"])
 Workspace = Annotated[str, Depends(workspace)]
 MAX_SOURCE = 100_000
 
@@ -32,8 +35,8 @@ MAX_SOURCE = 100_000
 class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     contact: EventContact
-    data: dict[str, Any] = Field(default_factory=dict, description="The run's `event.data`.")
-    vars: dict[str, Any] = Field(default_factory=dict, description="Initial `vars`.")
+    data: Data = Field(default_factory=dict, description="The run's `event.data`.")
+    vars: Data = Field(default_factory=dict, description="Initial `vars`.")
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
 
 
@@ -71,7 +74,9 @@ async def list_flows(request: Request, ws: Workspace) -> dict[str, Any]:
 
 
 @router.get("/v1/flows/{name}")
-async def get_flow(name: str, request: Request, ws: Workspace, version: int | None = Query(None, ge=1)) -> dict[str, Any]:
+async def get_flow(
+    name: str, request: Request, ws: Workspace, version: Annotated[int, Field(ge=1), DIGITS] | None = None
+) -> dict[str, Any]:
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
         if version is None:
@@ -98,8 +103,17 @@ async def flow_versions(name: str, request: Request, ws: Workspace) -> dict[str,
     return {"data": [_version_view(r, origin="project" if r["workspace_id"] == store.PROJECT else "api") for r in rows]}
 
 
-@router.put("/v1/flows/{name}")
-async def put_flow(name: str, request: Request, response: Response, ws: Workspace) -> dict[str, Any]:
+_FLOW_TEXT = {"type": "string", "maxLength": MAX_SOURCE, "description": "the flow file (YAML, /v1/flows/schema)"}
+
+
+@router.put("/v1/flows/{name}", openapi_extra={"requestBody": {"required": True, "content": {
+    "application/yaml": {"schema": _FLOW_TEXT},
+    "text/plain": {"schema": _FLOW_TEXT},
+    "application/json": {"schema": {"type": "object", "required": ["source"], "additionalProperties": False,
+                                    "properties": {"source": _FLOW_TEXT}}},
+}}}, responses=beyond_schema({"*": "the flow file is one /v1/flows/schema takes, and its subflows and keywords fit "
+                                    "the workspace's flows (each problem named by where it is, with its line)"}))
+async def put_flow(name: Annotated[str, Path(pattern=FLOW_NAME)], request: Request, response: Response, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
     raw = await request.body()
     if len(raw) > MAX_SOURCE:
@@ -137,7 +151,8 @@ async def delete_flow(name: str, request: Request, ws: Workspace) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/v1/flows/{name}/runs", status_code=201)
+@router.post("/v1/flows/{name}/runs", status_code=201, responses=beyond_schema({
+    **EVENT_RULES, "data": "what the flow's steps read is there and its `once_per` holds"}))
 async def start_run(name: str, payload: RunIn, request: Request, response: Response, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
     c = payload.contact
@@ -169,7 +184,7 @@ async def list_runs(
     contact_id: str | None = None,
     flow: str | None = None,
     status: Literal["active", "done", "failed", "interrupted", "stopped", "skipped", "cancelled"] | None = None,
-    limit: int = Query(50, ge=1, le=200),
+    limit: Annotated[int, Field(ge=1, le=200), DIGITS] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     rt = runtime_of(request)

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
-from empathic.api.inputs import no_nul
-from empathic.api.messages import runtime_of
-from empathic.api.problems import Problem
+from empathic.api.fields import DIGITS, NOT_BLANK
+from empathic.api.messages import RULES, runtime_of
+from empathic.api.problems import Problem, beyond_schema
 from empathic.engine.inbound import thread_view
 from empathic.engine.outbox import MessageRequest, submit
 from empathic.store import contacts as contact_store
 from empathic.store import messages as message_store
 from empathic.store import threads as store
 
-router = APIRouter(prefix="/v1/inbox", tags=["inbox"], dependencies=[Depends(no_nul)])
+router = APIRouter(prefix="/v1/inbox", tags=["inbox"])
 Workspace = Annotated[str, Depends(workspace)]
 
 
 class ReplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    body: str = Field(min_length=1, max_length=5000)
-    idempotency_key: str | None = Field(None, max_length=200)
+    body: str = Field(min_length=1, max_length=5000, pattern=NOT_BLANK)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
 
 
 async def _thread(conn: Any, ws: str, thread_id: str) -> dict[str, Any]:
@@ -39,7 +39,7 @@ async def list_threads(
     request: Request,
     ws: Workspace,
     status: Literal["open", "closed"] | None = "open",
-    limit: int = Query(50, ge=1, le=200),
+    limit: Annotated[int, Field(ge=1, le=200), DIGITS] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     rt = runtime_of(request)
@@ -67,7 +67,7 @@ async def get_thread(thread_id: str, request: Request, ws: Workspace) -> dict[st
     return view
 
 
-@router.post("/{thread_id}/messages", status_code=202)
+@router.post("/{thread_id}/messages", status_code=202, responses=beyond_schema({"body": RULES["body"]}))
 async def reply(thread_id: str, payload: ReplyIn, request: Request, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:

@@ -13,14 +13,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
-from empathic.api.inputs import no_nul
 from empathic.api.messages import runtime_of
-from empathic.api.problems import Problem
+from empathic.api.problems import Problem, beyond_schema
 from empathic.core import regulations
 from empathic.core.regulations import Rule
 from empathic.store import rules as store
 
-router = APIRouter(prefix="/v1/rules", tags=["rules"], dependencies=[Depends(no_nul)])
+router = APIRouter(prefix="/v1/rules", tags=["rules"])
 Workspace = Annotated[str, Depends(workspace)]
 
 
@@ -37,7 +36,8 @@ async def get_rules(request: Request, ws: Workspace) -> dict[str, Any]:
     return _view(rt, own)
 
 
-@router.put("")
+@router.put("", responses=beyond_schema({
+    "rules": "TOML `[[rule]]` tables of regulations.toml's format, each place known"}))
 async def put_rules(payload: RulesIn, request: Request, ws: Workspace) -> dict[str, Any]:
     """Replace the workspace's own rules; the next message the gate sees is held to them."""
     rt = runtime_of(request)

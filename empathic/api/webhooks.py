@@ -2,35 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
-from empathic.api.inputs import no_nul
+from empathic.api.fields import DIGITS, SPACE
 from empathic.api.messages import runtime_of
-from empathic.api.problems import Problem
+from empathic.api.problems import Problem, beyond_schema
 from empathic.engine import webhooks as engine
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], dependencies=[Depends(no_nul)])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 Workspace = Annotated[str, Depends(workspace)]
 
 
 class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(max_length=2000, examples=["https://shop.example/empathic"])
-    events: list[str] = Field(min_length=1, examples=[["message.status", "message.received", "contact.opted_out"]])
+    # What every address engine.webhooks takes has (urlsplit drops C0 controls and spaces before it).
+    url: str = Field(max_length=2000, pattern=f"^[\\x00-\\x20]*[Hh][Tt][Tt][Pp][Ss]?://[^/?#{SPACE}][^{SPACE}]*$",
+                     examples=["https://shop.example/empathic"])
+    events: list[Literal[tuple(sorted(engine.WEBHOOK_EVENTS))]] = Field(  # type: ignore[valid-type]
+        min_length=1, examples=[["message.status", "message.received", "contact.opted_out"]])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=beyond_schema({
+    "url": "an address urlsplit reads, with a host name and a port in range"}))
 async def create(payload: WebhookIn, request: Request, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
     try:
         async with rt.db.transaction() as conn:
             return await engine.create_webhook(conn, ws, payload.url, payload.events, rt.now())
     except engine.WebhookInputError as exc:
-        raise Problem(422, str(exc), errors=[{"field": "webhook", "detail": str(exc)}]) from None
+        raise Problem(422, str(exc), errors=[{"field": exc.field, "detail": str(exc)}]) from None
 
 
 @router.get("")
@@ -61,7 +65,7 @@ async def delete(webhook_id: str, request: Request, ws: Workspace) -> Response:
 
 @router.get("/{webhook_id}/deliveries")
 async def deliveries(
-    webhook_id: str, request: Request, ws: Workspace, limit: int = Query(100, ge=1, le=1000)
+    webhook_id: str, request: Request, ws: Workspace, limit: Annotated[int, Field(ge=1, le=1000), DIGITS] = 100
 ) -> dict[str, Any]:
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:

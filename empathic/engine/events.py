@@ -22,6 +22,7 @@ from empathic.core.phones import InvalidPhoneNumber, normalize, timezone_for
 from empathic.core.fallback import plan as fallback_plan
 from empathic.core.preferences import NO_PREFERENCES, Preferences
 from empathic.core.templates import Email, TemplateError
+from empathic.core.limits import ATTRIBUTES_LIMIT, TooLarge, check_size
 from empathic.engine import fallback, outbox
 from empathic.engine.catalog import Catalog
 from empathic.engine.gate import stored_preferences
@@ -181,6 +182,10 @@ async def upsert_contact(
         changes.setdefault("timezone", found["timezone"] or timezone_for(phone))
     if given.attributes:
         changes["attributes"] = {**(found["attributes"] or {}), **given.attributes}
+        try:
+            check_size(changes["attributes"], ATTRIBUTES_LIMIT, "attributes, once merged,")
+        except TooLarge as exc:
+            raise EventError("contact.attributes", str(exc)) from None
     if changes:
         await contact_store.update_fields(conn, workspace_id, found["id"], now, changes)
         found = {**found, **changes, "updated_at": now}

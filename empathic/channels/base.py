@@ -48,8 +48,11 @@ class Outbound:
 @dataclass(frozen=True, slots=True)
 class SendResult:
     message_id: str
-    carrier_id: str | None = None
+    carrier_id: str | None = None  # the key its receipts are matched by
     error: ChannelError | None = None
+    # The id exactly as the carrier gave it, when `carrier_id` is a normalised form of it
+    # (SMPP `receipt_id`: "00AB12" kept as "ab12"); asking the carrier about it takes this one.
+    raw_carrier_id: str | None = None
 
 
 class ReceiptStatus(enum.StrEnum):
@@ -141,8 +144,9 @@ class ReceiptQueries(Protocol):
 class Overdue:
     """A text whose receipt is overdue, as a carrier is asked about it."""
 
-    carrier_id: str
+    carrier_id: str  # the key a receipt about it carries
     sender: str  # the address it went out from (SMPP's query_sm names it)
+    raw_carrier_id: str | None = None  # the id as the carrier gave it, where it differs (SendResult)
 
 
 Wake = Callable[[], Awaitable[None]]

@@ -253,7 +253,8 @@ class Twilio(HttpProvider):
 
 # A request that failed before it was all written cannot have reached Twilio: a retry is
 # safe. One written but never answered (no reply in time, connection dropped) may have been
-# taken: the message becomes `unknown` rather than risk a second copy.
+# taken: its outcome is unknown, and its topic's policy says whether it is sent again (a
+# code, an alert) or held as `unknown` (an offer), never a blind retry (core.topics).
 _OK = WebhookResponse(200)
 _FORBIDDEN = WebhookResponse(403)
 _BAD_REQUEST = WebhookResponse(400)

@@ -27,7 +27,8 @@ class Status(enum.StrEnum):
     BLOCKED = "blocked"
     RECEIVED = "received"
     # Handed to a channel that cannot say whether it took the message (a crash or a lost
-    # connection at that moment): never re-sent blindly, counted, settled by a late receipt.
+    # connection at that moment) and held there by its topic's policy (`hold`, or `resend`
+    # past its resends; core.topics): not re-sent, counted, settled by a late receipt.
     UNKNOWN = "unknown"
 
     @property

@@ -404,10 +404,10 @@ class Dispatcher:
                             self.channel.name, row["id"])
                 continue
             if result.error is None:
-                transitions.append(
-                    Transition(row["id"], row["workspace_id"], Status.SENT, sent_reason, now,
-                               {"carrier_id": result.carrier_id})
-                )
+                taken = {"carrier_id": result.carrier_id}
+                if result.raw_carrier_id is not None:  # the id as given, where receipts match another form
+                    taken["raw_carrier_id"] = result.raw_carrier_id
+                transitions.append(Transition(row["id"], row["workspace_id"], Status.SENT, sent_reason, now, taken))
             elif result.error.kind is ErrorKind.UNKNOWN:
                 unknown.append(row)
             elif result.error.kind.retryable and row["attempts"] < self.settings.max_attempts:

@@ -73,7 +73,7 @@ class OverdueReceipts:
             return min(IDLE, self.after.total_seconds())
         self._next_round = None
         self._asking = asyncio.ensure_future(
-            self.channel.query([Overdue(carrier_id, sender) for _, carrier_id, sender, _ in rows])
+            self.channel.query([Overdue(r.carrier_id, r.from_addr or "", r.raw_carrier_id) for r in rows])
         )
         try:
             answers = await self._asking
@@ -87,6 +87,5 @@ class OverdueReceipts:
             await self.sink.on_receipts(answers)
             log.info("%s: %d of %d texts with overdue receipts settled by asking the carrier",
                      self.name, len(answers), len(rows))
-        last = rows[-1]
-        self._cursor = (last[3], last[0])
+        self._cursor = (rows[-1].updated_at, rows[-1].id)
         return 0.0

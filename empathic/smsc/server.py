@@ -27,8 +27,11 @@ refusal is delivered again after `redeliver_delay`.
 query_sm is answered from what the simulator remembers of the latest `MAX_STATES` messages
 it took, whether or not it sends receipts: ENROUTE until the receipt would be due
 (`latency` + `receipt_delay` after the submit), then DELIVERED, or UNDELIVERABLE (error 1)
-for a message `fail_share` failed; an id it does not know (or with another source address)
-is `ESME_RQUERYFAIL`.
+for a message `fail_share` failed (drawn when its receipt is made, or, without one, when
+it is first asked about: a seeded run without queries draws as it always did); an id it
+does not know (or with another source address) is `ESME_RQUERYFAIL`. Message ids are
+lower-case hex, or upper-case hex of 10 digits with `padded_ids` (as some SMSCs write
+them: an ESME must ask about `00AB12CD34` as given, not as its receipts write it).
 
     settings = SmscSettings(port=0, latency=0.02, receipt_delay=0.1)
     async with Smsc(settings) as smsc:
@@ -107,6 +110,7 @@ class SmscSettings:
     receipt_delay: float = 0.0  # seconds from submit_sm_resp to receipt
     receipt_format: str = "both"  # "text", "tlv" or "both"
     receipt_id_mode: str = "same"  # "hex_to_dec": the text's id is the decimal of the resp's hex id
+    padded_ids: bool = False  # message ids in upper-case hex of 10 digits (00AB12CD34), as some SMSCs write them
     receipt_window: int = 100  # unacknowledged deliver_sm per connection
     redeliver_delay: float = 1.0  # seconds before a deliver_sm the ESME refused goes again
     gsm_packed: bool = False  # data_coding 0 is packed septets (in submit_sm and MO alike)
@@ -375,7 +379,8 @@ class Smsc:
         self._random = random.Random(settings.seed)
         self._next_id = self._random.randrange(1 << 28, 1 << 31)
         # message_id -> (loop time its receipt is due, whether it failed, its source_addr)
-        self._states: dict[str, tuple[float, bool, str]] = {}
+        # (failed is None: not drawn yet, see submit)
+        self._states: dict[str, tuple[float, bool | None, str]] = {}
         self._mailboxes: dict[str, _Mailbox] = {}
         self._connections: set[_Connection] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -502,7 +507,7 @@ class Smsc:
 
     def _message_id(self) -> str:
         self._next_id += 1
-        return f"{self._next_id:x}"
+        return f"{self._next_id:010X}" if self.settings.padded_ids else f"{self._next_id:x}"
 
     def submit(self, connection: _Connection, pdu: SubmitSm) -> None:
         ledger = self.ledger
@@ -536,21 +541,27 @@ class Smsc:
         ledger.accept(connection.system_id, pdu.source_addr, pdu.destination_addr, text, concat)
         message_id = self._message_id()
         wanted = pdu.registered_delivery & 0x03
-        failed = bool(wanted) and settings.fail_share > 0 and self._random.random() < settings.fail_share
-        self._remember(message_id, failed, pdu.source_addr)
-        if settings.drop_after and (
+        dropped = settings.drop_after and (
             ledger.submits == settings.drop_after
             or (settings.drop_every and ledger.submits % settings.drop_after == 0)
-        ):
+        )
+        # Whether it failed is drawn when its receipt is made, else when it is first asked
+        # about (query), never for nothing: a seeded run draws what it drew before query_sm.
+        failed = (self._fails() if settings.receipts and not dropped else None) if wanted else False
+        self._remember(message_id, failed, pdu.source_addr)
+        if dropped:
             ledger.drops += 1
             connection.close()  # this response and any still owed are never sent
             return
         receipt = None
         if settings.receipts and (wanted == 1 or (wanted and failed)):
-            receipt = self._receipt(pdu, message_id, text, failed)
+            receipt = self._receipt(pdu, message_id, text, bool(failed))
         connection.respond_later(encode(SubmitSmResp(message_id, sequence=pdu.sequence)), receipt)
 
-    def _remember(self, message_id: str, failed: bool, source: str) -> None:
+    def _fails(self) -> bool:
+        return self.settings.fail_share > 0 and self._random.random() < self.settings.fail_share
+
+    def _remember(self, message_id: str, failed: bool | None, source: str) -> None:
         states = self._states
         if len(states) >= MAX_STATES:
             del states[next(iter(states))]
@@ -573,6 +584,9 @@ class Smsc:
         else:
             final = time.strftime("%y%m%d%H%M%S", time.gmtime()) + "000+"  # YYMMDDhhmmsstnnp, UTC
             failed = state[1]
+            if failed is None:  # no receipt drew it: drawn now, once
+                failed = self._fails()
+                self._states[pdu.message_id] = (state[0], failed, state[2])
             resp = QuerySmResp(pdu.message_id, final, _UNDELIVERABLE if failed else _DELIVERED, 1 if failed else 0,
                                sequence=pdu.sequence)
         connection.respond_later(encode(resp), None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, func, literal_column, or_, select, update
+from sqlalchemy import String, bindparam, func, literal_column, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -223,7 +223,8 @@ async def sent_before(
     conn: AsyncConnection, cutoff: datetime, limit: int, *, on: str | None = None, not_on: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
     """Messages `sent` (handed to a carrier) before `cutoff` and not heard of since: those of
-    channel `on`, if given, else those of any channel not in `not_on`."""
+    channel `on`, if given (a range of ix_messages_sent_channel), else those of any channel
+    not in `not_on` (ix_messages_sent, oldest first)."""
     query = select(messages).where(messages.c.status == _SENT, messages.c.updated_at < cutoff)
     if on is not None:
         query = query.where(messages.c.channel == on)
@@ -233,24 +234,31 @@ async def sent_before(
     return [dict(r) for r in rows.mappings()]
 
 
+@dataclass(frozen=True, slots=True)
+class OverdueText:
+    """A text `sent` without news (`overdue`): what its carrier is asked by, and the cursor."""
+
+    id: str
+    carrier_id: str
+    raw_carrier_id: str | None  # the id as the carrier gave it, where carrier_id is another form
+    from_addr: str | None
+    updated_at: datetime
+
+
 async def overdue(
     conn: AsyncConnection, channel: str, cutoff: datetime, after: tuple[datetime, str] | None, limit: int
-) -> list[tuple[str, str, str, datetime]]:
-    """(id, carrier id, from, updated_at) of texts of `channel` `sent` before `cutoff` and not
-    heard of since, in (updated_at, id) order, after `after` (a cursor: the last one read)."""
-    query = select(messages.c.id, messages.c.carrier_id, messages.c.from_addr, messages.c.updated_at).where(
-        messages.c.status == _SENT,
-        messages.c.updated_at < cutoff,
-        messages.c.channel == channel,
-        messages.c.carrier_id.is_not(None),
+) -> list[OverdueText]:
+    """Texts of `channel` `sent` before `cutoff` and not heard of since, in (updated_at, id)
+    order, after `after` (a cursor: the last one read). One range of ix_messages_sent_channel:
+    the cursor is a row comparison, which the index can seek to (an OR of its halves cannot)."""
+    c = messages.c
+    query = select(c.id, c.carrier_id, c.raw_carrier_id, c.from_addr, c.updated_at).where(
+        c.status == _SENT, c.channel == channel, c.updated_at < cutoff, c.carrier_id.is_not(None)
     )
     if after is not None:
-        at, message_id = after
-        query = query.where(
-            or_(messages.c.updated_at > at, and_(messages.c.updated_at == at, messages.c.id > message_id))
-        )
-    rows = await conn.execute(query.order_by(messages.c.updated_at, messages.c.id).limit(limit))
-    return [(i, c, f, u) for i, c, f, u in rows.all()]
+        query = query.where(tuple_(c.updated_at, c.id) > after)
+    rows = await conn.execute(query.order_by(c.updated_at, c.id).limit(limit))
+    return [OverdueText(*row) for row in rows.all()]
 
 
 _WAITING = (Status.QUEUED.value, Status.DEFERRED.value)

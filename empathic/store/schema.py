@@ -201,6 +201,9 @@ messages = Table(
     Column("channel", String(64)),
     Column("shard", Integer),  # which of the channel's dispatchers claimed it (None: the first)
     Column("carrier_id", String(100)),  # unique per channel: held in carrier_ids
+    # The id as the carrier gave it, where carrier_id is another form of it (SMPP receipt_id):
+    # query_sm asks by this one.
+    Column("raw_carrier_id", String(100)),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", Instant),
     Column("template", String(200)),
@@ -215,6 +218,10 @@ messages = Table(
     Index("ix_messages_claim", "channel", "priority", "id",
           sqlite_where=text("status = 'queued'"), postgresql_where=text("status = 'queued'")),
     Index("ix_messages_sent", "updated_at",
+          sqlite_where=text("status = 'sent'"), postgresql_where=text("status = 'sent'")),
+    # One channel's sent texts in (updated_at, id) order: its receipt time-out sweep and the
+    # overdue receipt queries' cursor read a range of it, not every channel's sent rows.
+    Index("ix_messages_sent_channel", "channel", "updated_at", "id",
           sqlite_where=text("status = 'sent'"), postgresql_where=text("status = 'sent'")),
     Index("ix_messages_workspace_contact", "workspace_id", "contact_id", "id"),
     Index("ix_messages_workspace_status", "workspace_id", "status", "id"),

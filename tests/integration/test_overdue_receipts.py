@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from empathic.channels.base import Overdue, Receipt, ReceiptStatus
+from empathic.channels.base import Outbound, Overdue, Receipt, ReceiptStatus, SendResult
 from empathic.engine import receipts
 from empathic.engine.dispatcher import Dispatcher, DispatchSettings
 from empathic.engine.overdue import OverdueReceipts
@@ -130,3 +130,36 @@ async def test_stopping_does_not_wait_for_questions_still_to_be_asked(db: Databa
     started = time.monotonic()
     await overdue.stop()
     assert time.monotonic() - started < 1  # not the loop's 10 s grace, nor the 60 s
+
+
+class Normalising(ScriptedCarrier):
+    """A carrier whose ids its receipts write in another form (SMPP receipt_id hex_to_dec):
+    the key they are matched by is not the id it gave, "00AB12" matched as "ab12"."""
+
+    async def send(self, batch: list[Outbound]) -> list[SendResult]:
+        results = []
+        for i, out in enumerate(batch):
+            given = f"00{0xAB12 + i:X}"
+            self.held[out.message_id] = given
+            results.append(SendResult(out.message_id, f"{0xAB12 + i:x}", raw_carrier_id=given))
+        return results
+
+
+async def test_the_carrier_is_asked_by_the_id_it_gave_and_its_answer_found_by_the_key(db: Database) -> None:
+    clock = FakeClock()
+    carrier = Normalising()
+    ids = await queue(db, clock, msg(body="one"), msg(body="two"))
+    await Dispatcher(db, clock, carrier, TOPICS, DispatchSettings()).dispatch_once()
+    asked: list[Overdue] = []
+
+    class Asked(Querying):
+        async def query(self, texts: list[Overdue]) -> list[Receipt]:
+            asked.extend(texts)
+            return [Receipt("scripted", t.carrier_id, ReceiptStatus.DELIVERED, None, clock.now(), queried=True)
+                    for t in texts]
+
+    overdue = OverdueReceipts(db, clock, "scripted", Asked({}, clock), Sink(db, clock))
+    clock.advance(601)
+    await overdue.pass_once()
+    assert sorted((t.carrier_id, t.raw_carrier_id) for t in asked) == [("ab12", "00AB12"), ("ab13", "00AB13")]
+    assert await statuses(db, ids) == ["delivered", "delivered"]  # the answers found them by the key

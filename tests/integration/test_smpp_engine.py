@@ -311,10 +311,12 @@ async def test_a_channel_of_two_shards_sends_on_both_and_each_settles_its_own(tm
 async def test_texts_an_smsc_never_confirmed_are_settled_by_asking_it(tmp_path: Path, backend: str) -> None:
     """An SMSC that sends no receipts (as one that died before sending them): the channel
     asks it with query_sm once receipts are overdue; the first answers say ENROUTE (its
-    messages are final only `receipt_delay` after the submit), later ones the final state."""
-    settings = SmscSettings(port=0, receipts=False, receipt_delay=1.0, fail_share=0.25, seed=11)
+    messages are final only `receipt_delay` after the submit), later ones the final state.
+    Its ids are padded upper-case hex its receipts would write in decimal: it is asked by
+    the id it gave (00AB12CD34), not by the key receipts are matched by (ab12cd34)."""
+    settings = SmscSettings(port=0, receipts=False, receipt_delay=1.0, fail_share=0.25, seed=11, padded_ids=True)
     async with Smsc(settings) as smsc:
-        channel = smpp_entry(smsc.port, query_after=0.2, query_tps=500, query_batch=7)
+        channel = smpp_entry(smsc.port, query_after=0.2, query_tps=500, query_batch=7, receipt_id="hex_to_dec")
         async with engine(tmp_path, backend, channel) as rt:
             ids = await send(rt, 40)
 
@@ -363,3 +365,36 @@ async def test_texts_that_are_not_text_as_they_claim_are_refused_and_nothing_is_
 
 async def _refused(smsc: Smsc, count: int) -> bool:
     return smsc.summary()["refused"] >= count
+
+
+async def test_a_long_text_with_a_part_that_is_not_text_is_refused_whole_not_redelivered_forever(
+    tmp_path: Path, backend: str
+) -> None:
+    """One part of a long text cannot be read (UCS-2 of odd length): its other parts are
+    refused with it at once, the one before it while waiting for the rest and the one after
+    it as it arrives, instead of being told to come again after reassembly_timeout, again and
+    again. Nothing of it is stored."""
+    from empathic.channels.smpp.pdu import DeliverSm
+
+    async with Smsc(SmscSettings(port=0, redeliver_delay=0.05)) as smsc:
+        async with engine(tmp_path, backend, smpp_entry(smsc.port)) as rt:  # reassembly_timeout: 60 s
+            person = {"source_addr_ton": 1, "source_addr_npi": 1, "source_addr": "14155550177",
+                      "dest_addr_ton": 1, "dest_addr_npi": 1, "destination_addr": SENDER[1:]}
+
+            def part(seq: int, body: bytes) -> DeliverSm:
+                return DeliverSm(**person, esm_class=0x40, data_coding=8, short_message=bytes((5, 0, 3, 42, 3, seq)) + body)
+
+            await smsc.send_deliver_sm(part(1, "Hello ".encode("utf-16-be")))
+            await smsc.send_deliver_sm(part(2, b"\x00t\x00h\x01"))  # odd length: not UCS-2
+            await eventually(lambda: _refused(smsc, 2), timeout=5)
+            await smsc.send_deliver_sm(part(3, "friend".encode("utf-16-be")))
+            await eventually(lambda: _refused(smsc, 3), timeout=5)
+            await smsc.send_mo("14155550177", SENDER[1:], "HELP")
+
+            async def received() -> list[dict[str, Any]]:
+                async with rt.db.transaction() as conn:
+                    return await store.with_status(conn, Status.RECEIVED, 10)
+
+            rows = await eventually(received, timeout=10)
+            assert [r["body"] for r in rows] == ["HELP"]
+    assert smsc.summary()["refused"] == 3 and smsc.summary()["mo_sent"] == 1

@@ -352,6 +352,46 @@ async def test_query_sm_tells_a_failed_message_undeliverable() -> None:
         assert (answer.command_status, answer.message_state, answer.error_code) == (0, 5, 1)  # UNDELIVERABLE
 
 
+async def test_fail_share_is_drawn_only_when_used_so_seeded_runs_draw_as_before() -> None:
+    """Without receipts, whether a message failed is drawn when a query first asks about it,
+    not at every submit: the seeded draws of rejections and throttling (benchmark figures)
+    are what they were before query_sm, whatever fail_share is."""
+    runs = []
+    for fail_share in (0.0, 0.5):
+        async with running(receipts=False, fail_share=fail_share, reject_share=0.2, throttle_share=0.2, seed=5) as smsc:
+            esme = await Esme.connect(smsc)
+            await esme.bind()
+            esme.write(*(esme.submit_sm(f"m{n}", registered_delivery=1) for n in range(200)))
+            runs.append([(await esme.read()).command_status for _ in range(200)])
+            taken = [i for i, status in enumerate(runs[-1]) if status == 0]
+            assert len(taken) > 50
+    assert runs[0] == runs[1]
+    async with running(receipts=False, fail_share=0.5, seed=5) as smsc:  # drawn once, when first asked
+        esme = await Esme.connect(smsc)
+        await esme.bind()
+        ids = [(await esme.submit(f"m{n}", registered_delivery=1)).message_id for n in range(40)]
+        answers = []
+        for _ in range(2):
+            esme.write(*(QuerySm(i, 5, 0, "Acme", sequence=esme.next_sequence()) for i in ids))
+            answers.append([(await esme.read()).message_state for _ in ids])
+    assert answers[0] == answers[1] and set(answers[0]) == {2, 5}  # DELIVERED, UNDELIVERABLE
+
+
+async def test_padded_ids_are_asked_about_as_given() -> None:
+    async with running(padded_ids=True, receipt_format="text", receipt_id_mode="hex_to_dec") as smsc:
+        esme = await Esme.connect(smsc)
+        await esme.bind()
+        taken = await esme.submit("hello", registered_delivery=1)
+        assert len(taken.message_id) == 10 and taken.message_id.startswith("00") and taken.message_id.isupper()
+        receipt = await esme.read()
+        assert isinstance(receipt, DeliverSm)
+        esme.write(DeliverSmResp(sequence=receipt.sequence))
+        assert report_from(receipt).message_id == f"{int(taken.message_id, 16):010d}"  # type: ignore[union-attr]
+        for asked, status in ((taken.message_id, 0), (taken.message_id.lstrip("0").lower(), st.ESME_RQUERYFAIL)):
+            esme.write(QuerySm(asked, 5, 0, "Acme", sequence=esme.next_sequence()))
+            assert (await esme.read()).command_status == status
+
+
 async def test_a_submit_that_is_not_text_as_it_claims_is_refused() -> None:
     async with running() as smsc:
         esme = await Esme.connect(smsc)

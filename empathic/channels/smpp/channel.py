@@ -26,7 +26,10 @@ the SMSC deliver it again. A long text from a person is answered part by part on
 whole (or `ESME_RX_T_APPN`, to be delivered again, if its other parts do not come within
 `reassembly_timeout`). A text that cannot be read as what it claims (a binary or reserved
 data_coding, a broken UDH, octets its coding does not define) is refused with
-`ESME_RX_R_APPN` for good, logged and counted, and nothing of it is stored.
+`ESME_RX_R_APPN` for good, logged and counted, and nothing of it is stored. A long text
+one of whose parts is refused so is refused whole: its parts waiting for the rest are
+refused with it, and those that come later (for `reassembly_timeout`) at once, rather than
+each told to come again, and again, for a text that can never be whole.
 """
 
 from __future__ import annotations
@@ -236,6 +239,9 @@ class SmppChannel:
         self._texts: set[asyncio.Task[None]] = set()  # texts from people being stored
         self._parts: dict[tuple[str, str, int, int], dict[int, str]] = {}
         self._whole: dict[tuple[str, str, int, int], asyncio.Future[int]] = {}
+        # Long texts refused whole (a part undecodable): their key -> (monotonic time the
+        # refusal is forgotten, why), so parts still to come are refused at once.
+        self._refused: dict[tuple[str, str, int, int], tuple[float, str]] = {}
         self._up = asyncio.Event()
         self.binds = 0  # successful binds so far (a reconnect adds one)
         # Asking about overdue receipts (channels.base.ReceiptQueries; engine.overdue drives it).
@@ -386,7 +392,9 @@ class SmppChannel:
 
     async def _ask(self, session: Session, text: Overdue) -> Receipt | None:
         s = self.settings
-        query = p.QuerySm(text.carrier_id, *_address(text.sender or self.sender, s.source_ton, s.source_npi))
+        # Asked by the id as the SMSC gave it (00AB12), not the key receipts match (ab12).
+        query = p.QuerySm(text.raw_carrier_id or text.carrier_id,
+                          *_address(text.sender or self.sender, s.source_ton, s.source_npi))
         try:
             p.encode(query)
         except ValueError:  # an id or address that does not fit query_sm's fields: nothing to ask
@@ -396,10 +404,13 @@ class SmppChannel:
         self._query_bucket.take(1, time.monotonic())
         await session.window.acquire(_QUERY_PRIORITY)
         try:
+            await session.take_token()  # a query counts toward the bind's tps, as a submit does
             future = session.send_request(query, slot=True)
-        except ConnectionLost:
+        except BaseException as exc:  # ConnectionLost, or cancelled while waiting for a token
             session.window.release()
-            return None
+            if isinstance(exc, ConnectionLost):
+                return None
+            raise
         try:
             resp = await future
         except ConnectionLost:
@@ -492,8 +503,10 @@ class SmppChannel:
 
     def _accepted(self, out: Outbound, pending: list[p.SubmitSm], accepted: dict[int, str]) -> SendResult:
         self._taken_since_pause = True
-        carrier_id = receipts.match_key(accepted[len(pending) - 1], self.settings.receipt_id)
-        return SendResult(out.message_id, carrier_id)
+        given = accepted[len(pending) - 1]
+        carrier_id = receipts.match_key(given, self.settings.receipt_id)
+        # The id as given, kept where it differs from the key receipts match (query_sm asks by it).
+        return SendResult(out.message_id, carrier_id, raw_carrier_id=given if given != carrier_id else None)
 
     def _unknown(self, out: Outbound, why: str) -> SendResult:
         return SendResult(out.message_id, error=ChannelError(ErrorKind.UNKNOWN, why))
@@ -548,6 +561,8 @@ class SmppChannel:
             status = _REFUSED
             INBOUND_REFUSED.labels(self.name, refusal.reason).inc()
             log.warning("smpp %s: refused a text from %s (%s): %s", self.name, pdu.source_addr, refusal.reason, refusal)
+            if refusal.concat is not None and refusal.concat.total > 1:
+                self._refuse_whole(self._long_key(pdu, refusal.concat), refusal.reason)
         except Exception:  # noqa: BLE001 - the SMSC will deliver it again
             log.exception("smpp %s: storing a text from %s failed", self.name, pdu.source_addr)
         reply(status)
@@ -557,15 +572,49 @@ class SmppChannel:
             pdu.data_coding, pdu.short_message, udhi=bool(pdu.esm_class & 0x40),
             gsm_packed=self.settings.gsm_packed, tlvs=pdu.tlvs,
         )
-        sender = self._number(pdu.source_addr, pdu.source_addr_ton)
-        to = self._number(pdu.destination_addr, pdu.dest_addr_ton)
         if concat is None or concat.total <= 1:
-            await self._inbound(sender, to, text)
+            sender = self._number(pdu.source_addr, pdu.source_addr_ton)
+            await self._inbound(sender, self._number(pdu.destination_addr, pdu.dest_addr_ton), text)
             return st.ESME_ROK
-        return await self._part(sender, to, concat, text)
+        return await self._part(self._long_key(pdu, concat), concat, text)
 
-    async def _part(self, sender: str, to: str, concat: coding.Concat, text: str) -> int:
-        key = (sender, to, concat.ref, concat.total)
+    def _long_key(self, pdu: p.DeliverSm, concat: coding.Concat) -> tuple[str, str, int, int]:
+        """Which long text a part belongs to: (from, to, reference, number of parts)."""
+        sender = self._number(pdu.source_addr, pdu.source_addr_ton)
+        return (sender, self._number(pdu.destination_addr, pdu.dest_addr_ton), concat.ref, concat.total)
+
+    def _refuse_whole(self, key: tuple[str, str, int, int], reason: str) -> None:
+        """A part of this long text was refused: so is the text. Its parts waiting for the
+        rest are answered with the refusal now, and parts still to come are refused as they
+        arrive, for `reassembly_timeout` (they would only wait for a part that never comes)."""
+        now = time.monotonic()
+        refused = self._refused
+        while refused and next(iter(refused.values()))[0] <= now:  # the oldest first: forgotten
+            del refused[next(iter(refused))]
+        refused.pop(key, None)  # re-inserted last, so the oldest stay first
+        refused[key] = (now + self.settings.reassembly_timeout, reason)
+        waiting = self._parts.pop(key, {})
+        whole = self._whole.pop(key, None)
+        if waiting:
+            INBOUND_REFUSED.labels(self.name, reason).inc(len(waiting))
+        if whole is not None and not whole.done():
+            whole.set_result(_REFUSED)
+
+    def _refused_part(self, key: tuple[str, str, int, int]) -> bool:
+        """Whether this part's long text was refused whole a moment ago (counted if so)."""
+        refusal = self._refused.get(key)
+        if refusal is None:
+            return False
+        if refusal[0] <= time.monotonic():
+            del self._refused[key]
+            return False
+        INBOUND_REFUSED.labels(self.name, refusal[1]).inc()
+        return True
+
+    async def _part(self, key: tuple[str, str, int, int], concat: coding.Concat, text: str) -> int:
+        if self._refused_part(key):
+            return _REFUSED
+        sender, to = key[0], key[1]
         parts = self._parts.setdefault(key, {})
         whole = self._whole.get(key)
         if whole is None or whole.done():

@@ -21,7 +21,10 @@ be GSM 03.38, one septet per octet unless `CodingOptions.gsm_packed`), other tex
 Inbound, `decode_text` reads a part back with the concatenation details from a UDH (IE
 0x00 or 0x08) or SAR TLVs, or raises `Undecodable` (never anything else) for what is not
 text as it claims: a binary or reserved data_coding, a UDH that does not fit, octets its
-coding does not define. Nothing is guessed, so nothing but a person's words is stored.
+coding does not define. Nothing is guessed, so nothing but a person's words is stored,
+with one exception: data_coding 1 (IA5, 7-bit ASCII) holding an octet over 0x7F is read
+as Latin-1, which some SMSCs send under it; refusing it would lose the text for good, and
+the Latin-1 reading of a real text is better than none.
 
 Packed GSM has one ambiguity no encoder can remove (3GPP TS 23.038 §6.1.2.3.1): the
 octets do not say how many septets they hold, so 7 spare bits at the end are padded with
@@ -275,11 +278,14 @@ def parts_for(text: str, *, options: CodingOptions, long: str, ref: int) -> list
 
 class Undecodable(ValueError):
     """Octets that cannot be read as the text they claim to be; `reason` is one of
-    `REFUSALS` (a closed set, for metrics), the message says what exactly."""
+    `REFUSALS` (a closed set, for metrics), the message says what exactly. `concat`: the
+    long message the part belongs to, when its UDH or SAR TLVs could be read (the rest of
+    it cannot be whole without this part, so it is refused with it)."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, concat: Concat | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
+        self.concat = concat
 
 
 # Why a part was refused: its data_coding is not text we read (binary, reserved,
@@ -289,16 +295,16 @@ REFUSALS = ("data_coding", "udh", "concat", "octets")
 
 # data_coding values with a fixed character set other than GSM / UCS-2 (SMPP 3.4 §5.2.19),
 # read strictly: an octet the character set does not define refuses the part.
-_CODECS = {1: "ascii", 3: "latin-1", 5: "shift_jis", 6: "iso8859_5", 7: "iso8859_8", 10: "iso2022_jp",
+_CODECS = {1: "ia5", 3: "latin-1", 5: "shift_jis", 6: "iso8859_5", 7: "iso8859_8", 10: "iso2022_jp",
            13: "euc_jp", 14: "euc_kr"}  # fmt: skip
 _NOT_TEXT = {2: "8-bit binary", 4: "8-bit binary", 9: "pictograms", 11: "reserved", 12: "reserved", 15: "reserved"}
 
 
 def _alphabet(data_coding: int) -> str:
-    """"gsm", "ucs2" or a Python codec; `Undecodable` for a coding that is not text we read.
+    """"gsm", "ucs2", "ia5" or a Python codec; `Undecodable` for a coding that is not text we read.
 
-    0x00-0x0F are SMPP's own (§5.2.19): GSM (the SMSC default, 0), IA5 as ASCII (1),
-    Latin-1 (3), the Japanese, Cyrillic, Hebrew and Korean sets, UCS-2 (8); binary (2, 4),
+    0x00-0x0F are SMPP's own (§5.2.19): GSM (the SMSC default, 0), IA5 as ASCII (1; see
+    `_read`), Latin-1 (3), the Japanese, Cyrillic, Hebrew and Korean sets, UCS-2 (8); binary (2, 4),
     pictograms (9) and reserved values are refused. From 0x10, SMSCs pass on the GSM data
     coding scheme (TS 23.038 §4), which SMPP 3.4 leaves to it: the general groups 0x10-0x7F
     (bit 5 compressed: refused; bits 3-2 GSM, 8-bit: refused, UCS-2, reserved: refused),
@@ -382,11 +388,12 @@ def decode_text(
     text raises `Undecodable` (and nothing else does): a coding that is not text, a UDH
     that does not fit (its length, or any IE's), impossible part numbers, octets the
     coding does not define (GSM over 0x7F, UCS-2 of odd length or a lone surrogate). A
-    single NUL after UCS-2 of otherwise even length is C-string padding, and dropped.
+    single NUL after UCS-2 of otherwise even length is C-string padding, and dropped. The
+    concatenation details are read first, so a refusal of a part's coding or octets says
+    which long message it belongs to (`Undecodable.concat`).
     """
     payload = tlvs.get(Tag.MESSAGE_PAYLOAD)
     data = payload if payload is not None else short_message
-    alphabet = _alphabet(data_coding)
     concat = None
     udh_octets = 0
     if udhi:
@@ -397,18 +404,35 @@ def decode_text(
         concat = _concat_from_udh(data[1:udh_octets])
     if concat is None:
         concat = _concat_from_sar(tlvs)
-    body = data[udh_octets:]
+    try:
+        return _read(data_coding, data[udh_octets:], udh_octets, gsm_packed), concat
+    except Undecodable as refusal:
+        refusal.concat = concat
+        raise
+
+
+def _read(data_coding: int, body: bytes, udh_octets: int, gsm_packed: bool) -> str:
+    """The text of a part's octets after its UDH, or `Undecodable`.
+
+    IA5 (data_coding 1) is read as ASCII, and a text with an octet over 0x7F as Latin-1
+    instead: IA5 is 7 bits, yet SMSCs send Latin-1 under data_coding 1, and every octet
+    has a Latin-1 reading (an ASCII text reads the same in both). Refusing such a text
+    would lose a person's words for good; its Latin-1 reading is, at worst, a wrong accent.
+    """
+    alphabet = _alphabet(data_coding)
+    if alphabet == "ia5":
+        return body.decode("ascii" if body.isascii() else "latin-1")
     if alphabet == "gsm":
         if gsm_packed:
-            return gsm7_decode(_unpack_text(body, udh_octets)), concat
+            return gsm7_decode(_unpack_text(body, udh_octets))
         if not body.isascii():  # an octet over 0x7F
             raise Undecodable("octets", "an octet over 0x7F in unpacked GSM septets")
-        return gsm7_decode(body), concat
+        return gsm7_decode(body)
     if alphabet == "ucs2":
         if len(body) % 2 and body[-1] == 0:
             body = body[:-1]
         alphabet = "utf-16-be"  # strict: an odd length or a lone surrogate is refused
     try:
-        return body.decode(alphabet), concat
+        return body.decode(alphabet)
     except UnicodeDecodeError as error:
         raise Undecodable("octets", f"not {alphabet}: {error.reason} at octet {error.start}") from None

@@ -3,10 +3,10 @@
 Requests are pipelined: up to `window` submit_sm wait for their response at once (never
 stop-and-wait), each answered future found by sequence number; a response frees its window
 slot as it is read. The socket has TCP_NODELAY (a small PDU must not wait for a delayed
-ACK). A per-bind token bucket keeps submits under the carrier's TPS. enquire_link goes out
-when the line has been quiet `enquire_link` seconds. One watchdog per connection, not a
-timer per request: when the oldest request has waited `response_timeout`, the connection
-is dead.
+ACK). A per-bind token bucket keeps submits (and queries) under the carrier's TPS.
+enquire_link goes out when the line has been quiet `enquire_link` seconds. One watchdog per
+connection, not a timer per request: when the oldest request has waited
+`response_timeout`, the connection is dead.
 
 deliver_sm (receipts and texts from people) go to `on_deliver` with a `reply` to call with
 the deliver_sm_resp's status once the engine has stored what it was given (not before: a
@@ -224,7 +224,7 @@ class Session:
                 await self.window.acquire(priority)
                 taken += 1
             for _ in pdus:
-                await self._take_token()
+                await self.take_token()
             if self.closed.done() or self._writer is None:
                 raise ConnectionLost("not connected")
         except BaseException:
@@ -249,7 +249,9 @@ class Session:
         assert isinstance(resp, p.SubmitSmResp)
         return resp
 
-    async def _take_token(self) -> None:
+    async def take_token(self) -> None:
+        """Wait for a token of the bind's `tps` bucket and take it (every submit_sm and
+        query_sm takes one: an SMSC counts both against the account's rate)."""
         if self.bucket is None:
             return
         while True:

@@ -4,10 +4,14 @@ bind, and turns each answer into a final status or into "keep waiting"."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from empathic.channels.base import Overdue, ReceiptStatus
+import pytest
+
+from empathic.channels.base import Outbound, Overdue, ReceiptStatus
 from empathic.channels.smpp import status as st
 from empathic.channels.smpp.channel import SmppChannel, SmppSettings
 from empathic.channels.smpp.pdu import (
@@ -19,6 +23,8 @@ from empathic.channels.smpp.pdu import (
     Pdu,
     QuerySm,
     QuerySmResp,
+    SubmitSm,
+    SubmitSmResp,
     Unbind,
     UnbindResp,
     decode,
@@ -32,8 +38,9 @@ Answer = Callable[[QuerySm], Pdu]
 
 
 @asynccontextmanager
-async def smsc(answer: Answer) -> AsyncIterator[tuple[int, list[QuerySm]]]:
-    """An SMSC that binds anyone and answers each query_sm with `answer(query)`."""
+async def smsc(answer: Answer, ids: Callable[[], str] = lambda: "1") -> AsyncIterator[tuple[int, list[QuerySm]]]:
+    """An SMSC that binds anyone, answers each query_sm with `answer(query)` and takes every
+    submit_sm, giving it the id `ids()`."""
     asked: list[QuerySm] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -45,6 +52,8 @@ async def smsc(answer: Answer) -> AsyncIterator[tuple[int, list[QuerySm]]]:
                     asked.append(pdu)
                     reply = answer(pdu)
                     reply.sequence = pdu.sequence
+                elif isinstance(pdu, SubmitSm):
+                    reply = SubmitSmResp(ids(), sequence=pdu.sequence)
                 elif isinstance(pdu, Bind):
                     reply = response_to(pdu)
                 elif isinstance(pdu, EnquireLink):
@@ -63,10 +72,10 @@ async def smsc(answer: Answer) -> AsyncIterator[tuple[int, list[QuerySm]]]:
         server.close()
 
 
-async def bound(port: int, query_tps: float = 1000) -> SmppChannel:
+async def bound(port: int, query_tps: float = 1000, **extra: Any) -> SmppChannel:
     settings = SmppSettings.from_config(
         "c", {"host": "127.0.0.1", "port": port, "system_id": "s", "password": "p", "from": "+18005550100",
-              "query_after": 60, "query_tps": query_tps},
+              "query_after": 60, "query_tps": query_tps, **extra},
     )
     channel = SmppChannel("c", settings, SystemClock())
     await channel.start(Sink())  # type: ignore[arg-type]
@@ -127,3 +136,46 @@ async def test_queries_keep_to_query_tps() -> None:
         finally:
             await channel.stop()
     assert len(asked) == 30 and elapsed >= 0.4, elapsed  # 5 at once, then 25 at 50 a second
+
+
+async def test_queries_take_the_binds_tps_tokens_too() -> None:
+    """An SMSC counts query_sm against the account's rate as it does submit_sm: with query_tps
+    far above the bind's tps, the bind's tps still bounds them."""
+    async with smsc(by_state) as (port, asked):
+        channel = await bound(port, query_tps=1000, tps=50)
+        try:
+            started = asyncio.get_running_loop().time()
+            await channel.query([Overdue("delivered", "") for _ in range(30)])
+            elapsed = asyncio.get_running_loop().time() - started
+        finally:
+            await channel.stop()
+    assert len(asked) == 30 and elapsed >= 0.4, elapsed  # the bind's 5 at once, then 25 at 50 a second
+
+
+@pytest.mark.parametrize(
+    ("mode", "given", "key"),
+    [
+        ("same", "00AB12", "00AB12"),
+        ("hex_to_dec", "00AB12", "ab12"),  # receipts write 43794; they are matched by "ab12"
+        ("dec_to_hex", "000123", "123"),  # receipts write 7B; they are matched by "123"
+    ],
+)
+async def test_the_smsc_is_asked_about_the_id_it_gave_not_the_key_receipts_match(
+    mode: str, given: str, key: str
+) -> None:
+    def answer(query: QuerySm) -> Pdu:
+        if query.message_id != given:
+            return QuerySmResp(command_status=st.ESME_RQUERYFAIL)
+        return QuerySmResp(query.message_id, "260101120000000+", 2, 0)
+
+    async with smsc(answer, ids=itertools.repeat(given).__next__) as (port, asked):
+        channel = await bound(port, receipt_id=mode)
+        try:
+            (sent,) = await channel.send([Outbound("msg_1", "+14155550100", "+18005550100", "Hi")])
+            assert sent.error is None and sent.carrier_id == key
+            assert sent.raw_carrier_id == (None if given == key else given)  # kept only where it differs
+            (receipt,) = await channel.query([Overdue(key, "+18005550100", sent.raw_carrier_id)])
+        finally:
+            await channel.stop()
+    assert [q.message_id for q in asked] == [given]
+    assert receipt.carrier_id == key and receipt.status is ReceiptStatus.DELIVERED  # as its receipts are matched

@@ -241,6 +241,7 @@ def test_payload_wins_and_sar_tlvs_give_concat() -> None:
     ("data_coding", "data", "text"),
     [
         (1, b"Hello_", "Hello_"),  # IA5: ASCII's underscore, not GSM's §
+        (1, b"caf\xe9", "caf\xe9"),  # IA5 is 7 bits, but SMSCs send Latin-1 under it: read, not lost
         (3, "Grüße".encode("latin-1"), "Grüße"),
         (6, "Привет".encode("iso8859_5"), "Привет"),
         (8, "héllo 😀".encode("utf-16-be"), "héllo 😀"),
@@ -272,7 +273,6 @@ def test_codings_that_are_not_text_are_refused_not_guessed(data_coding: int) -> 
     ("data_coding", "data"),
     [
         (0, b"Hi\x80"),  # unpacked GSM septets are 7 bits
-        (1, b"caf\xe9"),  # IA5 is 7 bits
         (8, b"\x00A\x00B\x01"),  # UCS-2 of odd length (not a NUL's padding)
         (8, b"\xd8\x00\x00A"),  # a lone high surrogate
         (7, b"\xa1"),  # not defined in ISO-8859-8
@@ -306,6 +306,38 @@ def test_decode_text_reads_or_refuses_never_anything_else(
         return
     text.encode("utf-8")  # no lone surrogate: storable, JSON-able
     assert concat is None or 1 <= concat.seq <= concat.total
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=160))
+def test_ia5_is_ascii_and_any_octet_over_0x7f_makes_it_latin1_never_a_refusal(data: bytes) -> None:
+    # ASCII reads the same in both; a text with an octet over 0x7F is Latin-1 as a whole
+    assert decode_text(1, data, udhi=False, gsm_packed=False, tlvs={}) == (data.decode("latin-1"), None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 255), st.binary(max_size=40), st.integers(0, 255), st.integers(2, 255), st.data(), st.booleans())
+def test_a_part_refused_for_its_coding_or_octets_says_which_long_text_it_belongs_to(
+    data_coding: int, body: bytes, ref: int, total: int, data: st.DataObject, sar: bool
+) -> None:
+    seq = data.draw(st.integers(1, total))
+    if sar:
+        tlvs = {Tag.SAR_MSG_REF_NUM: ref.to_bytes(2, "big"), Tag.SAR_TOTAL_SEGMENTS: bytes((total,)),
+                Tag.SAR_SEGMENT_SEQNUM: bytes((seq,))}
+        short_message = body
+    else:
+        tlvs, short_message = {}, bytes((5, 0x00, 3, ref, total, seq)) + body
+    try:
+        decode_text(data_coding, short_message, udhi=not sar, gsm_packed=False, tlvs=tlvs)
+    except Undecodable as refusal:
+        assert refusal.reason in ("data_coding", "octets")  # its UDH or SAR held together
+        assert refusal.concat == Concat(ref, total, seq)
+
+
+def test_a_refusal_of_a_broken_udh_knows_no_long_text() -> None:
+    with pytest.raises(Undecodable) as caught:
+        decode_text(0, b"\x05\x00\x03\x07\x02\x03hi", udhi=True, gsm_packed=False, tlvs={})  # part 3 of 2
+    assert caught.value.concat is None
 
 
 _IES = st.lists(st.tuples(st.integers(0x01, 0x07) | st.integers(0x09, 0xFF), st.binary(max_size=6)), max_size=3)

@@ -261,7 +261,8 @@ class Condition:
         """The expression's value, typed (a number stays a number)."""
         try:
             with limits.rendering():
-                return _plain(self._compiled(**{n: _track(v, n) for n, v in context.items()}))
+                # Measured like a written value: it is kept (a flow's vars), copied and stored.
+                return _plain(limits.measured(self._compiled(**{n: _track(v, n) for n, v in context.items()})))
         except limits.LimitExceeded as exc:
             raise TemplateError(self.name, exc.message or "is too costly to evaluate") from None
         except _MissingValueError as exc:
@@ -341,20 +342,42 @@ class _TrackedMapping(dict[str, Any]):
     sandbox's immutability rules (no .update(), .pop(), …) in force.
     """
 
-    __slots__ = ("_path",)
+    __slots__ = ("_children", "_path")
     _path: str
+    _children: dict[str | int, Any]  # the tracked copies handed out, by key: each made once
 
 
 class _TrackedList(list[Any]):
     """A copy of a context list that remembers its path and hands out tracked elements."""
 
-    __slots__ = ("_path",)
+    __slots__ = ("_children", "_path")
     _path: str
+    _children: dict[str | int, Any]
 
     def __iter__(self) -> Iterator[Any]:
         # {% for item in event.items %} iterates; tracking items names event.items[2].sku.
+        # (Sorting, joining or printing a list iterates it too: a text or number is handed
+        # out as it is, at once.)
         for index, value in enumerate(super().__iter__()):
-            yield _track(value, f"{self._path}[{index}]")
+            yield value if type(value) in _SCALARS else _tracked_child(self, index, value)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _tracked_child(parent: _TrackedMapping | _TrackedList, key: Any, value: Any) -> Any:
+    """``value``, found under ``key`` in ``parent``, tracked. A mapping or list is copied to be
+    tracked, once per render: a loop reading ``event.data.x`` does not copy ``event.data`` at
+    every turn (the parent cannot change: the sandbox is immutable)."""
+    if type(value) in _SCALARS:
+        return value
+    cached = isinstance(key, (str, int))
+    if cached and key in parent._children:
+        return parent._children[key]
+    child = _track(value, _child_path(parent._path, key))
+    if cached and child is not value:
+        parent._children[key] = child
+    return child
 
 
 def _track(value: Any, path: str) -> Any:
@@ -362,11 +385,11 @@ def _track(value: Any, path: str) -> Any:
         return value
     if isinstance(value, Mapping):
         mapping = _TrackedMapping(value)
-        mapping._path = path
+        mapping._path, mapping._children = path, {}
         return mapping
     if isinstance(value, (list, tuple)):
         items = _TrackedList(value)
-        items._path = path
+        items._path, items._children = path, {}
         return items
     return value
 
@@ -423,6 +446,7 @@ class _MessageEnvironment(ImmutableSandboxedEnvironment):
         self.globals.clear()
         self.filters.clear()
         self.filters.update(limits.FILTERS)
+        self.tests.update(limits.TESTS)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         return limits.binop(operator, left, right)
@@ -460,7 +484,7 @@ class _MessageEnvironment(ImmutableSandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # Data keys win over dict methods: {{ event.items }} is the "items" field, not dict.items.
-        if isinstance(obj, Mapping):
+        if isinstance(obj, dict) or isinstance(obj, Mapping):  # (a dict is quicker to recognise)
             try:
                 return self._descend(obj, attribute, obj[attribute])
             except (TypeError, LookupError):
@@ -468,15 +492,15 @@ class _MessageEnvironment(ImmutableSandboxedEnvironment):
         return self._descend(obj, attribute, super().getattr(obj, attribute))
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        value = super().getitem(obj, argument)
-        if isinstance(argument, slice):
-            limits.measure(value)  # a copy
-        return self._descend(obj, argument, value)
+        # (Jinja compiles `x[a:b]` to Python's own slicing: core.template_limits charges those.)
+        if isinstance(argument, tuple):
+            limits.measure(argument)  # a tuple's hash is worked out afresh at every look-up
+        return self._descend(obj, argument, super().getitem(obj, argument))
 
     @staticmethod
     def _descend(parent: Any, key: Any, value: Any) -> Any:
         if isinstance(parent, (_TrackedMapping, _TrackedList)):
-            return _track(value, _child_path(parent._path, key))
+            return _tracked_child(parent, key, value)
         return value
 
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from empathic.core.template_limits import Budget, LimitExceeded
 from empathic.core.templates import (
     MAX_RENDERED_LENGTH,
     MAX_SOURCE_LENGTH,
@@ -355,7 +356,7 @@ def refused(source: str, contact: dict[str, Any] = CONTACT, event: dict[str, Any
         ("{{ event.data.s * 100000 }}", "262,144 characters"),
         # loops and recursion
         ("{% set l = event.data.l %}" + "{% for a in l %}" * 5 + "x" + "{% endfor %}" * 5, "to render"),
-        ("{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(40) }}x", "to render"),
+        ("{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(40) }}x", "in all"),
         ("{% macro f(s, n) %}{% if n %}{{ f(s ~ s, n-1) }}{% else %}{{ s|length }}{% endif %}{% endmacro %}{{ f('a', 60) }}",
          "262,144 characters"),
         ("{% for x in [1] recursive %}{{ loop([1, 2]) }}{% endfor %}", "Recursion"),
@@ -391,9 +392,9 @@ def refused(source: str, contact: dict[str, Any] = CONTACT, event: dict[str, Any
         ("{% for i in range(100000000) %}x{% endfor %}", "unknown variable 'range'"),
         ("{% set ns = namespace(s='a') %}{{ ns.s }}", "unknown variable 'namespace'"),
         ("{{ lipsum(100000) }}", "unknown variable 'lipsum'"),
-        # comparisons cost nothing to write but scan: the time budget stops them
+        # comparisons cost nothing to write but scan: they are charged for what they read
         ("{% set s = 'a' * 250000 %}{% for i in event.data.l %}{% for j in event.data.l %}{% for k in event.data.l %}"
-         "{% if 'b' in s and 'c' in s and 'd' in s %}{% endif %}{% endfor %}{% endfor %}{% endfor %}x", "render"),
+         "{% if 'b' in s and 'c' in s and 'd' in s %}{% endif %}{% endfor %}{% endfor %}{% endfor %}x", "in all"),
     ],
 )
 def test_costly_templates_are_refused_quickly(source: str, says: str) -> None:
@@ -475,6 +476,154 @@ def test_conditions_are_bounded_too() -> None:
     assert compile_condition("e", "vars.score <= 2 and 2 ** 3 == 8").holds(vars={"score": 1}, contact={}, event={}, reply={})
 
 
+# --- what the first limits let through (review of 52c83c6) -----------------------------------
+
+def _shared(leaf: str, levels: int) -> list[Any]:
+    """Lists of lists of the same list: a few objects, printed as 10**levels copies of `leaf`."""
+    nested: list[Any] = [leaf] * 10
+    for _ in range(levels - 1):
+        nested = [nested] * 10
+    return nested
+
+
+# Two equal values that are not the same objects (so == and `in` cannot stop at identity),
+# each printed as 20 M characters, as a flow's vars could once hold them.
+HUGE = {"type": "x", "data": {
+    "l": _shared("x" * 20_000, 3), "m": _shared("x" * 19_999 + "x", 3), "n": "x" * 19_999 + "y",
+    "f": ["x" * 20_000] * 1000, "i": list(range(30)),
+}}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ event.data.l == event.data.m }}",
+        "{{ event.data.l < event.data.m }}",
+        "{{ event.data.n in event.data.f }}",
+        "{{ event.data.l[0] in event.data.m }}",
+        "{{ event.data.l is eq(event.data.m) }}",
+        "{{ event.data.l[0] is in(event.data.m) }}",
+        "{{ event.data.l is lower }}",
+        "{{ event.data.l.count(event.data.m[0]) }}",
+        "{{ [event.data.m].index(event.data.l) }}",
+        "{% for i in event.data.i %}{{ loop.changed(event.data.l if i is odd else event.data.m) }}{% endfor %}",
+        "{{ event.data.m | select('eq', event.data.l[0]) | list | length }}",
+        # a filter's lazy output was measured as a short generator, then consumed in full
+        "{{ event.data.l | select | sort | length }}",
+        "{{ event.data.l | map('first') | unique | list | length }}",
+        "{{ event.data.l | batch(2) | max | length }}",
+        "{{ event.data.l | reject('none') | string | length }}",
+    ],
+)
+def test_deep_values_are_charged_for_what_comparing_or_reading_them_reads(source: str) -> None:
+    # Each of these used to read all 20 M characters without charging a step or a character.
+    assert "262,144 characters" in refused(source, event=HUGE)
+
+
+def test_a_flow_expression_cannot_give_a_value_too_big_to_keep() -> None:
+    condition = compile_condition("c", "event.data.l")
+    with pytest.raises(TemplateError, match="262,144 characters"):
+        condition.value(vars={}, contact={}, event=HUGE, reply={})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # the review's: 605 characters of source compared 2 G characters for 5.3 s
+        "{% set a = 'x' * 200000 %}{% set b = 'x' * 199999 ~ 'x' %}"
+        + "".join(f"{{% set {v}{i} = [{', '.join([f'{v}{i - 1}' if i else ('a' if v == 'l' else 'b')] * 10)}] %}}"
+                  for i in range(6) for v in "lm")
+        + "{{ l5 == m5 }}",
+        "{% set a = 'x' * 200000 %}{% set t = (a, a) %}x",
+        "{% set a = 'x' * 200000 %}{% set d = {'k': a, 'j': a} %}x",
+        "{% set a = 'x' * 200000 %}{% for x in [a, a] %}{% endfor %}x",
+        "{% set a = 'x' * 100000 %}{{ [[a, a], [a, a]] | length }}",
+    ],
+)
+def test_literals_are_charged_for_what_they_hold(source: str) -> None:
+    assert "262,144 characters" in refused(source)
+
+
+def test_a_filters_lazy_output_takes_a_step_per_item() -> None:
+    # The review's: batch(1) then sum(start=[]) copied 60,000 growing lists for 9.5 s.
+    assert "loop iterations" in refused("{{ (('x' * 60000) | batch(1) | sum(start=[])) | length }}")
+    assert "loop iterations" in refused("{{ ('x' * 60000) | batch(1) | list | length }}")
+    assert "loop iterations" in refused("{{ ('x' * 60000) | list | map('upper') | join | length }}")
+    assert render("{{ ('x' * 600) | batch(7) | list | length }}") == "86"
+
+
+def test_sum_adds_numbers_only() -> None:
+    assert "sums numbers only" in refused("{{ [[1], [2]] | sum(start=[]) | length }}")
+    assert render("{{ event.data['items'] | map(attribute='qty', default=1) | sum(start=0.5) }}") == "3.5"
+
+
+@pytest.mark.parametrize("source", ["{{ s.strip(c) | length }}", "{{ s.lstrip(c) }}", "{{ s | trim(c) | length }}"])
+def test_the_characters_to_strip_are_bounded(source: str) -> None:
+    # str.strip looks each stripped character up in the set: 260,000 x 200,000 took over a second.
+    setup = "{% set s = 'x' * 260000 %}{% set c = 'y' * 200000 ~ 'x' %}"
+    assert "set of characters to strip of 200,001" in refused(setup + source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # each of these once ran until the clock stopped it (and one call could pass 0.2 s)
+        "{% set s = 'a ' * 70000 %}{% for i in event.data.l %}{{ s | title | length }}{% endfor %}",
+        "{% set s = 'a ' * 60000 %}{% for i in event.data.l %}{{ s | unique | list | length }}{% endfor %}",
+        "{% set s = 'a ' * 60000 %}{% for i in event.data.l %}{{ s | wordwrap(3) | length }}{% endfor %}",
+        "{% set l = 'a ' * 40000 %}{% for i in event.data.l %}{{ l.split() | sort | length }}{% endfor %}",
+        "{% set s = '1' * 200000 %}{% for i in event.data.l %}{% for j in event.data.l %}{{ s | float }}{% endfor %}"
+        "{% endfor %}",
+        # a tuple's hash is worked out afresh at every look-up
+        "{% set t = ('a',) * 50000 %}{% set d = {} %}{% for i in event.data.l %}{% for j in event.data.l %}"
+        "{{ d[t] is defined }}{% endfor %}{% endfor %}",
+        "{% set t = ('a',) * 50000 %}{% set d = {} %}{% for i in event.data.l %}{% for j in event.data.l %}"
+        "{{ d.get(t) }}{% endfor %}{% endfor %}",
+        "{% set t = ('a',) * 50000 %}{% set d = {} %}{% for i in event.data.l %}{% for j in event.data.l %}"
+        "{{ t in d }}{% endfor %}{% endfor %}",
+    ],
+)
+def test_work_done_without_steps_is_charged_before_the_clock_runs_out(source: str) -> None:
+    assert "characters in all" in refused(source)
+
+
+TWICE = "{% for i in event.data.l %}{% for j in event.data.l %}", "{% endfor %}{% endfor %}"  # 900 turns
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Jinja compiles a slice to Python's own, past the sandbox: 900 copies of 200,000 characters
+        "{{ s[::-1][0] }}",
+        # cheap to write, a thousand look-ups at each turn
+        "{{ " + " ~ ".join(["event.data.s"] * 300) + " }}",
+        "{{ loop.cycle(" + ", ".join(["event.data.s"] * 300) + ") }}",
+        "{% filter upper %}" + "{{ event.data.s }}" * 300 + "{% endfilter %}",
+        # a 4,000-bit number is 1,205 digits to write, not a few
+        "{% set x %}{{ n }}{{ n }}{{ n }}{{ n }}{% endset %}",
+    ],
+)
+def test_loop_bodies_are_charged_for_what_they_work_out(body: str) -> None:
+    setup = "{% set s = 'x' * 200000 %}{% set n = 2 ** 4000 %}"
+    assert "characters in all" in refused(setup + TWICE[0] + body + TWICE[1] + "x")
+
+
+def test_reading_a_big_mapping_in_a_loop_does_not_copy_it_each_time() -> None:
+    # A tracked mapping was copied at every look-up: 9,000 copies of 5,000 keys ran out of time.
+    event = {"type": "x", "data": {"l": list(range(30)), "s": "abc", **{f"k{i}": i for i in range(5000)}}}
+    started = time.perf_counter()
+    text = render(TWICE[0] + "{{ event.data.s }}" * 10 + TWICE[1], event=event)
+    assert text == "abc" * 9000 and time.perf_counter() - started < 1.0
+
+
+def test_the_clock_is_read_when_work_is_charged_too() -> None:
+    budget = Budget(deadline=time.monotonic() - 1)
+    budget.charge(1000)  # a small render paused by a busy machine is not refused for it
+    with pytest.raises(LimitExceeded, match="longer than 0.2 s"):
+        for _ in range(100):
+            budget.charge(1000)
+
+
 _PIECES = st.sampled_from([
     "'ab'", "event.data.s", "event.data.l", "7", "1000", "123456", "[1, 2]", "(contact.first_name)",
 ])
@@ -482,6 +631,8 @@ _STEPS = st.sampled_from([
     "({x} * {y})", "({x} + {y})", "({x} ** {y})", "({x} ~ {y})", "({x} % {y})", "('%{y}d' % {x})",
     "({x} | center({y}))", "({x} | replace('a', {y}))", "({x} | join({y}))", "({x} | indent({y}))",
     "({x} | batch({y}) | list)", "({x} | string | wordwrap(5, wrapstring={y}))", "({x} | format({y}))",
+    "[{x}, {y}, {x}, {y}]", "({x}, {x}, {y})", "({x} == {y})", "({x} in {y})", "({x} | batch(1) | list | sort)",
+    "({x} | list | unique | list)", "({x} | string | title)",
 ])
 _EXPRESSIONS = st.recursive(
     _PIECES, lambda inner: st.builds(lambda step, x, y: step.format(x=x, y=y), _STEPS, inner, inner), max_leaves=8

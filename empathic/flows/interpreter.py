@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from empathic.core.limits import ATTRIBUTES_LIMIT, DATA_LIMIT, json_size
 from empathic.core.templates import Condition, Email, EmailTemplate, Template, TemplateError, subject_line
 from empathic.flows import model
 from empathic.understand import understand
@@ -169,6 +170,10 @@ class Outcome:
 
 
 CONTACT_FIELDS = frozenset({"email", "timezone", "locale"})
+# A flow keeps its run's vars, and sets a contact's fields, within what the API would take:
+# the vars like an event's data, the attributes (merged) like the API's, each field its length.
+VARS_LIMIT = DATA_LIMIT
+FIELD_LENGTHS = {"email": 320, "locale": 35, "timezone": 64}
 
 
 def new_state(flow_key: str, event: dict[str, Any] | None = None, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -263,7 +268,7 @@ class _Run:
         for expect in ask.expect:
             if _matches(expect, reply, given.text):
                 if ask.save:
-                    self.state["vars"][ask.save] = reply
+                    self.keep({ask.save: reply})
                 self.state["wait"] = None
                 self.goto(expect.goto if expect.goto is not None else step.next)
                 self.run()
@@ -313,11 +318,10 @@ class _Run:
         assert isinstance(call, model.Call)
         self.state["wait"] = None
         if given.ok:
-            for name, path in call.save:
-                self.state["vars"][name] = _dig(given.data, path)
+            self.keep({name: _dig(given.data, path) for name, path in call.save})
             self.goto(step.next)
         elif call.on_failure is not None:
-            self.state["vars"]["call_error"] = given.error
+            self.keep({"call_error": given.error})
             self.goto(call.on_failure)
         else:
             raise _Failed(f"step {step.id!r}: the call failed: {given.error}")
@@ -389,17 +393,24 @@ class _Run:
                 self.effects.append(Schedule(due, self.state["seq"], "wake"))
                 return
         elif isinstance(action, model.SetFields):
+            before = dict(self.state["vars"]), dict(self.contact)
             changes = {}
-            for scope, name, value in action.values:
-                value = self.value(value)
-                if scope == "vars":
-                    self.state["vars"][name] = value
-                elif name in CONTACT_FIELDS:
-                    changes[name] = value
-                    self.contact[name] = value
-                else:
-                    changes[f"attributes.{name}"] = value
-                    self.contact["attributes"] = {**(self.contact.get("attributes") or {}), name: value}
+            try:
+                for scope, name, value in action.values:
+                    value = self.value(value)
+                    if scope == "vars":
+                        self.state["vars"][name] = value
+                    elif name in CONTACT_FIELDS:
+                        changes[name] = value
+                        self.contact[name] = value
+                    else:
+                        changes[f"attributes.{name}"] = value
+                        self.contact["attributes"] = {**(self.contact.get("attributes") or {}), name: value}
+                self.check_vars(self.state["vars"])
+                self.check_contact(changes)
+            except _Failed:
+                self.state["vars"], self.contact = before  # the step sets all its values or none
+                raise
             if changes:
                 self.effects.append(UpdateContact(changes))
         elif isinstance(action, model.Subscription):
@@ -445,6 +456,28 @@ class _Run:
     def fail(self, error: str) -> None:
         self.state.update(status="failed", error=error, wait=None)
         self.effects = [e for e in self.effects if not isinstance(e, (Schedule, HttpCall))]
+
+    def keep(self, values: dict[str, Any]) -> None:
+        """Set run variables, all or none."""
+        variables = {**self.state["vars"], **values}
+        self.check_vars(variables)
+        self.state["vars"] = variables
+
+    def check_vars(self, variables: dict[str, Any]) -> None:
+        # The vars are stored with the run and copied at every input: a run that would keep
+        # more fails, rather than store it (`vars.b = [vars.a] * 10` ten times over was 200 MB).
+        if json_size(variables) > VARS_LIMIT:
+            raise _Failed(f"step {self.step().id!r}: the run's vars would take more than {VARS_LIMIT // 1024} KiB as JSON")
+
+    def check_contact(self, changes: dict[str, Any]) -> None:
+        for name, value in changes.items():
+            longest = FIELD_LENGTHS.get(name)
+            if longest is not None and value is not None and not (isinstance(value, str) and len(value) <= longest):
+                raise _Failed(f"step {self.step().id!r}: a contact's {name} is a text of at most {longest} characters")
+        attributes = self.contact.get("attributes") or {}
+        if any(name.startswith("attributes.") for name in changes) and json_size(attributes) > ATTRIBUTES_LIMIT:
+            raise _Failed(f"step {self.step().id!r}: the contact's attributes would take more than "
+                          f"{ATTRIBUTES_LIMIT // 1024} KiB as JSON")
 
     def scope(self) -> dict[str, Any]:
         return {"contact": self.contact, "event": self.state["event"], "vars": self.state["vars"], "reply": self.state["reply"] or {}}

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -248,3 +249,50 @@ def test_typed_and_empty_values_in_set_and_call_bodies() -> None:
     out = start(flow, event={"data": {"n": 3}})
     (call,) = [e for e in out.effects if isinstance(e, fi.HttpCall)]
     assert call.body == {"n": 3, "label": "n=3", "note": ""}
+
+
+# --- what a run may keep (issue 21: a flow's vars grew tenfold per step) -----------------------
+
+def test_vars_that_would_grow_past_their_limit_fail_the_run_and_are_not_kept() -> None:
+    # Each value is within a template's limits; together they are not what a run may store.
+    flow = parse(
+        "flow: g\nsteps:\n  - set: {vars.a: \"{{ 'x' * 20000 }}\"}\n"
+        "  - id: grow\n    set: {vars.b: '{{ [vars.a, vars.a, vars.a] }}'}\n  - send: never\n"
+    )
+    out = start(flow)
+    assert out.state["status"] == "failed" and texts(out) == []
+    assert out.state["error"] == "step 'grow': the run's vars would take more than 64 KiB as JSON"
+    assert set(out.state["vars"]) == {"a"}
+    json.dumps(out.state)
+
+
+def test_a_set_step_keeps_all_its_values_or_none() -> None:
+    flow = parse("flow: s\nsteps:\n  - set: {vars.ok: 1, contact.tier: gold, vars.big: \"{{ 'x' * 70000 }}\"}\n")
+    out = start(flow)
+    assert out.state["status"] == "failed" and "64 KiB" in out.state["error"]
+    assert out.state["vars"] == {} and not [e for e in out.effects if isinstance(e, fi.UpdateContact)]
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("contact.note: \"{{ 'x' * 17000 }}\"", "the contact's attributes would take more than 16 KiB as JSON"),
+        ("contact.email: \"{{ 'x' * 320 }}@example.com\"", "a contact's email is a text of at most 320 characters"),
+        ("contact.locale: '{{ 35 }}'", "a contact's locale is a text of at most 35 characters"),
+    ],
+)
+def test_contact_fields_a_flow_sets_are_held_to_the_apis_limits(value: str, says: str) -> None:
+    out = start(parse("flow: c\nsteps:\n  - id: set\n    set: {" + value + "}\n  - send: never\n"))
+    assert out.state["status"] == "failed" and out.state["error"] == f"step 'set': {says}"
+    assert out.effects == []
+
+
+def test_a_call_answer_too_big_to_keep_fails_the_run() -> None:
+    flow = parse("flow: c\nsteps:\n  - id: ask\n    call: {url: 'https://x.example/', save: {blob: 'blob'}}\n  - send: never\n")
+    out = start(flow)
+    seq = out.state["wait"]["seq"]
+    failed = fi.advance(lib(flow), out.state, fi.CallResult(seq, True, {"blob": "x" * 70_000}), CTX)
+    assert failed.state["status"] == "failed" and "64 KiB" in failed.state["error"]
+    assert failed.state["vars"] == {}
+    small = fi.advance(lib(flow), out.state, fi.CallResult(seq, True, {"blob": "x" * 60_000}), CTX)
+    assert small.state["status"] == "done" and len(small.state["vars"]["blob"]) == 60_000

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from empathic.core import template_limits
 from empathic.core.template_limits import Budget, LimitExceeded
 from empathic.core.templates import (
     MAX_RENDERED_LENGTH,
@@ -35,6 +36,13 @@ EVENT: dict[str, Any] = {
         "tracking": {"url": "https://t.example/abc"},
     },
 }
+
+
+@pytest.fixture(autouse=True)
+def _work_decides_not_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 0.2 s clock is a backstop; these tests check the deterministic charges, which on a
+    busy machine (CI's other worker) the clock could overtake with another message."""
+    monkeypatch.setattr(template_limits, "RENDER_SECONDS", 5.0)
 
 
 def render(source: str, contact: dict[str, Any] = CONTACT, event: dict[str, Any] = EVENT) -> str:
@@ -619,7 +627,7 @@ def test_reading_a_big_mapping_in_a_loop_does_not_copy_it_each_time() -> None:
 def test_the_clock_is_read_when_work_is_charged_too() -> None:
     budget = Budget(deadline=time.monotonic() - 1)
     budget.charge(1000)  # a small render paused by a busy machine is not refused for it
-    with pytest.raises(LimitExceeded, match="longer than 0.2 s"):
+    with pytest.raises(LimitExceeded, match=r"longer than [\d.]+ s"):
         for _ in range(100):
             budget.charge(1000)
 

@@ -4,6 +4,7 @@ anything is stored, never 500, and what was refused is not kept. Both backends."
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,7 +38,14 @@ async def post_raw(api: httpx.AsyncClient, path: str, raw: str, method: str = "P
     return await api.request(method, path, content=raw.encode(), headers={"content-type": "application/json"})
 
 
-async def test_a_lone_surrogate_anywhere_in_a_body_is_422_naming_it_and_nothing_is_stored(api: httpx.AsyncClient) -> None:
+def no_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    """A refused request is logged, if at all, as a refusal: no error, no traceback."""
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+
+
+async def test_a_lone_surrogate_anywhere_in_a_body_is_422_naming_it_and_nothing_is_stored(
+    api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     before = await contacts(api)
     body = problem(await post_raw(api, "/v1/contacts", '{"phone": "+14155550106", "attributes": {"n": %s}}' % SURROGATE), 422)
     assert body["errors"] == [{"field": "attributes.n", "detail": body["errors"][0]["detail"]}]
@@ -66,6 +74,7 @@ async def test_a_lone_surrogate_anywhere_in_a_body_is_422_naming_it_and_nothing_
     pair = await post_raw(api, f"/v1/contacts/{contact['id']}", '{"attributes": {"n": "\\ud83d\\ude00"}}', "PATCH")
     assert pair.status_code == 200, pair.text
     assert pair.json()["attributes"] == {"n": "😀"}
+    no_traceback(caplog)
 
 
 async def test_a_body_over_the_limit_is_413_before_it_is_read_and_stores_nothing(api: httpx.AsyncClient) -> None:
@@ -155,12 +164,15 @@ async def test_the_preference_form_is_refused_from_another_site_or_without_its_t
     assert len(await ledger()) > len(before)
 
 
-async def test_a_link_with_a_strange_signature_is_a_404_page_not_an_error(api: httpx.AsyncClient) -> None:
+async def test_a_link_with_a_strange_signature_is_a_404_page_not_an_error(
+    api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     _, token = await _preference_link(api)
     for signature in ("%C3%A9", "%FF", "\uff21", "%ED%B3%BF", ""):
         forged = token.rsplit(".", 1)[0] + "." + signature + "x"
         for answer in (await api.get(f"/p/{forged}"), await api.post(f"/p/{forged}", data={"action": "stop_all"})):
             assert answer.status_code in (403, 404), (signature, answer.text)
+    no_traceback(caplog)
 
 
 # Any character, lone surrogates (which st.text leaves out by default) included.

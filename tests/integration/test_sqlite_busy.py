@@ -119,6 +119,7 @@ from empathic.store.db import Database, sqlite_url
 
 async def main(path, who, go):
     db = Database(sqlite_url(path))
+    open(go + "." + who, "w").close()  # imported and ready
     while not os.path.exists(go):
         time.sleep(0.001)
     for i in range(40):
@@ -142,7 +143,12 @@ async def test_two_processes_writing_back_to_back_take_turns(tmp_path: Path) -> 
     procs = [
         subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path / "e.db"), who, str(go)]) for who in "ab"
     ]
-    await asyncio.sleep(1.0)  # both started and waiting for the go
+    # Both imported and waiting for the go (a fixed second was too short on a busy machine:
+    # one process started late and the other ran 11 ahead).
+    deadline = time.monotonic() + 30
+    while not all((tmp_path / f"go.{who}").exists() for who in "ab"):
+        assert time.monotonic() < deadline, "the writers did not start"
+        await asyncio.sleep(0.01)
     go.touch()
     for proc in procs:
         assert await asyncio.to_thread(proc.wait, 60) == 0

@@ -66,7 +66,8 @@ async def test_a_huge_repetition_is_refused_and_health_answers_meanwhile(api: ht
         assert health.status_code == 200
         waits.append(time.perf_counter() - last)
         last = time.perf_counter()
-    assert max(waits) < 1.0, waits
+    # The old code held /healthz 5.9 s; the bound leaves room for a busy CI machine's renders.
+    assert max(waits) < 2.0, max(waits)
     answers = [p.result() for p in previews]
     assert [a.status_code for a in answers] == [422] * len(HOSTILE)
     assert "262,144 characters" in answers[0].json()["detail"]

@@ -21,9 +21,12 @@ accepted message is final, stops everything, and checks (`check`):
 - `missing`: accepted but never final, or `sent`/`delivered` in the database and not at the SMSC;
 - `duplicates`: the SMSC's own duplicates, texts it received twice, and API doubles (two rows
   for one body, or one idempotency key answered with two ids);
-- `unknown`: handed over when a process died (reconcile: an SMPP SMSC cannot be asked what it
-  holds), or written to a connection that fell before the answer: never sent again, each at the
-  SMSC once or not at all (`unknown_at_smsc` / `unknown_not_at_smsc`).
+- `unknown`: handed over when a process died and maybe written (reconcile: an SMPP SMSC cannot
+  be asked what it holds), or written to a connection that fell before the answer: never sent
+  again, each at the SMSC once or not at all (`unknown_at_smsc` / `unknown_not_at_smsc`);
+- `never_written`: handed over when a process died, and never written to the SMSC by its
+  journal (channels/smpp/journal.py): queued again by reconcile, so each must be at the SMSC
+  exactly once (`never_written_doubled`: those there twice, which would be the journal's error).
 
 Prints one JSON object; progress goes to stderr.
 
@@ -47,6 +50,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Collection
 from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -244,10 +248,10 @@ async def killer(config: Config, rng: random.Random, procs: list[Server], reader
 
 
 def check(config: Config, load: Load, db_rows: list[tuple[str, str, str, str | None]], texts: list[str],
-          sim_summary: dict[str, Any]) -> dict[str, Any]:
+          sim_summary: dict[str, Any], never_written: Collection[str] = ()) -> dict[str, Any]:
     """Every accepted message final, at the SMSC exactly once or `unknown` (there at most once).
     `db_rows`: (id, idempotency key, status, body) of every outbound message; `texts`: what
-    the SMSC counted `received`."""
+    the SMSC counted `received`; `never_written`: the ids reconcile queued again as never written."""
     at_smsc = Counter(number_of(t) for t in texts)
     rows_by_key: dict[str, list[tuple[str, str, str | None]]] = {}
     bodies = Counter(b for _, _, _, b in db_rows)
@@ -255,7 +259,7 @@ def check(config: Config, load: Load, db_rows: list[tuple[str, str, str, str | N
         rows_by_key.setdefault(k, []).append((message_id, status, b))
     statuses: Counter[str] = Counter()
     not_in_db = not_final = sent_not_at_smsc = wrong_id = 0
-    unknown_at = unknown_not_at = 0
+    unknown_at = unknown_not_at = never_doubled = 0
     examples: list[str] = []
     for i in range(config.messages):
         k = key(i)
@@ -268,6 +272,9 @@ def check(config: Config, load: Load, db_rows: list[tuple[str, str, str, str | N
             continue
         message_id, status, _ = rows[0]
         wrong_id += message_id != load.accepted[k]
+        if message_id in never_written and at_smsc[i] > 1:
+            never_doubled += 1
+            examples.append(f"{k} {message_id}: never written by the journal, at the SMSC {at_smsc[i]} times")
         statuses[status] += 1
         if status not in TERMINAL:
             not_final += 1
@@ -292,6 +299,8 @@ def check(config: Config, load: Load, db_rows: list[tuple[str, str, str, str | N
         "unknown": statuses["unknown"],
         "unknown_at_smsc": unknown_at,
         "unknown_not_at_smsc": unknown_not_at,
+        "never_written": len(never_written),
+        "never_written_doubled": never_doubled,
         "missing": missing,
         "duplicates": duplicates,
         "statuses": dict(statuses),
@@ -315,16 +324,18 @@ def timeline(sent_at: list[int], bucket_s: float = 5.0) -> list[float]:
 
 def reconciled(procs: list[Server]) -> dict[str, int]:
     """What each start's reconcile settled, from every log of every process (engine/dispatcher.py)."""
-    unknown = resent = passes = 0
+    never = unknown = resent = passes = 0
     for proc in procs:
         for n in range(1, proc.starts + 1):
             text = (proc.logs / f"{proc.name}-{n}.err").read_text(errors="replace")
-            for m in re.finditer(r"interrupted hand-offs on \S+ have an unknown outcome .*?: (\d+) resent, (\d+) `unknown`",
-                                 text):
-                resent += int(m.group(1))
-                unknown += int(m.group(2))
+            for m in re.finditer(r"interrupted hand-offs on \S+: (\d+) never written, queued again; \d+ have an unknown "
+                                 r"outcome .*?: (\d+) resent, (\d+) `unknown`", text):
+                never += int(m.group(1))
+                resent += int(m.group(2))
+                unknown += int(m.group(3))
                 passes += 1
-    return {"reconcile_passes": passes, "marked_unknown_by_reconcile": unknown, "resent_by_reconcile": resent}
+    return {"reconcile_passes": passes, "requeued_never_written_by_reconcile": never,
+            "marked_unknown_by_reconcile": unknown, "resent_by_reconcile": resent}
 
 
 # ---- one run
@@ -395,10 +406,12 @@ async def run(config: Config, root: Path, schema: str | None = None) -> dict[str
             "SELECT id, idempotency_key, status, body FROM messages WHERE direction = 'outbound'")
         sent_at = [at for (at,) in await reader.rows("SELECT at FROM message_events WHERE status = 'sent'")]
         ((resent,),) = await reader.rows("SELECT COUNT(*) FROM message_events WHERE reason = 'resent_after_unknown'")
+        never_written = {i for (i,) in await reader.rows(
+            "SELECT message_id FROM message_events WHERE reason = 'reconciled_never_written'")}
         for proc in reversed(everyone):
             proc.terminate(15.0)
         sim_summary = sim.stop()
-        result["check"] = check(config, load, db_rows, sim.texts(), sim_summary)
+        result["check"] = check(config, load, db_rows, sim.texts(), sim_summary, never_written)
         result["kills"] = {"survived": len(kills), "of_channel_holder": sum(k["held_channel"] for k in kills),
                            **reconciled(procs), "each": kills}
         result["load"] = {"accepted": len(load.accepted), "rejected": load.rejected, "batch_retries": load.retries,
@@ -412,10 +425,12 @@ async def run(config: Config, root: Path, schema: str | None = None) -> dict[str
         c = result["check"]
         result["summary"] = {
             "mode": config.mode, "kills_survived": len(kills), "messages_checked": c["accepted"],
-            "delivered": c["delivered"], "unknown": c["unknown"], "missing": c["missing"],
+            "delivered": c["delivered"], "unknown": c["unknown"], "never_written": c["never_written"],
+            "missing": c["missing"],
             "duplicates": c["duplicates"], "resent_after_unknown": resent, "duration_s": result["duration_s"],
             # a resent text may be at the SMSC twice (it took the first, its answer was lost)
-            "ok": c["missing"] == 0 and c["duplicates"] <= resent and c["terminal"] == c["accepted"],
+            "ok": c["missing"] == 0 and c["duplicates"] <= resent and c["terminal"] == c["accepted"]
+            and c["never_written_doubled"] == 0,
         }
         return result
     finally:

@@ -10,7 +10,7 @@ import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class ErrorKind(enum.StrEnum):
@@ -43,6 +43,7 @@ class Outbound:
     subject: str | None = None  # email only
     html: str | None = None  # email only: the HTML alternative
     priority: int = 0  # lower goes first into the carrier's window (TopicKind.priority)
+    attempt: int = 0  # which claim of the message this is (its `attempts`): a journal's key (HandOffJournal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,8 @@ def well_formed(inbound: Inbound) -> bool:
 
 
 class ChannelSink(Protocol):
-    """Where a channel hands what comes back from the network (the engine implements it)."""
+    """Where a channel hands what comes back from the network (the engine implements it).
+    It may also have `data_dir: Path`, where a channel may keep files of its own (the SMPP journal)."""
 
     async def on_receipts(self, receipts: list[Receipt]) -> None: ...
 
@@ -126,6 +128,7 @@ class Channel(Protocol):
         ...
 
 
+@runtime_checkable
 class ReceiptQueries(Protocol):
     """A channel that can ask its carrier about texts whose receipts are overdue (SMPP's
     query_sm). `engine.overdue` asks about texts `sent` for `query_after` seconds without
@@ -137,6 +140,19 @@ class ReceiptQueries(Protocol):
     async def query(self, texts: list[Overdue]) -> list[Receipt]:
         """A receipt (`queried`) for each text whose final state the carrier tells; none
         for texts still on their way, unknown to it, or that could not be asked."""
+        ...
+
+
+@runtime_checkable
+class HandOffJournal(Protocol):
+    """A channel that cannot say what its carrier holds (`answers_lookup` false) but keeps
+    a write-ahead journal of what it wrote to the network (SMPP): reconcile puts the texts
+    a crash left `sending` that were certainly never written back in the queue, and only
+    the others have an unknown outcome."""
+
+    async def never_written(self, claims: dict[str, int]) -> set[str]:
+        """Of `claims` (message id -> the attempt left `sending`), those the journal shows
+        handed to a process that is gone and never written by it. Unsure: not among them."""
         ...
 
 

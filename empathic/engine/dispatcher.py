@@ -15,8 +15,10 @@ the marketing backlog queued or claimed before it.
 
 A crash between (1) and (3) leaves messages in `sending` whose hand-off outcome is unknown.
 `reconcile` asks the channel which of them it holds: those become `sent`, the others go
-back to `queued`. Where the channel cannot answer (`answers_lookup` false), and for a text
-written to a connection that broke before the carrier answered, the topic decides
+back to `queued`. Where the channel cannot answer (`answers_lookup` false) but keeps a
+journal of what it wrote (SMPP, `HandOffJournal`), those certainly never written go back to
+`queued` (`reconciled_never_written`). For the rest, and for a text written to a
+connection that broke before the carrier answered, the topic decides
 (`Topics.unknown_policy`): `resend` puts it back in the queue (`resent_after_unknown`; it
 passes the gate again, so an expired code is not sent late), at most `resends` times;
 `hold` marks it `unknown`, never re-sent. A batch whose outcome could not be written
@@ -42,7 +44,7 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
-from empathic.channels.base import Channel, ChannelError, ErrorKind, Outbound, SendResult
+from empathic.channels.base import Channel, ChannelError, ErrorKind, HandOffJournal, Outbound, SendResult
 from empathic.core import policy, regulations
 from empathic.core.clock import Clock
 from empathic.core.messages import Status
@@ -65,6 +67,10 @@ CLAIMED = Histogram("empathic_dispatch_batch_messages", "Messages claimed by one
 UNKNOWN_OUTCOMES = Counter(
     "empathic_unknown_outcomes", "Hand-offs whose outcome was unknown, by topic kind, the topic's policy "
     "and what became of the text (resent, or held `unknown`)", ["kind", "policy", "outcome"],
+)
+NEVER_WRITTEN = Counter(
+    "empathic_reconciled_never_written", "Texts a crash left `sending` that the channel's journal shows were "
+    "never written to the network, queued again by reconcile", ["channel"],
 )
 RESENT = "resent_after_unknown"  # the history reason of a text re-sent after an unknown outcome
 
@@ -352,7 +358,7 @@ class Dispatcher:
     async def _hand_off(self, rows: list[dict[str, Any]]) -> list[SendResult]:
         outs = [
             Outbound(r["id"], r["to_addr"], r["from_addr"] or self.channel.sender, r["body"], r.get("subject"), r.get("html"),
-                     r["priority"])
+                     r["priority"], r["attempts"])
             for r in rows
         ]
         try:
@@ -436,17 +442,24 @@ class Dispatcher:
         if not stuck:
             return 0
         if not self.channel.answers_lookup:
+            unwritten = (await self.channel.never_written({r["id"]: r["attempts"] for r in stuck})
+                         if isinstance(self.channel, HandOffJournal) else set())
             async with self.db.transaction() as conn:
                 if not await self._still_ours(conn, len(stuck)):
                     return 0
                 now = self.clock.now()
+                claimed = await _still_claimed(conn, stuck)
+                requeue = [Transition(r["id"], r["workspace_id"], Status.QUEUED, "reconciled_never_written", now)
+                           for r in claimed if r["id"] in unwritten]
                 marked = await self._after_unknown(
-                    conn, await _still_claimed(conn, stuck), "interrupted_outcome_unknown", now
+                    conn, [r for r in claimed if r["id"] not in unwritten], "interrupted_outcome_unknown", now
                 )
-                await lifecycle.record(conn, marked, {r["id"]: r for r in stuck}, now)
+                await lifecycle.record(conn, requeue + marked, {r["id"]: r for r in stuck}, now)
+            NEVER_WRITTEN.labels(self.channel.name).inc(len(requeue))
             resent = sum(t.status is Status.QUEUED for t in marked)
-            log.warning("%d interrupted hand-offs on %s have an unknown outcome (it cannot say what it holds): "
-                        "%d resent, %d `unknown`", len(stuck), self.channel.name, resent, len(marked) - resent)
+            log.warning("%d interrupted hand-offs on %s: %d never written, queued again; %d have an unknown outcome "
+                        "(it cannot say what it holds): %d resent, %d `unknown`", len(stuck), self.channel.name,
+                        len(requeue), len(marked), resent, len(marked) - resent)
             return len(stuck)
         held = await self.channel.lookup([r["id"] for r in stuck])
         at_carrier = [r for r in stuck if r["id"] in held]

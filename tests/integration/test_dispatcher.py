@@ -102,7 +102,7 @@ async def db(database: Database) -> Database:
 async def queue(db: Database, clock: FakeClock, *requests: outbox.MessageRequest) -> list[str]:
     async with db.transaction() as conn:
         rows = await outbox.submit(conn, WS, list(requests), RULES, clock.now())
-    return [r["id"] for r in rows]
+    return [r.id for r in rows]
 
 
 async def statuses(db: Database, ids: list[str]) -> list[str]:
@@ -358,10 +358,10 @@ async def test_the_gate_defers_blocks_expires_and_caps(db: Database) -> None:
             conn, WS, [outbox.MessageRequest("+14155550100", "ETA 9:00", valid_until=clock.now())], RULES, clock.now()
         )
     await dispatcher.dispatch_once()
-    assert await statuses(db, [night_deal, no_consent, alert, stale["id"]]) == ["deferred", "blocked", "sent", "expired"]
+    assert await statuses(db, [night_deal, no_consent, alert, stale.id]) == ["deferred", "blocked", "sent", "expired"]
     assert (await history(db, night_deal))[-1] == ("deferred", "quiet_hours")
     assert (await history(db, no_consent))[-1] == ("blocked", "no_consent")
-    assert (await history(db, stale["id"]))[-1] == ("expired", "expired")
+    assert (await history(db, stale.id))[-1] == ("expired", "expired")
     async with db.transaction() as conn:
         (row,) = await store.by_ids(conn, [night_deal])
     assert row["next_attempt_at"] == datetime(2026, 11, 23, 16, tzinfo=UTC)  # 08:00 PST
@@ -396,7 +396,7 @@ async def test_a_reply_to_the_person_is_not_held_by_quiet_hours(db: Database) ->
             RULES, clock.now(),
         )
     await dispatcher.dispatch_once()
-    assert await statuses(db, [reply["id"], opener["id"]]) == ["sent", "deferred"]
+    assert await statuses(db, [reply.id, opener.id]) == ["sent", "deferred"]
 
 
 class WindowCarrier(ScriptedCarrier):
@@ -638,7 +638,7 @@ async def test_an_unknown_outcome_is_resent_for_codes_and_alerts_and_held_for_th
     for i, topic in enumerate(["otp", "transactional", "conversational", "marketing", "deals"]):
         async with db.transaction() as conn:
             (row,) = await outbox.submit(conn, WS, [msg(f"+1415555010{i}", topic, f"text {i}")], rules, clock.now())
-        ids.append(row["id"])
+        ids.append(row.id)
     before = {key: unknown_outcomes(*key) for key in [
         ("otp", "resend", "resent"), ("transactional", "resend", "resent"), ("conversational", "hold", "held"),
         ("marketing", "hold", "held"), ("marketing", "resend", "resent"), ("otp", "resend", "held"),

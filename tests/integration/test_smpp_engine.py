@@ -65,7 +65,7 @@ async def send(rt: Runtime, count: int, *, body: str = "Order {i} is on its way"
         [MessageRequest(to=f"+1415555{i % 10000:04d}", body=body.format(i=i), topic=topic) for i in range(count)],
         numbered=True,
     )
-    return [r["id"] for r in rows]
+    return [r.id for r in rows]
 
 
 async def statuses(rt: Runtime, ids: list[str]) -> dict[str, int]:
@@ -113,7 +113,7 @@ async def test_a_reply_and_stop_come_back_over_the_bind(tmp_path: Path, backend:
             assert [(r["from_addr"], r["body"], r["channel"]) for r in inbound] == [("+14155550123", "STOP", "carrier")]
             # the confirmation went out once, on the same channel; further texts are blocked
             rows = await rt.outbox.submit(rt.workspace_id, [MessageRequest(to="+14155550123", body="Your order shipped")])
-            ids = [r["id"] for r in rows]
+            ids = [r.id for r in rows]
             await eventually(lambda: _all(rt, ids, Status.BLOCKED), timeout=10)
             assert smsc.summary()["received"] == 1
 
@@ -210,9 +210,9 @@ async def test_a_carrier_that_is_gone_fails_over_to_the_next_channel(tmp_path: P
             again = await send(rt, 2)
             fresh = await rt.outbox.submit(rt.workspace_id, [MessageRequest(to="+14155559999", body="new here")])
             async with rt.db.transaction() as conn:
-                rows = {r["id"]: r for r in await store.by_ids(conn, again + [fresh[0]["id"]])}
+                rows = {r["id"]: r for r in await store.by_ids(conn, again + [fresh[0].id])}
             assert [rows[i]["channel"] for i in again] == ["backup", "backup"]
-            assert rows[fresh[0]["id"]]["channel"] == "carrier"
+            assert rows[fresh[0].id]["channel"] == "carrier"
         finally:
             await back.stop()
 
@@ -224,10 +224,10 @@ async def test_an_api_process_routes_by_the_file_not_by_binds_it_does_not_hold(t
     async with engine(tmp_path, backend, channels, role="api") as rt:
         assert not rt.channels.by_name["carrier"].up and rt.channels.local == set()
         (row,) = await rt.outbox.submit(rt.workspace_id, [MessageRequest(to="+14155550123", body="hello")])
-        assert row["channel"] == "carrier"
+        assert row.channel == "carrier"
         rt.channels.started_here("carrier", 0)  # where the bind is known to be down, the backup serves
         (row,) = await rt.outbox.submit(rt.workspace_id, [MessageRequest(to="+14155550124", body="hello")])
-        assert row["channel"] == "backup"
+        assert row.channel == "backup"
 
 
 def _closed_port() -> int:

@@ -16,6 +16,11 @@ when the connection fell (waiting for a slot, or queued for a write that never h
 of a text is its last part's message id, in the form receipts use (`receipt_id`); only the
 last part asks for a receipt.
 
+Journal: every batch handed to `send`, and every write of submit_sm before its bytes go,
+is recorded in a write-ahead journal (channels.smpp.journal, in `journal_dir` or the data
+dir), so after a crash reconcile tells the texts certainly never written (`never_written`,
+queued again) from those that may be at the SMSC (their topic's policy).
+
 Asking: with `query_after` set, `query` asks the SMSC (query_sm, at most `query_tps` a
 second, each in a window slot behind every text waiting for one) about texts whose
 receipts are overdue (engine.overdue chooses them); final answers come back as receipts.
@@ -43,6 +48,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter as Metric
@@ -58,7 +64,7 @@ from empathic.channels.base import (
     ReceiptStatus,
     SendResult,
 )
-from empathic.channels.smpp import coding, receipts
+from empathic.channels.smpp import coding, journal, receipts
 from empathic.channels.smpp import pdu as p
 from empathic.channels.smpp import status as st
 from empathic.channels.smpp.session import (
@@ -117,6 +123,7 @@ class SmppSettings:
     query_after: float = 0.0  # seconds `sent` without a receipt before query_sm asks the SMSC; 0: never
     query_tps: float = 5.0  # query_sm per second at most (they share the window, after every submit)
     query_batch: int = 100  # texts asked about in one pass
+    journal_dir: str | None = None  # the write-ahead journal's folder; None: `smpp-journal` in the data dir
 
     @classmethod
     def from_config(cls, name: str, raw: dict[str, Any]) -> SmppSettings:
@@ -161,6 +168,8 @@ class SmppSettings:
             raise ValueError("query_tps must be a number above 0")
         if isinstance(self.query_batch, bool) or not isinstance(self.query_batch, int) or not 1 <= self.query_batch <= 10_000:
             raise ValueError("query_batch must be 1..10000")
+        if self.journal_dir is not None and (not isinstance(self.journal_dir, str) or not self.journal_dir):
+            raise ValueError("journal_dir must be a folder's path")
         for key in ("system_id", "password"):
             if not isinstance(getattr(self, key), str) or len(getattr(self, key)) > (15 if key == "system_id" else 8):
                 raise ValueError(f"{key} must be text of at most {15 if key == 'system_id' else 8} characters")
@@ -217,7 +226,9 @@ class _Batch:
 
 
 class SmppChannel:
-    answers_lookup = False  # SMPP has no way to ask by our id; interrupted hand-offs are `unknown`
+    # SMPP has no way to ask by our id: an interrupted hand-off is `unknown`, unless the
+    # journal shows it was never written (channels.base.HandOffJournal).
+    answers_lookup = False
 
     def __init__(self, name: str, settings: SmppSettings, clock: Clock) -> None:
         self.name = name
@@ -249,6 +260,8 @@ class SmppChannel:
         self.query_batch = settings.query_batch
         self._query_bucket = TokenBucket(settings.query_tps, max(1.0, settings.query_tps / 10))
         self._queries_refused = False  # the SMSC does not do query_sm: asked no more
+        self._journal_dir: Path | None = None
+        self._journal: journal.Journal | None = None  # this start's writer; None: journaling nothing
 
     def __repr__(self) -> str:
         return f"SmppChannel({self.name!r}, {self.settings.system_id}@{self.settings.host}:{self.settings.port})"
@@ -268,6 +281,7 @@ class SmppChannel:
         self._stopping = False  # it may be started again after a stop (a worker regains it)
         self._supervisors = []
         self._receipts = _Batch(sink, self.settings.receipt_linger)
+        self._open_journal(sink)
         modes = ["transceiver"] if self.settings.bind == "transceiver" else ["transmitter", "receiver"]
         for mode in modes:
             self._sessions[mode] = None
@@ -292,11 +306,34 @@ class SmppChannel:
         for session in self._sessions.values():
             if session is not None:
                 await session.close()
+        # The dispatcher's batches ended before its channel stops (engine.runtime), and the
+        # binds are closed: this writer appends no more, and readers may trust it.
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    def _open_journal(self, sink: ChannelSink) -> None:
+        data_dir = getattr(sink, "data_dir", None)
+        if self.settings.journal_dir is not None:
+            self._journal_dir = Path(self.settings.journal_dir)
+        elif isinstance(data_dir, Path):
+            self._journal_dir = data_dir / "smpp-journal"
+        else:  # a sink without files (tests): no journal
+            return
+        writer = journal.Journal(self._journal_dir, self.name)
+        try:
+            writer.open()
+        except OSError as exc:
+            log.warning("smpp %s: no journal in %s (%s): texts a crash leaves `sending` keep their topic's "
+                        "policy", self.name, self._journal_dir, exc)
+            return
+        self._journal = writer
 
     async def _supervise(self, mode: str) -> None:
         s = self.settings
         delay = 0.5
         on_deliver = None if mode == "transmitter" else self._deliver
+        on_write = None if self._journal is None or mode == "receiver" else self._journal.written
         while not self._stopping:
             session = Session(
                 SessionSettings(
@@ -304,6 +341,7 @@ class SmppChannel:
                     s.enquire_link, s.response_timeout,
                 ),
                 on_deliver,
+                on_write,
             )
             try:
                 await session.open()
@@ -337,6 +375,8 @@ class SmppChannel:
     async def send(self, batch: list[Outbound]) -> list[SendResult]:
         """Write every text of the batch into the window in one pass, then read the answers;
         a text that needs more (a throttled part, a pause, no bind) finishes on its own."""
+        if self._journal is not None:
+            self._journal.handed([journal.key(out.message_id, out.attempt) for out in batch])
         results: list[SendResult | None] = [None] * len(batch)
         written: list[tuple[int, list[p.SubmitSm], list[asyncio.Future[p.Pdu]], Session]] = []
         rest: list[tuple[int, list[p.SubmitSm]]] = []
@@ -351,7 +391,8 @@ class SmppChannel:
                 rest.append((i, pending))
                 continue
             try:
-                written.append((i, pending, await session.write_parts(pending, out.priority), session))
+                futures = await session.write_parts(pending, out.priority, journal.key(out.message_id, out.attempt))
+                written.append((i, pending, futures, session))
             except ConnectionLost:
                 rest.append((i, pending))
         later: list[tuple[int, Any]] = []
@@ -374,6 +415,18 @@ class SmppChannel:
 
     async def lookup(self, message_ids: list[str]) -> dict[str, str]:
         return {}
+
+    async def never_written(self, claims: dict[str, int]) -> set[str]:
+        """Of `claims` (message id -> attempt), those a process that is gone was handed and
+        never wrote to an SMSC (channels.smpp.journal)."""
+        if self._journal_dir is None:
+            return set()
+        try:
+            return await asyncio.to_thread(journal.never_written, self._journal_dir, self.name, claims)
+        except OSError as exc:  # a part unread could hold a W record: nothing is sure
+            log.warning("smpp %s: the journal in %s cannot be read (%s): interrupted hand-offs keep their topic's "
+                        "policy", self.name, self._journal_dir, exc)
+            return set()
 
     # -- asking about overdue receipts ---------------------------------------------------------
 
@@ -467,7 +520,8 @@ class SmppChannel:
                 if accepted:
                     return self._unknown(out, "connection lost between the parts of a long text")
                 return SendResult(out.message_id, error=ChannelError(ErrorKind.CONNECTION, "not bound"))
-            results = await session.submit_many([pending[i] for i in todo], out.priority)
+            results = await session.submit_many([pending[i] for i in todo], out.priority,
+                                                journal.key(out.message_id, out.attempt))
             verdict = self._judge(out, todo, results, accepted)
             if isinstance(verdict, SendResult):
                 return verdict

@@ -17,6 +17,10 @@ When the connection ends, every request still waiting raises `ConnectionLost`. O
 bytes never reached the socket (still queued for this turn's write, or in the transport's
 buffer, which is then dropped) raises `NotWritten`: the SMSC cannot have it, so it is safe
 to send again. Whether the SMSC took one written to the socket is unknown.
+
+A request may carry a `tag` (the SMPP channel's journal key of its text): the tags of each
+write go to `on_write` just before its bytes go to the transport, so a text whose tag was
+never given there was certainly never written (the write-ahead journal, channels.smpp.journal).
 """
 
 from __future__ import annotations
@@ -81,12 +85,16 @@ class SessionSettings:
 
 Reply = Callable[[int], None]
 OnDeliver = Callable[[p.DeliverSm, Reply], None]
+OnWrite = Callable[[list[str]], None]
 
 
 class Session:
-    def __init__(self, settings: SessionSettings, on_deliver: OnDeliver | None = None) -> None:
+    def __init__(
+        self, settings: SessionSettings, on_deliver: OnDeliver | None = None, on_write: OnWrite | None = None
+    ) -> None:
         self.settings = settings
         self.on_deliver = on_deliver
+        self.on_write = on_write
         self.window = PriorityWindow(max(1, settings.window))
         self.bucket = TokenBucket(settings.tps, max(1.0, settings.tps / 10)) if settings.tps > 0 else None
         self._sequence = itertools.count(1)
@@ -96,6 +104,7 @@ class Session:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._out: list[bytes] = []  # PDUs written in this turn of the event loop, sent together
+        self._tags: list[str | None] = []  # the tag of each of them
         self._out_size = 0
         self._handed = 0  # bytes given to the transport so far
         self._tasks: list[asyncio.Task[None]] = []
@@ -108,10 +117,9 @@ class Session:
     async def open(self) -> p.BindResp:
         """Connect and bind; raises OSError, TimeoutError or BindRefused."""
         s = self.settings
-        self._reader, self._writer = await asyncio.wait_for(
-            asyncio.open_connection(s.host, s.port), s.connect_timeout
-        )
-        sock = self._writer.get_extra_info("socket")
+        self._reader, writer = await asyncio.wait_for(asyncio.open_connection(s.host, s.port), s.connect_timeout)
+        self._writer = writer
+        sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._tasks.append(asyncio.create_task(self._read_loop(), name=f"smpp-read-{s.system_id}"))
@@ -158,7 +166,7 @@ class Session:
             if any(end <= self._handed for end in unsent):
                 # Requests the transport still buffers: dropped with it, or close() would
                 # send them after they were called never written.
-                self._out, self._out_size = [], 0
+                self._out, self._tags, self._out_size = [], [], 0
                 self._writer.transport.abort()
             else:
                 self._flush(drop=unsent)  # what else was written before the loss still goes (a generic_nack, an unbind)
@@ -185,9 +193,10 @@ class Session:
 
     # -- requests -------------------------------------------------------------------------
 
-    def send_request(self, request: p.Pdu, *, slot: bool = False) -> asyncio.Future[p.Pdu]:
+    def send_request(self, request: p.Pdu, *, slot: bool = False, tag: str | None = None) -> asyncio.Future[p.Pdu]:
         """Write a request now; the future gets its response (or ConnectionLost). `slot`: it
-        holds a window slot, freed when its response is read or the connection ends."""
+        holds a window slot, freed when its response is read or the connection ends; `tag`:
+        given to `on_write` before its bytes go."""
         if self.closed.done() or self._writer is None:
             raise ConnectionLost("not connected")
         sequence = next(self._sequence)
@@ -198,22 +207,26 @@ class Session:
         future: asyncio.Future[p.Pdu] = asyncio.get_running_loop().create_future()
         data = p.encode(request)
         self._waiting[sequence] = (future, time.monotonic(), slot, self._handed + self._out_size + len(data))
-        self._send(data)
+        self._send(data, tag)
         return future
 
     async def request(self, request: p.Pdu) -> p.Pdu:
         return await self.send_request(request)
 
-    async def submit_many(self, pdus: list[p.SubmitSm], priority: int = 0) -> list[p.SubmitSmResp | BaseException]:
+    async def submit_many(
+        self, pdus: list[p.SubmitSm], priority: int = 0, tag: str | None = None
+    ) -> list[p.SubmitSmResp | BaseException]:
         """Submit the parts of one message back to back and wait for their answers: a
         result per part (see `write_parts` and `answer`)."""
         try:
-            futures = await self.write_parts(pdus, priority)
+            futures = await self.write_parts(pdus, priority, tag)
         except ConnectionLost as exc:
             return [exc for _ in pdus]
         return [await self.answer(future) for future in futures]
 
-    async def write_parts(self, pdus: list[p.SubmitSm], priority: int = 0) -> list[asyncio.Future[p.Pdu]]:
+    async def write_parts(
+        self, pdus: list[p.SubmitSm], priority: int = 0, tag: str | None = None
+    ) -> list[asyncio.Future[p.Pdu]]:
         """Write the parts of one message back to back, each in a window slot (all slots
         first, so a connection loss finds either none of them written or all; slots go to
         the lowest `priority` first); the futures of their responses. Raises
@@ -231,7 +244,7 @@ class Session:
             for _ in range(taken):
                 self.window.release()
             raise
-        futures = [self.send_request(x, slot=True) for x in pdus]  # nothing awaited since the check
+        futures = [self.send_request(x, slot=True, tag=tag) for x in pdus]  # nothing awaited since the check
         await self._flow_control()
         return futures
 
@@ -274,7 +287,7 @@ class Session:
         if self._writer is not None and not self.closed.done():
             self._send(p.encode(pdu))
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes, tag: str | None = None) -> None:
         """Queue a PDU's bytes for the socket. Everything written in one turn of the event
         loop (a window of submit_sm, the responses to a read's deliver_sm) goes out in one
         write at the end of the turn: one system call, and fewer reads at the peer, instead
@@ -282,19 +295,24 @@ class Session:
         if not self._out:
             asyncio.get_running_loop().call_soon(self._flush)
         self._out.append(data)
+        self._tags.append(tag)
         self._out_size += len(data)
 
     def _flush(self, drop: set[int] | None = None) -> None:
         """Write what this turn queued; `drop`: leave out the PDUs ending at these offsets."""
-        out, self._out, self._out_size = self._out, [], 0
+        out, tags = self._out, self._tags
+        self._out, self._tags, self._out_size = [], [], 0
         if drop:
-            kept, end = [], self._handed
-            for data in out:
+            kept, kept_tags, end = [], [], self._handed
+            for data, tag in zip(out, tags, strict=True):
                 end += len(data)
                 if end not in drop:
                     kept.append(data)
-            out = kept
+                    kept_tags.append(tag)
+            out, tags = kept, kept_tags
         if out and self._writer is not None and not self._writer.is_closing():
+            if self.on_write is not None and (written := [t for t in dict.fromkeys(tags) if t is not None]):
+                self.on_write(written)  # write-ahead: before the bytes can reach the socket
             data = b"".join(out)
             self._writer.write(data)
             self._handed += len(data)

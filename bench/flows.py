@@ -37,6 +37,7 @@ from empathic.engine.events import ContactInput, EventInput, ingest  # noqa: E40
 from empathic.engine.runtime import Runtime, Settings  # noqa: E402
 from empathic.flows import interpreter as fi  # noqa: E402
 from empathic.flows.loader import parse  # noqa: E402
+from empathic.flows.state import RunState  # noqa: E402
 
 CONFIG = """\
 [sender]
@@ -76,12 +77,12 @@ def bench_interpreter(repeat: int) -> dict[str, Any]:
     library = fi.StaticLibrary({flow.name: flow})
     ctx = fi.Context(datetime(2026, 3, 3, 18, tzinfo=UTC), {"attributes": {"first_name": "Ana"}}, "America/New_York")
     event = {"data": {"start": "2026-03-05T15:00:00", "service": "haircut", "appointment_id": "a1"}}
-    waiting = fi.advance(library, fi.new_state(flow.name, event), fi.Start(), ctx).state
-    asked = fi.advance(library, waiting, fi.Timer(waiting["seq"], "wake"), ctx).state
+    waiting = fi.advance(library, RunState.start(flow.name, event), fi.Start(), ctx).state
+    asked = fi.advance(library, waiting, fi.Timer(waiting.seq, "wake"), ctx).state
     starts, replies = [], []
     for i in range(repeat):
         t0 = time.perf_counter()
-        fi.advance(library, fi.new_state(flow.name, event), fi.Start(), ctx)
+        fi.advance(library, RunState.start(flow.name, event), fi.Start(), ctx)
         t1 = time.perf_counter()
         fi.advance(library, asked, fi.Reply(("a", "can we do thurs 4 instead", "yep c u then", "B")[i % 4]), ctx)
         t2 = time.perf_counter()

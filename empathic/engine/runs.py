@@ -21,8 +21,7 @@ the clock or a call hold nothing, so a reminder due in weeks blocks no one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -32,13 +31,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from empathic.core.consent import ConsentAction
 from empathic.core.ids import new_id
 from empathic.core.phones import timezone_for
-from empathic.core.templates import Email, EmailTemplate, Template, TemplateError
+from empathic.core.templates import Email, TemplateError
 from empathic.core.topics import TopicKind
 from empathic.engine import consents, fallback, outbox, webhooks
 from empathic.engine.catalog import Catalog
 from empathic.engine.project import Project
 from empathic.flows import interpreter as fi
 from empathic.flows import loader, model
+from empathic.flows.state import Heard, RunState
 from empathic.store import consent as consent_store
 from empathic.store import contacts as contact_store
 from empathic.store import flows as store
@@ -64,28 +64,6 @@ class RunError(ValueError):
 @lru_cache(maxsize=512)
 def _parsed(version_id: str, source: str) -> model.Flow:
     return loader.parse(source)  # stored versions were checked when stored
-
-
-@dataclass
-class Library:
-    """The interpreter's view of a workspace's flows and templates, loaded for one transaction."""
-
-    versions: dict[str, model.Flow] = field(default_factory=dict)
-    heads: dict[str, str] = field(default_factory=dict)
-    templates: dict[str, Template] = field(default_factory=dict)
-    emails: Mapping[str, EmailTemplate] = field(default_factory=dict)
-
-    def flow(self, key: str) -> model.Flow:
-        return self.versions[key]
-
-    def latest(self, name: str) -> str:
-        return self.heads[name]
-
-    def template(self, name: str) -> Template | None:
-        return self.templates.get(name)
-
-    def email(self, name: str) -> EmailTemplate | None:
-        return self.emails.get(name)
 
 
 @dataclass(frozen=True)
@@ -133,12 +111,13 @@ class Flows:
         row = (await store.versions(conn, [version_id]))[version_id]
         return _parsed(row["id"], row["source"])
 
-    async def library(self, conn: AsyncConnection, workspace_id: str, keys: set[str]) -> Library:
-        lib = Library(emails=self.project.emails)  # email variants are the project's files
+    async def library(self, conn: AsyncConnection, workspace_id: str, keys: set[str]) -> fi.StaticLibrary:
+        """The run's flow versions (by key), their subflows' current versions, and the templates."""
+        lib = fi.StaticLibrary({}, emails=self.project.emails)  # email variants are the project's files
         rows = await store.versions(conn, keys)
         for key, row in rows.items():
-            lib.versions[key] = _parsed(key, row["source"])
-        wanted = {s for f in lib.versions.values() for s in f.subflows}
+            lib.flows[key] = _parsed(key, row["source"])
+        wanted = {s for f in lib.flows.values() for s in f.subflows}
         if wanted:
             heads = await store.current(conn, workspace_id)
             while wanted:
@@ -147,10 +126,10 @@ class Flows:
                     continue
                 key = heads[name]["version_id"]
                 lib.heads[name] = key
-                if key not in lib.versions:
-                    lib.versions[key] = await self._flow(conn, key)
-                wanted |= set(lib.versions[key].subflows)
-        if any(f.templates for f in lib.versions.values()):  # most flows write their texts inline
+                if key not in lib.flows:
+                    lib.flows[key] = await self._flow(conn, key)
+                wanted |= set(lib.flows[key].subflows)
+        if any(f.templates for f in lib.flows.values()):  # most flows write their texts inline
             lib.templates = {n: t for n, (t, _) in (await self.catalog.templates(conn, workspace_id)).items()}
         return lib
 
@@ -195,7 +174,7 @@ class Flows:
         row = {
             "id": new_id("run"), "workspace_id": workspace_id, "contact_id": contact["id"], "flow": name,
             "version_id": key, "status": store.ACTIVE,
-            "priority": flow.priority, "waiting": None, "state": fi.new_state(key, event, variables),
+            "priority": flow.priority, "waiting": None, "state": RunState.start(key, event, variables),
             "trigger": trigger, "event_id": (event or {}).get("id"), "idempotency_key": idempotency_key,
             "outcome": None, "error": None, "created_at": now, "updated_at": now, "ended_at": None,
         }
@@ -219,8 +198,7 @@ class Flows:
                     return Started(row)
                 # else queue: it starts and parks at its first question
         if in_reply_to is not None:  # started by the person's own text: it is the run's first reply
-            row["state"]["reply"] = {"text": (event or {}).get("data", {}).get("text"), "message_id": in_reply_to,
-                                     "at": now.isoformat()}
+            row["state"] = replace(row["state"], reply=Heard((event or {}).get("data", {}).get("text"), in_reply_to, now))
         await store.add_run(conn, row)
         return Started(await self._advance(conn, row, contact, fi.Start(), now, in_reply_to=in_reply_to))
 
@@ -293,10 +271,10 @@ class Flows:
 
     async def _unreached(self, conn: AsyncConnection, run: dict[str, Any]) -> str | None:
         """Why the run's last text never reached the person (blocked by the gate …), if so."""
-        key = f"{run['id']}:{run['state']['sent']}"
+        key = f"{run['id']}:{run['state'].sent}"
         last = (await message_store.by_idempotency_keys(conn, run["workspace_id"], [key])).get(key)
-        if last is not None and last["status"] in UNREACHED:
-            return f"its question never reached the person ({last['status']}: {last['reason']})"
+        if last is not None and last.status in UNREACHED:
+            return f"its question never reached the person ({last.status}: {last.reason})"
         return None
 
     async def fire(self, conn: AsyncConnection, due: list[timers.Timer], now: datetime) -> int:
@@ -354,7 +332,7 @@ class Flows:
         *, in_reply_to: str | None = None,
     ) -> dict[str, Any]:
         ws = run["workspace_id"]
-        frames = {f["flow"] for f in run["state"]["frames"]}
+        frames = {f.flow for f in run["state"].frames}
         lib = await self.library(conn, ws, frames)
         zone = contact.get("timezone") or (timezone_for(contact["phone"]) if contact.get("phone") else None) or "UTC"
         others = [r for r in await store.open_runs(conn, ws, contact["id"]) if r["id"] != run["id"]]
@@ -367,12 +345,13 @@ class Flows:
         try:
             sent = await self._apply(conn, run, contact, result.effects, now, in_reply_to or _recent_reply(state, now))
         except outbox.SubmitError as exc:
-            state = {**state, "status": "failed", "error": f"a text cannot be sent: {exc.detail}", "wait": None}
-        if state["status"] != "active":  # _end sees what the run waited for before: was it holding?
-            ended = await self._end(conn, {**run, "state": state}, state["status"], now,
-                                    outcome=state.get("outcome"), error=state.get("error"))
+            state = replace(state, status="failed", error=f"a text cannot be sent: {exc.detail}", wait=None)
+        if not state.active:  # _end sees what the run waited for before: was it holding?
+            ended = await self._end(conn, {**run, "state": state}, state.status, now,
+                                    outcome=state.outcome, error=state.error)
             return {**ended, "sent": sent}
-        waiting = state["wait"]["kind"]
+        assert state.wait is not None  # an active run waits
+        waiting = state.wait.kind
         await store.save_run(conn, run["id"], now, state=state, waiting=waiting)
         if run["waiting"] in HOLDING and waiting not in HOLDING:
             await self._next_turn(conn, ws, contact["id"], now)
@@ -405,7 +384,7 @@ class Flows:
                     contact_id=contact["id"],
                 ))
         rows = await outbox.submit(conn, ws, texts, self.rules, now) if texts else []  # validates all first
-        sent = [m["id"] for m in rows]
+        sent = [m.id for m in rows]
         await fallback.remember(conn, ws, [(rows[i], email, why) for i, email, why in fallbacks], now)
         schedule: list[timers.Timer] = []
         for effect in effects:
@@ -423,7 +402,7 @@ class Flows:
             elif isinstance(effect, fi.OpenHandoff):
                 last = await message_store.thread(conn, ws, contact["id"])
                 await threads.open_for(
-                    conn, ws, contact["id"], last[-1]["id"] if last else None, now, note=effect.note, run_id=run["id"]
+                    conn, ws, contact["id"], last[-1].id if last else None, now, note=effect.note, run_id=run["id"]
                 )
         await timers.schedule(conn, schedule)
         return sent
@@ -468,7 +447,7 @@ class Flows:
         outcome: str | None = None, error: str | None = None, start_next: bool = True,
     ) -> dict[str, Any]:
         held = run["waiting"] in HOLDING
-        state = {**run["state"], "status": "done" if status == "done" else "failed" if status == "failed" else "ended", "wait": None}
+        state = replace(run["state"], status="done" if status == "done" else "failed" if status == "failed" else "ended", wait=None)
         run = {**run, "status": status, "waiting": None, "outcome": outcome, "error": error, "state": state,
                "ended_at": now, "updated_at": now}
         await store.save_run(conn, run["id"], now, status=status, waiting=None, outcome=outcome, error=error,
@@ -477,7 +456,7 @@ class Flows:
             log.warning("flow run %s (%s) failed: %s", run["id"], run["flow"], error)
         await webhooks.enqueue(conn, run["workspace_id"], "flow.run.ended", [{
             "run_id": run["id"], "flow": run["flow"], "contact_id": run["contact_id"], "status": status,
-            "outcome": outcome, "error": error, "vars": state.get("vars", {}), "at": now.isoformat(),
+            "outcome": outcome, "error": error, "vars": dict(state.vars), "at": now.isoformat(),
         }], now)
         if start_next and held:
             await self._next_turn(conn, run["workspace_id"], run["contact_id"], now)
@@ -514,14 +493,13 @@ def _reaches(send: fi.SendText, contact: dict[str, Any]) -> tuple[str, ...]:
     return tuple(r for r in ("sms", "email") if contact.get(_ADDRESS[r])) or ("sms",)
 
 
-def _recent_reply(state: dict[str, Any], now: datetime) -> str | None:
+def _recent_reply(state: RunState, now: datetime) -> str | None:
     """The person's last reply, if it came moments ago: what the run sends now answers it (a
     reply to the person's own text is not held by quiet hours)."""
-    reply = state.get("reply") or {}
-    at = reply.get("at")
-    if not at or not reply.get("message_id"):
+    reply = state.reply
+    if reply is None or not reply.message_id:
         return None
-    return reply["message_id"] if now - datetime.fromisoformat(at) <= REPLY_WINDOW else None
+    return reply.message_id if now - reply.at <= REPLY_WINDOW else None
 
 
 def run_view(run: dict[str, Any]) -> dict[str, Any]:
@@ -533,12 +511,12 @@ def run_view(run: dict[str, Any]) -> dict[str, Any]:
         "contact_id": run["contact_id"],
         "status": run["status"],
         "waiting_for": run["waiting"],
-        "step": (state.get("wait") or {}).get("step_id"),
+        "step": state.wait.step_id if state.wait is not None else None,
         "trigger": run["trigger"],
         "event_id": run["event_id"],
         "outcome": run["outcome"],
         "error": run["error"],
-        "vars": state.get("vars", {}),
+        "vars": dict(state.vars),
         "created_at": run["created_at"].isoformat(),
         "updated_at": run["updated_at"].isoformat(),
         "ended_at": run["ended_at"].isoformat() if run["ended_at"] else None,

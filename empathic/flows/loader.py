@@ -11,19 +11,24 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
 
 import jsonschema
 import yaml
+from jsonschema.protocols import Validator
 
-from empathic.core.templates import FLOW_SCOPE, TemplateError, compile_condition, compile_template
-
-_WHOLE_EXPRESSION = re.compile(r"^\s*\{\{((?:(?!\}\}|\{\{).)*)\}\}\s*$", re.DOTALL)
-from empathic.flows import model
+from empathic.core.json import Json
+from empathic.core.templates import FLOW_SCOPE, Condition, Template, TemplateError, compile_condition, compile_template
+from empathic.flows import model, steps
+from empathic.flows.model import JsonValue
 from empathic.flows.schema import _ASK_FIELDS, _STEP_KINDS, FLOW_SCHEMA
+from empathic.flows.steps.base import Where
 from empathic.understand.keywords import match_keyword
 
 MAX_SUBFLOW_DEPTH = 5
+_WHOLE_EXPRESSION = re.compile(r"^\s*\{\{((?:(?!\}\}|\{\{).)*)\}\}\s*$", re.DOTALL)
+# What a text that does not compile becomes: its problem is reported, so the flow is never built.
+_NOT_BUILT = compile_template("not built", "-", FLOW_SCOPE)
 
 
 @dataclass(frozen=True, order=True)
@@ -73,7 +78,7 @@ for _tag, _rx, _first in (
     _Loader.add_implicit_resolver(_tag, re.compile(_rx), list(_first))
 
 
-def read_yaml(text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+def read_yaml(text: str) -> tuple[JsonValue, dict[Where, int]]:
     """Parse YAML; return the data and the 1-based line of every key and list item by path."""
     try:
         loader = _Loader(text)
@@ -87,9 +92,9 @@ def read_yaml(text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
         raise FlowError([Problem(mark.line + 1 if mark else 1, "", f"not valid YAML: {exc.problem or exc}")]) from None
     except yaml.YAMLError as exc:
         raise FlowError([Problem(1, "", f"not valid YAML: {exc}")]) from None
-    lines: dict[tuple[Any, ...], int] = {(): 1}
+    lines: dict[Where, int] = {(): 1}
 
-    def walk(n: yaml.Node, path: tuple[Any, ...]) -> None:
+    def walk(n: yaml.Node, path: Where) -> None:
         if isinstance(n, yaml.MappingNode):
             for key, value in n.value:
                 p = (*path, key.value)
@@ -105,7 +110,7 @@ def read_yaml(text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
     return data, lines
 
 
-def _where(path: Iterable[Any]) -> str:
+def _where(path: Iterable[str | int]) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -113,11 +118,11 @@ def _where(path: Iterable[Any]) -> str:
 
 
 class _Problems:
-    def __init__(self, lines: Mapping[tuple[Any, ...], int]) -> None:
+    def __init__(self, lines: Mapping[Where, int]) -> None:
         self.lines = lines
         self.found: list[Problem] = []
 
-    def add(self, path: tuple[Any, ...], message: str) -> None:
+    def add(self, path: Where, message: str) -> None:
         probe = tuple(path)
         while probe not in self.lines and probe:
             probe = probe[:-1]
@@ -146,7 +151,7 @@ _KIND_SCHEMAS = {
 _STEP_KEYS = {"id", "next", *_STEP_KINDS, *_ASK_FIELDS}
 
 
-def _schema_problems(validator: Any, data: Any, base: tuple[Any, ...], out: _Problems) -> None:
+def _schema_problems(validator: Validator, data: JsonValue, base: Where, out: _Problems) -> None:
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         best = jsonschema.exceptions.best_match([error])
         path = (*base, *best.absolute_path)
@@ -154,20 +159,23 @@ def _schema_problems(validator: Any, data: Any, base: tuple[Any, ...], out: _Pro
 
 
 def _human(error: jsonschema.ValidationError) -> str:
-    described = error.schema.get("description") if isinstance(error.schema, dict) else None
-    value = error.instance
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    described = schema.get("description")
+    value: JsonValue = error.instance
+    expected: JsonValue = error.validator_value
     if error.validator == "pattern" and described:
         return f"{value!r} is not valid: {described[0].lower() + described[1:]}"
     if error.validator == "pattern":
-        return f"{value!r} is not valid here (must match {error.validator_value})"
+        return f"{value!r} is not valid here (must match {expected})"
     if error.validator == "additionalProperties":
-        extra = sorted(set(value) - set(error.schema.get("properties", {})))
-        hint = _did_you_mean(extra[0], error.schema.get("properties", {})) if extra else ""
+        properties = schema.get("properties", {})
+        extra = sorted(set(value) - set(properties))
+        hint = _did_you_mean(extra[0], properties) if extra else ""
         return f"unknown key {', '.join(map(repr, extra))}{hint}"
     if error.validator in ("oneOf", "anyOf") and described:
         return f"{value!r} is not valid: {described[0].lower() + described[1:]}"
     if error.validator == "enum":
-        return f"{value!r} is not one of {', '.join(map(str, error.validator_value))}"
+        return f"{value!r} is not one of {', '.join(map(str, expected))}"
     if error.validator == "required":
         return error.message.replace("is a required property", "is required")
     return error.message
@@ -188,9 +196,9 @@ def parse(text: str, *, file: str = "", known: Known | None = None) -> model.Flo
     if not isinstance(data, dict):
         raise FlowError([Problem(1, "", "a flow file is a mapping with `flow:` and `steps:`", file)])
     _schema_problems(_VALIDATOR(_TOP_SCHEMA), data, (), problems)
-    steps = data.get("steps") if isinstance(data.get("steps"), list) else []
-    for i, step in enumerate(steps):
-        path: tuple[Any, ...] = ("steps", i)
+    raw_steps: list[JsonValue] = data["steps"] if isinstance(data.get("steps"), list) else []
+    for i, step in enumerate(raw_steps):
+        path: Where = ("steps", i)
         if not isinstance(step, dict):
             problems.add(path, "a step is a mapping like `send: ...` or `ask: ...`")
             continue
@@ -217,207 +225,18 @@ def parse(text: str, *, file: str = "", known: Known | None = None) -> model.Flo
     return flow
 
 
-def _build(data: dict[str, Any], problems: _Problems, known: Known) -> model.Flow | None:
-    name = data["flow"]
-    raw_steps: list[dict[str, Any]] = data["steps"]
-    ids: dict[str, int] = {}
-    for i, raw in enumerate(raw_steps):
-        step_id = raw.get("id", f"{i + 1}")
-        if step_id in ids:
-            problems.add(("steps", i, "id"), f"step id {step_id!r} is used twice (first at steps[{ids[step_id]}])")
-        ids.setdefault(step_id, i)
-
-    def target(path: tuple[Any, ...], step_id: str | None) -> int | None:
-        if step_id is None:
-            return None
-        if step_id not in ids:
-            problems.add(path, f"no step with id {step_id!r}{_did_you_mean(step_id, ids)}")
-            return None
-        return ids[step_id]
-
-    def template(path: tuple[Any, ...], source: str, *, html: bool = False) -> Any:
-        try:
-            return compile_template(f"{name}:{_where(path)}", source, FLOW_SCOPE, html=html)
-        except TemplateError as exc:
-            problems.add(path, exc.detail)
-            return None
-
-    def value(path: tuple[Any, ...], source: Any) -> Any:
-        """A data value: "{{ expr }}" alone keeps the expression's type; other text is a template."""
-        if not isinstance(source, str):
-            return source
-        whole = _WHOLE_EXPRESSION.match(source)
-        if whole is None:
-            return template(path, source)
-        try:
-            return compile_condition(f"{name}:{_where(path)}", whole.group(1).strip())
-        except TemplateError as exc:
-            problems.add(path, exc.detail)
-            return None
-
-    def topic_ok(path: tuple[Any, ...], topic: str | None) -> None:
-        if topic is not None and known.topics is not None and topic not in known.topics:
-            problems.add(path, f"unknown topic {topic!r}{_did_you_mean(topic, known.topics)}")
-
-    def message(path: tuple[Any, ...], raw: Any) -> model.Message:
-        if isinstance(raw, str):
-            return model.Message(template(path, raw))
-        topic_ok((*path, "topic"), raw.get("topic"))
-        channel = raw.get("channel", "sms")
-        fallback = raw.get("fallback")
-        email = {k: template((*path, k), raw[k], html=k == "html") for k in ("subject", "html") if k in raw}
-        # A template with an email variant brings its own subject and HTML.
-        variant = "template" in raw and (known.emails is None or raw["template"] in known.emails)
-        if path[-1] != "send" and ("channel" in raw or "fallback" in raw or email):
-            problems.add(path, "only `send` chooses a channel: questions and reminders go by text, where the answer comes")
-        elif fallback is not None and channel != "sms":
-            problems.add((*path, "fallback"), f"`fallback: email` is for a text; with `channel: {channel}` the email goes anyway")
-        elif channel == "sms" and fallback is None and email:
-            problems.add(path, f"`{next(iter(email))}` is for email: add `channel: email`, `channel: both` or `fallback: email`")
-        elif (channel != "sms" or fallback is not None) and "subject" not in raw and not variant:
-            why = f"`channel: {channel}`" if channel != "sms" else "`fallback: email`"
-            hint = f" (template {raw['template']!r} has no email variant, {raw['template']}.email.toml)" if "template" in raw else ""
-            problems.add((*path, "subject"), f"{why} needs a `subject`{hint}")
-        extra = {"channel": channel, "subject": email.get("subject"), "html": email.get("html"), "fallback": fallback}
-        if "template" in raw:
-            wanted = raw["template"]
-            if known.templates is not None and wanted not in known.templates:
-                problems.add((*path, "template"), f"no template {wanted!r} in the project{_did_you_mean(wanted, known.templates)}")
-            return model.Message(None, wanted, raw.get("topic"), **extra)
-        return model.Message(template((*path, "text"), raw["text"]), None, raw.get("topic"), **extra)
-
-    def duration(path: tuple[Any, ...], raw: str | None) -> Any:
-        if raw is None:
-            return None
-        try:
-            return model.parse_duration(raw)
-        except ValueError as exc:
-            problems.add(path, str(exc))
-            return None
-
+def _build(data: Json, problems: _Problems, known: Known) -> model.Flow | None:
+    raw_steps: list[Json] = data["steps"]
+    b = _Builder(data["flow"], raw_steps, problems, known)
     topic = data.get("topic", "transactional")
-    topic_ok(("topic",), topic)
-    steps: list[model.Step] = []
-    subflows: list[str] = []
+    b.topic_ok(("topic",), topic)
+    built: list[model.Step] = []
     for i, raw in enumerate(raw_steps):
-        path = ("steps", i)
-        action: Any
-        if "send" in raw:
-            action = model.Send(message((*path, "send"), raw["send"]))
-        elif "ask" in raw:
-            expects = []
-            for j, e in enumerate(raw["expect"]):
-                ep = (*path, "expect", j)
-                goto = target((*ep, "goto"), e.get("goto"))
-                if "option" in e:
-                    values = e["option"] if isinstance(e["option"], list) else [e["option"]]
-                    expects.append(model.Expect("option", tuple(str(v).upper() for v in values), goto=goto))
-                elif "intent" in e:
-                    values = e["intent"] if isinstance(e["intent"], list) else [e["intent"]]
-                    expects.append(model.Expect("intent", tuple(values), goto=goto))
-                elif "keyword" in e:
-                    values = e["keyword"] if isinstance(e["keyword"], list) else [e["keyword"]]
-                    expects.append(model.Expect("keyword", tuple(str(v).casefold() for v in values), goto=goto))
-                elif "number" in e:
-                    low, high = e["number"].get("min"), e["number"].get("max")
-                    if low is not None and high is not None and low > high:
-                        problems.add((*ep, "number"), f"min {low} is above max {high}")
-                    expects.append(model.Expect("number", low=low, high=high, goto=goto))
-                elif "when" in e:
-                    expects.append(model.Expect("when", goto=goto))
-                else:
-                    expects.append(model.Expect("any", goto=goto))
-            reminders = None
-            if "reminders" in raw:
-                r = raw["reminders"]
-                reminders = model.Reminders(
-                    r.get("count", 1),
-                    duration((*path, "reminders", "after"), r["after"]),
-                    template((*path, "reminders", "text"), r["text"]) if "text" in r else None,
-                )
-            timeout = duration((*path, "timeout"), raw.get("timeout"))
-            if reminders and reminders.after and timeout and reminders.after * reminders.count >= timeout:
-                problems.add((*path, "reminders"), f"{reminders.count} reminder(s) every {raw['reminders']['after']} do not fit before the timeout {raw['timeout']}")
-            if reminders and timeout is None:
-                problems.add((*path, "reminders"), "reminders need a `timeout` (they are sent before it)")
-            if "on_timeout" in raw and timeout is None:
-                problems.add((*path, "on_timeout"), "`on_timeout` needs a `timeout`")
-            retry = raw.get("retry", {})
-            action = model.Ask(
-                message((*path, "ask"), raw["ask"]),
-                tuple(expects),
-                save=raw.get("save"),
-                timeout=timeout,
-                on_timeout=target((*path, "on_timeout"), raw.get("on_timeout")),
-                reminders=reminders,
-                retries=retry.get("count", 1),
-                retry_text=template((*path, "retry", "text"), retry["text"]) if "text" in retry else None,
-                on_unclear=target((*path, "on_unclear"), raw.get("on_unclear")),
-            )
-        elif "branch" in raw:
-            cases = []
-            otherwise = None
-            for j, case in enumerate(raw["branch"]):
-                cp = (*path, "branch", j)
-                if "else" in case:
-                    if j != len(raw["branch"]) - 1:
-                        problems.add(cp, "`else` must be the last case of a branch")
-                    otherwise = target((*cp, "else"), case["else"])
-                    continue
-                try:
-                    cond = compile_condition(f"{name}:{_where(cp)}", case["if"])
-                except TemplateError as exc:
-                    problems.add((*cp, "if"), exc.detail)
-                    continue
-                goto = target((*cp, "goto"), case["goto"])
-                if goto is not None:
-                    cases.append((cond, goto))
-            action = model.Branch(tuple(cases), otherwise)
-        elif "call" in raw:
-            c = raw["call"]
-            cp = (*path, "call")
-            action = model.Call(
-                url=template((*cp, "url"), c["url"]),
-                method=c.get("method", "POST"),
-                headers=tuple((k, template((*cp, "headers", k), v)) for k, v in c.get("headers", {}).items()),
-                body=_json_templates(c.get("body"), (*cp, "body"), value),
-                save=tuple(c.get("save", {}).items()),
-                retries=c.get("retries", 2),
-                timeout=duration((*cp, "timeout"), c.get("timeout", "10s")),
-                on_failure=target((*cp, "on_failure"), c.get("on_failure")),
-            )
-        elif "wait" in raw:
-            w = raw["wait"]
-            wp = (*path, "wait")
-            if "for" in w:
-                d = duration((*wp, "for"), w["for"])
-                if d is not None and d.total_seconds() <= 0:
-                    problems.add((*wp, "for"), "a wait lasts longer than zero")
-                action = model.Wait(duration=d)
-            else:
-                action = model.Wait(until=template((*wp, "until"), w["until"]), offset=duration((*wp, "offset"), w.get("offset", "0s")))
-        elif "set" in raw:
-            values = []
-            for key, raw_value in raw["set"].items():
-                scope, _, field_name = key.partition(".")
-                values.append((scope, field_name, value((*path, "set", key), raw_value)))
-            action = model.SetFields(tuple(values))
-        elif "subscribe" in raw or "unsubscribe" in raw:
-            key = "subscribe" if "subscribe" in raw else "unsubscribe"
-            topic_ok((*path, key), raw[key])
-            action = model.Subscription(raw[key], key == "subscribe")
-        elif "handoff" in raw:
-            h = raw["handoff"] or {}
-            action = model.Handoff(template((*path, "handoff", "note"), h["note"]) if "note" in h else None, h.get("then", "end") == "resume")
-        elif "flow" in raw:
-            if raw["flow"] == name:
-                problems.add((*path, "flow"), "a flow cannot run itself as a subflow")
-            subflows.append(raw["flow"])
-            action = model.Subflow(raw["flow"])
-        else:
-            action = model.End(raw["end"])
-        nxt = target((*path, "next"), raw.get("next")) if "next" in raw else (i + 1 if i + 1 < len(raw_steps) else None)
-        steps.append(model.Step(raw.get("id", f"{i + 1}"), action, nxt, problems.lines.get(path, 0)))
+        where = ("steps", i)
+        kind = next(steps.BY_KEY[key] for key in raw if key in steps.BY_KEY)
+        action = kind.parse(b, raw, where)
+        nxt = b.target((*where, "next"), raw.get("next")) if "next" in raw else (i + 1 if i + 1 < len(raw_steps) else None)
+        built.append(model.Step(raw.get("id", f"{i + 1}"), action, nxt, problems.lines.get(where, 0)))
 
     trigger = data.get("trigger", {})
     events = trigger.get("event", [])
@@ -427,50 +246,119 @@ def _build(data: dict[str, Any], problems: _Problems, known: Known) -> model.Flo
         if match_keyword(word) is not None:
             problems.add(("trigger", "keyword", j) if isinstance(trigger.get("keyword"), list) else ("trigger", "keyword"),
                          f"{word!r} is a compliance keyword (STOP, START, HELP …); it cannot start a flow")
-    once_per = template(("once_per",), data["once_per"]) if "once_per" in data else None
-    _unreachable(steps, problems)
+    once_per = b.template(("once_per",), data["once_per"]) if "once_per" in data else None
+    _unreachable(built, problems)
     if problems.found:
         return None
     return model.Flow(
-        name=name,
-        steps=tuple(steps),
+        name=b.flow_name,
+        steps=tuple(built),
         topic=topic,
         description=data.get("description", ""),
         events=tuple([events] if isinstance(events, str) else events),
         keywords=tuple(w.upper() for w in keywords),
         priority=data.get("priority", 0),
         when_busy=data.get("when_busy", "queue"),
-        subflows=tuple(dict.fromkeys(subflows)),
+        subflows=tuple(dict.fromkeys(s.action.name for s in built if isinstance(s.action, model.Subflow))),
         once_per=once_per,
     )
 
 
-def _json_templates(data: Any, path: tuple[Any, ...], value: Any) -> Any:
-    if isinstance(data, str):
-        return value(path, data)
-    if isinstance(data, dict):
-        return {k: _json_templates(v, (*path, k), value) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_json_templates(v, (*path, i), value) for i, v in enumerate(data)]
-    return data
+class _Builder:
+    """The loader's side of reading one flow's steps (`steps.base.Builder`)."""
+
+    def __init__(self, name: str, raw_steps: list[Json], problems: _Problems, known: Known) -> None:
+        self.flow_name = name
+        self.problems = problems
+        self.known = known
+        self.ids: dict[str, int] = {}
+        for i, raw in enumerate(raw_steps):
+            step_id = raw.get("id", f"{i + 1}")
+            if step_id in self.ids:
+                problems.add(("steps", i, "id"), f"step id {step_id!r} is used twice (first at steps[{self.ids[step_id]}])")
+            self.ids.setdefault(step_id, i)
+
+    def problem(self, where: Where, message: str) -> None:
+        self.problems.add(where, message)
+
+    def target(self, where: Where, step_id: str | None) -> int | None:
+        if step_id is None:
+            return None
+        if step_id not in self.ids:
+            self.problems.add(where, f"no step with id {step_id!r}{_did_you_mean(step_id, self.ids)}")
+            return None
+        return self.ids[step_id]
+
+    def template(self, where: Where, source: str, *, html: bool = False) -> Template:
+        try:
+            return compile_template(f"{self.flow_name}:{_where(where)}", source, FLOW_SCOPE, html=html)
+        except TemplateError as exc:
+            self.problems.add(where, exc.detail)
+            return _NOT_BUILT
+
+    def condition(self, where: Where, source: str, *, named: Where | None = None) -> Condition | None:
+        try:
+            return compile_condition(f"{self.flow_name}:{_where(where if named is None else named)}", source)
+        except TemplateError as exc:
+            self.problems.add(where, exc.detail)
+            return None
+
+    def value(self, where: Where, source: JsonValue) -> JsonValue:
+        """A data value: "{{ expr }}" alone keeps the expression's type; other text is a template."""
+        if not isinstance(source, str):
+            return source
+        whole = _WHOLE_EXPRESSION.match(source)
+        if whole is None:
+            return self.template(where, source)
+        return self.condition(where, whole.group(1).strip())
+
+    def topic_ok(self, where: Where, topic: str | None) -> None:
+        topics = self.known.topics
+        if topic is not None and topics is not None and topic not in topics:
+            self.problems.add(where, f"unknown topic {topic!r}{_did_you_mean(topic, topics)}")
+
+    def message(self, where: Where, raw: JsonValue) -> model.Message:
+        if isinstance(raw, str):
+            return model.Message(self.template(where, raw))
+        known, add = self.known, self.problems.add
+        self.topic_ok((*where, "topic"), raw.get("topic"))
+        channel = raw.get("channel", "sms")
+        fallback = raw.get("fallback")
+        email = {k: self.template((*where, k), raw[k], html=k == "html") for k in ("subject", "html") if k in raw}
+        # A template with an email variant brings its own subject and HTML.
+        variant = "template" in raw and (known.emails is None or raw["template"] in known.emails)
+        if where[-1] != "send" and ("channel" in raw or "fallback" in raw or email):
+            add(where, "only `send` chooses a channel: questions and reminders go by text, where the answer comes")
+        elif fallback is not None and channel != "sms":
+            add((*where, "fallback"), f"`fallback: email` is for a text; with `channel: {channel}` the email goes anyway")
+        elif channel == "sms" and fallback is None and email:
+            add(where, f"`{next(iter(email))}` is for email: add `channel: email`, `channel: both` or `fallback: email`")
+        elif (channel != "sms" or fallback is not None) and "subject" not in raw and not variant:
+            why = f"`channel: {channel}`" if channel != "sms" else "`fallback: email`"
+            hint = f" (template {raw['template']!r} has no email variant, {raw['template']}.email.toml)" if "template" in raw else ""
+            add((*where, "subject"), f"{why} needs a `subject`{hint}")
+        subject, html = email.get("subject"), email.get("html")
+        if "template" in raw:
+            wanted = raw["template"]
+            if known.templates is not None and wanted not in known.templates:
+                add((*where, "template"), f"no template {wanted!r} in the project{_did_you_mean(wanted, known.templates)}")
+            return model.Message(None, wanted, raw.get("topic"), channel, subject, html, fallback)
+        return model.Message(self.template((*where, "text"), raw["text"]), None, raw.get("topic"), channel, subject, html,
+                             fallback)
+
+    def duration(self, where: Where, raw: str | None) -> timedelta | None:
+        if raw is None:
+            return None
+        try:
+            return model.parse_duration(raw)
+        except ValueError as exc:
+            self.problems.add(where, str(exc))
+            return None
 
 
 def successors(step: model.Step) -> list[int]:
-    a = step.action
-    out: list[int | None] = []
-    if isinstance(a, model.End):
-        return []
-    if isinstance(a, model.Branch):
-        out = [g for _, g in a.cases] + [a.otherwise if a.otherwise is not None else step.next]
-    elif isinstance(a, model.Ask):
-        out = [e.goto if e.goto is not None else step.next for e in a.expect] + [a.on_timeout, a.on_unclear]
-    elif isinstance(a, model.Call):
-        out = [step.next, a.on_failure]
-    elif isinstance(a, model.Handoff):
-        out = [step.next] if a.resume else []
-    else:
-        out = [step.next]
-    return [i for i in out if i is not None]
+    """The steps a step may go to next."""
+    return [i for i in steps.BY_ACTION[type(step.action)].successors(step) if i is not None]
 
 
 def _unreachable(steps: list[model.Step], problems: _Problems) -> None:

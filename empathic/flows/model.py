@@ -12,6 +12,10 @@ from typing import Any, Literal
 
 from empathic.core.templates import Condition, Template
 
+# Any YAML/JSON value, where empathic.core.json.Json is a JSON object: a flow file's parts, a
+# call's answer, what a run keeps.
+JsonValue = Any  # dynamic by nature (any JSON, nested): the code reading one checks what it uses
+
 _DURATION_PART = re.compile(r"(\d+)\s*([dhms])")
 _UNIT = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
@@ -89,7 +93,7 @@ class Call:
     url: Template
     method: str = "POST"
     headers: tuple[tuple[str, Template], ...] = ()
-    body: Any = None  # JSON with Templates (text) or Conditions (a whole "{{ expr }}", typed) for strings
+    body: JsonValue = None  # JSON with Templates (text) or Conditions (a whole "{{ expr }}", typed) for strings
     save: tuple[tuple[str, str], ...] = ()  # (var, dotted path)
     retries: int = 2
     timeout: timedelta = timedelta(seconds=10)
@@ -105,7 +109,7 @@ class Wait:
 
 @dataclass(frozen=True)
 class SetFields:
-    values: tuple[tuple[str, str, Any], ...]  # (scope "contact"|"vars", name, value, Template or Condition)
+    values: tuple[tuple[str, str, JsonValue], ...]  # (scope "contact"|"vars", name, value, Template or Condition)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ to a step that exists, a template that compiles, a topic the project knows) is c
 
 from __future__ import annotations
 
-from typing import Any
+from empathic.core.json import Json
 
 FORMAT = 1
 
@@ -84,7 +84,7 @@ _EXPECT = {
     ],
 }
 
-_STEP_KINDS: dict[str, Any] = {
+_STEP_KINDS: Json = {
     "send": _MESSAGE,
     "ask": _MESSAGE,
     "branch": {
@@ -175,7 +175,7 @@ _STEP = {
     ],
 }
 
-FLOW_SCHEMA: dict[str, Any] = {
+FLOW_SCHEMA: Json = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://empathic.dev/schemas/flow-1.json",
     "title": "Empathic flow (format 1)",

@@ -1,4 +1,8 @@
-"""Flow versions, each workspace's current flows, and flow runs."""
+"""Flow versions, each workspace's current flows, and flow runs.
+
+A run row is the table's columns with its `state` a `RunState` (stored as its JSON, read back
+through `RunState.from_json`, which migrates a state stored by an older release).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import RowMapping
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.ids import new_id
+from empathic.flows.state import RunState
 from empathic.store.schema import contacts, flow_runs, flow_versions, flows
 
 PROJECT = ""  # the workspace_id of versions that come from the project's files
@@ -105,12 +111,18 @@ async def history(conn: AsyncConnection, workspace_id: str, name: str) -> list[d
 # -- runs -------------------------------------------------------------------------------------
 
 
+def _run(row: RowMapping) -> dict[str, Any]:
+    return {**row, "state": RunState.from_json(row["state"])}
+
+
 async def add_run(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await conn.execute(insert(flow_runs).values(**row))
+    await conn.execute(insert(flow_runs).values(**{**row, "state": row["state"].to_json()}))
 
 
-async def save_run(conn: AsyncConnection, run_id: str, now: datetime, **values: Any) -> None:
-    await conn.execute(update(flow_runs).where(flow_runs.c.id == run_id).values(**values, updated_at=now))
+async def save_run(conn: AsyncConnection, run_id: str, now: datetime, *, state: RunState, **values: Any) -> None:
+    await conn.execute(
+        update(flow_runs).where(flow_runs.c.id == run_id).values(**values, state=state.to_json(), updated_at=now)
+    )
 
 
 async def run(conn: AsyncConnection, workspace_id: str, run_id: str, *, lock: bool = False) -> dict[str, Any] | None:
@@ -118,7 +130,7 @@ async def run(conn: AsyncConnection, workspace_id: str, run_id: str, *, lock: bo
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
     row = (await conn.execute(query)).mappings().first()
-    return dict(row) if row else None
+    return _run(row) if row else None
 
 
 async def runs_by_ids(conn: AsyncConnection, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -128,7 +140,7 @@ async def runs_by_ids(conn: AsyncConnection, run_ids: Iterable[str]) -> dict[str
     query = select(flow_runs).where(flow_runs.c.id.in_(wanted))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    return {r["id"]: dict(r) for r in (await conn.execute(query)).mappings()}
+    return {r["id"]: _run(r) for r in (await conn.execute(query)).mappings()}
 
 
 async def by_key(conn: AsyncConnection, workspace_id: str, key: str) -> dict[str, Any] | None:
@@ -137,7 +149,7 @@ async def by_key(conn: AsyncConnection, workspace_id: str, key: str) -> dict[str
             select(flow_runs).where(flow_runs.c.workspace_id == workspace_id, flow_runs.c.idempotency_key == key)
         )
     ).mappings().first()
-    return dict(row) if row else None
+    return _run(row) if row else None
 
 
 async def lock_contact(conn: AsyncConnection, workspace_id: str, contact_id: str) -> None:
@@ -162,7 +174,7 @@ async def open_runs(conn: AsyncConnection, workspace_id: str, contact_id: str) -
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    return [dict(r) for r in (await conn.execute(query)).mappings()]
+    return [_run(r) for r in (await conn.execute(query)).mappings()]
 
 
 async def page(
@@ -179,4 +191,4 @@ async def page(
     if cursor:
         conditions.append(flow_runs.c.id < cursor)
     rows = await conn.execute(select(flow_runs).where(and_(*conditions)).order_by(flow_runs.c.id.desc()).limit(limit))
-    return [dict(r) for r in rows.mappings()]
+    return [_run(r) for r in rows.mappings()]

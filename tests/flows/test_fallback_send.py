@@ -10,6 +10,7 @@ import pytest
 
 from empathic.core.templates import compile_email, compile_template
 from empathic.flows import interpreter as fi
+from empathic.flows.state import RunState
 from empathic.flows import loader
 
 NOW = datetime(2026, 3, 3, 18, 0, tzinfo=UTC)
@@ -70,8 +71,8 @@ def sends(step: str, contact: dict[str, Any] = ANA, fallback_topics: frozenset[s
     f = flow(step)
     library = fi.StaticLibrary({f.name: f}, LIB.templates, LIB.emails)
     ctx = fi.Context(NOW, contact, "UTC", fallback_topics=fallback_topics)
-    out = fi.advance(library, fi.new_state(f.name, {"id": "ev_1", "type": "e", "data": {"id": "A-1"}}), fi.Start(), ctx)
-    assert out.state["status"] == "done", out.state
+    out = fi.advance(library, RunState.start(f.name, {"id": "ev_1", "type": "e", "data": {"id": "A-1"}}), fi.Start(), ctx)
+    assert out.state.status == "done", out.state
     return [e for e in out.effects if isinstance(e, fi.SendText)]
 
 

@@ -12,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from empathic.flows import interpreter as fi
+from empathic.flows.state import RunState
+from empathic.flows.steps import ask
 from empathic.flows.loader import parse
 
 NOW = datetime(2026, 3, 3, 18, 0, tzinfo=UTC)
@@ -47,7 +49,7 @@ def lib(*flows: Any) -> fi.StaticLibrary:
 
 
 def start(flow: Any, library: fi.StaticLibrary | None = None, event: dict[str, Any] | None = None) -> fi.Outcome:
-    return fi.advance(library or lib(flow), fi.new_state(flow.name, event), fi.Start(), CTX)
+    return fi.advance(library or lib(flow), RunState.start(flow.name, event), fi.Start(), CTX)
 
 
 def texts(outcome: fi.Outcome) -> list[str]:
@@ -59,42 +61,43 @@ def test_an_ask_sends_the_question_and_sets_its_timers() -> None:
     assert texts(out) == ["Rate us 1 to 5"]
     timers = [(e.at - NOW, e.purpose) for e in out.effects if isinstance(e, fi.Schedule)]
     assert timers == [(timedelta(hours=4), "remind"), (timedelta(hours=8), "remind"), (timedelta(days=1), "timeout")]
-    assert out.state["wait"]["kind"] == "reply" and out.state["wait"]["step_id"] == "score"
+    assert out.state.wait.kind == "reply" and out.state.wait.step_id == "score"
 
 
 def test_an_answer_moves_on_sets_fields_and_texts_see_them() -> None:
     out = fi.advance(lib(SURVEY), start(SURVEY).state, fi.Reply("I'd say 4", "msg_1"), CTX)
     assert texts(out) == ["Thanks Ana, you gave 4"]
     assert fi.UpdateContact({"attributes.last_score": 4}) in out.effects  # "{{ expr }}" alone keeps its type
-    assert out.state["status"] == "done" and out.state["outcome"] == "rated"
-    assert out.state["vars"]["score"]["number"] == 4 and out.state["vars"]["rated"] is True
+    assert out.state.status == "done" and out.state.outcome == "rated"
+    assert out.state.vars["score"]["number"] == 4 and out.state.vars["rated"] is True
 
 
 def test_an_unclear_answer_is_retried_then_handed_to_a_person() -> None:
     first = fi.advance(lib(SURVEY), start(SURVEY).state, fi.Reply("banana"), CTX)
-    assert texts(first) == ["Sorry, I didn't get that. Rate us 1 to 5"] and first.state["status"] == "active"
+    assert texts(first) == ["Sorry, I didn't get that. Rate us 1 to 5"] and first.state.status == "active"
     second = fi.advance(lib(SURVEY), first.state, fi.Reply("9"), CTX)  # out of range: still unclear
-    assert second.state["status"] == "done" and second.state["outcome"] == "unclear"
+    assert second.state.status == "done" and second.state.outcome == "unclear"
     assert any(isinstance(e, fi.OpenHandoff) for e in second.effects)
 
 
 def test_a_low_score_waits_for_the_person_then_resumes() -> None:
     low = fi.advance(lib(SURVEY), start(SURVEY).state, fi.Reply("2"), CTX)
-    assert fi.OpenHandoff("Low score 2") in low.effects and low.state["wait"]["kind"] == "handoff"
+    assert fi.OpenHandoff("Low score 2") in low.effects and low.state.wait.kind == "handoff"
     assert fi.advance(lib(SURVEY), low.state, fi.Reply("hello?"), CTX).effects == []  # the person has it now
     done = fi.advance(lib(SURVEY), low.state, fi.HandoffClosed(), CTX)
-    assert texts(done) == ["A colleague will be in touch"] and done.state["outcome"] == "rated"
+    assert texts(done) == ["A colleague will be in touch"] and done.state.outcome == "rated"
 
 
 def test_reminders_then_timeout_and_stale_timers_change_nothing() -> None:
     asked = start(SURVEY).state
-    seq = asked["wait"]["seq"]
+    assert asked.wait is not None
+    seq = asked.wait.seq
     reminded = fi.advance(lib(SURVEY), asked, fi.Timer(seq, "remind"), CTX)
-    assert texts(reminded) == ["Rate us 1 to 5"] and reminded.state["wait"]["reminders"] == 1
+    assert texts(reminded) == ["Rate us 1 to 5"] and reminded.state.wait.reminders == 1
     stale = fi.advance(lib(SURVEY), reminded.state, fi.Timer(seq - 1, "timeout"), CTX)
     assert stale.effects == [] and stale.state == reminded.state
     timed_out = fi.advance(lib(SURVEY), reminded.state, fi.Timer(seq, "timeout"), CTX)
-    assert timed_out.state["status"] == "done" and timed_out.state["outcome"] == "no_answer"
+    assert timed_out.state.status == "done" and timed_out.state.outcome == "no_answer"
     again = fi.advance(lib(SURVEY), timed_out.state, fi.Timer(seq, "remind"), CTX)
     assert again.effects == [] and again.state == timed_out.state  # an ended run never moves
 
@@ -112,9 +115,9 @@ def test_a_wait_until_event_time_is_in_the_contacts_zone_and_a_past_time_goes_on
     (timer,) = [e for e in out.effects if isinstance(e, fi.Schedule)]
     assert timer.at == datetime(2026, 3, 4, 17, 30, tzinfo=UTC)  # 09:30 in Los Angeles (UTC-8), a day before
     past = start(flow, event={"data": {"at": "2026-03-04T09:30:00+00:00"}})
-    assert texts(past) == ["now"] and past.state["status"] == "done"
+    assert texts(past) == ["now"] and past.state.status == "done"
     bad = start(flow, event={"data": {"at": "next tuesday"}})
-    assert bad.state["status"] == "failed" and "not an ISO date" in bad.state["error"]
+    assert bad.state.status == "failed" and "not an ISO date" in bad.state.error
 
 
 def test_calls_save_fields_or_fail_over() -> None:
@@ -138,28 +141,28 @@ def test_calls_save_fields_or_fail_over() -> None:
 def test_a_call_failure_without_a_branch_fails_the_run_and_drops_its_timers() -> None:
     flow = parse("flow: c\nsteps:\n  - call: {url: 'https://x.example/'}\n")
     out = start(flow)
-    seq = out.state["wait"]["seq"]
+    seq = out.state.wait.seq
     failed = fi.advance(lib(flow), out.state, fi.CallResult(seq, False, error="HTTP 404"), CTX)
-    assert failed.state["status"] == "failed" and "HTTP 404" in failed.state["error"]
+    assert failed.state.status == "failed" and "HTTP 404" in failed.state.error
 
 
 def test_subflows_return_to_the_step_after_them() -> None:
     inner = parse("flow: inner\nsteps:\n  - send: 'inner {{ vars.n }}'\n  - set: {vars.n: 2}\n")
     outer = parse("flow: outer\nsteps:\n  - set: {vars.n: 1}\n  - flow: inner\n  - send: 'back {{ vars.n }}'\n")
     out = start(outer, lib(outer, inner))
-    assert texts(out) == ["inner 1", "back 2"] and out.state["outcome"] == "completed"
+    assert texts(out) == ["inner 1", "back 2"] and out.state.outcome == "completed"
 
 
 def test_a_goto_loop_without_a_wait_fails_instead_of_spinning() -> None:
     flow = parse("flow: l\nsteps:\n  - id: a\n    set: {vars.x: 1}\n    next: a\n")
     out = start(flow)
-    assert out.state["status"] == "failed" and "without waiting" in out.state["error"]
+    assert out.state.status == "failed" and "without waiting" in out.state.error
 
 
 def test_a_text_missing_data_fails_the_run_naming_the_value() -> None:
     flow = parse("flow: t\nsteps:\n  - send: 'Order {{ event.data.order_id }}'\n")
     out = start(flow, event={"data": {}})
-    assert out.state["status"] == "failed" and "event.data.order_id is not defined" in out.state["error"]
+    assert out.state.status == "failed" and "event.data.order_id is not defined" in out.state.error
     assert out.effects == []
 
 
@@ -205,38 +208,38 @@ def test_any_sequence_of_inputs_keeps_a_valid_json_state(inputs: list[fi.Input])
         again = fi.advance(lib(SURVEY), out.state, given_input, CTX)
         assert fi.advance(lib(SURVEY), out.state, given_input, CTX).state == again.state  # deterministic
         out = again
-        json.dumps(out.state)
-        assert out.state["status"] in ("active", "done", "failed")
-        assert (out.state["wait"] is None) == (out.state["status"] != "active")
-        if out.state["status"] != "active":
+        json.dumps(out.state.to_json())
+        assert out.state.status in ("active", "done", "failed")
+        assert (out.state.wait is None) == (out.state.status != "active")
+        if out.state.status != "active":
             assert all(not isinstance(e, (fi.Schedule, fi.HttpCall)) for e in out.effects)
 
 
 def test_a_question_behind_another_conversation_parks_then_asks_or_gives_up() -> None:
     busy = fi.Context(NOW, CTX.contact, CTX.timezone, conversation_free=False)
-    parked = fi.advance(lib(SURVEY), fi.new_state(SURVEY.name), fi.Start(), busy)
-    assert texts(parked) == [] and parked.state["wait"]["kind"] == "turn"
+    parked = fi.advance(lib(SURVEY), RunState.start(SURVEY.name), fi.Start(), busy)
+    assert texts(parked) == [] and parked.state.wait.kind == "turn"
     (limit,) = [e for e in parked.effects if isinstance(e, fi.Schedule)]
-    assert limit.at - NOW == fi.TURN_LIMIT and limit.purpose == "timeout"
+    assert limit.at - NOW == ask.TURN_LIMIT and limit.purpose == "timeout"
     assert fi.advance(lib(SURVEY), parked.state, fi.Reply("5"), CTX).effects == []  # not its answer to take
     asked = fi.advance(lib(SURVEY), parked.state, fi.Turn(), CTX)
-    assert texts(asked) == ["Rate us 1 to 5"] and asked.state["wait"]["kind"] == "reply"
+    assert texts(asked) == ["Rate us 1 to 5"] and asked.state.wait.kind == "reply"
     dropped = fi.advance(lib(SURVEY), parked.state, fi.Timer(limit.seq, "timeout"), CTX)
-    assert dropped.state["status"] == "done" and dropped.state["outcome"] == "no_turn"
+    assert dropped.state.status == "done" and dropped.state.outcome == "no_turn"
 
 
 def test_texts_before_a_parked_question_still_go_out() -> None:
     flow = parse("flow: p\nsteps:\n  - send: 'Your order shipped'\n  - ask: 'Rate it 1-5'\n    expect: [{any: true}]\n")
     busy = fi.Context(NOW, CTX.contact, CTX.timezone, conversation_free=False)
-    out = fi.advance(lib(flow), fi.new_state(flow.name), fi.Start(), busy)
-    assert texts(out) == ["Your order shipped"] and out.state["wait"]["kind"] == "turn"
+    out = fi.advance(lib(flow), RunState.start(flow.name), fi.Start(), busy)
+    assert texts(out) == ["Your order shipped"] and out.state.wait.kind == "turn"
 
 
 def test_offsets_are_elapsed_time_across_a_dst_change() -> None:
     # 2026-03-08 is the US spring-forward day: 24 h before 2026-03-09 10:00 EDT is 09:00 EST on the 8th.
     flow = parse('flow: w\nsteps:\n  - wait: {until: "{{ event.data.at }}", offset: -24h}\n  - send: now\n')
     ctx = fi.Context(datetime(2026, 3, 1, tzinfo=UTC), CTX.contact, "America/New_York")
-    out = fi.advance(lib(flow), fi.new_state(flow.name, {"data": {"at": "2026-03-09T10:00:00"}}), fi.Start(), ctx)
+    out = fi.advance(lib(flow), RunState.start(flow.name, {"data": {"at": "2026-03-09T10:00:00"}}), fi.Start(), ctx)
     (timer,) = [e for e in out.effects if isinstance(e, fi.Schedule)]
     assert timer.at == datetime(2026, 3, 8, 14, 0, tzinfo=UTC)  # 10:00 EDT = 14:00 UTC, minus 24 h
 
@@ -260,17 +263,17 @@ def test_vars_that_would_grow_past_their_limit_fail_the_run_and_are_not_kept() -
         "  - id: grow\n    set: {vars.b: '{{ [vars.a, vars.a, vars.a] }}'}\n  - send: never\n"
     )
     out = start(flow)
-    assert out.state["status"] == "failed" and texts(out) == []
-    assert out.state["error"] == "step 'grow': the run's vars would take more than 64 KiB as JSON"
-    assert set(out.state["vars"]) == {"a"}
-    json.dumps(out.state)
+    assert out.state.status == "failed" and texts(out) == []
+    assert out.state.error == "step 'grow': the run's vars would take more than 64 KiB as JSON"
+    assert set(out.state.vars) == {"a"}
+    json.dumps(out.state.to_json())
 
 
 def test_a_set_step_keeps_all_its_values_or_none() -> None:
     flow = parse("flow: s\nsteps:\n  - set: {vars.ok: 1, contact.tier: gold, vars.big: \"{{ 'x' * 70000 }}\"}\n")
     out = start(flow)
-    assert out.state["status"] == "failed" and "64 KiB" in out.state["error"]
-    assert out.state["vars"] == {} and not [e for e in out.effects if isinstance(e, fi.UpdateContact)]
+    assert out.state.status == "failed" and "64 KiB" in out.state.error
+    assert out.state.vars == {} and not [e for e in out.effects if isinstance(e, fi.UpdateContact)]
 
 
 @pytest.mark.parametrize(
@@ -283,16 +286,16 @@ def test_a_set_step_keeps_all_its_values_or_none() -> None:
 )
 def test_contact_fields_a_flow_sets_are_held_to_the_apis_limits(value: str, says: str) -> None:
     out = start(parse("flow: c\nsteps:\n  - id: set\n    set: {" + value + "}\n  - send: never\n"))
-    assert out.state["status"] == "failed" and out.state["error"] == f"step 'set': {says}"
+    assert out.state.status == "failed" and out.state.error == f"step 'set': {says}"
     assert out.effects == []
 
 
 def test_a_call_answer_too_big_to_keep_fails_the_run() -> None:
     flow = parse("flow: c\nsteps:\n  - id: ask\n    call: {url: 'https://x.example/', save: {blob: 'blob'}}\n  - send: never\n")
     out = start(flow)
-    seq = out.state["wait"]["seq"]
+    seq = out.state.wait.seq
     failed = fi.advance(lib(flow), out.state, fi.CallResult(seq, True, {"blob": "x" * 70_000}), CTX)
-    assert failed.state["status"] == "failed" and "64 KiB" in failed.state["error"]
-    assert failed.state["vars"] == {}
+    assert failed.state.status == "failed" and "64 KiB" in failed.state.error
+    assert failed.state.vars == {}
     small = fi.advance(lib(flow), out.state, fi.CallResult(seq, True, {"blob": "x" * 60_000}), CTX)
-    assert small.state["status"] == "done" and len(small.state["vars"]["blob"]) == 60_000
+    assert small.state.status == "done" and len(small.state.vars["blob"]) == 60_000

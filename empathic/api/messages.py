@@ -12,7 +12,7 @@ from empathic.api.fields import DIGITS, NOT_BLANK, Instant, Region
 from empathic.api.problems import Problem, beyond_schema
 from empathic.core.messages import Direction, Status
 from empathic.engine.outbox import MessageRequest
-from empathic.engine.runtime import Runtime
+from empathic.engine.runtime import runtime_of
 from empathic.store import fallbacks
 from empathic.store import messages as store
 
@@ -44,10 +44,6 @@ class SendMessage(BaseModel):
 class SendBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     messages: list[SendMessage] = Field(min_length=1, max_length=MAX_BATCH)
-
-
-def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime
 
 
 Workspace = Annotated[str, Depends(workspace)]
@@ -109,4 +105,4 @@ async def list_messages(
         )
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"data": [store.to_view(r) for r in rows], "next_cursor": rows[-1]["id"] if more else None}
+    return {"data": [store.to_view(r) for r in rows], "next_cursor": rows[-1].id if more else None}

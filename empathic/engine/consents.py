@@ -80,4 +80,4 @@ async def request_subscription(
         to=contact["phone"], body=body, topic=COMPLIANCE_TOPIC, template=REQUEST_TEMPLATE,
         idempotency_key=f"subscribe:{contact['id']}:{topic}:{int(now.timestamp() * 1000)}",
     )
-    return (await outbox.submit(conn, workspace_id, [request], rules, now))[0]["id"]
+    return (await outbox.submit(conn, workspace_id, [request], rules, now))[0].id

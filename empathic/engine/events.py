@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.ids import new_id
+from empathic.core.json import Json
 from empathic.core.phones import InvalidPhoneNumber, normalize, timezone_for
 from empathic.core.fallback import plan as fallback_plan
 from empathic.core.preferences import NO_PREFERENCES, Preferences
@@ -47,14 +48,14 @@ class ContactInput:
     timezone: str | None = None
     locale: str | None = None
     region: str | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)
+    attributes: Json = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class EventInput:
     type: str
     contact: ContactInput
-    data: dict[str, Any]
+    data: Json
     idempotency_key: str | None = None
 
 
@@ -66,7 +67,7 @@ async def ingest(
     rules: outbox.OutboxRules,
     now: datetime,
     flows: Flows | None = None,
-) -> dict[str, Any]:
+) -> Json:
     if event.idempotency_key:
         seen = await store.by_key(conn, workspace_id, event.idempotency_key)
         if seen:
@@ -104,18 +105,19 @@ async def ingest(
                 email = variant.render(body, contact=scope_contact, event=scope_event)
         except TemplateError as exc:
             raise EventError("data", f"trigger {trigger.name!r}: {exc}") from None
-        common = {"topic": trigger.topic, "template": trigger.template, "event_id": event_id}
         if plan.sms:
             if plan.fallback and email is not None:
                 fallbacks.append((len(requests), email))
             requests.append(outbox.MessageRequest(
-                to=contact["phone"], body=body, idempotency_key=f"{event_id}:{trigger.name}", **common,
+                to=contact["phone"], body=body, topic=trigger.topic, template=trigger.template, event_id=event_id,
+                idempotency_key=f"{event_id}:{trigger.name}",
             ))
         if plan.email:
             assert email is not None and address is not None  # a plan emails only when it can
             requests.append(outbox.MessageRequest(
                 to=address, body=email.text, subject=email.subject, html=email.html, contact_id=contact["id"],
-                idempotency_key=f"{event_id}:{trigger.name}:email", **common,
+                topic=trigger.topic, template=trigger.template, event_id=event_id,
+                idempotency_key=f"{event_id}:{trigger.name}:email",
             ))
     try:
         sent = await outbox.submit(conn, workspace_id, requests, rules, now)
@@ -129,7 +131,7 @@ async def ingest(
         "contact_id": contact["id"],
         "data": event.data,
         "idempotency_key": event.idempotency_key,
-        "message_ids": [m["id"] for m in sent],
+        "message_ids": [m.id for m in sent],
         "created_at": now,
     }
     runs: list[dict[str, Any]] = []
@@ -192,10 +194,10 @@ async def upsert_contact(
     return found
 
 
-async def _view(conn: AsyncConnection, row: dict[str, Any], *, replayed: bool) -> dict[str, Any]:
-    sent = await message_store.by_ids(conn, row["message_ids"])
+async def _view(conn: AsyncConnection, row: dict[str, Any], *, replayed: bool) -> Json:
+    sent = await message_store.read(conn, row["message_ids"])
     order = {mid: i for i, mid in enumerate(row["message_ids"])}
-    sent.sort(key=lambda m: order[m["id"]])
+    sent.sort(key=lambda m: order[m.id])
     return {
         "id": row["id"],
         "type": row["type"],

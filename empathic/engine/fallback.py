@@ -3,8 +3,8 @@
 A trigger or a flow step that sends a text the topic (`[fallback]` in empathic.toml) or the
 step (`fallback: email`) allows to fall back writes, with the text, the email it would
 become (`remember`). When the text then becomes `failed`, or `undelivered` by a carrier's
-receipt, `on_status` (called by engine.lifecycle for every status change, in the same
-transaction) schedules a `message.fallback` timer; the scheduler fires it and
+receipt, engine.fallback_timer (called by engine.lifecycle for every status change, in the
+same transaction) schedules a `message.fallback` timer; the scheduler fires it and
 `EmailFallback.fire` writes the email through the outbox, to the contact's address at that
 moment, under the idempotency key `<text id>:fallback`. A crash before the commit loses
 nothing (the status change and the timer commit together); a timer that fires twice finds
@@ -35,11 +35,10 @@ from empathic.store import contacts as contact_store
 from empathic.store import fallbacks as store
 from empathic.store import messages as message_store
 from empathic.store import timers
-from empathic.store.messages import Transition
+from empathic.store.records import NewMessage
 
 log = logging.getLogger(__name__)
 
-TIMER = "message.fallback"
 _ANY_ADDRESS = "anyone@example.com"  # routing an email looks at its topic, not at the address
 
 
@@ -67,28 +66,15 @@ def can_email(rules: outbox.OutboxRules, topic: str) -> bool:
 
 
 async def remember(
-    conn: AsyncConnection, workspace_id: str, texts: Sequence[tuple[dict[str, Any], Email, str]], now: datetime
+    conn: AsyncConnection, workspace_id: str, texts: Sequence[tuple[NewMessage, Email, str]], now: datetime
 ) -> None:
     """Record the email each text becomes if it fails for good: (text row, email, reason),
     reason `topic` (the project's `[fallback]`) or `send` (the flow step said so)."""
     await store.add(conn, [
-        {"message_id": row["id"], "workspace_id": workspace_id, "reason": reason, "subject": email.subject,
+        {"message_id": row.id, "workspace_id": workspace_id, "reason": reason, "subject": email.subject,
          "body": email.text, "html": email.html, "created_at": now}
         for row, email, reason in texts
     ])
-
-
-async def on_status(conn: AsyncConnection, transitions: Sequence[Transition], now: datetime) -> None:
-    """Every status change passes here: a text with a fallback that failed for good gets a
-    timer that sends its email (most batches hold no such failure and cost no query)."""
-    failed = [t for t in transitions if t.status in PERMANENT_FAILURES]
-    if not failed:
-        return
-    due = set(await store.pending(conn, [t.message_id for t in failed]))
-    if due:
-        await timers.schedule(conn, [
-            timers.Timer(TIMER, t.message_id, now, {}, t.workspace_id) for t in failed if t.message_id in due
-        ])
 
 
 class EmailFallback:
@@ -129,7 +115,7 @@ class EmailFallback:
             except outbox.SubmitError as exc:
                 log.warning("text %s failed; its email fallback cannot be sent: %s", text_id, exc)
                 continue
-            await store.sent(conn, text_id, email["id"])
+            await store.sent(conn, text_id, email.id)
             written += 1
         return written
 

@@ -15,9 +15,10 @@ from typing import Any
 from prometheus_client import Counter as Metric
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from empathic.engine import fallback, webhooks
+from empathic.engine import fallback_timer, webhooks
 from empathic.store import messages as store
 from empathic.store.messages import Transition
+from empathic.store.records import NewMessage
 
 # Counted when recorded in a transaction that may still roll back: a rare over-count on
 # error, fine for rates and alerts (the database is the source of truth for exact figures).
@@ -40,13 +41,13 @@ def _status_payload(message_id: str, contact_id: str | None, to: str, status: st
     }
 
 
-async def record_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]], reason: str, now: datetime) -> None:
+async def record_new(conn: AsyncConnection, rows: Sequence[NewMessage], reason: str, now: datetime) -> None:
     await store.insert_many(conn, rows, reason)
-    _count((r["direction"], r["status"]) for r in rows)
-    by_workspace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    _count((r.direction, r.status) for r in rows)
+    by_workspace: dict[str, list[NewMessage]] = defaultdict(list)
     for r in rows:
-        if r["direction"] == "outbound":
-            by_workspace[r["workspace_id"]].append(r)
+        if r.direction == "outbound":
+            by_workspace[r.workspace_id].append(r)
     for workspace_id, group in by_workspace.items():
         await webhooks.enqueue(conn, workspace_id, "message.status", partial(_new_payloads, group, reason, now), now)
 
@@ -56,7 +57,7 @@ async def record(
 ) -> None:
     """Apply transitions; `rows` holds the current message rows by id (for webhook payloads)."""
     await store.apply_transitions(conn, transitions)
-    await fallback.on_status(conn, transitions, now)  # a text that failed for good may go by email
+    await fallback_timer.on_status(conn, transitions, now)  # a text that failed for good may go by email
     _count(("outbound", t.status.value) for t in transitions)
     by_workspace: dict[str, list[Transition]] = defaultdict(list)
     for t in transitions:
@@ -66,8 +67,8 @@ async def record(
 
 
 # Made only when a webhook takes `message.status` (webhooks.enqueue): most workspaces have none.
-def _new_payloads(rows: list[dict[str, Any]], reason: str, now: datetime) -> list[dict[str, Any]]:
-    return [_status_payload(r["id"], r["contact_id"], r["to_addr"], r["status"], r["reason"] or reason, now) for r in rows]
+def _new_payloads(rows: list[NewMessage], reason: str, now: datetime) -> list[dict[str, Any]]:
+    return [_status_payload(r.id, r.contact_id, r.to_addr, r.status, r.reason or reason, now) for r in rows]
 
 
 def _payloads(transitions: list[Transition], rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

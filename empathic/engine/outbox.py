@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import Histogram
 from sqlalchemy.exc import IntegrityError
@@ -19,8 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core import sms
 from empathic.core.clock import Clock
-from empathic.core.ids import new_id
-from empathic.core.messages import Direction, Status
 from empathic.core.emails import InvalidEmail, is_email, normalize_email
 from empathic.core.routing import Destination, NoRoute
 from empathic.core.phones import InvalidPhoneNumber, normalize
@@ -29,6 +27,7 @@ from empathic.engine import lifecycle
 from empathic.store import contacts as contact_store
 from empathic.store import messages as store
 from empathic.store.db import Database
+from empathic.store.records import NewMessage
 
 
 OTP_VALIDITY = timedelta(minutes=10)  # unless the request gives its own valid_until
@@ -169,8 +168,9 @@ async def submit(
     now: datetime,
     *,
     numbered: bool = False,
-) -> list[dict[str, Any]]:
-    """Queue the requests; returns one message row per request, in order.
+) -> list[NewMessage]:
+    """Queue the requests; returns one message per request, in order (a MessageRow where it
+    was stored before).
 
     A request whose idempotency key was seen before returns the first message, unchanged.
     """
@@ -182,10 +182,12 @@ _PERSON = ("id", "channel")  # what `write` reads of a contact found by number
 
 async def write(
     conn: AsyncConnection, workspace_id: str, checked: list[Checked], rules: OutboxRules, now: datetime
-) -> list[dict[str, Any]]:
-    """Queue validated requests in the caller's transaction; one row per request, in order."""
+) -> list[NewMessage]:
+    """Queue validated requests in the caller's transaction; one message per request, in order."""
     keys = [c.request.idempotency_key for c in checked if c.request.idempotency_key]
-    existing = await store.by_idempotency_keys(conn, workspace_id, keys) if keys else {}
+    existing: dict[str, NewMessage] = {}  # key -> its message: stored before, or earlier in this batch
+    if keys:
+        existing.update(await store.by_idempotency_keys(conn, workspace_id, keys))
     named = {c.request.contact_id for c in checked if c.request.contact_id and c.request.idempotency_key not in existing}
     known = await contact_store.by_ids(conn, workspace_id, named) if named else {}
     fresh = [c.to for c in checked if c.request.idempotency_key not in existing and not c.request.contact_id]
@@ -196,8 +198,8 @@ async def write(
         people.update(await contact_store.ensure_by_email(conn, workspace_id, fresh_emails, now))
 
     down = rules.router.down() if rules.router is not None else ()  # one look at health per batch
-    results: list[dict[str, Any]] = []
-    new_rows: list[dict[str, Any]] = []
+    results: list[NewMessage] = []
+    new_rows: list[NewMessage] = []
     stuck: dict[str, list[str]] = {}  # channel -> contacts who get their sticky channel now
     for c in checked:
         req, to, count, priority = c.request, c.to, c.count, c.priority
@@ -217,34 +219,14 @@ async def write(
             if person.get("channel") is None and count is not None:  # SMS conversations stick
                 person["channel"] = channel
                 stuck.setdefault(channel, []).append(person["id"])
-        row = {
-            "id": new_id("msg"),
-            "workspace_id": workspace_id,
-            "direction": Direction.OUTBOUND.value,
-            "contact_id": person["id"],
-            "to_addr": to,
-            "from_addr": sender,
-            "body": req.body,
-            "subject": req.subject,
-            "html": req.html,
-            "topic": req.topic,
-            "priority": priority,
-            "status": Status.QUEUED.value,
-            "reason": "accepted",
-            "encoding": count.encoding.value if count else "email",
-            "segments": count.segments if count else None,
-            "idempotency_key": req.idempotency_key,
-            "channel": channel,
-            "carrier_id": None,
-            "attempts": 0,
-            "next_attempt_at": None,
-            "template": req.template,
-            "event_id": req.event_id,
-            "valid_until": req.valid_until or _default_validity(rules.topics.kind(req.topic), now),
-            "in_reply_to": req.in_reply_to,
-            "created_at": now,
-            "updated_at": now,
-        }
+        row = NewMessage.outbound(
+            workspace_id=workspace_id, contact_id=person["id"], to_addr=to, from_addr=sender, body=req.body,
+            subject=req.subject, html=req.html, topic=req.topic, priority=priority,
+            encoding=count.encoding.value if count else "email", segments=count.segments if count else None,
+            idempotency_key=req.idempotency_key, channel=channel, template=req.template, event_id=req.event_id,
+            valid_until=req.valid_until or _default_validity(rules.topics.kind(req.topic), now),
+            in_reply_to=req.in_reply_to, now=now,
+        )
         if req.idempotency_key:
             existing[req.idempotency_key] = row  # a repeat inside the same batch too
         new_rows.append(row)
@@ -272,9 +254,9 @@ class Outbox:
         self._pending: list[_Submission] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def submit(self, workspace_id: str, requests: list[MessageRequest], *, numbered: bool = False) -> list[dict[str, Any]]:
+    async def submit(self, workspace_id: str, requests: list[MessageRequest], *, numbered: bool = False) -> list[NewMessage]:
         checked = validate(requests, self.rules, numbered=numbered)  # bad input fails alone, at once
-        done: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[list[NewMessage]] = asyncio.get_running_loop().create_future()
         self._pending.append(_Submission(workspace_id, checked, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_pending(), name="outbox-writer")
@@ -308,7 +290,7 @@ class Outbox:
         by_workspace: dict[str, list[_Submission]] = {}
         for one in group:
             by_workspace.setdefault(one.workspace_id, []).append(one)
-        written: list[tuple[_Submission, list[dict[str, Any]]]] = []
+        written: list[tuple[_Submission, list[NewMessage]]] = []
         async with self.db.transaction() as conn:
             now = self.clock.now()
             for workspace_id, subs in by_workspace.items():
@@ -326,7 +308,7 @@ class Outbox:
 class _Submission:
     workspace_id: str
     checked: list[Checked]
-    done: asyncio.Future[list[dict[str, Any]]]
+    done: asyncio.Future[list[NewMessage]]
 
 
 def _fail(submission: _Submission, exc: BaseException) -> None:

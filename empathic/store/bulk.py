@@ -6,7 +6,8 @@ of every row is processed in Python on the event loop (a parameter dict per row,
 processors, an execution context): that was about a third of the loop's time on the send
 path (bench/throughput.py with py-spy). Here the same statements go to the driver as
 `executemany` over tuples whose values are already in stored form (instants as epoch
-milliseconds, `schema.to_millis`), in the caller's transaction; a driver error is raised as
+milliseconds, `schema.to_millis`; a record's tuple is made from its fields, no dict), in the
+caller's transaction; a driver error is raised as
 SQLAlchemy's own (`IntegrityError` …) so callers and `db.unavailable` see no difference.
 
 PostgreSQL keeps the Core statements (the same functions run them there): they are already
@@ -20,6 +21,9 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
+
+import msgspec
+from msgspec.structs import asdict, astuple
 
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.dialects import sqlite
@@ -38,8 +42,20 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[s
     if conn.dialect.name != "sqlite":
         await conn.execute(insert(table), list(rows))
         return
-    sql, values = _insert_sql(table, tuple(rows[0]))
+    sql, values = _dict_values(table, tuple(rows[0]))
     await _executemany(conn, sql, [values(row) for row in rows])
+
+
+async def insert_records(conn: AsyncConnection, table: Table, records: Sequence[msgspec.Struct]) -> None:
+    """INSERT records (store.records, all of one type): a column per field, by name."""
+    if not records:
+        return
+    if conn.dialect.name != "sqlite":
+        await conn.execute(insert(table), [asdict(r) for r in records])
+        return
+    sql, converted = _insert_sql(table, type(records[0]).__struct_fields__)
+    await _executemany(conn, sql, [_converted(astuple(r), converted) for r in records] if converted
+                       else [astuple(r) for r in records])
 
 
 async def update_by_id(
@@ -68,14 +84,21 @@ def _converted(row: Sequence[Any], converted: Sequence[tuple[int, Callable[[Any]
 
 
 @lru_cache(maxsize=256)
-def _insert_sql(table: Table, names: tuple[str, ...]) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
-    """The statement for these columns, and what makes a row's tuple of stored values."""
+def _insert_sql(table: Table, names: tuple[str, ...]) -> tuple[str, list[tuple[int, Callable[[Any], Any]]]]:
+    """The statement for these columns, and which of a row's values (by position) are
+    converted to stored form, and how."""
     converts = [_convert(table.c[n]) for n in names]  # KeyError: no such column, as Core refuses
     quoted = ", ".join(f'"{n}"' for n in names)
     sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" for _ in names)})'
+    return sql, [(i, c) for i, c in enumerate(converts) if c is not None]
+
+
+@lru_cache(maxsize=256)
+def _dict_values(table: Table, names: tuple[str, ...]) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
+    """The statement for these columns, and what makes a row's tuple of stored values."""
+    sql, converted = _insert_sql(table, names)
     get = itemgetter(*names)
     single = len(names) == 1
-    converted = [(i, c) for i, c in enumerate(converts) if c is not None]
 
     def values(row: dict[str, Any]) -> tuple[Any, ...]:
         if len(row) != len(names):  # Core would drop a later row's extra columns unwritten

@@ -14,17 +14,20 @@ from typing import Any
 
 from sqlalchemy import String, bindparam, func, literal_column, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.expression import ColumnClause
 
 from empathic.core.messages import Direction, Status
 from empathic.core.policy import content_key
 from empathic.store import bulk
+from empathic.store.records import MessageRow, NewMessage
 from empathic.store.schema import carrier_ids, message_events, message_keys, messages
 
 _CHUNK = 500
 # Written into the SQL, not bound, so the planner can use the partial indexes on them (schema.py).
-_QUEUED = literal_column("'queued'")
-_SENT = literal_column("'sent'")
+_QUEUED: ColumnClause[str] = literal_column("'queued'")
+_SENT: ColumnClause[str] = literal_column("'sent'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,22 +41,23 @@ class Transition:
     values: dict[str, Any] = field(default_factory=dict)
 
 
-async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]], reason: str) -> None:
+async def insert_many(conn: AsyncConnection, rows: Sequence[NewMessage], reason: str) -> None:
     """Insert new messages with the first event of each history (and their idempotency keys
     and carrier ids, which are unique: a repeat fails the transaction with IntegrityError)."""
     if not rows:
         return
-    await bulk.insert_rows(conn, messages, rows)
+    await bulk.insert_records(conn, messages, rows)
     keys = [
-        {"workspace_id": r["workspace_id"], "idempotency_key": r["idempotency_key"], "message_id": r["id"]}
-        for r in rows if r.get("idempotency_key")
+        {"workspace_id": r.workspace_id, "idempotency_key": r.idempotency_key, "message_id": r.id}
+        for r in rows if r.idempotency_key
     ]
     if keys:
         await bulk.insert_rows(conn, message_keys, keys)
     by_channel: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for r in rows:
-        if r.get("carrier_id"):
-            by_channel[r["channel"]].append((r["carrier_id"], r["id"]))
+        if r.carrier_id:
+            assert r.channel is not None  # a carrier id is its channel's
+            by_channel[r.channel].append((r.carrier_id, r.id))
     for channel, held in by_channel.items():
         await hold_carrier_ids(conn, channel, held)
     await bulk.insert_rows(
@@ -61,11 +65,11 @@ async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]], rea
         message_events,
         [
             {
-                "workspace_id": r["workspace_id"],
-                "message_id": r["id"],
-                "status": r["status"],
-                "reason": r["reason"] or reason,
-                "at": r["created_at"],
+                "workspace_id": r.workspace_id,
+                "message_id": r.id,
+                "status": r.status,
+                "reason": r.reason or reason,
+                "at": r.created_at,
             }
             for r in rows
         ],
@@ -139,9 +143,7 @@ async def hold_carrier_ids(conn: AsyncConnection, channel: str, held: Iterable[t
     await bulk.insert_rows(conn, carrier_ids, rows)
 
 
-async def by_idempotency_keys(
-    conn: AsyncConnection, workspace_id: str, keys: Iterable[str]
-) -> dict[str, dict[str, Any]]:
+async def by_idempotency_keys(conn: AsyncConnection, workspace_id: str, keys: Iterable[str]) -> dict[str, MessageRow]:
     wanted = list(set(keys))
     held: dict[str, str] = {}  # message id -> key
     k = message_keys.c
@@ -151,18 +153,24 @@ async def by_idempotency_keys(
             .where(k.workspace_id == workspace_id, k.idempotency_key.in_(wanted[start : start + _CHUNK]))
         )
         held.update(((mid, other) for mid, other in rows))
-    return {held[mid]: row for mid, row in (await _rows_by_id(conn, held)).items()}
+    return {held[r["id"]]: MessageRow(**r) for r in await _rows_by_id(conn, held)}
 
 
-async def _rows_by_id(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+async def _rows_by_id(conn: AsyncConnection, ids: Iterable[str]) -> list[RowMapping]:
     """Messages by id, looked up by id alone: on PostgreSQL the id names its partition, where
     a join from a lookup table is planned across them all (a hash join over a month's rows)."""
     wanted = list(ids)
-    found: dict[str, dict[str, Any]] = {}
+    found: list[RowMapping] = []
     for start in range(0, len(wanted), _CHUNK):
         rows = await conn.execute(select(messages).where(messages.c.id.in_(wanted[start : start + _CHUNK])))
-        found.update({r["id"]: dict(r) for r in rows.mappings()})
+        found.extend(rows.mappings())
     return found
+
+
+async def read(conn: AsyncConnection, ids: Iterable[str]) -> list[MessageRow]:
+    """Messages by id, as records (`by_ids`: as dicts, for the status-change path, whose
+    rows lifecycle.record still takes as dicts)."""
+    return [MessageRow(**r) for r in await _rows_by_id(conn, ids)]
 
 
 async def by_ids(conn: AsyncConnection, ids: Iterable[str]) -> list[dict[str, Any]]:
@@ -186,7 +194,7 @@ async def by_carrier_ids(conn: AsyncConnection, channel: str, ids: Iterable[str]
             select(c.message_id, c.carrier_id).where(c.channel == channel, c.carrier_id.in_(wanted[start : start + _CHUNK]))
         )
         held.update(((mid, other) for mid, other in rows))
-    return {held[mid]: row for mid, row in (await _rows_by_id(conn, held)).items()}
+    return {held[r["id"]]: dict(r) for r in await _rows_by_id(conn, held)}
 
 
 async def queued_batch(
@@ -305,13 +313,13 @@ async def with_status(
     return [dict(r) for r in rows.mappings()]
 
 
-async def get(conn: AsyncConnection, workspace_id: str, message_id: str) -> dict[str, Any] | None:
+async def get(conn: AsyncConnection, workspace_id: str, message_id: str) -> MessageRow | None:
     row = (
         await conn.execute(
             select(messages).where(messages.c.workspace_id == workspace_id, messages.c.id == message_id)
         )
     ).mappings().first()
-    return dict(row) if row else None
+    return MessageRow(**row) if row else None
 
 
 async def history(conn: AsyncConnection, message_id: str) -> list[dict[str, Any]]:
@@ -346,7 +354,7 @@ async def page(
     status: str | None = None,
     direction: str | None = None,
     since: datetime | None = None,
-) -> list[dict[str, Any]]:
+) -> list[MessageRow]:
     query = select(messages).where(messages.c.workspace_id == workspace_id)
     if cursor:
         query = query.where(messages.c.id < cursor)
@@ -359,17 +367,17 @@ async def page(
     if since:
         query = query.where(messages.c.created_at >= since)
     rows = await conn.execute(query.order_by(messages.c.id.desc()).limit(limit))
-    return [dict(r) for r in rows.mappings()]
+    return [MessageRow(**r) for r in rows.mappings()]
 
 
-async def thread(conn: AsyncConnection, workspace_id: str, contact_id: str, limit: int = 200) -> list[dict[str, Any]]:
+async def thread(conn: AsyncConnection, workspace_id: str, contact_id: str, limit: int = 200) -> list[MessageRow]:
     rows = await conn.execute(
         select(messages)
         .where(messages.c.workspace_id == workspace_id, messages.c.contact_id == contact_id)
         .order_by(messages.c.id.desc())
         .limit(limit)
     )
-    return list(reversed([dict(r) for r in rows.mappings()]))
+    return list(reversed([MessageRow(**r) for r in rows.mappings()]))
 
 
 _HANDED_OFF = [s.value for s in (Status.SENDING, Status.SENT, Status.DELIVERED, Status.UNDELIVERED)]
@@ -406,7 +414,7 @@ async def handed_off(
     return found
 
 
-async def last_handed_off(conn: AsyncConnection, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
+async def last_handed_off(conn: AsyncConnection, workspace_id: str, contact_id: str) -> MessageRow | None:
     """The newest message that went out to this contact (blocked or queued ones never reached them)."""
     m = messages.c
     row = (
@@ -420,7 +428,7 @@ async def last_handed_off(conn: AsyncConnection, workspace_id: str, contact_id: 
             .limit(1)
         )
     ).mappings().first()
-    return dict(row) if row else None
+    return MessageRow(**row) if row else None
 
 
 async def last_inbound_id(conn: AsyncConnection, workspace_id: str, contact_id: str) -> str | None:
@@ -436,34 +444,32 @@ async def last_inbound_id(conn: AsyncConnection, workspace_id: str, contact_id: 
     ).scalar()
 
 
-def to_view(row: dict[str, Any], events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    view = {
-        "id": row["id"],
-        "direction": row["direction"],
-        "contact_id": row["contact_id"],
-        "to": row["to_addr"],
-        "from": row["from_addr"],
-        "body": row["body"],
-        "subject": row.get("subject"),
-        "html": row.get("html"),
-        "topic": row["topic"],
-        "status": row["status"],
-        "reason": row["reason"],
-        "encoding": row["encoding"],
-        "segments": row["segments"],
-        "channel": row["channel"],
-        "carrier_id": row.get("carrier_id"),  # the carrier's or provider's id, once it took the message
-        "idempotency_key": row["idempotency_key"],
-        "template": row["template"],
-        "event_id": row["event_id"],
-        "valid_until": row["valid_until"].isoformat() if row.get("valid_until") else None,
-        "in_reply_to": row.get("in_reply_to"),
-        "created_at": row["created_at"].isoformat(),
-        "updated_at": row["updated_at"].isoformat(),
+def to_view(row: NewMessage, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A message as the API shows it (a new one, or a stored one: a MessageRow is one too)."""
+    view: dict[str, Any] = {
+        "id": row.id,
+        "direction": row.direction,
+        "contact_id": row.contact_id,
+        "to": row.to_addr,
+        "from": row.from_addr,
+        "body": row.body,
+        "subject": row.subject,
+        "html": row.html,
+        "topic": row.topic,
+        "status": row.status,
+        "reason": row.reason,
+        "encoding": row.encoding,
+        "segments": row.segments,
+        "channel": row.channel,
+        "carrier_id": row.carrier_id,  # the carrier's or provider's id, once it took the message
+        "idempotency_key": row.idempotency_key,
+        "template": row.template,
+        "event_id": row.event_id,
+        "valid_until": row.valid_until.isoformat() if row.valid_until else None,
+        "in_reply_to": row.in_reply_to,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
     }
     if events is not None:
         view["events"] = events
     return view
-
-
-

@@ -14,8 +14,11 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from empathic.store import bulk
 from empathic.store.db import Database
+from empathic.store.records import MessageRow, NewMessage
 from empathic.store.schema import carrier_ids, message_events, messages, workspaces
 
+NEW = NewMessage.__struct_fields__
+LATER = ["shard", "raw_carrier_id", "redacted_at"]  # set after a message is written
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 instants = st.integers(min_value=0, max_value=2**41).map(lambda ms: EPOCH + timedelta(milliseconds=ms))
 texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
@@ -32,11 +35,10 @@ async def _workspace(db: Database) -> None:
             await conn.execute(insert(workspaces), [{"id": "ws_bulk", "name": "bulk", "created_at": EPOCH}])
 
 
-def _message(i: int, now: datetime, **values: object) -> dict[str, object]:
-    return {"id": f"msg_{i:06d}", "workspace_id": "ws_bulk", "direction": "outbound", "contact_id": None,
-            "to_addr": "+14155550100", "from_addr": None, "body": f"text {i}", "topic": "transactional",
-            "priority": 1, "status": "queued", "reason": "accepted", "attempts": 0, "next_attempt_at": None,
-            "created_at": now, "updated_at": now, **values}
+def _message(i: int, now: datetime, valid_until: datetime | None) -> NewMessage:
+    return NewMessage(id=f"msg_{i:06d}", workspace_id="ws_bulk", direction="outbound", contact_id=None,
+                      to_addr="+14155550100", from_addr=None, body=f"text {i}", topic="transactional", priority=1,
+                      status="queued", reason="accepted", valid_until=valid_until, created_at=now, updated_at=now)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -59,7 +61,7 @@ async def test_a_text_written_and_updated_in_bulk_is_what_core_reads(database: D
     now = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
     later = now + timedelta(seconds=90, milliseconds=7)
     async with database.transaction() as conn:
-        await bulk.insert_rows(conn, messages, [_message(1, now, valid_until=None), _message(2, now, valid_until=later)])
+        await bulk.insert_records(conn, messages, [_message(1, now, None), _message(2, now, later)])
         await bulk.update_by_id(conn, messages, ("status", "next_attempt_at", "updated_at"),
                                 [("deferred", later, later, "msg_000001")])
         rows = {r["id"]: r for r in (await conn.execute(select(messages).order_by(messages.c.id))).mappings()}
@@ -67,6 +69,12 @@ async def test_a_text_written_and_updated_in_bulk_is_what_core_reads(database: D
     assert rows["msg_000001"]["status"] == "deferred"
     assert rows["msg_000001"]["next_attempt_at"] == later and rows["msg_000001"]["updated_at"] == later
     assert rows["msg_000001"]["created_at"] == now and rows["msg_000001"]["body"] == "text 1"
+
+
+def test_the_message_records_are_the_columns_of_messages() -> None:
+    """A new column is a field of MessageRow, and of NewMessage if a new message writes it."""
+    assert list(MessageRow.__struct_fields__) == [c.name for c in messages.c if c.name in NEW] + LATER
+    assert set(NEW) == {c.name for c in messages.c} - set(LATER)
 
 
 async def test_a_repeated_carrier_id_is_sqlalchemys_integrity_error(database: Database) -> None:

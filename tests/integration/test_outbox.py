@@ -14,6 +14,7 @@ from empathic.engine import outbox
 from empathic.store import keys
 from empathic.store import messages as store
 from empathic.store.db import Database
+from empathic.store.records import MessageRow, NewMessage
 from empathic.store.schema import message_events, messages
 
 WS = "ws_test"
@@ -56,9 +57,9 @@ async def test_concurrent_callers_share_transactions_and_get_their_own_rows(db: 
     commits = Counter()
     box = outbox.Outbox(db, FixedClock(), RULES, on_commit=commits)
     results = await asyncio.gather(*(box.submit(WS, [req(n)]) for n in range(60)))
-    assert [r[0]["to_addr"] for r in results] == [f"+1415555{n:04d}" for n in range(60)]
-    assert [r[0]["body"] for r in results] == [f"message {n}" for n in range(60)]
-    assert len({r[0]["id"] for r in results}) == 60
+    assert [r[0].to_addr for r in results] == [f"+1415555{n:04d}" for n in range(60)]
+    assert [r[0].body for r in results] == [f"message {n}" for n in range(60)]
+    assert len({r[0].id for r in results}) == 60
     assert 1 <= commits.commits < 60  # grouped: the first writes alone, the rest ride together
     assert await count_rows(db) == (60, 60)  # each message with its one `queued` history row
 
@@ -69,15 +70,15 @@ async def test_workspaces_in_one_group_stay_apart(db: Database) -> None:
         box.submit(WS, [req(1, idempotency_key="same")]),
         box.submit("ws_other", [req(1, idempotency_key="same")]),
     )
-    assert mine[0]["workspace_id"] == WS and theirs[0]["workspace_id"] == "ws_other"
-    assert mine[0]["id"] != theirs[0]["id"]  # an idempotency key is per workspace
+    assert mine[0].workspace_id == WS and theirs[0].workspace_id == "ws_other"
+    assert mine[0].id != theirs[0].id  # an idempotency key is per workspace
 
 
 async def test_a_repeated_key_in_one_group_is_one_message(db: Database) -> None:
     box = outbox.Outbox(db, FixedClock(), RULES, on_commit=Counter())
     results = await asyncio.gather(*(box.submit(WS, [req(n, idempotency_key="k")]) for n in range(5)))
-    assert len({r[0]["id"] for r in results}) == 1
-    assert {r[0]["body"] for r in results} == {"message 0"}  # the first one wins, unchanged
+    assert len({r[0].id for r in results}) == 1
+    assert {r[0].body for r in results} == {"message 0"}  # the first one wins, unchanged
     assert await count_rows(db) == (1, 1)
 
 
@@ -99,7 +100,7 @@ async def test_key_race_with_another_process_returns_the_winner(db: Database, mo
     real = store.by_idempotency_keys
     blind = {"left": 1}
 
-    async def stale_lookup(conn: Any, workspace_id: str, wanted: list[str]) -> dict[str, dict[str, Any]]:
+    async def stale_lookup(conn: Any, workspace_id: str, wanted: list[str]) -> dict[str, MessageRow]:
         if blind["left"]:
             blind["left"] -= 1
             return {}
@@ -110,8 +111,8 @@ async def test_key_race_with_another_process_returns_the_winner(db: Database, mo
         box.submit(WS, [req(2, idempotency_key="k")]), box.submit(WS, [req(3, idempotency_key="other")])
     )
     assert blind["left"] == 0
-    assert again[0]["id"] == winner["id"] and again[0]["body"] == "message 1"
-    assert other[0]["idempotency_key"] == "other"
+    assert again[0].id == winner.id and again[0].body == "message 1"
+    assert other[0].idempotency_key == "other"
     assert await count_rows(db) == (2, 2)
 
 
@@ -120,7 +121,7 @@ async def test_a_failed_write_fails_its_group_and_the_next_group_works(db: Datab
     real = outbox.write
     broken = {"left": 1}
 
-    async def flaky(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    async def flaky(*args: Any, **kwargs: Any) -> list[NewMessage]:
         if broken["left"]:
             broken["left"] -= 1
             raise ConnectionError("database went away")
@@ -131,7 +132,7 @@ async def test_a_failed_write_fails_its_group_and_the_next_group_works(db: Datab
         await box.submit(WS, [req(1)])
     assert await count_rows(db) == (0, 0)
     (row,) = await box.submit(WS, [req(2)])
-    assert row["to_addr"] == "+14155550002"
+    assert row.to_addr == "+14155550002"
     assert await count_rows(db) == (1, 1)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.config import Config
+from msgspec.structs import asdict, replace
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -19,6 +20,7 @@ from empathic.store import messages as store
 from empathic.store import partitions, privacy
 from empathic.store.db import MIGRATIONS, Database
 from empathic.store.messages import Transition
+from empathic.store.records import NewMessage
 from empathic.store.schema import carrier_ids, contacts, message_events, message_keys, messages, workspaces
 from tests.conftest import POSTGRES_URL, postgres_schema
 
@@ -30,15 +32,13 @@ def _ms(year: int, month: int, day: int = 15) -> int:
     return int(datetime(year, month, day, tzinfo=UTC).timestamp() * 1000)
 
 
-def _row(message_id: str, *, key: str | None = None, carrier_id: str | None = None, at: datetime = NOW) -> dict[str, Any]:
-    return {
-        "id": message_id, "workspace_id": WS, "direction": "outbound", "contact_id": "ct_1", "to_addr": "+15551230000",
-        "from_addr": None, "body": "hello", "subject": None, "html": None, "topic": "orders", "priority": 1,
-        "status": Status.QUEUED.value, "reason": None, "encoding": "gsm7", "segments": 1, "idempotency_key": key,
-        "channel": "main", "shard": None, "carrier_id": carrier_id, "attempts": 0, "next_attempt_at": None,
-        "template": None, "event_id": None, "valid_until": None, "in_reply_to": None, "redacted_at": None,
-        "created_at": at, "updated_at": at,
-    }
+def _row(message_id: str, *, key: str | None = None, carrier_id: str | None = None, at: datetime = NOW) -> NewMessage:
+    return NewMessage(
+        id=message_id, workspace_id=WS, direction="outbound", contact_id="ct_1", to_addr="+15551230000",
+        from_addr=None, body="hello", topic="orders", priority=1, status=Status.QUEUED.value, reason=None,
+        encoding="gsm7", segments=1, idempotency_key=key, channel="main", carrier_id=carrier_id,
+        created_at=at, updated_at=at,
+    )
 
 
 async def _workspace(db: Database) -> None:
@@ -161,7 +161,7 @@ async def test_keys_and_carrier_ids_stay_unique_across_months(database: Database
         by_key = await store.by_idempotency_keys(conn, WS, ["order-1", "order-2"])
         by_carrier = await store.by_carrier_ids(conn, "main", ["smsc-77", "smsc-78"])
         assert (await conn.execute(select(func.count()).select_from(messages))).scalar() == 1  # nothing half-written
-    assert list(by_key) == ["order-1"] and by_key["order-1"]["id"] == old
+    assert list(by_key) == ["order-1"] and by_key["order-1"].id == old
     assert list(by_carrier) == ["smsc-77"] and by_carrier["smsc-77"]["id"] == old
     assert "held_id" not in by_carrier["smsc-77"]
 
@@ -172,8 +172,7 @@ async def test_erasing_a_contact_frees_its_keys_and_carrier_ids(database: Databa
     async with database.transaction() as conn:
         await conn.execute(contacts.insert().values(
             id="ct_1", workspace_id=WS, phone="+15551230000", attributes={}, created_at=NOW, updated_at=NOW))
-        other = _row(theirs, key="kept", carrier_id="c-2")
-        other["contact_id"] = "ct_2"
+        other = replace(_row(theirs, key="kept", carrier_id="c-2"), contact_id="ct_2")
         await store.insert_many(conn, [_row(mine, key="order-1", carrier_id="c-1"), other], "accepted")
         assert await privacy.erase(conn, WS, "ct_1", NOW)
     async with database.transaction() as conn:
@@ -203,7 +202,7 @@ async def test_migration_partitions_what_was_stored_and_back(pg: Database) -> No
         for n, message_id in enumerate(ids):  # as 0010 stored them: key and carrier id in the row
             row = _row(message_id, key=f"k{n}", carrier_id=f"c{n}")
             await conn.execute(messages.insert().values(
-                **{k: v for k, v in row.items() if k in messages.c}))
+                **{k: v for k, v in asdict(row).items() if k in messages.c}))
             await conn.execute(message_events.insert().values(
                 workspace_id=WS, message_id=message_id, status="queued", reason="accepted", at=NOW))
         last_event = (await conn.execute(select(func.max(message_events.c.id)))).scalar()
@@ -225,6 +224,6 @@ async def test_migration_partitions_what_was_stored_and_back(pg: Database) -> No
         with pytest.raises(IntegrityError):  # 0010's unique index is back
             async with conn.begin_nested():
                 await conn.execute(messages.insert().values(
-                    **{k: v for k, v in _row(new_id("msg"), key="k0").items() if k in messages.c}))
+                    **{k: v for k, v in asdict(_row(new_id("msg"), key="k0")).items() if k in messages.c}))
         await conn.run_sync(to("head"))
     assert len(await _where(pg, "messages", "id")) == 3

@@ -23,6 +23,7 @@ from empathic.engine.project import SenderSettings
 from empathic.engine.runtime import Runtime
 from empathic.store import contacts
 from empathic.store import messages as store
+from empathic.store.records import MessageRow
 from tests.channels import test_twilio as twilio_docs
 from tests.channels import test_vonage as vonage_docs
 from tests.channels.fakes import serve
@@ -159,16 +160,16 @@ class World:
         assert accepted.status_code == 202, accepted.text
         return accepted.json()["id"]
 
-    async def message(self, message_id: str) -> dict[str, Any]:
+    async def message(self, message_id: str) -> MessageRow:
         async with self.rt.db.transaction() as conn:
             row = await store.get(conn, self.rt.workspace_id, message_id)
         assert row is not None
         return row
 
-    async def settled(self, message_id: str, status: str) -> dict[str, Any]:
-        async def reached() -> dict[str, Any] | None:
+    async def settled(self, message_id: str, status: str) -> MessageRow:
+        async def reached() -> MessageRow | None:
             row = await self.message(message_id)
-            return row if row["status"] == status else None
+            return row if row.status == status else None
 
         return await eventually(reached, timeout=5)
 
@@ -216,26 +217,26 @@ async def test_a_text_goes_out_through_the_provider_and_its_status_callbacks_set
     sent = {ok: await world.settled(ok, "sent"), late: await world.settled(late, "sent")}
     assert sorted(side.sent()) == sorted([(side.number, side.person, "Your order shipped"),
                                           (side.number, side.other, "Your order is late")])
-    assert {row["channel"] for row in sent.values()} == {channel}
-    assert sent[ok]["carrier_id"] == side.carrier_id("Your order shipped")
-    assert sent[late]["carrier_id"] == side.carrier_id("Your order is late")
+    assert {row.channel for row in sent.values()} == {channel}
+    assert sent[ok].carrier_id == side.carrier_id("Your order shipped")
+    assert sent[late].carrier_id == side.carrier_id("Your order is late")
     other = next(s for name, s in world.sides.items() if name != channel)
     assert other.fake.requests == []  # routing by country: nothing went the other way
 
-    forged = await world.call(channel, "status", side.status(sent[ok]["carrier_id"], forged=True))
+    forged = await world.call(channel, "status", side.status(sent[ok].carrier_id, forged=True))
     assert forged.status_code == 403
-    assert (await world.message(ok))["status"] == "sent"
+    assert (await world.message(ok)).status == "sent"
 
-    delivered = await world.call(channel, "status", side.status(sent[ok]["carrier_id"]))
+    delivered = await world.call(channel, "status", side.status(sent[ok].carrier_id))
     assert delivered.status_code in (200, 204), delivered.text
-    assert (await world.settled(ok, "delivered"))["reason"] == "carrier_receipt"
+    assert (await world.settled(ok, "delivered")).reason == "carrier_receipt"
     view = (await world.api.get(f"/v1/messages/{ok}")).json()
     assert [e["status"] for e in view["events"]][-2:] == ["sent", "delivered"]
 
-    failed = await world.call(channel, "status", side.status(sent[late]["carrier_id"], failed=True))
+    failed = await world.call(channel, "status", side.status(sent[late].carrier_id, failed=True))
     assert failed.status_code in (200, 204), failed.text
     code = "30003" if channel == "twilio-us" else "6"
-    assert (await world.settled(late, "undelivered"))["reason"] == f"carrier_error_{code}"
+    assert (await world.settled(late, "undelivered")).reason == f"carrier_error_{code}"
 
 
 @pytest.mark.parametrize(("channel", "person"), [
@@ -279,7 +280,7 @@ async def test_a_signed_inbound_is_received_and_stop_is_confirmed_on_the_same_ch
         assert (await world.call(channel, "inbound", call)).status_code in (200, 204)
     assert len((await world.api.get("/v1/messages", params={"status": "received"})).json()["data"]) == 3
     after = await world.send(person, "Your order shipped")
-    assert (await world.settled(after, "blocked"))["reason"] == "opted_out"
+    assert (await world.settled(after, "blocked")).reason == "opted_out"
     assert len(await world.to_person(person)) == 2
     assert len(side.sent()) == 1
 

@@ -220,7 +220,7 @@ def flows_check(files: FlowFiles, project: ProjectOption = None) -> None:
 @flows_app.command("test")
 def flows_test(files: FlowFiles, project: ProjectOption = None) -> None:
     """Play the transcript tests kept next to each flow against the real engine."""
-    from empathic.flows.transcripts import FileResult, run_file
+    from empathic.engine.transcripts import FileResult, run_file
 
     async def play() -> list[FileResult]:
         return [await run_file(path, project) for path in files]

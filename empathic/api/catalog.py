@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
-from empathic.api.messages import runtime_of
+from empathic.engine.runtime import runtime_of
 from empathic.api.problems import Problem, beyond_schema
 from empathic.api.inputs import Data
 from empathic.core import sms

@@ -17,8 +17,8 @@ from empathic.api.contacts import valid_timezone
 from empathic.api.events import RULES as EVENT_RULES
 from empathic.api.events import EventContact
 from empathic.api.fields import DIGITS
-from empathic.api.messages import runtime_of
-from empathic.api.problems import Problem, beyond_schema
+from empathic.engine.runtime import runtime_of
+from empathic.api.problems import FieldError, Problem, beyond_schema
 from empathic.api.inputs import Data
 from empathic.engine.events import ContactInput, EventError, upsert_contact
 from empathic.engine.runs import RunError, run_view
@@ -134,7 +134,9 @@ async def put_flow(name: Annotated[str, Path(pattern=FLOW_NAME)], request: Reque
         async with rt.db.transaction() as conn:
             row, created = await rt.flows.store_flow(conn, ws, name, text, rt.now())
     except FlowError as exc:
-        errors = [{"field": p.where or "flow", "line": p.line, "detail": p.message} for p in exc.problems]
+        errors: list[FieldError] = [
+            {"field": p.where or "flow", "line": p.line, "detail": p.message} for p in exc.problems
+        ]
         raise Problem(422, f"The flow has {len(errors)} problem(s): {exc.problems[0]}", errors=errors) from None
     response.status_code = 201 if created else 200
     return _version_view(row, origin="api") | {"changed": created}

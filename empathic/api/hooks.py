@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from empathic.api.messages import runtime_of
+from empathic.engine.runtime import runtime_of
 from empathic.channels.base import WebhookRequest
 
 router = APIRouter(prefix="/hooks", tags=["provider webhooks"])

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
 from empathic.api.fields import DIGITS, NOT_BLANK
-from empathic.api.messages import RULES, runtime_of
+from empathic.api.messages import RULES
+from empathic.engine.runtime import runtime_of
 from empathic.api.problems import Problem, beyond_schema
 from empathic.engine.inbound import thread_view
 from empathic.engine.outbox import MessageRequest, submit

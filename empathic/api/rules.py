@@ -13,9 +13,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
-from empathic.api.messages import runtime_of
+from empathic.engine.runtime import runtime_of
 from empathic.api.problems import Problem, beyond_schema
 from empathic.core import regulations
+from empathic.core.hours import DAYS
 from empathic.core.regulations import Rule
 from empathic.store import rules as store
 
@@ -74,7 +75,7 @@ def _rule(rule: Rule, origin: str) -> dict[str, Any]:
     view: dict[str, Any] = {"origin": origin, "where": rule.where, "kinds": sorted(k.value for k in rule.kinds), "source": rule.source}
     if rule.hours is not None:
         view["hours"] = {
-            day: [str(w) for w in windows] for day, windows in zip(regulations.DAYS, rule.hours.days, strict=True)
+            day: [str(w) for w in windows] for day, windows in zip(DAYS, rule.hours.days, strict=True)
         }
     if rule.cap is not None:
         view["cap"] = {"limit": rule.cap.limit, "period_hours": rule.cap.period.total_seconds() / 3600,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from empathic.api.auth import workspace
 from empathic.api.fields import DIGITS, PHONE_RULE, Number, Phone
 from empathic.api.problems import beyond_schema
-from empathic.api.messages import runtime_of
+from empathic.engine.runtime import runtime_of
 from empathic.channels.simulator import Simulator
 from empathic.core.phones import normalize
 

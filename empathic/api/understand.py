@@ -12,7 +12,7 @@ from empathic.api.auth import workspace
 from empathic.api.fields import TIME_ZONE_RULE, Instant, TimeZone
 from empathic.api.problems import beyond_schema
 from empathic.api.contacts import valid_timezone
-from empathic.api.messages import runtime_of
+from empathic.engine.runtime import runtime_of
 from empathic.understand import Intent, understand
 
 router = APIRouter(prefix="/v1", tags=["understand"])

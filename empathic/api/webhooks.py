@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from empathic.api.auth import workspace
 from empathic.api.fields import DIGITS, SPACE
-from empathic.api.messages import runtime_of
+from empathic.engine.runtime import runtime_of
 from empathic.api.problems import Problem, beyond_schema
 from empathic.engine import webhooks as engine
 

@@ -3,21 +3,19 @@
 It is the default channel of the embedded mode. It behaves like a carrier seen from
 Empathic: it accepts a batch and answers with carrier ids, sends delivery receipts after a
 configurable delay (failing a configurable share of them), and passes what a virtual phone
-texts back in as inbound messages. Its records live in its own table, `sim_messages`, so
-phones keep their history across restarts and receipts it owes survive a crash.
+texts back in as inbound messages. It keeps its records through a `CarrierLog` (the engine
+gives it one over the database, `store.simulator`), so phones keep their history across
+restarts and receipts it owes survive a crash.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-from datetime import timedelta
-
-from sqlalchemy import exists, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from empathic.channels.base import (
     ChannelSink,
@@ -29,9 +27,6 @@ from empathic.channels.base import (
 )
 from empathic.core.clock import Clock
 from empathic.loop import Loop
-from empathic.store.db import Database
-from empathic.store.schema import messages, sim_messages
-
 
 
 class LeaseLost(ConnectionError):
@@ -84,24 +79,71 @@ class PhoneMessage:
     receipt: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class CarriedText:
+    """A text the carrier carried: to a phone (`mt`, with the receipt it owes) or from one (`mo`)."""
+
+    phone: str
+    direction: str  # "mt" (to the phone) | "mo" (from it)
+    peer: str  # the business number
+    body: str
+    carrier_id: str
+    at: datetime
+    client_ref: str | None = None  # Empathic's message id as handed over (mt)
+    receipt_status: ReceiptStatus | None = None
+    receipt_due_at: datetime | None = None
+    receipt_sent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OwedReceipt:
+    ref: int  # the log's own reference, to mark it sent
+    carrier_id: str
+    status: ReceiptStatus
+
+
+class CarrierLog(Protocol):
+    """The simulator's memory: the texts it carried and the receipts it owes."""
+
+    async def took(self, texts: Sequence[CarriedText]) -> bool:
+        """Keep texts handed over; False (nothing kept) if this worker no longer holds the channel."""
+        ...
+
+    async def phone_sent(self, text: CarriedText) -> None: ...
+
+    async def carrier_ids(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """The carrier id of each of these messages it took, by message id."""
+        ...
+
+    async def phone_history(self, phone: str, *, workspace_id: str | None, limit: int) -> list[CarriedText]:
+        """The phone's newest `limit` texts, oldest first; with `workspace_id`, only what that
+        workspace's messages became and what the phone sent."""
+        ...
+
+    async def owed_receipts(self, now: datetime, limit: int) -> list[OwedReceipt]:
+        """Receipts due by `now` and not sent yet, the earliest first."""
+        ...
+
+    async def receipts_sent(self, refs: Sequence[int], now: datetime) -> None: ...
+
+    async def next_receipt_due(self) -> datetime | None: ...
+
+
 class Simulator:
     answers_lookup = True
 
     def __init__(
-        self, db: Database, clock: Clock, sender: str, settings: SimulatorSettings, name: str = "simulator"
+        self, carrier_log: CarrierLog, clock: Clock, sender: str, settings: SimulatorSettings, name: str = "simulator"
     ) -> None:
         settings.validate()
         self.name = name
-        self.db = db
+        self.carrier_log = carrier_log
         self.clock = clock
         self.sender = settings.sender or sender
         self.settings = settings
         self.tps = settings.tps
         self._random = random.Random(settings.seed)
         self._sink: ChannelSink | None = None
-        # This carrier lives in our database, so a hand-off can be fenced like a claim
-        # (engine.duties): set by the runtime when workers share channels by lease.
-        self.fence: Callable[[AsyncConnection], Awaitable[bool]] | None = None
         self._receipts = Loop("simulator-receipts", self._send_due_receipts)
 
     # -- the carrier side Empathic talks to ---------------------------------------------
@@ -121,41 +163,28 @@ class Simulator:
     async def send(self, batch: list[Outbound]) -> list[SendResult]:
         now = self.clock.now()
         due = now + timedelta(seconds=self.settings.receipt_delay)
-        rows = []
+        texts: list[CarriedText] = []
         results = []
         for out in batch:
             carrier_id = uuid.uuid4().hex
             failed = self.settings.fail_share > 0 and self._random.random() < self.settings.fail_share
-            rows.append(
-                {
-                    "phone": out.to,
-                    "direction": "mt",
-                    "peer": out.sender,
-                    "body": out.body,
-                    "carrier_id": carrier_id,
-                    "client_ref": out.message_id,
-                    "receipt_status": ReceiptStatus.UNDELIVERED if failed else ReceiptStatus.DELIVERED,
-                    "receipt_due_at": due,
-                    "at": now,
-                }
+            texts.append(
+                CarriedText(
+                    phone=out.to, direction="mt", peer=out.sender, body=out.body, carrier_id=carrier_id, at=now,
+                    client_ref=out.message_id,
+                    receipt_status=ReceiptStatus.UNDELIVERED if failed else ReceiptStatus.DELIVERED,
+                    receipt_due_at=due,
+                )
             )
             results.append(SendResult(out.message_id, carrier_id))
-        if rows:
-            async with self.db.transaction() as conn:
-                if self.fence is not None and not await self.fence(conn):
-                    raise LeaseLost(f"{self.name}: another worker holds this channel now")
-                await conn.execute(insert(sim_messages), rows)
+        if texts:
+            if not await self.carrier_log.took(texts):
+                raise LeaseLost(f"{self.name}: another worker holds this channel now")
             self._receipts.wake()
         return results
 
     async def lookup(self, message_ids: list[str]) -> dict[str, str]:
-        async with self.db.transaction() as conn:
-            result = await conn.execute(
-                select(sim_messages.c.client_ref, sim_messages.c.carrier_id).where(
-                    sim_messages.c.client_ref.in_(message_ids)
-                )
-            )
-            return {ref: cid for ref, cid in result.all()}
+        return await self.carrier_log.carrier_ids(message_ids)
 
     # -- the phones' side --------------------------------------------------------------
 
@@ -165,12 +194,7 @@ class Simulator:
             raise RuntimeError("simulator is not started")
         now = self.clock.now()
         carrier_id = uuid.uuid4().hex
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                insert(sim_messages).values(
-                    phone=phone, direction="mo", peer=self.sender, body=body, carrier_id=carrier_id, at=now
-                )
-            )
+        await self.carrier_log.phone_sent(CarriedText(phone, "mo", self.sender, body, carrier_id, now))
         return await self._sink.on_inbound(
             Inbound(self.name, carrier_id, sender=phone, to=self.sender, body=body, at=now)
         )
@@ -179,22 +203,15 @@ class Simulator:
         """What the phone shows, newest `limit`. With `workspace_id`, only that workspace's
         side of it: the texts its messages became and what the phone sent (the phones text
         the server's default workspace), never another workspace's texts to the number."""
-        query = select(sim_messages).where(sim_messages.c.phone == phone)
-        if workspace_id is not None:
-            own = exists().where(messages.c.id == sim_messages.c.client_ref, messages.c.workspace_id == workspace_id)
-            query = query.where((sim_messages.c.direction == "mo") | own)
-        async with self.db.transaction() as conn:
-            result = await conn.execute(query.order_by(sim_messages.c.id.desc()).limit(limit))
-            rows = list(reversed(result.mappings().all()))
         return [
             PhoneMessage(
-                direction="received" if row["direction"] == "mt" else "sent",
-                peer=row["peer"],
-                body=row["body"],
-                at=row["at"].isoformat(),
-                receipt=row["receipt_status"] if row["receipt_sent_at"] else None,
+                direction="received" if text.direction == "mt" else "sent",
+                peer=text.peer,
+                body=text.body,
+                at=text.at.isoformat(),
+                receipt=text.receipt_status.value if text.receipt_sent and text.receipt_status else None,
             )
-            for row in rows
+            for text in await self.carrier_log.phone_history(phone, workspace_id=workspace_id, limit=limit)
         ]
 
     def configure(self, *, receipt_delay: float | None = None, fail_share: float | None = None) -> None:
@@ -214,15 +231,7 @@ class Simulator:
         """Send receipts that are due; return seconds to sleep until the next one."""
         assert self._sink is not None
         now = self.clock.now()
-        pending = sim_messages.c.receipt_sent_at.is_(None) & sim_messages.c.receipt_due_at.is_not(None)
-        async with self.db.transaction() as conn:
-            result = await conn.execute(
-                select(sim_messages.c.id, sim_messages.c.carrier_id, sim_messages.c.receipt_status)
-                .where(pending & (sim_messages.c.receipt_due_at <= now))
-                .order_by(sim_messages.c.receipt_due_at)
-                .limit(1000)
-            )
-            due = result.all()
+        due = await self.carrier_log.owed_receipts(now, 1000)
         if due:
             # Receipts go out before they are marked sent: at least once, as carriers do;
             # the engine ignores the duplicate a crash in between may cause.
@@ -230,30 +239,17 @@ class Simulator:
                 [
                     Receipt(
                         self.name,
-                        carrier_id,
-                        ReceiptStatus(status),
-                        None if status == ReceiptStatus.DELIVERED else "001",
+                        owed.carrier_id,
+                        owed.status,
+                        None if owed.status == ReceiptStatus.DELIVERED else "001",
                         now,
                     )
-                    for _, carrier_id, status in due
+                    for owed in due
                 ]
             )
-            async with self.db.transaction() as conn:
-                await conn.execute(
-                    update(sim_messages)
-                    .where(sim_messages.c.id.in_([row[0] for row in due]))
-                    .values(receipt_sent_at=now)
-                )
+            await self.carrier_log.receipts_sent([owed.ref for owed in due], now)
             return 0.0
-        async with self.db.transaction() as conn:
-            nxt = (
-                await conn.execute(
-                    select(sim_messages.c.receipt_due_at)
-                    .where(pending)
-                    .order_by(sim_messages.c.receipt_due_at)
-                    .limit(1)
-                )
-            ).scalar()
+        nxt = await self.carrier_log.next_receipt_due()
         if nxt is None:
             return 5.0
         return max(0.0, min(5.0, (nxt - self.clock.now()).total_seconds()))

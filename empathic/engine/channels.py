@@ -28,6 +28,7 @@ from empathic.core.phones import number_type_of, region_of
 from empathic.core.routing import Destination, Reach
 from empathic.core.topics import Topics
 from empathic.engine.project import ChannelEntry, Project
+from empathic.engine.simulator import StoredCarrierLog
 from empathic.store import contacts as contact_store
 from empathic.store import messages as store
 from empathic.store.db import Database
@@ -41,7 +42,7 @@ def build(entry: ChannelEntry, *, db: Database, clock: Clock, project: Project) 
     """The channel object of one declared entry."""
     if entry.type == "simulator":  # it keeps its phones in our database
         settings: SimulatorSettings = entry.settings
-        return Simulator(db, clock, project.sender.number, settings, name=entry.name)
+        return Simulator(StoredCarrierLog(db), clock, project.sender.number, settings, name=entry.name)
     channel: Channel = registry.channel_class(entry.type)(entry.name, entry.settings, clock)
     return channel
 

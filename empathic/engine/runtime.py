@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from empathic.channels.base import Channel, Inbound, Receipt
+from empathic.channels.base import Channel, Inbound, Receipt, ReceiptQueries
 from empathic.channels.simulator import Simulator
 from empathic.engine.channels import Channels
 from empathic.engine.channels import build as build_channel
@@ -30,11 +30,15 @@ from empathic.engine.project import EXAMPLES, Project, load_project
 from empathic.engine.retention import Retention
 from empathic.engine.runs import Flows
 from empathic.engine.scheduler import Scheduler
+from empathic.engine.simulator import StoredCarrierLog
 from empathic.engine.gate import Gate
 from empathic.engine.wake import Waker
 from empathic.engine.webhooks import WebhookSender
 from empathic.store import keys
 from empathic.store.db import Database, sqlite_url
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +144,8 @@ class Runtime:
         if settings.run_workers:  # the built-in carrier's hand-offs are fenced on their shard's lease
             for name, shards in self.shards.items():
                 for k, channel in enumerate(shards):
-                    if isinstance(channel, Simulator):
-                        channel.fence = partial(self.duties.still_mine, name=duty_name(name, k))
+                    if isinstance(channel, Simulator) and isinstance(channel.carrier_log, StoredCarrierLog):
+                        channel.carrier_log.fence = partial(self.duties.still_mine, name=duty_name(name, k))
         postgres = settings.database_url if not self.db.is_sqlite else None
         self.waker = Waker(
             postgres_dsn=postgres.replace("+asyncpg", "") if postgres else None,
@@ -157,8 +161,9 @@ class Runtime:
         # Channels that ask their carrier about overdue receipts (SMPP `query_after`): a loop
         # each, run with the channel's first shard.
         self.overdue = {
-            name: OverdueReceipts(self.db, self.clock, name, shards[0], self)
-            for name, shards in self.shards.items() if getattr(shards[0], "query_after", 0)
+            name: OverdueReceipts(self.db, self.clock, name, first, self)
+            for name, shards in self.shards.items()
+            if isinstance(first := shards[0], ReceiptQueries) and first.query_after
         }
         self.calls = FlowCalls(self.db, self.clock, self.flows, on_commit=self.committed)
         self.retention = Retention(self.db, self.clock, self.project.topics, settings.retention_days)
@@ -266,6 +271,11 @@ class Runtime:
 
     # -- the channels' sink ---------------------------------------------------------------
 
+    @property
+    def data_dir(self) -> Path:
+        """Where this process keeps its files: the SQLite database, and a channel's own (the SMPP journal)."""
+        return self.settings.data_dir
+
     async def on_receipts(self, batch: list[Receipt]) -> None:
         async with self.db.transaction() as conn:
             await receipts.apply(conn, batch, self.now(), early=self.early)
@@ -276,3 +286,10 @@ class Runtime:
             routed = await inbound.route(conn, self.workspace_id, message, self.project.sender, self.rules, self.flows)
         self.flows_moved()
         return routed.message_id
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The runtime an app serves (`app.state.runtime`, set by `api.app.create_app`): for the
+    API's routers and the web pages alike."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from empathic.channels.base import Receipt
 from empathic.core.clock import Clock
 from empathic.engine import dispatcher, lifecycle, receipts, runs
-from empathic.engine.fallback import TIMER as FALLBACK
+from empathic.engine.fallback_timer import TIMER as FALLBACK
 from empathic.engine.fallback import EmailFallback
 from empathic.loop import Loop
 from empathic.store import messages as store

@@ -1,11 +1,11 @@
-"""Privacy: everything held about a person, erasing it, the suppression list, retention.
+"""Privacy: everything held about a person, erasing it, retention.
 
 Erasure removes the contact and every row about them. What stays is one row on the
-workspace's suppression list when they had opted out: an HMAC of the number under the
-workspace's secret salt (not reversible without the salt, and useless across workspaces)
-with the opt-outs they had. If the number comes back (a new order, a new contact), those
-opt-outs are written to its new ledger at once (`reapply`), so an erased opted-out number
-is never texted again, yet the person can still opt back in by texting START.
+workspace's suppression list (store.suppressions) when they had opted out: an HMAC of the
+number under the workspace's secret salt with the opt-outs they had. If the number comes
+back (a new order, a new contact), those opt-outs are written to its new ledger at once, so
+an erased opted-out number is never texted again, yet the person can still opt back in by
+texting START.
 
 Retention redacts message bodies older than a workspace's retention. A redacted marketing
 body keeps its content key (a digest), so the same content still never goes twice.
@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
-import weakref
-from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from empathic.core.consent import ALL_TOPICS, ConsentAction
 from empathic.core.messages import FINAL, Status
 from empathic.core.policy import content_key
 from empathic.store import consent as consent_store
 from empathic.store import fallbacks as fallback_store
+from empathic.store import suppressions as suppression_store
 from empathic.store.schema import (
     carrier_ids,
     consent_ledger,
@@ -39,7 +36,6 @@ from empathic.store.schema import (
     message_keys,
     messages,
     preferences,
-    suppressions,
     threads,
     timers,
     workspaces,
@@ -47,67 +43,15 @@ from empathic.store.schema import (
 
 REDACTED = ""
 _CHUNK = 500
-# Per database, workspace -> salt: a salt never changes once set.
-_salts: weakref.WeakKeyDictionary[Engine, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
 class MessageInFlight(Exception):
     """A message to the contact is being handed to a carrier right now; erase after it settles."""
 
 
-async def salt(conn: AsyncConnection, workspace_id: str) -> str:
-    known = _salts.setdefault(conn.sync_engine, {})
-    if workspace_id in known:
-        return known[workspace_id]
-    await conn.execute(
-        update(workspaces)
-        .where(workspaces.c.id == workspace_id, workspaces.c.privacy_salt.is_(None))
-        .values(privacy_salt=secrets.token_hex(32))
-    )
-    value = (await conn.execute(select(workspaces.c.privacy_salt).where(workspaces.c.id == workspace_id))).scalar()
-    if value is None:
-        raise LookupError(f"no workspace {workspace_id!r}")
-    known[workspace_id] = value
-    return value
-
-
 async def link_key(conn: AsyncConnection, workspace_id: str) -> bytes:
     """The key signing the workspace's preference links (derived from its salt, not the salt)."""
-    return hmac.new((await salt(conn, workspace_id)).encode(), b"preference-link", hashlib.sha256).digest()
-
-
-def phone_hash(salt_value: str, phone: str) -> str:
-    return hmac.new(salt_value.encode(), phone.encode(), hashlib.sha256).hexdigest()
-
-
-async def suppressed(conn: AsyncConnection, workspace_id: str, phones: Iterable[str]) -> dict[str, list[list[str]]]:
-    """The opt-outs kept for these numbers, by number (only suppressed numbers appear)."""
-    wanted = [p for p in set(phones) if p]
-    if not wanted:
-        return {}
-    key = await salt(conn, workspace_id)
-    by_hash = {phone_hash(key, p): p for p in wanted}
-    found: dict[str, list[list[str]]] = {}
-    hashes = list(by_hash)
-    for start in range(0, len(hashes), _CHUNK):
-        rows = await conn.execute(
-            select(suppressions.c.phone_hash, suppressions.c.opt_outs).where(
-                suppressions.c.workspace_id == workspace_id, suppressions.c.phone_hash.in_(hashes[start : start + _CHUNK])
-            )
-        )
-        found.update({by_hash[h]: opt_outs for h, opt_outs in rows})
-    return found
-
-
-async def reapply(conn: AsyncConnection, workspace_id: str, new_contacts: Iterable[Mapping[str, Any]], now: datetime) -> None:
-    """Give contacts created for suppressed numbers their old opt-outs back, in their ledger."""
-    by_phone = {c["phone"]: c["id"] for c in new_contacts if c.get("phone")}
-    for phone, opt_outs in (await suppressed(conn, workspace_id, by_phone)).items():
-        for topic, channel in opt_outs:
-            await consent_store.append(
-                conn, workspace_id, by_phone[phone], topic=topic, channel=channel, action=ConsentAction.REVOKED,
-                source="suppression", actor="suppression list", evidence="opted out before an erasure", at=now,
-            )
+    return hmac.new((await suppression_store.salt(conn, workspace_id)).encode(), b"preference-link", hashlib.sha256).digest()
 
 
 async def export(conn: AsyncConnection, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
@@ -126,7 +70,7 @@ async def export(conn: AsyncConnection, workspace_id: str, contact_id: str) -> d
         )
         for r in rows.mappings():
             history[r["message_id"]].append({"status": r["status"], "reason": r["reason"], "at": r["at"].isoformat()})
-    message_rows = await messages_store.by_ids(conn, own)
+    message_rows = await messages_store.read(conn, own)
     pref = (
         await conn.execute(
             select(preferences.c.data).where(preferences.c.workspace_id == workspace_id, preferences.c.contact_id == contact_id)
@@ -147,7 +91,7 @@ async def export(conn: AsyncConnection, workspace_id: str, contact_id: str) -> d
         "preferences": pref,
         "consent_history": await consent_store.history(conn, workspace_id, contact_id),
         "messages": [
-            messages_store.to_view(row, history[row["id"]]) for row in sorted(message_rows, key=lambda r: r["id"])
+            messages_store.to_view(row, history[row.id]) for row in sorted(message_rows, key=lambda r: r.id)
         ],
         "email_fallbacks": [  # the email a text would become if it failed for good, or became
             {"message_id": f["message_id"], "email_id": f["email_id"], "subject": f["subject"], "body": f["body"],
@@ -193,7 +137,7 @@ async def erase(conn: AsyncConnection, workspace_id: str, contact_id: str, now: 
     if in_flight is not None:
         raise MessageInFlight(in_flight)
     if contact["phone"]:
-        await _suppress(conn, workspace_id, contact_id, contact["phone"], now)
+        await suppression_store.suppress(conn, workspace_id, contact_id, contact["phone"], now)
     own = [mid for mid, *_ in own_rows]
     for start in range(0, len(own), _CHUNK):
         chunk = own[start : start + _CHUNK]
@@ -234,22 +178,6 @@ async def forget_keys(
             await conn.execute(delete(carrier_ids).where(
                 carrier_ids.c.channel == channel, carrier_ids.c.carrier_id.in_(ids[start : start + _CHUNK])
             ))
-
-
-async def _suppress(conn: AsyncConnection, workspace_id: str, contact_id: str, phone: str, now: datetime) -> None:
-    state = (await consent_store.states(conn, workspace_id, [contact_id]))[contact_id]
-    opt_outs = sorted(
-        [[ALL_TOPICS, ch] for ch in state.blanket if state.opted_out_of_all(ch)]
-        + [[topic, ch] for topic, ch in state.topics if state.opted_out(topic, ch) and not state.opted_out_of_all(ch)]
-    )
-    digest = phone_hash(await salt(conn, workspace_id), phone)
-    await conn.execute(
-        delete(suppressions).where(suppressions.c.workspace_id == workspace_id, suppressions.c.phone_hash == digest)
-    )
-    if opt_outs:
-        await conn.execute(
-            suppressions.insert().values(workspace_id=workspace_id, phone_hash=digest, opt_outs=opt_outs, created_at=now)
-        )
 
 
 async def _message_ids(conn: AsyncConnection, workspace_id: str, contact_id: str) -> list[str]:

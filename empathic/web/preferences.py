@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import escape
 
-from empathic.api.messages import runtime_of
+from empathic.engine.runtime import runtime_of
 from empathic.core import links
 from empathic.core.consent import ALL_TOPICS, ConsentAction, ConsentState
 from empathic.core.preferences import DAY_GROUPS, LANGUAGES, Preferences, PreferencesError

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from empathic.flows import loader
-from empathic.flows.transcripts import run_file
+from empathic.engine.transcripts import run_file
 
 REPO = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"```yaml\n(.*?)```", re.DOTALL)

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from empathic.cli import app
-from empathic.flows.transcripts import run_file
+from empathic.engine.transcripts import run_file
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "empathic" / "examples"
 TRANSCRIPTS = sorted(EXAMPLES.glob("*/flows/*.test.yaml"))

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from empathic.api.app import create_app
 from empathic.core.clock import ManualClock
-from empathic.engine import fallback
+from empathic.engine import fallback, fallback_timer
 from empathic.engine.dispatcher import DispatchSettings
 from empathic.engine.retention import Retention
 from empathic.engine.runtime import Runtime
@@ -303,11 +303,11 @@ async def test_an_undelivered_text_falls_back_to_exactly_one_email(undelivered: 
 
     # The timer fires again (a crash after the email was written, a replay): still one email.
     async with w.rt.db.transaction() as conn:
-        await timers.schedule(conn, [timers.Timer(fallback.TIMER, text["id"], w.rt.now(), {}, w.rt.workspace_id)])
+        await timers.schedule(conn, [timers.Timer(fallback_timer.TIMER, text["id"], w.rt.now(), {}, w.rt.workspace_id)])
     await w.quiet()
     handler = fallback.EmailFallback(w.rt.project.fallback, w.rt.rules)
     async with w.rt.db.transaction() as conn:
-        again = [timers.Timer(fallback.TIMER, text["id"], w.rt.now(), {}, w.rt.workspace_id)] * 2
+        again = [timers.Timer(fallback_timer.TIMER, text["id"], w.rt.now(), {}, w.rt.workspace_id)] * 2
         assert await handler.fire(conn, again, w.rt.now()) == 0
     # Even with the link lost, the email's idempotency key gives back the same email.
     async with w.rt.db.transaction() as conn:

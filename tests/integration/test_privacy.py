@@ -107,12 +107,12 @@ async def test_a_topic_opt_out_survives_erasure_for_that_topic_only(api: httpx.A
 
 
 async def test_suppression_hashes_are_salted_per_workspace(runtime: Runtime) -> None:
-    from empathic.store import keys, privacy
+    from empathic.store import keys, suppressions
 
     async with runtime.db.transaction() as conn:
         await keys.ensure_workspace(conn, "ws_other", "Other", runtime.now())
-        mine = privacy.phone_hash(await privacy.salt(conn, runtime.workspace_id), PHONE)
-        theirs = privacy.phone_hash(await privacy.salt(conn, "ws_other"), PHONE)
+        mine = suppressions.phone_hash(await suppressions.salt(conn, runtime.workspace_id), PHONE)
+        theirs = suppressions.phone_hash(await suppressions.salt(conn, "ws_other"), PHONE)
         assert mine != theirs and len(mine) == 64
 
 

@@ -24,7 +24,9 @@ def _unauthorized(detail: str) -> Problem:
 _bearer = HTTPBearer(scheme_name="apiKey", description="An API key (`empathic keys create`)", auto_error=False)
 
 
-async def workspace(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None) -> str:
+async def workspace(
+    request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None
+) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():

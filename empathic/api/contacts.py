@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.api.auth import workspace
 from empathic.api.fields import CLOCK, DIGITS, PHONE_OR_EMAIL, PHONE_RULE, TIME_ZONE_RULE, WHOLE, Phone, Region, TimeZone
-from empathic.api.messages import runtime_of
+from empathic.engine.runtime import runtime_of
 from empathic.api.problems import Problem, beyond_schema
 from empathic.api.inputs import Attributes
 from empathic.core import links
 from empathic.core.consent import ALL_TOPICS, ConsentAction
+from empathic.core.json import Json
 from empathic.core.phones import normalize, timezone_for
 from empathic.core.preferences import DAY_GROUPS, LANGUAGES, Preferences, PreferencesError
 from empathic.core.preferences import parse as parse_preferences
 from empathic.core.topics import TopicKind, UnknownTopic
 from empathic.core.limits import ATTRIBUTES_LIMIT, TooLarge, check_size
 from empathic.engine import consents as consent_changes
+from empathic.engine.runtime import Runtime
 from empathic.store import consent as consent_store
 from empathic.store import contacts as store
 from empathic.store import preferences as preference_store
-from empathic.store import privacy
+from empathic.store import privacy, suppressions
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 Workspace = Annotated[str, Depends(workspace)]
@@ -62,7 +65,7 @@ class ContactPatch(BaseModel):
     attributes: Attributes | None = Field(None, description="merged; a null value removes a key")
 
 
-async def _phone_taken(conn: Any, ws: str, phone: str, other_than: str | None = None) -> None:
+async def _phone_taken(conn: AsyncConnection, ws: str, phone: str, other_than: str | None = None) -> None:
     found = (await store.by_phones(conn, ws, [phone])).get(phone)
     if found and found["id"] != other_than:
         raise Problem(409, f"Contact {found['id']} already has phone {phone}.", extra={"contact_id": found["id"]})
@@ -72,7 +75,7 @@ CONTACT_RULES = {"phone": PHONE_RULE, "timezone": TIME_ZONE_RULE}
 
 
 @router.post("", status_code=201, responses=beyond_schema(CONTACT_RULES))
-async def create_contact(payload: ContactIn, request: Request, ws: Workspace) -> dict[str, Any]:
+async def create_contact(payload: ContactIn, request: Request, ws: Workspace) -> Json:
     rt = runtime_of(request)
     if not payload.phone and not payload.email:
         raise Problem(422, "A contact needs a phone or an email.", errors=[{"field": "phone", "detail": "required without email"}])
@@ -88,7 +91,7 @@ async def create_contact(payload: ContactIn, request: Request, ws: Workspace) ->
 
 
 @router.get("/{contact_id}")
-async def get_contact(contact_id: str, request: Request, ws: Workspace) -> dict[str, Any]:
+async def get_contact(contact_id: str, request: Request, ws: Workspace) -> Json:
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
         row = await store.get(conn, ws, contact_id)
@@ -98,7 +101,7 @@ async def get_contact(contact_id: str, request: Request, ws: Workspace) -> dict[
 
 
 @router.patch("/{contact_id}", responses=beyond_schema(CONTACT_RULES))
-async def update_contact(contact_id: str, payload: ContactPatch, request: Request, ws: Workspace) -> dict[str, Any]:
+async def update_contact(contact_id: str, payload: ContactPatch, request: Request, ws: Workspace) -> Json:
     rt = runtime_of(request)
     given = payload.model_dump(exclude_unset=True)
     region = given.pop("region", None)
@@ -106,7 +109,7 @@ async def update_contact(contact_id: str, payload: ContactPatch, request: Reques
         row = await store.get(conn, ws, contact_id)
         if row is None:
             raise Problem(404, f"No contact {contact_id!r} in this workspace.")
-        changes: dict[str, Any] = {}
+        changes: dict[str, object] = {}
         if "phone" in given:
             phone = normalize(given["phone"], region or rt.settings.default_region) if given["phone"] else None
             if phone:
@@ -130,7 +133,7 @@ async def update_contact(contact_id: str, payload: ContactPatch, request: Reques
         if changes:
             await store.update_fields(conn, ws, contact_id, rt.now(), changes)
             if changes.get("phone") and changes["phone"] != row["phone"]:
-                await privacy.reapply(conn, ws, [{"id": contact_id, "phone": changes["phone"]}], rt.now())
+                await suppressions.reapply(conn, ws, [{"id": contact_id, "phone": changes["phone"]}], rt.now())
         row = await store.get(conn, ws, contact_id)
     assert row is not None
     return store.to_view(row)
@@ -152,7 +155,7 @@ async def erase_contact(contact_id: str, request: Request, ws: Workspace) -> Res
 
 
 @router.get("/{contact_id}/export")
-async def export_contact(contact_id: str, request: Request, ws: Workspace) -> dict[str, Any]:
+async def export_contact(contact_id: str, request: Request, ws: Workspace) -> Json:
     """Everything held about the contact, as one JSON document (a data subject access request)."""
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
@@ -163,7 +166,7 @@ async def export_contact(contact_id: str, request: Request, ws: Workspace) -> di
 
 
 @router.get("/{contact_id}/preferences")
-async def get_preferences(contact_id: str, request: Request, ws: Workspace) -> dict[str, Any]:
+async def get_preferences(contact_id: str, request: Request, ws: Workspace) -> Json:
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
         if await store.get(conn, ws, contact_id) is None:
@@ -198,7 +201,7 @@ class PreferencesIn(BaseModel):
     "email_hours": "from before to, and some hour left for texts alongside the quiet hours",
     "quiet_hours": "from and to differ",
 }))
-async def put_preferences(contact_id: str, payload: PreferencesIn, request: Request, ws: Workspace) -> dict[str, Any]:
+async def put_preferences(contact_id: str, payload: PreferencesIn, request: Request, ws: Workspace) -> Json:
     """Replace the contact's preferences; they apply to the next message the gate sees."""
     rt = runtime_of(request)
     prefs = checked_preferences(payload.model_dump(by_alias=True, exclude_none=True), rt)
@@ -209,7 +212,7 @@ async def put_preferences(contact_id: str, payload: PreferencesIn, request: Requ
     return {"contact_id": contact_id, **prefs.to_data()}
 
 
-def checked_preferences(payload: dict[str, Any], rt: Any) -> Preferences:
+def checked_preferences(payload: Json, rt: Runtime) -> Preferences:
     try:
         return parse_preferences(payload, rt.project.topics.kinds)
     except PreferencesError as exc:
@@ -218,11 +221,11 @@ def checked_preferences(payload: dict[str, Any], rt: Any) -> Preferences:
 
 class LinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    valid_days: Annotated[int, Field(ge=1, le=366), WHOLE] = Field(30, description="How long the link works")
+    valid_days: Annotated[int, Field(ge=1, le=366), WHOLE] = Field(default=30, description="How long the link works")
 
 
 @router.post("/{contact_id}/preference-link", status_code=201)
-async def preference_link(contact_id: str, request: Request, ws: Workspace, payload: LinkIn | None = None) -> dict[str, Any]:
+async def preference_link(contact_id: str, request: Request, ws: Workspace, payload: LinkIn | None = None) -> Json:
     """A signed link to the contact's preference page (`/p/{token}`), to put in a message."""
     rt = runtime_of(request)
     expires_at = rt.now() + timedelta(days=(payload or LinkIn()).valid_days)
@@ -242,7 +245,7 @@ async def list_contacts(
     email: str | None = None,
     limit: Annotated[int, Field(ge=1, le=500), DIGITS] = 50,
     cursor: str | None = None,
-) -> dict[str, Any]:
+) -> Json:
     rt = runtime_of(request)
     wanted_phone = normalize(phone, rt.settings.default_region) if phone else None
     async with rt.db.transaction() as conn:
@@ -253,7 +256,7 @@ async def list_contacts(
 
 
 @router.get("/{contact_id}/consents")
-async def consents(contact_id: str, request: Request, ws: Workspace) -> dict[str, Any]:
+async def consents(contact_id: str, request: Request, ws: Workspace) -> Json:
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
         if await store.get(conn, ws, contact_id) is None:
@@ -275,7 +278,7 @@ class ConsentIn(BaseModel):
 @router.post("/{contact_id}/consents", status_code=201, responses=beyond_schema({
     "action": "`requested` (or an `api` grant under double opt-in) needs a marketing topic on sms",
 }))
-async def record_consent(contact_id: str, payload: ConsentIn, request: Request, ws: Workspace) -> dict[str, Any]:
+async def record_consent(contact_id: str, payload: ConsentIn, request: Request, ws: Workspace) -> Json:
     """Append to the ledger (never an update); it takes effect before the next send.
 
     A marketing subscription from `api` (action `granted` or `requested`) is double opt-in:
@@ -323,7 +326,7 @@ async def record_consent(contact_id: str, payload: ConsentIn, request: Request, 
     return view
 
 
-async def _consents_view(conn: Any, rt: Any, ws: str, contact_id: str) -> dict[str, Any]:
+async def _consents_view(conn: AsyncConnection, rt: Runtime, ws: str, contact_id: str) -> Json:
     state = (await consent_store.states(conn, ws, [contact_id]))[contact_id]
     history = await consent_store.history(conn, ws, contact_id)
     topics = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,8 +11,9 @@ from empathic.api.auth import workspace
 from empathic.api.fields import PHONE_OR_EMAIL, PHONE_RULE, TIME_ZONE_RULE, Phone, Region, TimeZone
 from empathic.api.problems import beyond_schema
 from empathic.api.contacts import valid_timezone
-from empathic.api.messages import runtime_of
+from empathic.engine.runtime import runtime_of
 from empathic.api.inputs import Attributes, Data
+from empathic.core.json import Json
 from empathic.engine.events import ContactInput, EventInput, ingest
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -47,7 +48,7 @@ RULES = {
 
 
 @router.post("", status_code=202, responses=beyond_schema(RULES))
-async def post_event(payload: EventIn, request: Request, ws: Annotated[str, Depends(workspace)]) -> dict[str, Any]:
+async def post_event(payload: EventIn, request: Request, ws: Annotated[str, Depends(workspace)]) -> Json:
     rt = runtime_of(request)
     c = payload.contact
     event = EventInput(

@@ -16,7 +16,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, JsonValue
 
 _DIGITS = re.compile(r"[+-]?[0-9]+")
 # RFC 3339 (seconds optional), offset required: the only way an instant is read.
@@ -27,7 +27,7 @@ SPACE = "\\t-\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202
 NOT_BLANK = f"[^{SPACE}]"
 CLOCK = "^(([01]?[0-9]|2[0-3]):[0-5][0-9]|24:00)$"  # a time of day, HH:MM (24:00 ends one)
 # A contact is known by a phone or an email (the handlers say so with a 422 naming `phone`).
-PHONE_OR_EMAIL = [
+PHONE_OR_EMAIL: list[JsonValue] = [
     {"required": ["phone"], "properties": {"phone": {"type": "string", "minLength": 1}}},
     {"required": ["email"], "properties": {"email": {"type": "string"}}},
 ]

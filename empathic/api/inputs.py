@@ -25,7 +25,7 @@ from pydantic import AfterValidator
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from empathic.api.problems import problem_response
+from empathic.api.problems import FieldError, problem_response
 from empathic.core.limits import ATTRIBUTES_LIMIT, DATA_LIMIT, check_size
 
 MiB = 1024 * 1024
@@ -105,7 +105,7 @@ def _too_large(limit: int) -> str:
     return f"The request body is larger than {limit // 1024:,} KiB, the most this endpoint takes."
 
 
-def _unstorable(scope: Scope, body: bytes) -> tuple[int, str, list[dict[str, str]] | None] | None:
+def _unstorable(scope: Scope, body: bytes) -> tuple[int, str, list[FieldError] | None] | None:
     if scope["path"].startswith(PROVIDER_HOOKS):
         # Only the size: a provider's text may hold a NUL (UCS-2 padding) and the engine keeps
         # the text without it (engine.inbound.storable_text); what is not signed is refused
@@ -170,7 +170,7 @@ Data = Annotated[dict[str, Any], _bounded(DATA_LIMIT, "data")]
 
 
 async def _refuse(scope: Scope, send: Send, status: int, detail: str,
-                  errors: list[dict[str, str]] | None = None) -> None:
+                  errors: list[FieldError] | None = None) -> None:
     response = problem_response(Request(scope), status, detail, errors=errors)
     if status == 413:
         response.headers["Connection"] = "close"  # the rest of the body is not read

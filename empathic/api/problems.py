@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import NotRequired, TypedDict
 
 import asyncpg
 
@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from empathic.core.json import Json
 from empathic.core.phones import InvalidPhoneNumber
 from empathic.core.templates import TemplateError
 from empathic.core.topics import UnknownTopic
@@ -41,15 +42,23 @@ _TITLES = {
 }
 
 
+class FieldError(TypedDict):
+    """One of a problem's `errors`: the input field at fault and what is wrong with it."""
+
+    field: str
+    detail: str
+    line: NotRequired[int | None]  # a flow's problems: its line in the source, where known
+
+
 class Problem(Exception):
     def __init__(
         self,
         status: int,
         detail: str,
         *,
-        errors: list[dict[str, Any]] | None = None,
+        errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
-        extra: dict[str, Any] | None = None,
+        extra: Json | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -64,11 +73,11 @@ def problem_response(
     status: int,
     detail: str,
     *,
-    errors: list[dict[str, Any]] | None = None,
+    errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
-    extra: dict[str, Any] | None = None,
+    extra: Json | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
+    body: Json = {
         "type": "about:blank",
         "title": _TITLES.get(status, "Error"),
         "status": status,
@@ -82,7 +91,7 @@ def problem_response(
 
 
 # The OpenAPI description of every error answer (api.app documents it on each operation).
-PROBLEM_SCHEMA: dict[str, Any] = {
+PROBLEM_SCHEMA: Json = {
     "title": "Problem",
     "type": "object",
     "description": "RFC 9457 problem details: what went wrong and what to fix.",
@@ -105,7 +114,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
-def beyond_schema(rules: dict[str, str]) -> dict[int | str, dict[str, Any]]:
+def beyond_schema(rules: dict[str, str]) -> dict[int | str, Json]:
     """An operation's `responses` for input rules JSON Schema cannot state (a number
     libphonenumber accepts, a template that compiles): the document lists them (`x-rules`,
     field -> rule, `[]` for any index) and the 422 names the field in `errors`."""
@@ -135,7 +144,7 @@ def database_unavailable(request: Request) -> JSONResponse:
     )
 
 
-def _field(loc: tuple[Any, ...]) -> str:
+def _field(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     out = ""
     for p in parts:
@@ -154,12 +163,14 @@ def install(app: FastAPI) -> None:
         if any(e.get("type") == "json_invalid" for e in raw):
             detail = next(e for e in raw if e.get("type") == "json_invalid").get("ctx", {}).get("error", "")
             return problem_response(request, 400, f"The request body is not valid JSON: {detail}".rstrip(": "))
-        errors = [{"field": _field(tuple(e.get("loc", ()))), "detail": e.get("msg", "invalid")} for e in raw]
+        errors: list[FieldError] = [
+            {"field": _field(tuple(e.get("loc", ()))), "detail": e.get("msg", "invalid")} for e in raw
+        ]
         summary = "; ".join(f"{e['field']}: {e['detail']}" for e in errors[:5])
         return problem_response(request, 422, f"Some fields are invalid: {summary}", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"There is no resource at {request.url.path}."

@@ -114,7 +114,9 @@ class Entry:
         """A whole number above 0 (and at most `high`)."""
         return int(self._positive(key, default, (int,), "an integer", high))
 
-    def _positive(self, key: str, default: float, kinds: tuple[type, ...], kind: str, high: float | None) -> Any:
+    def _positive(
+        self, key: str, default: float, kinds: tuple[type[float], ...], kind: str, high: float | None
+    ) -> float:
         value = self.raw.get(key, default)
         too_big = high is not None and isinstance(value, int | float) and value > high
         if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0 or too_big:

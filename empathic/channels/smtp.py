@@ -70,7 +70,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email import policy as email_policy
 from email.header import Header
-from email.headerregistry import Address, HeaderRegistry
+from email.headerregistry import Address, AddressHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any, Literal, cast
@@ -96,12 +96,12 @@ class _MimePolicy(email_policy.EmailPolicy):
     the new folder (CPython 3.11 at least) drops the space where it splits such a header
     between two encoded words ("✅ 🎉 — à" arrives as "✅ 🎉— à")."""
 
-    def fold_binary(self, name: str, value: Any) -> bytes:
+    def fold_binary(self, name: str, value: str) -> bytes:
         key = name.lower()
         if key == "subject" and not str(value).isascii():
             encoded = Header(str(value), "utf-8", header_name=name).encode(linesep=self.linesep, maxlinelen=78)
             return f"{name}: {encoded}{self.linesep}".encode("ascii")
-        if key in ("from", "to") and not str(value).isascii():
+        if key in ("from", "to") and isinstance(value, AddressHeader) and not str(value).isascii():
             (address,) = value.addresses
             shown = Header(address.display_name, "utf-8", header_name=name).encode(linesep=self.linesep, maxlinelen=78)
             line = f"{name}: {shown}"
@@ -182,7 +182,7 @@ def _mailbox(text: str) -> Address | None:
         return None
     try:
         header = HeaderRegistry()("To", text)
-        addresses = header.addresses
+        addresses = header.addresses if isinstance(header, AddressHeader) else ()  # "To" always is one
     except Exception:  # the parser raises on some malformed input instead of a defect
         return None
     if header.defects or len(addresses) != 1:

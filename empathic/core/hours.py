@@ -66,10 +66,10 @@ class Week:
 
     days: tuple[DayWindows, ...]
 
-    def __post_init__(self) -> None:
-        if len(self.days) != 7:
+    def __init__(self, days: Sequence[Window | DayWindows | None]) -> None:
+        if len(days) != 7:
             raise ValueError("a week has 7 days")
-        object.__setattr__(self, "days", tuple(_merged(day) for day in self.days))
+        object.__setattr__(self, "days", tuple(_merged(day) for day in days))
         if not any(self.days):
             raise EmptyWeek("a week needs at least one allowed window")
 

@@ -32,7 +32,7 @@ _PARSE_REASONS: dict[int, str] = {
     NumberParseException.TOO_LONG: "it has too many digits",
 }
 
-_LENGTH_HINTS: dict[ValidationResult, str] = {
+_LENGTH_HINTS: dict[int, str] = {  # ValidationResult's members are plain ints
     ValidationResult.TOO_SHORT: "too few digits",
     ValidationResult.TOO_LONG: "too many digits",
     ValidationResult.INVALID_LENGTH: "wrong number of digits",
@@ -190,7 +190,8 @@ def subdivision_of(e164: str) -> str | None:
 @functools.cache
 def _area_codes() -> dict[str, str]:
     data = resources.files("empathic.core").joinpath("data/nanp_area_codes.json").read_text(encoding="utf-8")
-    return json.loads(data)["area_codes"]
+    area_codes: dict[str, str] = json.loads(data)["area_codes"]
+    return area_codes
 
 
 # Names libphonenumber's English geocoder gives whole North American area codes.

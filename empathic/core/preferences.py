@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
 
 from empathic.core.hours import EmptyWeek, Week, Window, format_clock, parse_clock
+from empathic.core.json import Json
 from empathic.core.regulations import Cap
 from empathic.core.topics import TopicKind
 
@@ -104,7 +104,7 @@ class Preferences:
             return []
         return [Cap(self.max_marketing_per_week, WEEK, frozenset({TopicKind.MARKETING}), False, "contact preference")]
 
-    def to_data(self) -> dict[str, Any]:
+    def to_data(self) -> Json:
         return {
             "channels": {topic: choice.value for topic, choice in sorted(self.channels.items())},
             "email_hours": self.email_hours.to_data() if self.email_hours else None,
@@ -133,7 +133,7 @@ def _outside(days: str, start: int, end: int) -> Week:
     return _week(days, start, end).complement()
 
 
-def parse(data: Mapping[str, Any], topics: Mapping[str, TopicKind] | None = None) -> Preferences:
+def parse(data: object, topics: Mapping[str, TopicKind] | None = None) -> Preferences:
     """Check stored or submitted preferences; `topics` (name → kind) limits `channels` to real, non-essential topics."""
     if not isinstance(data, Mapping):
         raise PreferencesError("preferences", "must be an object")
@@ -167,7 +167,7 @@ def parse(data: Mapping[str, Any], topics: Mapping[str, TopicKind] | None = None
     return Preferences(channels, email_hours, quiet_hours, language, cap)
 
 
-def _channels(raw: Any, topics: Mapping[str, TopicKind] | None) -> dict[str, ChannelChoice]:
+def _channels(raw: object, topics: Mapping[str, TopicKind] | None) -> dict[str, ChannelChoice]:
     if not isinstance(raw, Mapping):
         raise PreferencesError("channels", "must map topic names to sms, email or both")
     choices: dict[str, ChannelChoice] = {}
@@ -185,7 +185,7 @@ def _channels(raw: Any, topics: Mapping[str, TopicKind] | None) -> dict[str, Cha
     return choices
 
 
-def _hours(raw: Any, name: str, *, crossing: bool) -> Hours | None:
+def _hours(raw: object, name: str, *, crossing: bool) -> Hours | None:
     if raw is None:
         return None
     if not isinstance(raw, Mapping) or set(raw) - {"days", "from", "to"} or not {"from", "to"} <= set(raw):

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import resources
-from typing import Any
 
 from empathic.core.hours import DAYS, Week, Window
 from empathic.core.topics import TopicKind
@@ -118,7 +117,7 @@ def shipped() -> Regulations:
     return parse(text, "regulations.toml")
 
 
-def _rule(raw: Any, where: str) -> Rule:
+def _rule(raw: object, where: str) -> Rule:
     if not isinstance(raw, dict):
         raise RulesError(f"{where}: must be a table")
     unknown = set(raw) - {"where", "kinds", "hours", "cap", "source"}
@@ -143,14 +142,14 @@ def _is_place(text: str) -> bool:
     return len(country) == 2 and country.isalpha() and country.isupper() and (not _ or (0 < len(sub) <= 3 and sub.isalnum()))
 
 
-def _kinds(raw: Any, where: str) -> frozenset[TopicKind]:
+def _kinds(raw: object, where: str) -> frozenset[TopicKind]:
     allowed = [k.value for k in TopicKind if k is not TopicKind.COMPLIANCE]
     if not isinstance(raw, list) or not raw or not all(isinstance(k, str) and k in allowed for k in raw):
         raise RulesError(f"{where}: {raw!r} must be a non-empty list of {allowed}")
     return frozenset(TopicKind(k) for k in raw)
 
 
-def _week(raw: Any, where: str) -> Week:
+def _week(raw: object, where: str) -> Week:
     if not isinstance(raw, dict) or not raw:
         raise RulesError(f"{where}: must be a table such as {{ every_day = \"08:00-21:00\" }}")
     groups = {"every_day": range(7), "weekdays": range(5), "weekend": range(5, 7)}
@@ -176,7 +175,7 @@ def _week(raw: Any, where: str) -> Week:
         raise RulesError(f"{where}: {exc}") from None
 
 
-def _cap(raw: Any, kinds: frozenset[TopicKind], source: str, where: str) -> Cap:
+def _cap(raw: object, kinds: frozenset[TopicKind], source: str, where: str) -> Cap:
     if not isinstance(raw, dict) or set(raw) - {"limit", "period_hours", "same_topic"}:
         raise RulesError(f"{where}: must be {{ limit = N, period_hours = H, same_topic = true|false }}")
     limit, hours, same = raw.get("limit"), raw.get("period_hours"), raw.get("same_topic", False)

@@ -369,10 +369,10 @@ def _replace_size(text: str, old: Any, new: Any, count: Any) -> int:
     return len(text) + found * max(len(new) - len(old), 0)
 
 
-def _check_join(separator: Any, items: Any) -> list[Any]:
-    items = list(items)
-    current().charge(measure(items) + len(str(separator)) * len(items))
-    return items
+def _check_join(separator: Any, items: Iterable[Any]) -> list[Any]:
+    listed = list(items)
+    current().charge(measure(listed) + len(str(separator)) * len(listed))
+    return listed
 
 
 # Methods a template may call on its values (anything else is "unsafe" to the sandbox).
@@ -602,7 +602,11 @@ def _bounded_test(name: str, function: Callable[..., bool]) -> Callable[..., boo
     return bounded_test
 
 
-TESTS: dict[str, Callable[..., bool]] = {name: _bounded_test(name, JINJA_TESTS[name]) for name in _SCANNING_TESTS}
+TESTS: dict[str, Callable[..., bool]] = {
+    # jinja2 leaves TESTS unannotated, so mypy infers dict[str, function], which it cannot call.
+    name: _bounded_test(name, JINJA_TESTS[name])  # type: ignore[arg-type]
+    for name in _SCANNING_TESTS
+}
 
 
 @pass_context
@@ -723,7 +727,8 @@ class _Bounder(NodeTransformer):
     # `[a, a, a]` costs its source little, but holds `a` three times: charged as it would
     # print, so nesting shared lists cannot build something huge to compare or print.
     def _built(self, node: nodes.Expr) -> nodes.Node:
-        return _filter(self.generic_visit(node), _MEASURED)
+        self.generic_visit(node)  # rewrites the children in place
+        return _filter(node, _MEASURED)
 
     visit_List = visit_Dict = _built
 

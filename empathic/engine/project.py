@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from empathic.channels import registry
+from empathic.core.json import Json
 from empathic.core.phones import NUMBER_TYPES
 from empathic.core.routing import Destination, Reach, Route, candidates
 from empathic.core.templates import EmailTemplate, Template, TemplateError, compile_email, compile_template
@@ -65,7 +66,7 @@ class ChannelEntry:
     name: str
     type: str
     route: Route
-    settings: Any
+    settings: Any  # its type's own settings class, which channels.registry loads by name
     shards: int = 1  # dispatchers sending its queue, each with connections of its own
     # Seconds its texts may stay `sent` without a receipt before they are `expired`; None:
     # the engine's default (DispatchSettings.receipt_timeout, 72 h).
@@ -98,7 +99,7 @@ def load_project(root: Path, *, with_flows: bool = True) -> Project:
     config_path = root / "empathic.toml"
     if not root.is_dir():
         raise ProjectError(f"project folder {root} does not exist")
-    config: dict[str, Any] = {}
+    config: Json = {}
     if config_path.exists():
         try:
             config = tomllib.loads(config_path.read_text(encoding="utf-8"))
@@ -162,14 +163,15 @@ def load_project(root: Path, *, with_flows: bool = True) -> Project:
 _TOPIC_KEYS = {"kind", "on_unknown", "resends"}
 
 
-def _topics(raw: Any, config_path: Path) -> Topics:
+def _topics(raw: object, config_path: Path) -> Topics:
     """`[topics]`: name = "kind", or name = { kind = "...", on_unknown = "resend" | "hold",
     resends = N } to choose what becomes of its texts whose outcome is unknown."""
     if not isinstance(raw, dict):
         raise ProjectError(f'{config_path}: [topics] must be a table of name = "kind"')
     kinds = dict(DEFAULT_TOPICS)
     unknown: dict[str, UnknownPolicy] = {}
-    valid = ", ".join(k.value for k in TopicKind)
+    values = [k.value for k in TopicKind]
+    valid = ", ".join(values)
     for name, value in raw.items():
         where = f"{config_path}: topic {name!r}"
         entry = value if isinstance(value, dict) else {"kind": value}
@@ -177,10 +179,10 @@ def _topics(raw: Any, config_path: Path) -> Topics:
         if extra:
             keys = ", ".join(sorted(_TOPIC_KEYS))
             raise ProjectError(f"{where}: unknown keys {', '.join(sorted(extra))}; a topic has {keys}")
-        try:
-            kinds[name] = TopicKind(entry.get("kind"))
-        except ValueError:
-            raise ProjectError(f"{where} has unknown kind {entry.get('kind')!r}; kinds: {valid}") from None
+        kind = entry.get("kind")
+        if not isinstance(kind, str) or kind not in values:
+            raise ProjectError(f"{where} has unknown kind {kind!r}; kinds: {valid}")
+        kinds[name] = TopicKind(kind)
         if "on_unknown" not in entry:
             if "resends" in entry:
                 raise ProjectError(f'{where}: resends goes with on_unknown = "resend"')
@@ -230,7 +232,7 @@ def _emails(folder: Path, templates: Mapping[str, Template]) -> dict[str, EmailT
     return found
 
 
-def _fallback(raw: Any, topics: Topics, channels: tuple[ChannelEntry, ...], config_path: Path) -> frozenset[str]:
+def _fallback(raw: object, topics: Topics, channels: tuple[ChannelEntry, ...], config_path: Path) -> frozenset[str]:
     """`[fallback]`: topic name = "email". Each topic must exist, not be the compliance
     replies, and have an email channel to go to."""
     if not isinstance(raw, dict):
@@ -252,7 +254,7 @@ def _fallback(raw: Any, topics: Topics, channels: tuple[ChannelEntry, ...], conf
     return frozenset(raw)
 
 
-def _channels(raw: Any, simulator: Mapping[str, Any], topics: Topics, config_path: Path) -> tuple[ChannelEntry, ...]:
+def _channels(raw: object, simulator: Mapping[str, Any], topics: Topics, config_path: Path) -> tuple[ChannelEntry, ...]:
     """The declared channels, each checked by its own type; none declared is the simulator."""
     if not isinstance(raw, list):
         raise ProjectError(f"{config_path}: channels must be an array of tables ([[channels]])")

@@ -54,7 +54,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from empathic.channels.smpp import status as st
 from empathic.channels.smpp.coding import CodingOptions, Undecodable, decode_text, parts_for
@@ -137,7 +137,10 @@ class SmscSettings:
             raise ValueError("receipt_window is at least 1")
 
 
-class _Later:
+_Item = TypeVar("_Item")
+
+
+class _Later(Generic[_Item]):
     """Items handed to `deliver` in batches, each `delay` seconds after it was added.
 
     The delay is the same for all, so items fall due in the order they came: one deque
@@ -146,14 +149,14 @@ class _Later:
 
     __slots__ = ("_loop", "_delay", "_deliver", "_items", "_handle")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float, deliver: Callable[[list], None]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float, deliver: Callable[[list[_Item]], None]) -> None:
         self._loop = loop
         self._delay = delay
         self._deliver = deliver
-        self._items: collections.deque[tuple[float, Any]] = collections.deque()
+        self._items: collections.deque[tuple[float, _Item]] = collections.deque()
         self._handle: asyncio.Handle | None = None
 
-    def add(self, item: Any) -> None:
+    def add(self, item: _Item) -> None:
         due = self._loop.time() + self._delay if self._delay else 0.0
         self._items.append((due, item))
         if self._handle is None:
@@ -166,7 +169,7 @@ class _Later:
         self._handle = None
         items = self._items
         limit = self._loop.time() + 0.0005
-        batch = []
+        batch: list[_Item] = []
         while items and items[0][0] <= limit:
             batch.append(items.popleft()[1])
         if items:
@@ -174,7 +177,7 @@ class _Later:
         if batch:
             self._deliver(batch)
 
-    def cancel(self) -> list:
+    def cancel(self) -> list[_Item]:
         """Stop; the items still waiting, in order."""
         if self._handle is not None:
             self._handle.cancel()
@@ -327,7 +330,7 @@ class _Connection:
                 self.flush()
                 await self.writer.drain()
 
-    def handle(self, pdu: Any) -> None:
+    def handle(self, pdu: Any) -> None:  # Any: dispatched on type(pdu), which mypy does not narrow through `kind`
         kind = type(pdu)
         if kind is SubmitSm:
             self.smsc.submit(self, pdu)
@@ -385,7 +388,7 @@ class Smsc:
         self._connections: set[_Connection] = set()
         self._tasks: set[asyncio.Task] = set()
         self._server: asyncio.Server | None = None
-        self._receipts: _Later | None = None
+        self._receipts: _Later[tuple[str, list[DeliverSm]]] | None = None
         self._mo_lines: list[str] | None = None
         self._last_receiver: str | None = None
         self._pending_mo: list[list[_Delivery]] = []  # MO waiting for any receiving bind

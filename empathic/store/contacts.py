@@ -13,14 +13,15 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.ids import new_id
+from empathic.core.json import Json
 from empathic.core.phones import timezone_for
-from empathic.store import privacy
+from empathic.store import suppressions
 from empathic.store.schema import contacts
 
 FIELDS = ("phone", "email", "locale", "timezone")
 
 
-def to_view(row: Mapping[str, Any]) -> dict[str, Any]:
+def to_view(row: Mapping[str, Any]) -> Json:
     return {
         "id": row["id"],
         "phone": row["phone"],
@@ -92,7 +93,7 @@ async def create(
         "updated_at": now,
     }
     await conn.execute(insert(contacts), [row])
-    await privacy.reapply(conn, workspace_id, [row], now)
+    await suppressions.reapply(conn, workspace_id, [row], now)
     return row
 
 
@@ -105,7 +106,7 @@ async def ensure_by_phone(
     found = await by_phones(conn, workspace_id, phones, columns)
     missing = [p for p in dict.fromkeys(phones) if p not in found]
     if missing:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": new_id("ct"),
                 "workspace_id": workspace_id,
@@ -121,7 +122,7 @@ async def ensure_by_phone(
             for phone in missing
         ]
         await conn.execute(insert(contacts), rows)
-        await privacy.reapply(conn, workspace_id, rows, now)
+        await suppressions.reapply(conn, workspace_id, rows, now)
         found.update({row["phone"]: row for row in rows})
     return found
 
@@ -134,15 +135,15 @@ async def ensure_by_email(
     wanted = list(dict.fromkeys(emails))
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(wanted), 500):
-        rows = await conn.execute(
+        result = await conn.execute(
             select(contacts)
             .where(contacts.c.workspace_id == workspace_id, contacts.c.email.in_(wanted[start : start + 500]))
             .order_by(contacts.c.id.desc())
         )
-        found.update({row["email"]: dict(row) for row in rows.mappings()})  # the oldest is written last
+        found.update({row["email"]: dict(row) for row in result.mappings()})  # the oldest is written last
     missing = [e for e in wanted if e not in found]
     if missing:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": new_id("ct"), "workspace_id": workspace_id, "phone": None, "email": email, "locale": None,
                 "timezone": None, "attributes": {}, "channel": None, "created_at": now, "updated_at": now,

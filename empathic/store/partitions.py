@@ -12,6 +12,7 @@ there `ensure` does nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import text
@@ -108,7 +109,7 @@ def _make(conn: Connection, table: str, month: Month) -> None:
         conn.execute(text(f'ANALYZE "{part}"'))
 
 
-def schema_filter(dialect: str):  # type: ignore[no-untyped-def]
+def schema_filter(dialect: str) -> Callable[[object, str | None, str, bool, object], bool]:
     """What Alembic compares between the declared schema and a database's (`include_object`):
     not the partitions, which the declared schema does not name, nor, on PostgreSQL, the
     events' index on (message_id, id), which there is their primary key."""

@@ -10,7 +10,7 @@ help, asking a question, turning down, agreeing, thanking; anything else is `oth
 from __future__ import annotations
 
 import enum
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -124,7 +124,7 @@ def _bare_stop(words: str) -> bool:
 
 def detect_language(reply: Reply, reading: Reading) -> str:
     """The reply's language from lexicon matches, function words and letters; "en" if unknown."""
-    votes: Counter[str] = Counter()
+    votes: defaultdict[str, float] = defaultdict(float)
     for languages in reading.intents.values():
         for language in set(languages) - {"*"}:
             votes[language] += 2

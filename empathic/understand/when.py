@@ -200,8 +200,8 @@ def find_when(
         day = today if clock > local_now.time().replace(tzinfo=None) else today + timedelta(days=1)
         return _at(day, clock, zone)
     chosen = days[-1]
+    assert chosen.day is not None
     day = chosen.day
-    assert day is not None
     if chosen.weekday is not None and any(m.next_week for m in days):
         day = _next_monday(today) + timedelta(days=chosen.weekday)
     elif chosen.next_week and any(m.weekday is not None for m in days):

@@ -263,7 +263,7 @@ def parts_for(text: str, *, options: CodingOptions, long: str, ref: int) -> list
         return parts
     ref_octets = (ref & 0xFFFF).to_bytes(2, "big")
     for seq, segment in enumerate(segments, 1):
-        tlvs = {
+        tlvs: dict[int, bytes] = {
             Tag.SAR_MSG_REF_NUM: ref_octets,
             Tag.SAR_TOTAL_SEGMENTS: bytes((total,)),
             Tag.SAR_SEGMENT_SEQNUM: bytes((seq,)),

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar, overload
 
 from empathic.channels.smpp import status as st
 
@@ -359,13 +360,23 @@ Pdu = (
     | GenericNack
 )
 
-_HEADER_ONLY: dict[int, type] = {
+_HeaderOnly = EnquireLink | EnquireLinkResp | Unbind | UnbindResp | GenericNack
+
+_HEADER_ONLY: dict[int, type[_HeaderOnly]] = {
     CommandId.ENQUIRE_LINK: EnquireLink,
     CommandId.ENQUIRE_LINK_RESP: EnquireLinkResp,
     CommandId.UNBIND: Unbind,
     CommandId.UNBIND_RESP: UnbindResp,
     CommandId.GENERIC_NACK: GenericNack,
 }
+
+
+@overload
+def response_to(pdu: Bind, status: int = 0) -> BindResp: ...
+
+
+@overload
+def response_to(pdu: Pdu, status: int = 0) -> Pdu: ...
 
 
 def response_to(pdu: Pdu, status: int = 0) -> Pdu:
@@ -512,7 +523,8 @@ def _encode_query_sm_resp(pdu: QuerySmResp) -> bytes:
     )
 
 
-_ENCODERS = {
+# Each encoder takes the PDU type it is keyed by, which a dict's value type cannot say.
+_ENCODERS: dict[type, Callable[..., bytes]] = {
     SubmitSm: _encode_sm,
     DeliverSm: _encode_sm,
     SubmitSmResp: _encode_message_id_resp,
@@ -566,7 +578,10 @@ def _decode_tlvs(frame: bytes, pos: int, sequence: int) -> dict[int, bytes]:
     return tlvs
 
 
-def _decode_sm(kind: type, frame: bytes, status: int, sequence: int) -> _ShortMessage:
+_Sm = TypeVar("_Sm", SubmitSm, DeliverSm)
+
+
+def _decode_sm(kind: type[_Sm], frame: bytes, status: int, sequence: int) -> _Sm:
     find = frame.find
     nul = find(b"\0", 16, 22)
     if nul < 0:
@@ -701,7 +716,7 @@ def _decode_header_only(command_id: int, frame: bytes, status: int, sequence: in
     return _HEADER_ONLY[command_id](status, sequence)
 
 
-_DECODERS = {
+_DECODERS: dict[int, Callable[[int, bytes, int, int], Pdu]] = {
     CommandId.SUBMIT_SM: _decode_submit_sm,
     CommandId.DELIVER_SM: _decode_deliver_sm,
     CommandId.SUBMIT_SM_RESP: _decode_message_id_resp,

@@ -112,7 +112,7 @@ async def bench_engine(contacts: int, flow: bool) -> dict[str, Any]:
             for i, phone in enumerate(phones):
                 async with rt.db.transaction() as conn:
                     await ingest(conn, rt.workspace_id, EventInput(kind, ContactInput(phone, timezone="UTC"), {"ref": f"R{i}"}),
-                                 rt.catalog, rt.rules, rt.now(), rt.flows)
+                                 rt.catalog, rt.acceptance, rt.now(), rt.flows)
                 rt.flows_moved()
             events_s = contacts / (time.perf_counter() - t0)
             result: dict[str, Any] = {"events_per_s": round(events_s, 1)}

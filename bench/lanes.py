@@ -140,7 +140,7 @@ async def grant_consent(rt: Runtime, phones: list[str]) -> None:
             people = await contact_store.ensure_by_phone(conn, rt.workspace_id, phones[start:start + CONSENT_CHUNK], rt.now())
             for person in people.values():
                 await consent_store.append(
-                    conn, rt.workspace_id, person["id"], topic="marketing", channel="sms",
+                    conn, rt.workspace_id, person.id, topic="marketing", channel="sms",
                     action=ConsentAction.GRANTED, source="api", actor="bench", evidence=None, at=rt.now(),
                 )
         if (start // CONSENT_CHUNK) % 10 == 9:

@@ -12,6 +12,7 @@ from empathic.engine.runtime import runtime_of
 from empathic.api.problems import Problem, beyond_schema
 from empathic.api.inputs import Data
 from empathic.core import sms
+from empathic.core.errors import InputError
 from empathic.core.templates import TemplateError, compile_template
 from empathic.engine.catalog import template_view, trigger_view
 from empathic.store import catalog as store
@@ -97,9 +98,9 @@ async def preview_named(name: str, payload: PreviewIn, request: Request, ws: Wor
         template = found
     text = template.render(contact=payload.contact, event=payload.event)
     count = sms.count(text)
-    if count.segments > rt.rules.max_segments:  # as the outbox would refuse to send it
+    if count.segments > rt.acceptance.max_segments:  # as the outbox would refuse to send it
         raise TemplateError(name, f"renders to {count.segments} segments ({count.encoding.value}, {count.units} units); "
-                                  f"a text may have at most {rt.rules.max_segments}")
+                                  f"a text may have at most {rt.acceptance.max_segments}")
     return {
         "text": text,
         "encoding": count.encoding.value,
@@ -124,8 +125,8 @@ async def put_trigger(name: Annotated[str, Path(pattern=NAME)], payload: Trigger
     rt.project.topics.kind(payload.topic)  # UnknownTopic -> 422
     async with rt.db.transaction() as conn:
         if await rt.catalog.template(conn, ws, payload.template) is None:
-            raise Problem(422, f"template: no template {payload.template!r}; create it first with PUT /v1/templates/{payload.template}",
-                          errors=[{"field": "template", "detail": "unknown template"}])
+            raise InputError("template", "unknown template", message=f"template: no template {payload.template!r}; "
+                             f"create it first with PUT /v1/templates/{payload.template}")
         await store.put_trigger(conn, ws, name, payload.event, payload.template, payload.topic, rt.now())
         trigger, source = (await rt.catalog.triggers(conn, ws))[name]
     return trigger_view(trigger, source)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from empathic.api import paging
 from empathic.api.auth import workspace
 from empathic.api.fields import CLOCK, DIGITS, PHONE_OR_EMAIL, PHONE_RULE, TIME_ZONE_RULE, WHOLE, Phone, Region, TimeZone
 from empathic.engine.runtime import runtime_of
@@ -17,9 +18,10 @@ from empathic.api.problems import Problem, beyond_schema
 from empathic.api.inputs import Attributes
 from empathic.core import links
 from empathic.core.consent import ALL_TOPICS, ConsentAction
+from empathic.core.errors import InputError
 from empathic.core.json import Json
 from empathic.core.phones import normalize, timezone_for
-from empathic.core.preferences import DAY_GROUPS, LANGUAGES, Preferences, PreferencesError
+from empathic.core.preferences import DAY_GROUPS, LANGUAGES, Preferences
 from empathic.core.preferences import parse as parse_preferences
 from empathic.core.topics import TopicKind, UnknownTopic
 from empathic.core.limits import ATTRIBUTES_LIMIT, TooLarge, check_size
@@ -40,8 +42,8 @@ def valid_timezone(name: str | None) -> str | None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise Problem(422, f"timezone: {name!r} is not an IANA time zone (e.g. Europe/Paris)",
-                      errors=[{"field": "timezone", "detail": "unknown time zone"}]) from None
+        raise InputError("timezone", "unknown time zone",
+                         message=f"timezone: {name!r} is not an IANA time zone (e.g. Europe/Paris)") from None
     return name
 
 
@@ -67,8 +69,8 @@ class ContactPatch(BaseModel):
 
 async def _phone_taken(conn: AsyncConnection, ws: str, phone: str, other_than: str | None = None) -> None:
     found = (await store.by_phones(conn, ws, [phone])).get(phone)
-    if found and found["id"] != other_than:
-        raise Problem(409, f"Contact {found['id']} already has phone {phone}.", extra={"contact_id": found["id"]})
+    if found and found.id != other_than:
+        raise Problem(409, f"Contact {found.id} already has phone {phone}.", extra={"contact_id": found.id})
 
 
 CONTACT_RULES = {"phone": PHONE_RULE, "timezone": TIME_ZONE_RULE}
@@ -78,26 +80,26 @@ CONTACT_RULES = {"phone": PHONE_RULE, "timezone": TIME_ZONE_RULE}
 async def create_contact(payload: ContactIn, request: Request, ws: Workspace) -> Json:
     rt = runtime_of(request)
     if not payload.phone and not payload.email:
-        raise Problem(422, "A contact needs a phone or an email.", errors=[{"field": "phone", "detail": "required without email"}])
+        raise InputError("phone", "required without email", message="A contact needs a phone or an email.")
     phone = normalize(payload.phone, payload.region or rt.settings.default_region) if payload.phone else None
     async with rt.db.transaction() as conn:
         if phone:
             await _phone_taken(conn, ws, phone)
-        row = await store.create(
+        contact = await store.create(
             conn, ws, rt.now(), phone=phone, email=payload.email, locale=payload.locale,
             timezone=valid_timezone(payload.timezone), attributes=payload.attributes,
         )
-    return store.to_view(row)
+    return store.to_view(contact)
 
 
 @router.get("/{contact_id}")
 async def get_contact(contact_id: str, request: Request, ws: Workspace) -> Json:
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
-        row = await store.get(conn, ws, contact_id)
-    if row is None:
+        contact = await store.get(conn, ws, contact_id)
+    if contact is None:
         raise Problem(404, f"No contact {contact_id!r} in this workspace.")
-    return store.to_view(row)
+    return store.to_view(contact)
 
 
 @router.patch("/{contact_id}", responses=beyond_schema(CONTACT_RULES))
@@ -106,37 +108,38 @@ async def update_contact(contact_id: str, payload: ContactPatch, request: Reques
     given = payload.model_dump(exclude_unset=True)
     region = given.pop("region", None)
     async with rt.db.transaction() as conn:
-        row = await store.get(conn, ws, contact_id)
-        if row is None:
+        contact = await store.get(conn, ws, contact_id)
+        if contact is None:
             raise Problem(404, f"No contact {contact_id!r} in this workspace.")
-        changes: dict[str, object] = {}
+        changes: store.ContactChanges = {}
         if "phone" in given:
             phone = normalize(given["phone"], region or rt.settings.default_region) if given["phone"] else None
             if phone:
                 await _phone_taken(conn, ws, phone, other_than=contact_id)
             changes["phone"] = phone
-            if phone and "timezone" not in given and not row["timezone"]:
+            if phone and "timezone" not in given and not contact.timezone:
                 changes["timezone"] = timezone_for(phone)
-        for name in ("email", "locale"):
-            if name in given:
-                changes[name] = given[name]
+        if "email" in given:
+            changes["email"] = given["email"]
+        if "locale" in given:
+            changes["locale"] = given["locale"]
         if "timezone" in given:
             changes["timezone"] = valid_timezone(given["timezone"])
         if given.get("attributes") is not None:
-            merged = {**(row["attributes"] or {}), **given["attributes"]}
-            changes["attributes"] = {k: v for k, v in merged.items() if v is not None}
+            merged = {**contact.attributes, **given["attributes"]}
+            attributes = changes["attributes"] = {k: v for k, v in merged.items() if v is not None}
             try:
-                check_size(changes["attributes"], ATTRIBUTES_LIMIT, "attributes, once merged,")
+                check_size(attributes, ATTRIBUTES_LIMIT, "attributes, once merged,")
             except TooLarge as exc:
-                raise Problem(422, f"Some fields are invalid: attributes: {exc}",
-                              errors=[{"field": "attributes", "detail": str(exc)}]) from None
+                raise InputError("attributes", str(exc), message=f"Some fields are invalid: attributes: {exc}") from None
         if changes:
             await store.update_fields(conn, ws, contact_id, rt.now(), changes)
-            if changes.get("phone") and changes["phone"] != row["phone"]:
-                await suppressions.reapply(conn, ws, [{"id": contact_id, "phone": changes["phone"]}], rt.now())
-        row = await store.get(conn, ws, contact_id)
-    assert row is not None
-    return store.to_view(row)
+            new_phone = changes.get("phone")
+            if new_phone and new_phone != contact.phone:
+                await suppressions.reapply(conn, ws, {new_phone: contact_id}, rt.now())
+        updated = await store.get(conn, ws, contact_id)
+    assert updated is not None
+    return store.to_view(updated)
 
 
 @router.delete("/{contact_id}", status_code=204)
@@ -213,10 +216,7 @@ async def put_preferences(contact_id: str, payload: PreferencesIn, request: Requ
 
 
 def checked_preferences(payload: Json, rt: Runtime) -> Preferences:
-    try:
-        return parse_preferences(payload, rt.project.topics.kinds)
-    except PreferencesError as exc:
-        raise Problem(422, str(exc), errors=[{"field": exc.field, "detail": exc.detail}]) from None
+    return parse_preferences(payload, rt.project.topics.kinds)  # a PreferencesError is answered 422
 
 
 class LinkIn(BaseModel):
@@ -249,10 +249,9 @@ async def list_contacts(
     rt = runtime_of(request)
     wanted_phone = normalize(phone, rt.settings.default_region) if phone else None
     async with rt.db.transaction() as conn:
-        rows = await store.page(conn, ws, limit=limit + 1, cursor=cursor, phone=wanted_phone, email=email)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"data": [store.to_view(r) for r in rows], "next_cursor": rows[-1]["id"] if more else None}
+        rows = await store.page(conn, ws, limit=paging.fetch(limit), cursor=cursor, phone=wanted_phone, email=email)
+    page = paging.Page.of(rows, limit, lambda c: c.id)
+    return page.to_json([store.to_view(c) for c in page.rows])
 
 
 @router.get("/{contact_id}/consents")
@@ -292,17 +291,17 @@ async def record_consent(contact_id: str, payload: ConsentIn, request: Request, 
         try:
             kind = rt.project.topics.kind(payload.topic)
         except UnknownTopic as exc:
-            raise Problem(422, f"topic: {exc}", errors=[{"field": "topic", "detail": "unknown topic"}]) from None
+            raise InputError("topic", "unknown topic", message=f"topic: {exc}") from None
         if kind.essential:
-            raise Problem(422, f"topic: {payload.topic!r} is essential ({kind.value}); consent does not apply to it",
-                          errors=[{"field": "topic", "detail": "essential topic"}])
+            raise InputError("topic", "essential topic",
+                             message=f"topic: {payload.topic!r} is essential ({kind.value}); consent does not apply to it")
     double_opt_in = payload.action is ConsentAction.REQUESTED or (
         payload.action is ConsentAction.GRANTED and kind is TopicKind.MARKETING and payload.source == "api"
         and rt.project.sender.double_opt_in
     )
     if double_opt_in and (kind is not TopicKind.MARKETING or payload.channel != "sms"):
-        raise Problem(422, "action: a subscription request asks for a yes by text, for a marketing topic",
-                      errors=[{"field": "action", "detail": "requested needs a marketing topic on sms"}])
+        raise InputError("action", "requested needs a marketing topic on sms",
+                         message="action: a subscription request asks for a yes by text, for a marketing topic")
     now = rt.now()
     actor = payload.actor or f"api:{ws}"
     async with rt.db.transaction() as conn:
@@ -314,7 +313,7 @@ async def record_consent(contact_id: str, payload: ConsentIn, request: Request, 
             if not state.granted(payload.topic, "sms"):
                 await consent_changes.request_subscription(
                     conn, ws, contact, payload.topic, source=payload.source, actor=actor, evidence=payload.evidence,
-                    now=now, sender=rt.project.sender, rules=rt.rules,
+                    now=now, sender=rt.project.sender, acceptance=rt.acceptance,
                 )
         else:
             await consent_changes.record(

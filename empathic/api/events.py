@@ -58,6 +58,6 @@ async def post_event(payload: EventIn, request: Request, ws: Annotated[str, Depe
         idempotency_key=payload.idempotency_key,
     )
     async with rt.db.transaction() as conn:
-        view = await ingest(conn, ws, event, rt.catalog, rt.rules, rt.now(), rt.flows)
+        view = await ingest(conn, ws, event, rt.catalog, rt.acceptance, rt.now(), rt.flows)
     rt.flows_moved()
     return view

@@ -12,15 +12,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from empathic.api import paging
 from empathic.api.auth import workspace
 from empathic.api.contacts import valid_timezone
 from empathic.api.events import RULES as EVENT_RULES
 from empathic.api.events import EventContact
 from empathic.api.fields import DIGITS
 from empathic.engine.runtime import runtime_of
-from empathic.api.problems import FieldError, Problem, beyond_schema
+from empathic.api.problems import Problem, beyond_schema
 from empathic.api.inputs import Data
-from empathic.engine.events import ContactInput, EventError, upsert_contact
+from empathic.core.errors import FieldError
+from empathic.engine.events import ContactInput, upsert_contact
 from empathic.engine.runs import RunError, run_view
 from empathic.flows.loader import FlowError
 from empathic.flows.schema import FLOW_SCHEMA
@@ -161,7 +163,7 @@ async def start_run(name: str, payload: RunIn, request: Request, response: Respo
     given = ContactInput(c.phone, c.email, valid_timezone(c.timezone), c.locale, c.region, c.attributes)
     try:
         async with rt.db.transaction() as conn:
-            contact = await upsert_contact(conn, ws, given, rt.rules, rt.now())
+            contact = await upsert_contact(conn, ws, given, rt.settings.default_region, rt.now())
             started = await rt.flows.start(
                 conn, ws, name, contact, rt.now(), trigger="api",
                 event={"id": None, "type": "api", "data": payload.data}, variables=payload.vars,
@@ -170,9 +172,7 @@ async def start_run(name: str, payload: RunIn, request: Request, response: Respo
             if started.run["status"] == "failed" and not started.replayed:
                 raise RunError("data", started.run["error"] or "the run failed")
     except RunError as exc:
-        raise Problem(404 if exc.field == "flow" else 422, exc.detail, errors=[{"field": exc.field, "detail": exc.detail}]) from None
-    except EventError as exc:
-        raise Problem(422, str(exc), errors=[{"field": exc.field, "detail": exc.detail}]) from None
+        raise Problem(404 if exc.field == "flow" else 422, exc.detail, errors=exc.errors()) from None
     rt.flows_moved()
     if started.replayed:
         response.status_code = 200
@@ -191,10 +191,11 @@ async def list_runs(
 ) -> dict[str, Any]:
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
-        rows = await store.page(conn, ws, contact_id=contact_id, flow=flow, status=status, limit=limit + 1, cursor=cursor)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"data": [run_view(r) for r in rows], "next_cursor": rows[-1]["id"] if more else None}
+        rows = await store.page(
+            conn, ws, contact_id=contact_id, flow=flow, status=status, limit=paging.fetch(limit), cursor=cursor
+        )
+    page = paging.Page.of(rows, limit, lambda r: r["id"])
+    return page.to_json([run_view(r) for r in page.rows])
 
 
 @router.get("/v1/runs/{run_id}")

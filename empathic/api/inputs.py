@@ -25,7 +25,8 @@ from pydantic import AfterValidator
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from empathic.api.problems import FieldError, problem_response
+from empathic.api.problems import problem_response
+from empathic.core.errors import FieldError
 from empathic.core.limits import ATTRIBUTES_LIMIT, DATA_LIMIT, check_size
 
 MiB = 1024 * 1024

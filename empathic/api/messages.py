@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from empathic.api import paging
 from empathic.api.auth import workspace
 from empathic.api.fields import DIGITS, NOT_BLANK, Instant, Region
 from empathic.api.problems import Problem, beyond_schema
@@ -100,9 +101,8 @@ async def list_messages(
     rt = runtime_of(request)
     async with rt.db.transaction() as conn:
         rows = await store.page(
-            conn, ws, limit=limit + 1, cursor=cursor, contact_id=contact_id,
+            conn, ws, limit=paging.fetch(limit), cursor=cursor, contact_id=contact_id,
             status=status.value if status else None, direction=direction.value if direction else None, since=since,
         )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"data": [store.to_view(r) for r in rows], "next_cursor": rows[-1].id if more else None}
+    page = paging.Page.of(rows, limit, lambda m: m.id)
+    return page.to_json([store.to_view(m) for m in page.rows])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import NotRequired, TypedDict
 
 import asyncpg
 
@@ -15,12 +14,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from empathic.core.errors import FieldError, InputError
 from empathic.core.json import Json
-from empathic.core.phones import InvalidPhoneNumber
-from empathic.core.templates import TemplateError
-from empathic.core.topics import UnknownTopic
-from empathic.engine.events import EventError
-from empathic.engine.outbox import SubmitError
 from empathic.store.db import RETRY_AFTER, unavailable
 
 log = logging.getLogger(__name__)
@@ -40,14 +35,6 @@ _TITLES = {
     500: "Internal error",
     503: "Service unavailable",
 }
-
-
-class FieldError(TypedDict):
-    """One of a problem's `errors`: the input field at fault and what is wrong with it."""
-
-    field: str
-    detail: str
-    line: NotRequired[int | None]  # a flow's problems: its line in the source, where known
 
 
 class Problem(Exception):
@@ -183,22 +170,10 @@ def install(app: FastAPI) -> None:
             headers = {**(headers or {}), **allow}
         return problem_response(request, exc.status_code, detail, headers=headers)
 
-    @app.exception_handler(SubmitError)
-    @app.exception_handler(EventError)
-    async def on_domain(request: Request, exc: SubmitError | EventError) -> JSONResponse:
-        return problem_response(request, 422, str(exc), errors=[{"field": exc.field, "detail": exc.detail}])
-
-    @app.exception_handler(TemplateError)
-    async def on_template(request: Request, exc: TemplateError) -> JSONResponse:
-        return problem_response(request, 422, str(exc), errors=[{"field": "body", "detail": str(exc)}])
-
-    @app.exception_handler(InvalidPhoneNumber)
-    async def on_phone(request: Request, exc: InvalidPhoneNumber) -> JSONResponse:
-        return problem_response(request, 422, str(exc), errors=[{"field": "phone", "detail": str(exc)}])
-
-    @app.exception_handler(UnknownTopic)
-    async def on_topic(request: Request, exc: UnknownTopic) -> JSONResponse:
-        return problem_response(request, 422, str(exc), errors=[{"field": "topic", "detail": str(exc)}])
+    # Input a domain refused (core.errors): its field and why, the one way to a 422.
+    @app.exception_handler(InputError)
+    async def on_input(request: Request, exc: InputError) -> JSONResponse:
+        return problem_response(request, 422, str(exc), errors=exc.errors())
 
     # The errors of a database out of reach (also raised bare: a refused connection is an
     # OSError). Registered by class, so the answer is sent and the error not re-raised.

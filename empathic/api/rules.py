@@ -42,11 +42,9 @@ async def get_rules(request: Request, ws: Workspace) -> dict[str, Any]:
 async def put_rules(payload: RulesIn, request: Request, ws: Workspace) -> dict[str, Any]:
     """Replace the workspace's own rules; the next message the gate sees is held to them."""
     rt = runtime_of(request)
-    try:
-        combined = rt.project.regulations.tightened_by(regulations.parse(payload.rules, "rules"))
-        combined.check()
-    except regulations.RulesError as exc:
-        raise Problem(422, str(exc), errors=[{"field": "rules", "detail": str(exc)}]) from None
+    # A RulesError is answered 422 (api.problems).
+    combined = rt.project.regulations.tightened_by(regulations.parse(payload.rules, "rules"))
+    combined.check()
     now = rt.now()
     async with rt.db.transaction() as conn:
         await store.put(conn, ws, payload.rules, now)

@@ -30,11 +30,8 @@ class WebhookIn(BaseModel):
     "url": "an address urlsplit reads, with a host name and a port in range"}))
 async def create(payload: WebhookIn, request: Request, ws: Workspace) -> dict[str, Any]:
     rt = runtime_of(request)
-    try:
-        async with rt.db.transaction() as conn:
-            return await engine.create_webhook(conn, ws, payload.url, payload.events, rt.now())
-    except engine.WebhookInputError as exc:
-        raise Problem(422, str(exc), errors=[{"field": exc.field, "detail": str(exc)}]) from None
+    async with rt.db.transaction() as conn:  # a WebhookInputError is answered 422 (api.problems)
+        return await engine.create_webhook(conn, ws, payload.url, payload.events, rt.now())
 
 
 @router.get("")

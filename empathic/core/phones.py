@@ -15,6 +15,8 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
 from phonenumbers import timezone as _timezones
 
+from empathic.core.errors import InputError
+
 __all__ = [
     "MAX_RAW_LENGTH", "InvalidPhoneNumber", "normalize", "region_of", "subdivision_of", "timezone_for", "timezones_for",
 ]
@@ -43,15 +45,17 @@ _NO_REGION = frozenset({"001", "ZZ"})
 _UNKNOWN_ZONE = "Etc/Unknown"
 
 
-class InvalidPhoneNumber(ValueError):
-    """A phone number that cannot be used, with what was given and why it was rejected."""
+class InvalidPhoneNumber(InputError):
+    """A phone number that cannot be used, with what was given and why it was rejected
+    (field `phone` where the API answers it as it is)."""
 
     def __init__(self, raw: str, reason: str) -> None:
         self.raw = raw
         self.reason = reason
         # Quote at most a phone-number's worth of the input so the message stays readable.
         shown = raw if len(raw) <= MAX_RAW_LENGTH else raw[:MAX_RAW_LENGTH] + "…"
-        super().__init__(f"{shown!r} is not a usable phone number: {reason}")
+        message = f"{shown!r} is not a usable phone number: {reason}"
+        super().__init__("phone", message, message=message)
 
     def __reduce__(self) -> tuple[type[InvalidPhoneNumber], tuple[str, str]]:
         # Keep the two-argument constructor working across pickling (e.g. worker processes).

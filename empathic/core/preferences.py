@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 
+from empathic.core.errors import InputError
 from empathic.core.hours import EmptyWeek, Week, Window, format_clock, parse_clock
 from empathic.core.json import Json
 from empathic.core.regulations import Cap
@@ -48,13 +49,8 @@ class ChannelChoice(enum.StrEnum):
         return self is ChannelChoice.BOTH or self.value == channel
 
 
-class PreferencesError(ValueError):
+class PreferencesError(InputError):
     """Preferences that cannot be used; `field` names the offending one (dotted)."""
-
-    def __init__(self, field: str, detail: str) -> None:
-        super().__init__(f"{field}: {detail}")
-        self.field = field
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,14 +14,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from importlib import resources
 
+from empathic.core.errors import InputError
 from empathic.core.hours import DAYS, Week, Window
 from empathic.core.topics import TopicKind
 
 EVERYWHERE = "*"
 
 
-class RulesError(ValueError):
-    """A rules file that cannot be used: which rule, which field, why."""
+class RulesError(InputError):
+    """A rules file that cannot be used: which rule, which field, why (all in the message;
+    the input at fault is the `rules` as a whole)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("rules", message, message=message)
 
 
 @dataclass(frozen=True, slots=True)

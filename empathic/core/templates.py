@@ -31,6 +31,7 @@ from jinja2.runtime import Context, missing
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from empathic.core import template_limits as limits
+from empathic.core.errors import FieldError, InputError
 
 __all__ = [
     "FLOW_SCOPE",
@@ -60,8 +61,9 @@ MAX_RENDERED_LENGTH = limits.MAX_LENGTH
 _TEMPLATE_FILENAME = "<template>"
 
 
-class TemplateError(ValueError):
-    """A template that cannot be compiled or rendered, with where and why."""
+class TemplateError(InputError):
+    """A template that cannot be compiled or rendered, with where and why; the API answers
+    it as a fault of the `body`, with the whole message."""
 
     def __init__(
         self,
@@ -72,11 +74,13 @@ class TemplateError(ValueError):
         variable: str | None = None,
     ) -> None:
         self.template = template
-        self.detail = detail
         self.line = line
         self.variable = variable
         where = f", line {line}" if line is not None else ""
-        super().__init__(f"template {template!r}{where}: {detail}")
+        super().__init__("body", detail, message=f"template {template!r}{where}: {detail}")
+
+    def errors(self) -> list[FieldError]:
+        return [{"field": self.field, "detail": str(self)}]
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only fields would be lost by the default (message-only) pickling.

@@ -15,6 +15,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from empathic.core.errors import InputError
+
 
 class TopicKind(enum.StrEnum):
     OTP = "otp"
@@ -75,9 +77,10 @@ DEFAULT_TOPICS: Mapping[str, TopicKind] = {
 }
 
 
-class UnknownTopic(ValueError):
+class UnknownTopic(InputError):
     def __init__(self, topic: str, known: list[str]) -> None:
-        super().__init__(f"unknown topic {topic!r}; known topics: {', '.join(known)}")
+        message = f"unknown topic {topic!r}; known topics: {', '.join(known)}"
+        super().__init__("topic", message, message=message)
         self.topic = topic
         self.known = known
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 
 from empathic.core.clock import Clock
 from empathic.engine.runs import CALL, Flows
 from empathic.flows.interpreter import CallResult
+from empathic.flows.model import JsonValue
 from empathic.loop import Loop
 from empathic.store import timers
 from empathic.store.db import Database
@@ -36,7 +37,7 @@ USER_AGENT = "Empathic-Flows/1"
 
 class FlowCalls:
     def __init__(
-        self, db: Database, clock: Clock, flows: Flows, *, on_commit: Any = None, client: httpx.AsyncClient | None = None
+        self, db: Database, clock: Clock, flows: Flows, *, on_commit: Callable[[], None] | None = None, client: httpx.AsyncClient | None = None
     ) -> None:
         self.db = db
         self.clock = clock
@@ -94,7 +95,7 @@ class FlowCalls:
         self._on_commit()
         return len(leased)
 
-    async def _call(self, timer: timers.Timer) -> tuple[bool, Any, str | None, bool]:
+    async def _call(self, timer: timers.Timer) -> tuple[bool, JsonValue, str | None, bool]:
         """(ok, data, error, retryable)"""
         p = timer.payload
         headers = {**p.get("headers", {}), "Idempotency-Key": f"{timer.ref}:{p['seq']}"}
@@ -107,7 +108,7 @@ class FlowCalls:
             return False, None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, True
         if 200 <= response.status_code < 300:
             try:
-                data: Any = response.json()
+                data: JsonValue = response.json()
             except ValueError:
                 data = response.text
             return True, data, None, False

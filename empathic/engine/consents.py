@@ -9,7 +9,6 @@ API are double opt-in: `request_subscription` records the request and asks for a
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,12 +17,13 @@ from empathic.core.topics import COMPLIANCE_TOPIC
 from empathic.engine import outbox, webhooks
 from empathic.engine.project import SenderSettings
 from empathic.store import consent as consent_store
+from empathic.store.contacts import Contact
 
 
 async def record(
     conn: AsyncConnection,
     workspace_id: str,
-    contact: dict[str, Any],
+    contact: Contact,
     *,
     topic: str,
     action: ConsentAction,
@@ -35,13 +35,13 @@ async def record(
     message_id: str | None = None,
 ) -> None:
     await consent_store.append(
-        conn, workspace_id, contact["id"], topic=topic, channel=channel, action=action,
+        conn, workspace_id, contact.id, topic=topic, channel=channel, action=action,
         source=source, actor=actor, evidence=evidence, at=now,
     )
     if action is ConsentAction.REVOKED:
         await webhooks.enqueue(
             conn, workspace_id, "contact.opted_out",
-            [{"contact_id": contact["id"], "phone": contact.get("phone"), "topic": topic, "channel": channel,
+            [{"contact_id": contact.id, "phone": contact.phone, "topic": topic, "channel": channel,
               "source": source, "message_id": message_id, "at": now.isoformat()}],
             now,
         )
@@ -54,7 +54,7 @@ REQUEST_VALID = timedelta(hours=48)  # a yes later than this no longer counts
 async def request_subscription(
     conn: AsyncConnection,
     workspace_id: str,
-    contact: dict[str, Any],
+    contact: Contact,
     topic: str,
     *,
     source: str,
@@ -62,7 +62,7 @@ async def request_subscription(
     evidence: str | None,
     now: datetime,
     sender: SenderSettings,
-    rules: outbox.OutboxRules,
+    acceptance: outbox.Acceptance,
 ) -> str | None:
     """Double opt-in, step one: record the request and text the person asking for a yes.
 
@@ -70,14 +70,14 @@ async def request_subscription(
     The grant is recorded only when they answer yes (engine.inbound).
     """
     await consent_store.append(
-        conn, workspace_id, contact["id"], topic=topic, channel="sms", action=ConsentAction.REQUESTED,
+        conn, workspace_id, contact.id, topic=topic, channel="sms", action=ConsentAction.REQUESTED,
         source=source, actor=actor, evidence=evidence, at=now,
     )
-    if not contact.get("phone") or not contact["phone"].startswith("+"):
+    if not contact.phone or not contact.phone.startswith("+"):
         return None
     body = sender.subscribe_request_text.format(sender=sender.name, topic=topic)
     request = outbox.MessageRequest(
-        to=contact["phone"], body=body, topic=COMPLIANCE_TOPIC, template=REQUEST_TEMPLATE,
-        idempotency_key=f"subscribe:{contact['id']}:{topic}:{int(now.timestamp() * 1000)}",
+        to=contact.phone, body=body, topic=COMPLIANCE_TOPIC, template=REQUEST_TEMPLATE,
+        idempotency_key=f"subscribe:{contact.id}:{topic}:{int(now.timestamp() * 1000)}",
     )
-    return (await outbox.submit(conn, workspace_id, [request], rules, now))[0].id
+    return (await acceptance.submit(conn, workspace_id, [request], now))[0].id

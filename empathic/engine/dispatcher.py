@@ -38,11 +38,13 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.channels.base import Channel, ChannelError, ErrorKind, HandOffJournal, Outbound, SendResult
 from empathic.core import policy, regulations
@@ -113,6 +115,30 @@ def retry_delay(attempts: int, settings: DispatchSettings, rng: random.Random) -
     return base * rng.uniform(0.5, 1.0)
 
 
+class Lease(Protocol):
+    """The lease this dispatcher's channel shard is held under (engine.duties)."""
+
+    async def still_mine(self, conn: AsyncConnection) -> bool:
+        """In the caller's transaction: is the channel still ours? (fences claims and writes)"""
+        ...
+
+    def fresh(self) -> bool:
+        """Without asking the database: renewed recently enough to write to the carrier?"""
+        ...
+
+
+class Failover(Protocol):
+    """Where a channel's queue goes when it is down too long (engine.channels.Channels)."""
+
+    def failed_over(self) -> Collection[str]:
+        """The channels down for longer than their failover delay."""
+        ...
+
+    async def failover(self, conn: AsyncConnection, channel: str) -> int:
+        """Move `channel`'s waiting messages to the next serving channel that is up; how many."""
+        ...
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -121,20 +147,18 @@ class Dispatcher:
         channel: Channel,
         topics: Topics,
         settings: DispatchSettings,
-        on_commit: Any = None,
+        on_commit: Callable[[], None] | None = None,
         gate: Gate | None = None,
-        channels: Any = None,  # engine.channels.Channels, for failover; None: never fails over
-        fence: Any = None,  # async (conn) -> bool: is this channel still ours? (engine.duties)
-        fresh: Any = None,  # () -> bool: is our lease recent enough to write to the carrier?
+        failover: Failover | None = None,  # None: never fails over
+        lease: Lease | None = None,  # None: not run by lease (tests, transcripts): nothing is fenced
         shard: int = 0,  # which of the channel's dispatchers this is (each claims and reconciles its own)
         early: receipts.Early | None = None,  # receipts that came before their text was recorded sent
     ) -> None:
         self.early = early
         self.db = db
         self.shard = shard
-        self.channels = channels
-        self.fence = fence
-        self.fresh = fresh
+        self.failover = failover
+        self.lease = lease
         self.clock = clock
         self.channel = channel
         self.topics = topics
@@ -229,7 +253,7 @@ class Dispatcher:
     async def _in_background(self, to_send: list[dict[str, Any]]) -> None:
         batch = Unsettled(to_send, handed=False)
         try:
-            if self.fresh is not None and not self.fresh():
+            if self.lease is not None and not self.lease.fresh():
                 # Our lease was not renewed for a while (this process was paused, or cut off
                 # from the database): another worker may hold the channel and have settled
                 # this batch already. Hand nothing over.
@@ -270,7 +294,7 @@ class Dispatcher:
         """A claimed batch not handed over goes back to the queue if the channel is still
         ours; if not, it is the new holder's (its reconcile settles it)."""
         async with self.db.transaction() as conn:
-            if self.fence is not None and not await self.fence(conn):
+            if self.lease is not None and not await self.lease.still_mine(conn):
                 log.warning("%s: lease lost with %d claimed; left to its new holder", self.channel.name, len(rows))
                 return
             now = self.clock.now()
@@ -287,10 +311,10 @@ class Dispatcher:
         await self._record(Unsettled(to_send, await self._hand_off(to_send)))
 
     async def _fail_over(self) -> None:
-        if self.channels is None or self.channel.name not in self.channels.failed_over():
+        if self.failover is None or self.channel.name not in self.failover.failed_over():
             return
         async with self.db.transaction() as conn:
-            moved = await self.channels.failover(conn, self.channel.name)
+            moved = await self.failover.failover(conn, self.channel.name)
         if moved:
             self._on_commit()
 
@@ -320,7 +344,7 @@ class Dispatcher:
     async def _claim(self, limit: int, max_priority: int | None = None) -> tuple[int, list[dict[str, Any]]] | None:
         async with self.db.transaction() as conn:
             now = self.clock.now()  # read once the connection is ours, so history never runs backwards
-            if self.fence is not None and not await self.fence(conn):
+            if self.lease is not None and not await self.lease.still_mine(conn):
                 return None  # another worker holds this channel now: claim nothing
             batch = await store.queued_batch(conn, limit, channel=self.channel.name, max_priority=max_priority)
             if not batch:
@@ -390,7 +414,7 @@ class Dispatcher:
 
     async def _record_results_in(
         self,
-        conn: Any,
+        conn: AsyncConnection,
         rows: list[dict[str, Any]],
         results: list[SendResult],
         now: datetime,
@@ -480,7 +504,7 @@ class Dispatcher:
         return len(stuck)
 
     async def _after_unknown(
-        self, conn: Any, rows: list[dict[str, Any]], reason: str, now: datetime
+        self, conn: AsyncConnection, rows: list[dict[str, Any]], reason: str, now: datetime
     ) -> list[Transition]:
         """Texts whose hand-off outcome is unknown: back to the queue where the topic says
         `resend` and it has resends left, else `unknown` (`reason`)."""
@@ -505,17 +529,17 @@ class Dispatcher:
             UNKNOWN_OUTCOMES.labels(*labels).inc(n)
         return transitions
 
-    async def _still_ours(self, conn: Any, stuck: int) -> bool:
+    async def _still_ours(self, conn: AsyncConnection, stuck: int) -> bool:
         """Reconcile writes under the fence too: a run started on a grant that went stale
         before it began (its worker paused inside the renewal) must not requeue the batches
         the lease's real holder has in flight; they would reach the carrier twice."""
-        if self.fence is None or await self.fence(conn):
+        if self.lease is None or await self.lease.still_mine(conn):
             return True
         log.warning("%s: lease lost before reconciling %d; left to its holder", self.channel.name, stuck)
         return False
 
 
-async def _still_claimed(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _still_claimed(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Those of `rows` still `sending` from the attempt they were read at, locked (PostgreSQL):
     what a worker still finishing its batch recorded meanwhile is not overwritten."""
     marks = await store.claim_marks(conn, [r["id"] for r in rows])

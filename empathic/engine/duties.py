@@ -121,6 +121,10 @@ class Duties:
             and self._recently_renewed()
         )
 
+    def lease(self, name: str) -> DutyLease:
+        """The lease of duty `name`, for the code its run fences (a channel's dispatcher)."""
+        return DutyLease(self, name)
+
     def _recently_renewed(self) -> bool:
         return time.monotonic() - self._renewed_at < self.ttl * FRESH
 
@@ -210,3 +214,17 @@ class Duties:
             log.exception("stopping %s failed", name)
         finally:
             self.tokens.pop(name, None)
+
+
+@dataclass(frozen=True, slots=True)
+class DutyLease:
+    """One duty's lease as its run sees it (engine.dispatcher.Lease): still ours, and fresh."""
+
+    duties: Duties
+    name: str
+
+    async def still_mine(self, conn: AsyncConnection) -> bool:
+        return await self.duties.still_mine(conn, self.name)
+
+    def fresh(self) -> bool:
+        return self.duties.fresh(self.name)

@@ -11,12 +11,13 @@ lacks), nothing is stored and the caller gets the reason, never a text with a ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from empathic.core.errors import InputError
 from empathic.core.ids import new_id
 from empathic.core.json import Json
 from empathic.core.phones import InvalidPhoneNumber, normalize, timezone_for
@@ -34,11 +35,8 @@ from empathic.store import messages as message_store
 from empathic.store import preferences as preference_store
 
 
-class EventError(ValueError):
-    def __init__(self, field: str, detail: str) -> None:
-        super().__init__(f"{field}: {detail}")
-        self.field = field
-        self.detail = detail
+class EventError(InputError):
+    """An event we cannot take in: which field, and why."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ async def ingest(
     workspace_id: str,
     event: EventInput,
     catalog: Catalog,
-    rules: outbox.OutboxRules,
+    acceptance: outbox.Acceptance,
     now: datetime,
     flows: Flows | None = None,
 ) -> Json:
@@ -73,7 +71,7 @@ async def ingest(
         if seen:
             return await _view(conn, seen, replayed=True)
 
-    contact = await upsert_contact(conn, workspace_id, event.contact, rules, now)
+    contact = await upsert_contact(conn, workspace_id, event.contact, acceptance.default_region, now)
     event_id = new_id("ev")
     scope_contact = contact_store.to_view(contact)
     scope_event = {"id": event_id, "type": event.type, "data": event.data}
@@ -87,13 +85,13 @@ async def ingest(
         if template is None:
             raise EventError("type", f"trigger {trigger.name!r} uses template {trigger.template!r}, which does not exist")
         variant = catalog.email(trigger.template)
-        emailable = bool(address and variant and fallback.can_email(rules, trigger.topic))
+        emailable = bool(address and variant and fallback.can_email(acceptance.router, trigger.topic))
         if emailable and choices is None:
-            stored = await preference_store.get(conn, workspace_id, contact["id"])
-            choices = stored_preferences(stored, contact["id"]) if stored else NO_PREFERENCES
+            stored = await preference_store.get(conn, workspace_id, contact.id)
+            choices = stored_preferences(stored, contact.id) if stored else NO_PREFERENCES
         plan = fallback_plan(
             preference=choices.channel_for(trigger.topic) if emailable and choices else None,
-            phone=bool(contact["phone"]), email=emailable, fallback=trigger.topic in catalog.project.fallback,
+            phone=bool(contact.phone), email=emailable, fallback=trigger.topic in catalog.project.fallback,
         )
         if plan.nothing:
             skipped.append({"trigger": trigger.name, "reason": "contact_has_no_phone"})
@@ -108,19 +106,20 @@ async def ingest(
         if plan.sms:
             if plan.fallback and email is not None:
                 fallbacks.append((len(requests), email))
+            assert contact.phone is not None  # a plan texts only a contact with a number
             requests.append(outbox.MessageRequest(
-                to=contact["phone"], body=body, topic=trigger.topic, template=trigger.template, event_id=event_id,
+                to=contact.phone, body=body, topic=trigger.topic, template=trigger.template, event_id=event_id,
                 idempotency_key=f"{event_id}:{trigger.name}",
             ))
         if plan.email:
             assert email is not None and address is not None  # a plan emails only when it can
             requests.append(outbox.MessageRequest(
-                to=address, body=email.text, subject=email.subject, html=email.html, contact_id=contact["id"],
+                to=address, body=email.text, subject=email.subject, html=email.html, contact_id=contact.id,
                 topic=trigger.topic, template=trigger.template, event_id=event_id,
                 idempotency_key=f"{event_id}:{trigger.name}:email",
             ))
     try:
-        sent = await outbox.submit(conn, workspace_id, requests, rules, now)
+        sent = await acceptance.submit(conn, workspace_id, requests, now)
     except outbox.SubmitError as exc:
         raise EventError("data", f"a triggered message cannot be sent: {exc.detail}") from None
     await fallback.remember(conn, workspace_id, [(sent[i], email, "topic") for i, email in fallbacks], now)
@@ -128,7 +127,7 @@ async def ingest(
         "id": event_id,
         "workspace_id": workspace_id,
         "type": event.type,
-        "contact_id": contact["id"],
+        "contact_id": contact.id,
         "data": event.data,
         "idempotency_key": event.idempotency_key,
         "message_ids": [m.id for m in sent],
@@ -153,14 +152,16 @@ async def ingest(
 
 
 async def upsert_contact(
-    conn: AsyncConnection, workspace_id: str, given: ContactInput, rules: outbox.OutboxRules, now: datetime
-) -> dict[str, Any]:
+    conn: AsyncConnection, workspace_id: str, given: ContactInput, default_region: str | None, now: datetime
+) -> contact_store.Contact:
+    """The event's contact, created or brought up to date; a number without `+` is read in
+    `given.region`, else `default_region`."""
     if not given.phone and not given.email:
         raise EventError("contact", "needs a phone or an email")
     phone = None
     if given.phone:
         try:
-            phone = normalize(given.phone, given.region or rules.default_region)
+            phone = normalize(given.phone, given.region or default_region)
         except InvalidPhoneNumber as exc:
             raise EventError("contact.phone", str(exc)) from None
     found = None
@@ -174,23 +175,25 @@ async def upsert_contact(
             conn, workspace_id, now, phone=phone, email=given.email, locale=given.locale,
             timezone=given.timezone, attributes=given.attributes,
         )
-    changes: dict[str, Any] = {}
-    for name in ("email", "locale", "timezone"):
-        value = getattr(given, name)
-        if value and value != found[name]:
-            changes[name] = value
-    if phone and not found["phone"]:
+    changes: contact_store.ContactChanges = {}
+    if given.email and given.email != found.email:
+        changes["email"] = given.email
+    if given.locale and given.locale != found.locale:
+        changes["locale"] = given.locale
+    if given.timezone and given.timezone != found.timezone:
+        changes["timezone"] = given.timezone
+    if phone and not found.phone:
         changes["phone"] = phone
-        changes.setdefault("timezone", found["timezone"] or timezone_for(phone))
+        changes.setdefault("timezone", found.timezone or timezone_for(phone))
     if given.attributes:
-        changes["attributes"] = {**(found["attributes"] or {}), **given.attributes}
+        attributes = changes["attributes"] = {**found.attributes, **given.attributes}
         try:
-            check_size(changes["attributes"], ATTRIBUTES_LIMIT, "attributes, once merged,")
+            check_size(attributes, ATTRIBUTES_LIMIT, "attributes, once merged,")
         except TooLarge as exc:
             raise EventError("contact.attributes", str(exc)) from None
     if changes:
-        await contact_store.update_fields(conn, workspace_id, found["id"], now, changes)
-        found = {**found, **changes, "updated_at": now}
+        await contact_store.update_fields(conn, workspace_id, found.id, now, changes)
+        found = replace(found, **changes, updated_at=now)
     return found
 
 

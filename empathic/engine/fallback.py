@@ -42,10 +42,10 @@ log = logging.getLogger(__name__)
 _ANY_ADDRESS = "anyone@example.com"  # routing an email looks at its topic, not at the address
 
 
-def usable_email(contact: dict[str, Any]) -> str | None:
+def usable_email(contact: contact_store.Contact) -> str | None:
     """The contact's email address if one can be sent to (an address stored by an older
     client may not be), normalised."""
-    address = contact.get("email")
+    address = contact.email
     if not address:
         return None
     try:
@@ -54,12 +54,12 @@ def usable_email(contact: dict[str, Any]) -> str | None:
         return None
 
 
-def can_email(rules: outbox.OutboxRules, topic: str) -> bool:
+def can_email(router: outbox.Router | None, topic: str) -> bool:
     """Whether a declared channel (smtp) carries email of this topic."""
-    if rules.router is None:
+    if router is None:
         return False
     try:
-        rules.router.route(rules.router.destination(_ANY_ADDRESS, topic), None)
+        router.route(router.destination(_ANY_ADDRESS, topic), None)
     except NoRoute:
         return False
     return True
@@ -80,16 +80,16 @@ async def remember(
 class EmailFallback:
     """Sends the fallback emails when their timers fire (the scheduler calls `fire`)."""
 
-    def __init__(self, topics: frozenset[str], rules: outbox.OutboxRules) -> None:
+    def __init__(self, topics: frozenset[str], acceptance: outbox.Acceptance) -> None:
         self.topics = topics  # the project's `[fallback]` topics
-        self.rules = rules
+        self.acceptance = acceptance
 
     async def fire(self, conn: AsyncConnection, due: list[timers.Timer], now: datetime) -> int:
         """Write the email of each due text that still has reason to fall back; returns how many."""
         plans = await store.of_messages(conn, [t.ref for t in due])
         waiting = [text_id for text_id, plan in plans.items() if plan["email_id"] is None]  # not sent before
         texts = {r["id"]: r for r in await message_store.by_ids(conn, waiting)}
-        people: dict[str, dict[str, Any]] = {}  # contact id -> contact, read per workspace in one query
+        people: dict[str, contact_store.Contact] = {}  # contact id -> contact, read per workspace in one query
         for workspace_id in {t["workspace_id"] for t in texts.values()}:
             ids = [t["contact_id"] for t in texts.values() if t["workspace_id"] == workspace_id and t["contact_id"]]
             people.update(await contact_store.by_ids(conn, workspace_id, ids))
@@ -111,7 +111,7 @@ class EmailFallback:
                 contact_id=text["contact_id"],
             )
             try:
-                (email,) = await outbox.submit(conn, text["workspace_id"], [request], self.rules, now)
+                (email,) = await self.acceptance.submit(conn, text["workspace_id"], [request], now)
             except outbox.SubmitError as exc:
                 log.warning("text %s failed; its email fallback cannot be sent: %s", text_id, exc)
                 continue

@@ -98,7 +98,7 @@ class Gate:
         books = await self._books(conn, {r["workspace_id"] for r in batch})
         consents: dict[tuple[str, str], ConsentState] = {}
         prefs: dict[tuple[str, str], Preferences] = {}
-        people: dict[tuple[str, str], dict[str, Any]] = {}
+        people: dict[tuple[str, str], contact_store.Contact] = {}
         history: dict[tuple[str, str], list[policy.Sent]] = defaultdict(list)
         for workspace_id, contact_ids in by_workspace.items():
             for contact_id, state in (await consent_store.states(conn, workspace_id, contact_ids)).items():
@@ -138,14 +138,14 @@ class Gate:
         return kind in book.governed or (prefs is not None and bool(prefs.hours_for(kind, _reach(row), row["topic"])))
 
     def _candidate(
-        self, row: dict[str, Any], contact: dict[str, Any] | None, prefs: Preferences, book: RuleBook
+        self, row: dict[str, Any], contact: contact_store.Contact | None, prefs: Preferences, book: RuleBook
     ) -> tuple[policy.Candidate, Rules]:
         kind = self.topics.kind(row["topic"])
         if not self._timed(row, prefs, book):  # no rule or preference times or caps this kind: skip the lookups
             return policy.Candidate(row["topic"], kind, _reach(row), valid_until=row.get("valid_until")), book.rules_for(frozenset())
         # An email has no place of its own: only the rules everywhere and the person's zone.
         places, number_zones = (frozenset(), ()) if is_email(row["to_addr"]) else _whereabouts(row["to_addr"])
-        own_zone = contact.get("timezone") if contact else None
+        own_zone = contact.timezone if contact else None
         zones = (own_zone,) if own_zone else number_zones or (self.default_zone,)
         candidate = policy.Candidate(
             topic=row["topic"],

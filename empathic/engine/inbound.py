@@ -15,22 +15,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.channels.base import Inbound
 from empathic.core.consent import ALL_TOPICS, ConsentAction, ConsentState
 from empathic.core.phones import InvalidPhoneNumber, normalize
-from empathic.core.topics import COMPLIANCE_TOPIC, TopicKind
+from empathic.core.topics import COMPLIANCE_TOPIC, TopicKind, Topics
 from empathic.engine import consents, lifecycle, outbox, webhooks
 from empathic.engine.project import SenderSettings
 from empathic.engine.runs import Flows
 from empathic.store import consent as consent_store
 from empathic.store import contacts as contact_store
 from empathic.store import messages as store
+from empathic.store.contacts import Contact
 from empathic.store import threads
-from empathic.store.records import MessageRow, NewMessage
+from empathic.store.records import NewMessage
 from empathic.understand import Intent, Understanding, understand
 from empathic.understand.keywords import Keyword, match_keyword, match_topic_opt_in, match_topic_opt_out
 
@@ -53,7 +53,7 @@ async def route(
     workspace_id: str,
     inbound: Inbound,
     sender: SenderSettings,
-    rules: outbox.OutboxRules,
+    acceptance: outbox.Acceptance,
     flows: Flows | None = None,
 ) -> Routed:
     """Store the text, say so (`message.received`), act on it (`_act`), confirm a change."""
@@ -63,24 +63,24 @@ async def route(
     now = inbound.at
     phone, reachable = _number_of(inbound.sender)
     contact = (await contact_store.ensure_by_phone(conn, workspace_id, [phone], now))[phone]
-    if rules.router is not None:  # our answers go back on the number they texted
-        await rules.router.stick(conn, workspace_id, contact["id"], inbound.channel)
+    if acceptance.router is not None:  # our answers go back on the number they texted
+        await acceptance.router.stick(conn, workspace_id, contact.id, inbound.channel)
     message = NewMessage.inbound(
-        workspace_id=workspace_id, contact_id=contact["id"], to_addr=inbound.to, from_addr=phone,
+        workspace_id=workspace_id, contact_id=contact.id, to_addr=inbound.to, from_addr=phone,
         body=storable_text(inbound.body), channel=inbound.channel, carrier_id=inbound.carrier_id, now=now,
     )
     await lifecycle.record_new(conn, [message], "received", now)
-    heard = Heard.of(inbound.body, _leavable(rules), now, contact.get("timezone") or "UTC")
+    heard = Heard.of(inbound.body, _leavable(acceptance.topics), now, contact.timezone or "UTC")
     await _announce(conn, message, inbound.body, heard)
-    state = (await consent_store.states(conn, workspace_id, [contact["id"]]))[contact["id"]]
-    texted = _Texted(conn, workspace_id, contact, message.id, inbound.body, reachable, now, state, sender, rules, flows)
+    state = (await consent_store.states(conn, workspace_id, [contact.id]))[contact.id]
+    texted = _Texted(conn, workspace_id, contact, message.id, inbound.body, reachable, now, state, sender, acceptance, flows)
     acted = await _act(texted, heard)
     reply_id = acted.reply_id
     if acted.reply_text and reachable:  # the one text that confirms a change
         request = outbox.MessageRequest(
             to=phone, body=acted.reply_text, topic=COMPLIANCE_TOPIC, idempotency_key=f"reply:{message.id}"
         )
-        reply_id = (await outbox.submit(conn, workspace_id, [request], rules, now))[0].id
+        reply_id = (await acceptance.submit(conn, workspace_id, [request], now))[0].id
     return Routed(message.id, acted.keyword, reply_id=reply_id, thread_id=acted.thread_id, run_id=acted.run_id)
 
 
@@ -139,19 +139,19 @@ class _Texted:
 
     conn: AsyncConnection
     workspace_id: str
-    contact: dict[str, Any]
+    contact: Contact
     message_id: str
     text: str  # as the carrier gave it
     reachable: bool  # a number we can text back
     now: datetime
     state: ConsentState
     sender: SenderSettings
-    rules: outbox.OutboxRules
+    acceptance: outbox.Acceptance
     flows: Flows | None
 
     @property
     def actor(self) -> str:
-        return f"contact:{self.contact['id']}"
+        return f"contact:{self.contact.id}"
 
     async def record_consent(self, topic: str, action: ConsentAction, source: str = "keyword") -> None:
         """The person changed their consent by this text (its evidence)."""
@@ -190,7 +190,7 @@ async def _act(t: _Texted, heard: Heard) -> _Acted:
     run_id = await _flow_run(t)
     if run_id is not None:
         return _Acted(run_id=run_id)
-    return _Acted(thread_id=await threads.open_for(t.conn, t.workspace_id, t.contact["id"], t.message_id, t.now))
+    return _Acted(thread_id=await threads.open_for(t.conn, t.workspace_id, t.contact.id, t.message_id, t.now))
 
 
 async def _all_topics(t: _Texted, *, opting_out: bool, source: str) -> _Acted:
@@ -200,7 +200,7 @@ async def _all_topics(t: _Texted, *, opting_out: bool, source: str) -> _Acted:
         await t.record_consent(ALL_TOPICS, ConsentAction.REVOKED if opting_out else ConsentAction.GRANTED, source)
         reply_text = t.sender.opt_out_text if opting_out else t.sender.opt_in_text
     if opting_out and t.flows is not None:
-        await t.flows.stop_contact(t.conn, t.workspace_id, t.contact["id"], t.now)
+        await t.flows.stop_contact(t.conn, t.workspace_id, t.contact.id, t.now)
     return _Acted(Keyword.OPT_OUT if opting_out else Keyword.OPT_IN, reply_text=reply_text)
 
 
@@ -216,12 +216,12 @@ async def _join_topic(t: _Texted, topic: str) -> _Acted:
     """A topic's opt-in ("START DEALS"); a marketing topic asks for a yes first (double opt-in)."""
     if t.state.granted(topic, "sms"):
         return _Acted(Keyword.OPT_IN)  # already subscribed: nothing changes, nothing to confirm
-    if t.rules.topics.kind(topic) is TopicKind.MARKETING and t.sender.double_opt_in:
+    if t.acceptance.topics.kind(topic) is TopicKind.MARKETING and t.sender.double_opt_in:
         if not t.reachable:
             return _Acted(Keyword.OPT_IN)
         reply_id = await consents.request_subscription(
             t.conn, t.workspace_id, t.contact, topic, source="keyword", actor=t.actor, evidence=t.message_id,
-            now=t.now, sender=t.sender, rules=t.rules,
+            now=t.now, sender=t.sender, acceptance=t.acceptance,
         )
         return _Acted(Keyword.OPT_IN, reply_id=reply_id)
     await t.record_consent(topic, ConsentAction.GRANTED)
@@ -254,7 +254,7 @@ async def _awaited_yes(t: _Texted) -> str | None:
     pending = t.state.pending("sms", t.now, consents.REQUEST_VALID)
     if not pending:
         return None
-    last = await store.last_handed_off(t.conn, t.workspace_id, t.contact["id"])
+    last = await store.last_handed_off(t.conn, t.workspace_id, t.contact.id)
     return pending[0] if last is not None and last.template == consents.REQUEST_TEMPLATE else None
 
 
@@ -264,18 +264,5 @@ def storable_text(text: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
 
 
-def _leavable(rules: outbox.OutboxRules) -> list[str]:
-    return [name for name, kind in rules.topics.kinds.items() if not kind.essential]
-
-
-def thread_view(thread: dict[str, Any], contact: dict[str, Any] | None, last: MessageRow | None) -> dict[str, Any]:
-    return {
-        "id": thread["id"],
-        "status": thread["status"],
-        "contact": contact_store.to_view(contact) if contact else None,
-        "last_message": store.to_view(last) if last else None,
-        "note": thread.get("note"),
-        "run_id": thread.get("run_id"),
-        "opened_at": thread["opened_at"].isoformat(),
-        "updated_at": thread["updated_at"].isoformat(),
-    }
+def _leavable(topics: Topics) -> list[str]:
+    return [name for name, kind in topics.kinds.items() if not kind.essential]

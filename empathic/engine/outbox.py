@@ -1,7 +1,7 @@
 """Accepting messages to send: validate, de-duplicate, attach the contact, queue durably.
 
-`submit` is the one way a message enters the outbox, whether it comes from the API, a
-trigger, a keyword reply or a person in the inbox. It validates everything before it
+`Acceptance.submit` is the one way a message enters the outbox, whether it comes from the
+API (through `Outbox`, which groups them), a trigger, a keyword reply or a person in the inbox. It validates everything before it
 writes anything, so a bad item in a batch stores nothing.
 """
 
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from empathic.core import sms
 from empathic.core.clock import Clock
 from empathic.core.emails import InvalidEmail, is_email, normalize_email
+from empathic.core.errors import InputError
 from empathic.core.routing import Destination, NoRoute
 from empathic.core.phones import InvalidPhoneNumber, normalize
 from empathic.core.topics import TopicKind, Topics, UnknownTopic
@@ -51,17 +52,16 @@ class MessageRequest:
     contact_id: str | None = None  # the contact it is for, when the caller knows (else found by `to`)
 
 
-class SubmitError(ValueError):
+class SubmitError(InputError):
     """A message that cannot be accepted: which item, which field, and why."""
 
     def __init__(self, field: str, detail: str, index: int | None = None) -> None:
-        where = field if index is None else f"messages[{index}].{field}"
-        super().__init__(f"{where}: {detail}")
-        self.field = where
-        self.detail = detail
+        super().__init__(field if index is None else f"messages[{index}].{field}", detail)
 
 
 class Router(Protocol):
+    """Which channel carries an accepted message, and from which address (engine.channels)."""
+
     def destination(self, to: str, topic: str) -> Destination:
         """What routing needs to know of a recipient (its country, number type …)."""
         ...
@@ -81,12 +81,29 @@ class Router(Protocol):
 
 
 @dataclass(frozen=True)
-class OutboxRules:
+class Acceptance:
+    """How a message is accepted: the rules it must meet and the one way it is queued (`submit`)."""
+
     topics: Topics
     sender: str
     default_region: str | None = "US"
     max_segments: int = 10
     router: Router | None = None  # None: no channel is chosen at accept (tests of the outbox alone)
+
+    def validate(self, requests: list[MessageRequest], *, numbered: bool = False) -> list[Checked]:
+        """Check every request (pure); the first bad one raises SubmitError naming it."""
+        return [_validate(r, self, i if numbered else None) for i, r in enumerate(requests)]
+
+    async def submit(
+        self, conn: AsyncConnection, workspace_id: str, requests: list[MessageRequest], now: datetime,
+        *, numbered: bool = False,
+    ) -> list[NewMessage]:
+        """Queue the requests in the caller's transaction; returns one message per request, in
+        order (a MessageRow where it was stored before).
+
+        A request whose idempotency key was seen before returns the first message, unchanged.
+        """
+        return await write(conn, workspace_id, self.validate(requests, numbered=numbered), self, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +117,7 @@ class Checked:
     destination: Destination | None = None  # when the rules route (read once, used at write)
 
 
-def validate(requests: list[MessageRequest], rules: OutboxRules, *, numbered: bool = False) -> list[Checked]:
-    """Check every request (pure); the first bad one raises SubmitError naming it."""
-    return [_validate(r, rules, i if numbered else None) for i, r in enumerate(requests)]
-
-
-def _validate(req: MessageRequest, rules: OutboxRules, index: int | None) -> Checked:
+def _validate(req: MessageRequest, rules: Acceptance, index: int | None) -> Checked:
     email = is_email(req.to)
     try:
         to = normalize_email(req.to) if email else normalize(req.to, req.region or rules.default_region)
@@ -160,28 +172,8 @@ def _default_validity(kind: TopicKind, now: datetime) -> datetime | None:
     return now + OTP_VALIDITY if kind is TopicKind.OTP else None
 
 
-async def submit(
-    conn: AsyncConnection,
-    workspace_id: str,
-    requests: list[MessageRequest],
-    rules: OutboxRules,
-    now: datetime,
-    *,
-    numbered: bool = False,
-) -> list[NewMessage]:
-    """Queue the requests; returns one message per request, in order (a MessageRow where it
-    was stored before).
-
-    A request whose idempotency key was seen before returns the first message, unchanged.
-    """
-    return await write(conn, workspace_id, validate(requests, rules, numbered=numbered), rules, now)
-
-
-_PERSON = ("id", "channel")  # what `write` reads of a contact found by number
-
-
 async def write(
-    conn: AsyncConnection, workspace_id: str, checked: list[Checked], rules: OutboxRules, now: datetime
+    conn: AsyncConnection, workspace_id: str, checked: list[Checked], rules: Acceptance, now: datetime
 ) -> list[NewMessage]:
     """Queue validated requests in the caller's transaction; one message per request, in order."""
     keys = [c.request.idempotency_key for c in checked if c.request.idempotency_key]
@@ -193,7 +185,9 @@ async def write(
     fresh = [c.to for c in checked if c.request.idempotency_key not in existing and not c.request.contact_id]
     fresh_phones = [to for to in fresh if not is_email(to)]
     fresh_emails = [to for to in fresh if is_email(to)]
-    people = await contact_store.ensure_by_phone(conn, workspace_id, fresh_phones, now, _PERSON) if fresh_phones else {}
+    people: dict[str, contact_store.Contact | contact_store.Addressee] = {}  # who each fresh `to` is
+    if fresh_phones:
+        people.update(await contact_store.ensure_addressees_by_phone(conn, workspace_id, fresh_phones, now))
     if fresh_emails:
         people.update(await contact_store.ensure_by_email(conn, workspace_id, fresh_emails, now))
 
@@ -201,11 +195,13 @@ async def write(
     results: list[NewMessage] = []
     new_rows: list[NewMessage] = []
     stuck: dict[str, list[str]] = {}  # channel -> contacts who get their sticky channel now
+    sticky: dict[str, str] = {}  # contact id -> the channel this batch gave them (they had none)
     for c in checked:
         req, to, count, priority = c.request, c.to, c.count, c.priority
         if req.idempotency_key and req.idempotency_key in existing:
             results.append(existing[req.idempotency_key])
             continue
+        person: contact_store.Contact | contact_store.Addressee
         if req.contact_id:
             if req.contact_id not in known:
                 raise SubmitError("contact_id", f"no contact {req.contact_id!r} in this workspace")
@@ -215,12 +211,13 @@ async def write(
         channel, sender = None, rules.sender
         if rules.router is not None:
             assert c.destination is not None
-            channel, sender = rules.router.route(c.destination, person.get("channel"), down)
-            if person.get("channel") is None and count is not None:  # SMS conversations stick
-                person["channel"] = channel
-                stuck.setdefault(channel, []).append(person["id"])
+            current = person.channel or sticky.get(person.id)
+            channel, sender = rules.router.route(c.destination, current, down)
+            if current is None and count is not None:  # SMS conversations stick
+                sticky[person.id] = channel
+                stuck.setdefault(channel, []).append(person.id)
         row = NewMessage.outbound(
-            workspace_id=workspace_id, contact_id=person["id"], to_addr=to, from_addr=sender, body=req.body,
+            workspace_id=workspace_id, contact_id=person.id, to_addr=to, from_addr=sender, body=req.body,
             subject=req.subject, html=req.html, topic=req.topic, priority=priority,
             encoding=count.encoding.value if count else "email", segments=count.segments if count else None,
             idempotency_key=req.idempotency_key, channel=channel, template=req.template, event_id=req.event_id,
@@ -246,16 +243,16 @@ class Outbox:
     Each caller still gets its own rows back, and only after they are durable.
     """
 
-    def __init__(self, db: Database, clock: Clock, rules: OutboxRules, on_commit: Callable[[], None]) -> None:
+    def __init__(self, db: Database, clock: Clock, acceptance: Acceptance, on_commit: Callable[[], None]) -> None:
         self.db = db
         self.clock = clock
-        self.rules = rules
+        self.acceptance = acceptance
         self.on_commit = on_commit
         self._pending: list[_Submission] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def submit(self, workspace_id: str, requests: list[MessageRequest], *, numbered: bool = False) -> list[NewMessage]:
-        checked = validate(requests, self.rules, numbered=numbered)  # bad input fails alone, at once
+        checked = self.acceptance.validate(requests, numbered=numbered)  # bad input fails alone, at once
         done: asyncio.Future[list[NewMessage]] = asyncio.get_running_loop().create_future()
         self._pending.append(_Submission(workspace_id, checked, done))
         if self._writer is None or self._writer.done():
@@ -294,7 +291,7 @@ class Outbox:
         async with self.db.transaction() as conn:
             now = self.clock.now()
             for workspace_id, subs in by_workspace.items():
-                rows = await write(conn, workspace_id, [c for s in subs for c in s.checked], self.rules, now)
+                rows = await write(conn, workspace_id, [c for s in subs for c in s.checked], self.acceptance, now)
                 start = 0
                 for one in subs:
                     written.append((one, rows[start : start + len(one.checked)]))

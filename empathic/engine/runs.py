@@ -24,12 +24,14 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.consent import ConsentAction
+from empathic.core.errors import InputError
 from empathic.core.ids import new_id
+from empathic.core.json import Json
 from empathic.core.phones import timezone_for
 from empathic.core.templates import Email, TemplateError
 from empathic.core.topics import TopicKind
@@ -44,6 +46,7 @@ from empathic.store import contacts as contact_store
 from empathic.store import flows as store
 from empathic.store import messages as message_store
 from empathic.store import threads, timers
+from empathic.store.contacts import Contact
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +57,8 @@ REPLY_WINDOW = timedelta(minutes=15)  # texts this soon after the person's reply
 UNREACHED = frozenset({"blocked", "failed", "expired", "undelivered"})
 
 
-class RunError(ValueError):
-    def __init__(self, field: str, detail: str) -> None:
-        super().__init__(f"{field}: {detail}")
-        self.field = field
-        self.detail = detail
+class RunError(InputError):
+    """A run that cannot start: no such flow (`flow`), or its data does not fit it."""
 
 
 @lru_cache(maxsize=512)
@@ -69,16 +69,17 @@ def _parsed(version_id: str, source: str) -> model.Flow:
 @dataclass(frozen=True)
 class Started:
     run: dict[str, Any]
+    contact: Contact  # as the run's first steps left it (they may update it)
     replayed: bool = False
 
 
 class Flows:
     """The flow engine of one project: which flows exist, and every run's next move."""
 
-    def __init__(self, project: Project, catalog: Catalog, rules: outbox.OutboxRules) -> None:
+    def __init__(self, project: Project, catalog: Catalog, acceptance: outbox.Acceptance) -> None:
         self.project = project
         self.catalog = catalog
-        self.rules = rules
+        self.acceptance = acceptance  # how a run's texts are queued
 
     # -- definitions ----------------------------------------------------------------------
 
@@ -90,7 +91,7 @@ class Flows:
     async def known(self, conn: AsyncConnection, workspace_id: str) -> loader.Known:
         templates = await self.catalog.templates(conn, workspace_id)
         return loader.Known(
-            topics=frozenset(self.rules.topics.kinds), templates=frozenset(templates), emails=frozenset(self.project.emails)
+            topics=frozenset(self.acceptance.topics.kinds), templates=frozenset(templates), emails=frozenset(self.project.emails)
         )
 
     async def store_flow(self, conn: AsyncConnection, workspace_id: str, name: str, source: str, now: datetime) -> tuple[dict[str, Any], bool]:
@@ -140,7 +141,7 @@ class Flows:
         conn: AsyncConnection,
         workspace_id: str,
         name: str,
-        contact: dict[str, Any],
+        contact: Contact,
         now: datetime,
         *,
         trigger: str,
@@ -156,7 +157,7 @@ class Flows:
         if idempotency_key:
             seen = await store.by_key(conn, workspace_id, idempotency_key)
             if seen:
-                return Started(seen, replayed=True)
+                return Started(seen, contact, replayed=True)
         head = head or (await store.current(conn, workspace_id)).get(name)
         if head is None:
             raise RunError("flow", f"no flow {name!r} in this workspace")
@@ -167,24 +168,24 @@ class Flows:
                 once = flow.once_per.render(contact=contact_store.to_view(contact), event=event or {}, vars=variables or {}, reply={})
             except TemplateError as exc:
                 raise RunError("data", f"flow {name!r}: once_per: {exc.detail}") from None
-            idempotency_key = f"once:{name}:{contact['id']}:{once}"[:200]
+            idempotency_key = f"once:{name}:{contact.id}:{once}"[:200]
             seen = await store.by_key(conn, workspace_id, idempotency_key)
             if seen:
-                return Started(seen, replayed=True)
+                return Started(seen, contact, replayed=True)
         row = {
-            "id": new_id("run"), "workspace_id": workspace_id, "contact_id": contact["id"], "flow": name,
+            "id": new_id("run"), "workspace_id": workspace_id, "contact_id": contact.id, "flow": name,
             "version_id": key, "status": store.ACTIVE,
             "priority": flow.priority, "waiting": None, "state": RunState.start(key, event, variables),
             "trigger": trigger, "event_id": (event or {}).get("id"), "idempotency_key": idempotency_key,
             "outcome": None, "error": None, "created_at": now, "updated_at": now, "ended_at": None,
         }
-        if not contact.get("phone") and not (fallback.usable_email(contact) and self._by_email(flow)):
+        if not contact.phone and not (fallback.usable_email(contact) and self._by_email(flow)):
             row.update(status="skipped", error="the contact has no phone number", ended_at=now)
             await store.add_run(conn, row)
-            return Started(row)
+            return Started(row, contact)
         if flow.conversational:
-            await store.lock_contact(conn, workspace_id, contact["id"])  # two starts at once: one waits
-            talking = [r for r in await store.open_runs(conn, workspace_id, contact["id"])
+            await store.lock_contact(conn, workspace_id, contact.id)  # two starts at once: one waits
+            talking = [r for r in await store.open_runs(conn, workspace_id, contact.id)
                        if r["status"] == store.ACTIVE and r["waiting"] in HOLDING]
             if talking:
                 active = talking[0]
@@ -195,15 +196,16 @@ class Flows:
                 elif flow.when_busy == "skip" and not takes_over:
                     row.update(status="skipped", error=f"the contact was talking with flow {active['flow']!r}", ended_at=now)
                     await store.add_run(conn, row)
-                    return Started(row)
+                    return Started(row, contact)
                 # else queue: it starts and parks at its first question
         if in_reply_to is not None:  # started by the person's own text: it is the run's first reply
             row["state"] = replace(row["state"], reply=Heard((event or {}).get("data", {}).get("text"), in_reply_to, now))
         await store.add_run(conn, row)
-        return Started(await self._advance(conn, row, contact, fi.Start(), now, in_reply_to=in_reply_to))
+        run, contact = await self._advance(conn, row, contact, fi.Start(), now, in_reply_to=in_reply_to)
+        return Started(run, contact)
 
     async def start_for_event(
-        self, conn: AsyncConnection, workspace_id: str, contact: dict[str, Any], event: dict[str, Any], now: datetime
+        self, conn: AsyncConnection, workspace_id: str, contact: Contact, event: dict[str, Any], now: datetime
     ) -> list[dict[str, Any]]:
         started = []
         for name, head in sorted((await store.current(conn, workspace_id)).items()):
@@ -213,10 +215,11 @@ class Flows:
                     idempotency_key=f"{event['id']}:{name}", head=head,
                 )
                 started.append(result.run)
+                contact = result.contact  # the next flow sees what this one changed
         return started
 
     async def keyword(
-        self, conn: AsyncConnection, workspace_id: str, contact: dict[str, Any], text: str, message_id: str, now: datetime
+        self, conn: AsyncConnection, workspace_id: str, contact: Contact, text: str, message_id: str, now: datetime
     ) -> dict[str, Any] | None:
         """Start the flow whose keyword begins the person's text ("WATCH sku123"), if any."""
         words = text.strip().split(maxsplit=1)
@@ -250,23 +253,24 @@ class Flows:
             by_topic = topic in self.project.fallback and message.template_name in self.project.emails
             if not (message.channel != "sms" or message.fallback == "email" or by_topic):
                 return False
-            if not fallback.can_email(self.rules, topic):
+            if not fallback.can_email(self.acceptance.router, topic):
                 return False
         return True
 
     # -- feeding --------------------------------------------------------------------------
 
     async def reply(
-        self, conn: AsyncConnection, workspace_id: str, contact: dict[str, Any], text: str, message_id: str, now: datetime
+        self, conn: AsyncConnection, workspace_id: str, contact: Contact, text: str, message_id: str, now: datetime
     ) -> dict[str, Any] | None:
         """Give the person's reply to the run waiting for it; None if no run waits for one."""
-        for run in await store.open_runs(conn, workspace_id, contact["id"]):
+        for run in await store.open_runs(conn, workspace_id, contact.id):
             if run["status"] == store.ACTIVE and run["waiting"] == "reply":
                 unreached = await self._unreached(conn, run)
                 if unreached is not None:  # they never got the question: this reply is not its answer
                     await self._end(conn, run, "failed", now, error=unreached)
                     return None
-                return await self._advance(conn, run, contact, fi.Reply(text, message_id), now, in_reply_to=message_id)
+                moved, _ = await self._advance(conn, run, contact, fi.Reply(text, message_id), now, in_reply_to=message_id)
+                return moved
         return None
 
     async def _unreached(self, conn: AsyncConnection, run: dict[str, Any]) -> str | None:
@@ -288,7 +292,7 @@ class Flows:
             contact = await contact_store.get(conn, run["workspace_id"], run["contact_id"])
             if contact is None:
                 continue
-            runs[run["id"]] = await self._advance(
+            runs[run["id"]], _ = await self._advance(
                 conn, run, contact, fi.Timer(timer.payload["seq"], timer.payload["purpose"]), now
             )
             moved += 1
@@ -303,16 +307,16 @@ class Flows:
         if contact is not None:
             await self._advance(conn, run, contact, result, now)
 
-    async def close_thread(self, conn: AsyncConnection, workspace_id: str, thread: dict[str, Any], now: datetime) -> None:
+    async def close_thread(self, conn: AsyncConnection, workspace_id: str, thread: threads.Thread, now: datetime) -> None:
         """A person closes an inbox thread: a run that handed it over goes on (or ends)."""
-        await threads.set_status(conn, thread["id"], "closed", now)
-        contact_id = thread["contact_id"]
+        await threads.set_status(conn, thread.id, "closed", now)
+        contact_id = thread.contact_id
         contact = await contact_store.get(conn, workspace_id, contact_id)
         if contact is None:
             return
         for run in await store.open_runs(conn, workspace_id, contact_id):
             if run["status"] == store.ACTIVE and run["waiting"] == "handoff":
-                await self._advance(conn, run, contact, fi.HandoffClosed(), now)
+                _, contact = await self._advance(conn, run, contact, fi.HandoffClosed(), now)
 
     async def stop_contact(self, conn: AsyncConnection, workspace_id: str, contact_id: str, now: datetime) -> int:
         """The person opted out: every run of theirs ends (`stopped`)."""
@@ -328,14 +332,15 @@ class Flows:
     # -- the one place a run moves --------------------------------------------------------
 
     async def _advance(
-        self, conn: AsyncConnection, run: dict[str, Any], contact: dict[str, Any], given: fi.Input, now: datetime,
+        self, conn: AsyncConnection, run: dict[str, Any], contact: Contact, given: fi.Input, now: datetime,
         *, in_reply_to: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], Contact]:
+        """Move the run by `given`; the run as it now is, and the contact as its steps left it."""
         ws = run["workspace_id"]
         frames = {f.flow for f in run["state"].frames}
         lib = await self.library(conn, ws, frames)
-        zone = contact.get("timezone") or (timezone_for(contact["phone"]) if contact.get("phone") else None) or "UTC"
-        others = [r for r in await store.open_runs(conn, ws, contact["id"]) if r["id"] != run["id"]]
+        zone = contact.timezone or (timezone_for(contact.phone) if contact.phone else None) or "UTC"
+        others = [r for r in await store.open_runs(conn, ws, contact.id) if r["id"] != run["id"]]
         free = not any(r["status"] == store.ACTIVE and r["waiting"] in HOLDING for r in others)
         ctx = fi.Context(now=now, contact=contact_store.to_view(contact), timezone=zone, conversation_free=free,
                          fallback_topics=self.project.fallback)
@@ -343,25 +348,25 @@ class Flows:
         state = result.state
         sent: list[str] = []
         try:
-            sent = await self._apply(conn, run, contact, result.effects, now, in_reply_to or _recent_reply(state, now))
+            sent, contact = await self._apply(conn, run, contact, result.effects, now, in_reply_to or _recent_reply(state, now))
         except outbox.SubmitError as exc:
             state = replace(state, status="failed", error=f"a text cannot be sent: {exc.detail}", wait=None)
         if not state.active:  # _end sees what the run waited for before: was it holding?
             ended = await self._end(conn, {**run, "state": state}, state.status, now,
                                     outcome=state.outcome, error=state.error)
-            return {**ended, "sent": sent}
+            return {**ended, "sent": sent}, contact
         assert state.wait is not None  # an active run waits
         waiting = state.wait.kind
         await store.save_run(conn, run["id"], now, state=state, waiting=waiting)
         if run["waiting"] in HOLDING and waiting not in HOLDING:
-            await self._next_turn(conn, ws, contact["id"], now)
-        return {**run, "state": state, "waiting": waiting, "updated_at": now, "sent": sent}
+            await self._next_turn(conn, ws, contact.id, now)
+        return {**run, "state": state, "waiting": waiting, "updated_at": now, "sent": sent}, contact
 
     async def _apply(
-        self, conn: AsyncConnection, run: dict[str, Any], contact: dict[str, Any], effects: list[fi.Effect],
+        self, conn: AsyncConnection, run: dict[str, Any], contact: Contact, effects: list[fi.Effect],
         now: datetime, in_reply_to: str | None,
-    ) -> list[str]:
-        """Carry out the effects; the ids of the texts queued."""
+    ) -> tuple[list[str], Contact]:
+        """Carry out the effects; the ids of the texts queued, and the contact as they left it."""
         ws = run["workspace_id"]
         event_id = run["event_id"] if run["trigger"].startswith("event:") else None
         texts: list[outbox.MessageRequest] = []
@@ -371,19 +376,19 @@ class Flows:
                 continue
             for reach in _reaches(e, contact):
                 email = reach == "email"
-                address = contact.get(_ADDRESS[reach])
+                address = _address(contact, reach)
                 if not address:
                     raise outbox.SubmitError("to", f"the contact has no {'email address' if email else 'phone number'}")
-                if not email and e.fallback and e.subject and fallback.usable_email(contact) and fallback.can_email(self.rules, e.topic):
+                if not email and e.fallback and e.subject and fallback.usable_email(contact) and fallback.can_email(self.acceptance.router, e.topic):
                     fallbacks.append((len(texts), Email(e.subject, e.email_text or e.text, e.html), e.fallback))
                 texts.append(outbox.MessageRequest(
                     to=address, body=(e.email_text or e.text) if email else e.text, topic=e.topic, event_id=event_id,
                     idempotency_key=f"{run['id']}:{e.key}" + (":email" if email else ""),
                     in_reply_to=None if email else in_reply_to,
                     subject=e.subject if email else None, html=e.html if email else None,
-                    contact_id=contact["id"],
+                    contact_id=contact.id,
                 ))
-        rows = await outbox.submit(conn, ws, texts, self.rules, now) if texts else []  # validates all first
+        rows = await self.acceptance.submit(conn, ws, texts, now) if texts else []  # validates all first
         sent = [m.id for m in rows]
         await fallback.remember(conn, ws, [(rows[i], email, why) for i, email, why in fallbacks], now)
         schedule: list[timers.Timer] = []
@@ -396,34 +401,36 @@ class Flows:
                     "body": effect.body, "timeout": effect.timeout, "retries": effect.retries, "attempts": 0,
                 }, ws))
             elif isinstance(effect, fi.UpdateContact):
-                await self._update_contact(conn, ws, contact, effect.changes, now)
+                contact = await self._update_contact(conn, ws, contact, effect.changes, now)
             elif isinstance(effect, fi.ChangeConsent):
                 await self._consent(conn, ws, contact, run, effect, now)
             elif isinstance(effect, fi.OpenHandoff):
-                last = await message_store.thread(conn, ws, contact["id"])
+                last = await message_store.thread(conn, ws, contact.id)
                 await threads.open_for(
-                    conn, ws, contact["id"], last[-1].id if last else None, now, note=effect.note, run_id=run["id"]
+                    conn, ws, contact.id, last[-1].id if last else None, now, note=effect.note, run_id=run["id"]
                 )
         await timers.schedule(conn, schedule)
-        return sent
+        return sent, contact
 
     async def _update_contact(
-        self, conn: AsyncConnection, ws: str, contact: dict[str, Any], changes: dict[str, Any], now: datetime
-    ) -> None:
-        direct = {k: v for k, v in changes.items() if not k.startswith("attributes.")}
+        self, conn: AsyncConnection, ws: str, contact: Contact, changes: Json, now: datetime
+    ) -> Contact:
+        """Store a `set` step's changes; the contact with them."""
+        # The flow loader lets a step set only these fields (flows.steps.set.CONTACT_FIELDS) and attributes.
+        direct = cast(contact_store.ContactChanges, {k: v for k, v in changes.items() if not k.startswith("attributes.")})
         attributes = {k.removeprefix("attributes."): v for k, v in changes.items() if k.startswith("attributes.")}
         if attributes:
-            direct["attributes"] = {**(contact.get("attributes") or {}), **attributes}
-        await contact_store.update_fields(conn, ws, contact["id"], now, direct)
-        contact.update(direct)
+            direct["attributes"] = {**contact.attributes, **attributes}
+        await contact_store.update_fields(conn, ws, contact.id, now, direct)
+        return replace(contact, **direct)
 
     async def _consent(
-        self, conn: AsyncConnection, ws: str, contact: dict[str, Any], run: dict[str, Any], effect: fi.ChangeConsent,
+        self, conn: AsyncConnection, ws: str, contact: Contact, run: dict[str, Any], effect: fi.ChangeConsent,
         now: datetime,
     ) -> None:
         actor = f"flow:{run['flow']}"
         evidence = effect.reply_message_id or run["id"]
-        state = (await consent_store.states(conn, ws, [contact["id"]]))[contact["id"]]
+        state = (await consent_store.states(conn, ws, [contact.id]))[contact.id]
         if not effect.subscribe:
             if not state.opted_out(effect.topic, "sms"):
                 await consents.record(conn, ws, contact, topic=effect.topic, action=ConsentAction.REVOKED,
@@ -432,11 +439,12 @@ class Flows:
             return
         if state.granted(effect.topic, "sms"):
             return
-        marketing = self.rules.topics.kind(effect.topic) is TopicKind.MARKETING
+        marketing = self.acceptance.topics.kind(effect.topic) is TopicKind.MARKETING
         if marketing and effect.reply_message_id is None and self.project.sender.double_opt_in:
             # nobody said yes in this run: ask them (double opt-in), never assume consent
             await consents.request_subscription(conn, ws, contact, effect.topic, source="api", actor=actor,
-                                                evidence=evidence, now=now, sender=self.project.sender, rules=self.rules)
+                                                evidence=evidence, now=now, sender=self.project.sender,
+                                                acceptance=self.acceptance)
             return
         await consents.record(conn, ws, contact, topic=effect.topic, action=ConsentAction.GRANTED,
                               source="reply" if effect.reply_message_id else "api", actor=actor, evidence=evidence,
@@ -475,22 +483,24 @@ class Flows:
             if not parked:
                 return
             tried.add(parked[0]["id"])  # one that failed to ask does not block the next
-            await self._advance(conn, parked[0], contact, fi.Turn(), now)
+            _, contact = await self._advance(conn, parked[0], contact, fi.Turn(), now)
 
 
-_ADDRESS = {"sms": "phone", "email": "email"}  # the contact field each reach sends to
+def _address(contact: Contact, reach: str) -> str | None:
+    """Where the contact gets a send that goes by `reach` (sms or email)."""
+    return contact.email if reach == "email" else contact.phone
 
 
-def _reaches(send: fi.SendText, contact: dict[str, Any]) -> tuple[str, ...]:
+def _reaches(send: fi.SendText, contact: Contact) -> tuple[str, ...]:
     """Where a send goes: `both` goes to the addresses the contact has (by text when they
     have neither, so the run fails saying the number is missing); a text that may fall back
     goes by email to a contact without a number."""
     channel = send.channel
-    if channel == "sms" and send.fallback and send.subject and not contact.get("phone") and contact.get("email"):
+    if channel == "sms" and send.fallback and send.subject and not contact.phone and contact.email:
         return ("email",)
     if channel != "both":
         return (channel,)
-    return tuple(r for r in ("sms", "email") if contact.get(_ADDRESS[r])) or ("sms",)
+    return tuple(r for r in ("sms", "email") if _address(contact, r)) or ("sms",)
 
 
 def _recent_reply(state: RunState, now: datetime) -> str | None:

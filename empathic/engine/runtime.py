@@ -113,14 +113,14 @@ class Runtime:
         self.channels = Channels(self.project, self.project.topics, built, self.shards)
         # The built-in carrier, if the project uses it (its phones are the API's /v1/simulator).
         self.simulator: Simulator | None = next((c for c in built.values() if isinstance(c, Simulator)), None)
-        self.rules = outbox.OutboxRules(
+        self.acceptance = outbox.Acceptance(
             topics=self.project.topics,
             sender=self.project.sender.number,
             default_region=settings.default_region,
             max_segments=settings.max_segments,
             router=self.channels,
         )
-        self.outbox = outbox.Outbox(self.db, self.clock, self.rules, on_commit=self.committed)
+        self.outbox = outbox.Outbox(self.db, self.clock, self.acceptance, on_commit=self.committed)
         self.webhooks = WebhookSender(self.db, self.clock)
         gate = Gate(self.project.topics, self.project.regulations)
         self.early = receipts.Early()  # receipts this process got before their text was recorded sent
@@ -135,9 +135,8 @@ class Runtime:
         self.dispatchers = {
             dispatcher_key(name, k): Dispatcher(
                 self.db, self.clock, channel, self.project.topics, settings.dispatch, on_commit=self.webhooks.wake,
-                gate=gate, channels=self.channels, shard=k, early=self.early,
-                fence=partial(self.duties.still_mine, name=duty_name(name, k)) if settings.run_workers else None,
-                fresh=partial(self.duties.fresh, duty_name(name, k)) if settings.run_workers else None,
+                gate=gate, failover=self.channels, shard=k, early=self.early,
+                lease=self.duties.lease(duty_name(name, k)) if settings.run_workers else None,
             )
             for name, shards in self.shards.items() for k, channel in enumerate(shards)
         }
@@ -145,17 +144,17 @@ class Runtime:
             for name, shards in self.shards.items():
                 for k, channel in enumerate(shards):
                     if isinstance(channel, Simulator) and isinstance(channel.carrier_log, StoredCarrierLog):
-                        channel.carrier_log.fence = partial(self.duties.still_mine, name=duty_name(name, k))
+                        channel.carrier_log.fence = self.duties.lease(duty_name(name, k)).still_mine
         postgres = settings.database_url if not self.db.is_sqlite else None
         self.waker = Waker(
             postgres_dsn=postgres.replace("+asyncpg", "") if postgres else None,
             schema=settings.database_schema, data_dir=settings.data_dir,
         )
-        self.flows = Flows(self.project, self.catalog, self.rules)
+        self.flows = Flows(self.project, self.catalog, self.acceptance)
         self.scheduler = Scheduler(
             self.db, self.clock, on_released=self.flows_moved, flows=self.flows,
             receipt_timeout=self.settings.dispatch.receipt_timeout,
-            fallback=EmailFallback(self.project.fallback, self.rules),
+            fallback=EmailFallback(self.project.fallback, self.acceptance),
             receipt_timeouts={e.name: e.receipt_timeout for e in self.project.channels if e.receipt_timeout},
         )
         # Channels that ask their carrier about overdue receipts (SMPP `query_after`): a loop
@@ -283,7 +282,7 @@ class Runtime:
 
     async def on_inbound(self, message: Inbound) -> str:
         async with self.db.transaction() as conn:
-            routed = await inbound.route(conn, self.workspace_id, message, self.project.sender, self.rules, self.flows)
+            routed = await inbound.route(conn, self.workspace_id, message, self.project.sender, self.acceptance, self.flows)
         self.flows_moved()
         return routed.message_id
 

@@ -60,6 +60,7 @@ from empathic.flows.loader import FlowError, Problem, read_yaml
 from empathic.flows.model import parse_duration
 from empathic.store import flows as flow_store
 from empathic.store import threads, timers
+from empathic.store.contacts import Contact
 from empathic.store.db import Database, sqlite_url
 
 DEFAULT_NOW = "2026-03-03T10:00:00"  # a Tuesday morning
@@ -212,11 +213,11 @@ class _Player:
         self.flow = flow
         self.result = result
         self.seen = 0
-        self.contact: dict[str, Any] = {}
+        self.contact: Contact  # made by `setup`
 
     @property
     def phone(self) -> str:
-        return str(self.contact["phone"])
+        return str(self.contact.phone)
 
     @property
     def _simulator(self) -> Simulator:
@@ -229,7 +230,7 @@ class _Player:
         given = ContactInput(cfg.get("phone", "+14155550123"), cfg.get("email"), cfg.get("timezone"),
                              cfg.get("locale"), None, cfg.get("attributes") or {})
         async with self.rt.db.transaction() as conn:
-            self.contact = await upsert_contact(conn, self.rt.workspace_id, given, self.rt.rules, self.clock.now())
+            self.contact = await upsert_contact(conn, self.rt.workspace_id, given, self.rt.settings.default_region, self.clock.now())
             for topic in cfg.get("consent") or []:
                 await consents.record(conn, self.rt.workspace_id, self.contact, topic=topic, action=ConsentAction.GRANTED,
                                       source="web_form", actor="transcript", evidence="transcript setup", now=self.clock.now())
@@ -289,7 +290,7 @@ class _Player:
         event = EventInput(kind, ContactInput(self.phone), data)
         try:
             async with self.rt.db.transaction() as conn:
-                await ingest(conn, self.rt.workspace_id, event, self.rt.catalog, self.rt.rules, self.clock.now(), self.rt.flows)
+                await ingest(conn, self.rt.workspace_id, event, self.rt.catalog, self.rt.acceptance, self.clock.now(), self.rt.flows)
         except EventError as exc:
             raise _StepFailed(f"the event was refused: {exc}") from None
         await self.settle()
@@ -331,7 +332,7 @@ class _Player:
 
     async def _latest_run(self, flow: str | None) -> dict[str, Any] | None:
         async with self.rt.db.transaction() as conn:
-            rows = await flow_store.page(conn, self.rt.workspace_id, contact_id=self.contact["id"], flow=flow or None,
+            rows = await flow_store.page(conn, self.rt.workspace_id, contact_id=self.contact.id, flow=flow or None,
                                     status=None, limit=1, cursor=None)
         return rows[0] if rows else None
 
@@ -351,14 +352,14 @@ class _Player:
 
     async def _thread(self, expected: str) -> None:
         async with self.rt.db.transaction() as conn:
-            thread = await threads.of_contact(conn, self.rt.workspace_id, self.contact["id"])
-        status = thread["status"] if thread else None
+            thread = await threads.of_contact(conn, self.rt.workspace_id, self.contact.id)
+        status = thread.status if thread else None
         if (status or "none") != expected:
             raise _StepFailed(f"the inbox thread is {status or 'none'}, expected {expected}")
 
     async def _close_thread(self) -> None:
         async with self.rt.db.transaction() as conn:
-            thread = await threads.of_contact(conn, self.rt.workspace_id, self.contact["id"])
+            thread = await threads.of_contact(conn, self.rt.workspace_id, self.contact.id)
             if thread is None:
                 raise _StepFailed("there is no inbox thread to close")
             await self.rt.flows.close_thread(conn, self.rt.workspace_id, thread, self.clock.now())

@@ -43,10 +43,11 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import RowMapping, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.clock import Clock
+from empathic.core.errors import InputError
 from empathic.core.ids import new_id
 from empathic.core.signing import HEADER as SIGNATURE_HEADER
 from empathic.core.signing import new_secret, sign
@@ -71,12 +72,12 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
 
 
-class WebhookInputError(ValueError):
-    """A webhook definition we cannot accept; `field` is "url" or "events"."""
+class WebhookInputError(InputError):
+    """A webhook definition we cannot accept; `field` is "url" or "events", and the
+    message says it (it names the field itself)."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(field, message, message=message)
 
 
 # -- the webhooks a workspace registers --------------------------------------------------
@@ -586,7 +587,7 @@ def _check_events(events: object) -> list[str]:
     return sorted(set(events))
 
 
-def _webhook_out(row: Any) -> dict[str, Any]:
+def _webhook_out(row: RowMapping) -> dict[str, Any]:
     return {
         "id": row["id"],
         "url": row["url"],

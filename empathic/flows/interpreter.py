@@ -130,8 +130,8 @@ Effect = SendText | Schedule | HttpCall | UpdateContact | ChangeConsent | OpenHa
 
 
 class Library(Protocol):
-    """The flows and templates a run may use: the one way flows/ looks them up. The engine's is
-    backed by stored versions (`empathic.engine.runs.Library`); `StaticLibrary` holds them."""
+    """The flows and templates a run may use: the one way flows/ looks them up.
+    `StaticLibrary` is the one implementation (the engine fills it from stored versions)."""
 
     def flow(self, key: str) -> model.Flow: ...
 

@@ -7,6 +7,7 @@ through `RunState.from_json`, which migrates a state stored by an older release)
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -16,8 +17,11 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.ids import new_id
-from empathic.flows.state import RunState
+from empathic.flows.state import RunState, StateVersionError
+from empathic.store.paging import newest_first
 from empathic.store.schema import contacts, flow_runs, flow_versions, flows
+
+log = logging.getLogger(__name__)
 
 PROJECT = ""  # the workspace_id of versions that come from the project's files
 
@@ -115,6 +119,19 @@ def _run(row: RowMapping) -> dict[str, Any]:
     return {**row, "state": RunState.from_json(row["state"])}
 
 
+def _readable(rows: Iterable[RowMapping]) -> list[dict[str, Any]]:  # run rows: no record of their own yet
+    """The runs this release can read. A state it cannot (stored by a newer release before a
+    rollback) is left as it is for that release, not misread, and does not hold up the
+    contact's other texts: the run is skipped, with a warning."""
+    readable = []
+    for row in rows:
+        try:
+            readable.append(_run(row))
+        except StateVersionError as exc:
+            log.warning("run %s skipped: %s", row["id"], exc)
+    return readable
+
+
 async def add_run(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(insert(flow_runs).values(**{**row, "state": row["state"].to_json()}))
 
@@ -140,7 +157,7 @@ async def runs_by_ids(conn: AsyncConnection, run_ids: Iterable[str]) -> dict[str
     query = select(flow_runs).where(flow_runs.c.id.in_(wanted))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    return {r["id"]: _run(r) for r in (await conn.execute(query)).mappings()}
+    return {r["id"]: r for r in _readable((await conn.execute(query)).mappings())}
 
 
 async def by_key(conn: AsyncConnection, workspace_id: str, key: str) -> dict[str, Any] | None:
@@ -174,7 +191,7 @@ async def open_runs(conn: AsyncConnection, workspace_id: str, contact_id: str) -
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    return [_run(r) for r in (await conn.execute(query)).mappings()]
+    return _readable((await conn.execute(query)).mappings())
 
 
 async def page(
@@ -188,7 +205,6 @@ async def page(
         conditions.append(flow_runs.c.flow == flow)
     if status:
         conditions.append(flow_runs.c.status == status)
-    if cursor:
-        conditions.append(flow_runs.c.id < cursor)
-    rows = await conn.execute(select(flow_runs).where(and_(*conditions)).order_by(flow_runs.c.id.desc()).limit(limit))
+    query = select(flow_runs).where(and_(*conditions))
+    rows = await conn.execute(newest_first(query, flow_runs.c.id, limit=limit, cursor=cursor))
     return [_run(r) for r in rows.mappings()]

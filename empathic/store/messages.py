@@ -21,6 +21,7 @@ from sqlalchemy.sql.expression import ColumnClause
 from empathic.core.messages import Direction, Status
 from empathic.core.policy import content_key
 from empathic.store import bulk
+from empathic.store.paging import newest_first
 from empathic.store.records import MessageRow, NewMessage
 from empathic.store.schema import carrier_ids, message_events, message_keys, messages
 
@@ -356,8 +357,6 @@ async def page(
     since: datetime | None = None,
 ) -> list[MessageRow]:
     query = select(messages).where(messages.c.workspace_id == workspace_id)
-    if cursor:
-        query = query.where(messages.c.id < cursor)
     if contact_id:
         query = query.where(messages.c.contact_id == contact_id)
     if status:
@@ -366,7 +365,7 @@ async def page(
         query = query.where(messages.c.direction == direction)
     if since:
         query = query.where(messages.c.created_at >= since)
-    rows = await conn.execute(query.order_by(messages.c.id.desc()).limit(limit))
+    rows = await conn.execute(newest_first(query, messages.c.id, limit=limit, cursor=cursor))
     return [MessageRow(**r) for r in rows.mappings()]
 
 

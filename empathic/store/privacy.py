@@ -24,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from empathic.core.messages import FINAL, Status
 from empathic.core.policy import content_key
 from empathic.store import consent as consent_store
+from empathic.store import contacts as contacts_store
 from empathic.store import fallbacks as fallback_store
+from empathic.store import messages as messages_store
 from empathic.store import suppressions as suppression_store
 from empathic.store.schema import (
     carrier_ids,
@@ -56,9 +58,6 @@ async def link_key(conn: AsyncConnection, workspace_id: str) -> bytes:
 
 async def export(conn: AsyncConnection, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
     """Everything held about one contact, as JSON-ready data."""
-    from empathic.store import contacts as contacts_store
-    from empathic.store import messages as messages_store
-
     contact = await contacts_store.get(conn, workspace_id, contact_id)
     if contact is None:
         return None
@@ -118,9 +117,7 @@ async def export(conn: AsyncConnection, workspace_id: str, contact_id: str) -> d
 
 async def erase(conn: AsyncConnection, workspace_id: str, contact_id: str, now: datetime) -> bool:
     """Delete the contact and every row about them; suppress the number if they had opted out."""
-    contact = (
-        await conn.execute(select(contacts).where(contacts.c.workspace_id == workspace_id, contacts.c.id == contact_id))
-    ).mappings().first()
+    contact = await contacts_store.get(conn, workspace_id, contact_id)
     if contact is None:
         return False
     # Lock the contact's messages first, in id order: receipts and timers lock a message
@@ -136,8 +133,8 @@ async def erase(conn: AsyncConnection, workspace_id: str, contact_id: str, now: 
     in_flight = next((mid for mid, status, *_ in own_rows if status == Status.SENDING.value), None)
     if in_flight is not None:
         raise MessageInFlight(in_flight)
-    if contact["phone"]:
-        await suppression_store.suppress(conn, workspace_id, contact_id, contact["phone"], now)
+    if contact.phone:
+        await suppression_store.suppress(conn, workspace_id, contact_id, contact.phone, now)
     own = [mid for mid, *_ in own_rows]
     for start in range(0, len(own), _CHUNK):
         chunk = own[start : start + _CHUNK]

@@ -15,7 +15,6 @@ import secrets
 import weakref
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -68,9 +67,8 @@ async def suppressed(conn: AsyncConnection, workspace_id: str, phones: Iterable[
     return found
 
 
-async def reapply(conn: AsyncConnection, workspace_id: str, new_contacts: Iterable[Mapping[str, Any]], now: datetime) -> None:
-    """Give contacts created for suppressed numbers their old opt-outs back, in their ledger."""
-    by_phone = {c["phone"]: c["id"] for c in new_contacts if c.get("phone")}
+async def reapply(conn: AsyncConnection, workspace_id: str, by_phone: Mapping[str, str], now: datetime) -> None:
+    """Give contacts just given these numbers (number -> contact id) their old opt-outs back, in their ledger."""
     for phone, opt_outs in (await suppressed(conn, workspace_id, by_phone)).items():
         for topic, channel in opt_outs:
             await consent_store.append(

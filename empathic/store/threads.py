@@ -1,15 +1,53 @@
-"""Inbox threads: one per contact, open while a reply waits for a person."""
+"""Inbox threads: one per contact, open while a reply waits for a person.
+
+The repository returns `Thread` records and makes their JSON view (`to_view`) in this one place."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Literal
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.core.ids import new_id
+from empathic.core.json import Json
+from empathic.store import contacts, messages
+from empathic.store.paging import newest_first
+from empathic.store.records import MessageRow
 from empathic.store.schema import threads
+
+ThreadStatus = Literal["open", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """A stored inbox thread: the `threads` table's columns, by name."""
+
+    id: str
+    workspace_id: str
+    contact_id: str
+    status: ThreadStatus
+    last_message_id: str | None
+    note: str | None  # why a flow handed it over
+    run_id: str | None  # the flow run waiting for a person to close it
+    opened_at: datetime
+    updated_at: datetime
+
+
+def to_view(thread: Thread, contact: contacts.Contact | None, last: MessageRow | None) -> Json:
+    """The thread as the API shows it, with its contact and last message when given."""
+    return {
+        "id": thread.id,
+        "status": thread.status,
+        "contact": contacts.to_view(contact) if contact else None,
+        "last_message": messages.to_view(last) if last else None,
+        "note": thread.note,
+        "run_id": thread.run_id,
+        "opened_at": thread.opened_at.isoformat(),
+        "updated_at": thread.updated_at.isoformat(),
+    }
 
 
 async def open_for(
@@ -52,31 +90,29 @@ async def open_for(
     return thread_id
 
 
-async def get(conn: AsyncConnection, workspace_id: str, thread_id: str) -> dict[str, Any] | None:
+async def get(conn: AsyncConnection, workspace_id: str, thread_id: str) -> Thread | None:
     row = (
         await conn.execute(select(threads).where(threads.c.workspace_id == workspace_id, threads.c.id == thread_id))
     ).mappings().first()
-    return dict(row) if row else None
+    return Thread(**row) if row else None
 
 
-async def of_contact(conn: AsyncConnection, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
+async def of_contact(conn: AsyncConnection, workspace_id: str, contact_id: str) -> Thread | None:
     row = (
         await conn.execute(select(threads).where(threads.c.workspace_id == workspace_id, threads.c.contact_id == contact_id))
     ).mappings().first()
-    return dict(row) if row else None
+    return Thread(**row) if row else None
 
 
-async def set_status(conn: AsyncConnection, thread_id: str, status: str, now: datetime) -> None:
+async def set_status(conn: AsyncConnection, thread_id: str, status: ThreadStatus, now: datetime) -> None:
     await conn.execute(update(threads).where(threads.c.id == thread_id).values(status=status, updated_at=now))
 
 
 async def page(
-    conn: AsyncConnection, workspace_id: str, *, status: str | None, limit: int, cursor: str | None
-) -> list[dict[str, Any]]:
+    conn: AsyncConnection, workspace_id: str, *, status: ThreadStatus | None, limit: int, cursor: str | None
+) -> list[Thread]:
     query = select(threads).where(threads.c.workspace_id == workspace_id)
     if status:
         query = query.where(threads.c.status == status)
-    if cursor:
-        query = query.where(threads.c.id < cursor)
-    rows = await conn.execute(query.order_by(threads.c.id.desc()).limit(limit))
-    return [dict(r) for r in rows.mappings()]
+    rows = await conn.execute(newest_first(query, threads.c.id, limit=limit, cursor=cursor))
+    return [Thread(**r) for r in rows.mappings()]

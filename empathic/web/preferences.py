@@ -11,23 +11,25 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import escape
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from empathic.engine.runtime import runtime_of
+from empathic.engine.runtime import Runtime, runtime_of
 from empathic.core import links
 from empathic.core.consent import ALL_TOPICS, ConsentAction, ConsentState
+from empathic.core.json import Json
 from empathic.core.preferences import DAY_GROUPS, LANGUAGES, Preferences, PreferencesError
 from empathic.core.preferences import parse as parse_preferences
 from empathic.core.topics import TopicKind
 from empathic.engine import consents
 from empathic.store import consent as consent_store
 from empathic.store import contacts as contact_store
+from empathic.store.contacts import Contact
 from empathic.store import preferences as preference_store
 from empathic.store import privacy
 from empathic.web import security
@@ -80,7 +82,7 @@ async def save(token: str, request: Request) -> HTMLResponse:
                                  "Open your link again.", 403)
         ws = link.workspace_id
         issued = security.form_token(key, token)
-        state = (await consent_store.states(conn, ws, [contact["id"]]))[contact["id"]]
+        state = (await consent_store.states(conn, ws, [contact.id]))[contact.id]
         if form.get("action") == "stop_all":
             if not state.opted_out_of_all("sms"):
                 await _record(conn, ws, contact, ALL_TOPICS, ConsentAction.REVOKED, now)
@@ -91,7 +93,7 @@ async def save(token: str, request: Request) -> HTMLResponse:
             except PreferencesError as exc:
                 return await _render(conn, rt, ws, contact, error=_explain(exc), status=400, form=form,
                                      form_token=issued)
-            await preference_store.put(conn, ws, contact["id"], prefs.to_data(), now)
+            await preference_store.put(conn, ws, contact.id, prefs.to_data(), now)
             for name, kind in _topics(rt):
                 wanted = f"receive:{name}" in form
                 if wanted != _receiving(state, name, kind):
@@ -101,7 +103,7 @@ async def save(token: str, request: Request) -> HTMLResponse:
     return page
 
 
-async def _open(conn: Any, rt: Any, token: str) -> tuple[links.Link, dict[str, Any], bytes]:
+async def _open(conn: AsyncConnection, rt: Runtime, token: str) -> tuple[links.Link, Contact, bytes]:
     workspace_id = links.workspace_of(token)
     try:
         key = await privacy.link_key(conn, workspace_id)
@@ -114,14 +116,16 @@ async def _open(conn: Any, rt: Any, token: str) -> tuple[links.Link, dict[str, A
     return link, contact, key
 
 
-async def _record(conn: Any, ws: str, contact: dict[str, Any], topic: str, action: ConsentAction, now: datetime) -> None:
+async def _record(
+    conn: AsyncConnection, ws: str, contact: Contact, topic: str, action: ConsentAction, now: datetime
+) -> None:
     await consents.record(
-        conn, ws, contact, topic=topic, action=action, source=SOURCE, actor=f"contact:{contact['id']}",
+        conn, ws, contact, topic=topic, action=action, source=SOURCE, actor=f"contact:{contact.id}",
         evidence=EVIDENCE, now=now,
     )
 
 
-def _topics(rt: Any) -> list[tuple[str, TopicKind]]:
+def _topics(rt: Runtime) -> list[tuple[str, TopicKind]]:
     return [(name, kind) for name, kind in rt.project.topics.kinds.items() if not kind.essential]
 
 
@@ -131,8 +135,8 @@ def _receiving(state: ConsentState, topic: str, kind: TopicKind) -> bool:
     return not state.opted_out(topic, "sms")
 
 
-def _preferences_from(form: dict[str, str], rt: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
+def _preferences_from(form: dict[str, str], rt: Runtime) -> Json:
+    data: Json = {
         "channels": {name: form[f"channel:{name}"] for name, _ in _topics(rt) if form.get(f"channel:{name}", "sms") != "sms"},
         "language": form.get("language") or None,
     }
@@ -153,11 +157,11 @@ def _explain(exc: PreferencesError) -> str:
 
 
 async def _render(
-    conn: Any, rt: Any, ws: str, contact: dict[str, Any], *, saved: bool = False, error: str | None = None,
+    conn: AsyncConnection, rt: Runtime, ws: str, contact: Contact, *, saved: bool = False, error: str | None = None,
     status: int = 200, form: dict[str, str] | None = None, form_token: str,
 ) -> HTMLResponse:
-    state = (await consent_store.states(conn, ws, [contact["id"]]))[contact["id"]]
-    stored = await preference_store.get(conn, ws, contact["id"])
+    state = (await consent_store.states(conn, ws, [contact.id]))[contact.id]
+    stored = await preference_store.get(conn, ws, contact.id)
     try:
         prefs = parse_preferences(stored or {})
     except PreferencesError:
@@ -171,7 +175,7 @@ async def _render(
         }
         for name, kind in _topics(rt)
     ]
-    phone = contact.get("phone") or ""
+    phone = contact.phone or ""
     html = _pages.get_template("preferences.html").render(
         sender=rt.project.sender.name,
         phone_hint=f"the number ending {phone[-4:]}" if len(phone) >= 4 else "you",
@@ -183,7 +187,7 @@ async def _render(
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP})
 
 
-def _hosts(request: Request, rt: Any) -> set[str]:
+def _hosts(request: Request, rt: Runtime) -> set[str]:
     """The hosts this page is served as: the one asked for, and the public URL's."""
     hosts = {request.headers.get("host", "")}
     if rt.settings.public_url:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from functools import partial
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -42,7 +41,7 @@ class OneChannel:
     async def stick(self, conn: object, workspace_id: str, contact_id: str, channel: str) -> None: ...
 
 
-RULES = outbox.OutboxRules(topics=TOPICS, sender="+18005550100", router=OneChannel())
+ACCEPTANCE = outbox.Acceptance(topics=TOPICS, sender="+18005550100", router=OneChannel())
 
 
 class FakeClock:
@@ -101,7 +100,7 @@ async def db(database: Database) -> Database:
 
 async def queue(db: Database, clock: FakeClock, *requests: outbox.MessageRequest) -> list[str]:
     async with db.transaction() as conn:
-        rows = await outbox.submit(conn, WS, list(requests), RULES, clock.now())
+        rows = await ACCEPTANCE.submit(conn, WS, list(requests), clock.now())
     return [r.id for r in rows]
 
 
@@ -169,7 +168,7 @@ async def grant(db: Database, clock: FakeClock, phone: str, topic: str) -> None:
     async with db.transaction() as conn:
         (contact,) = (await contact_store.ensure_by_phone(conn, WS, [phone], clock.now())).values()
         await consent_store.append(
-            conn, WS, contact["id"], topic=topic, channel="sms", action=ConsentAction.GRANTED,
+            conn, WS, contact.id, topic=topic, channel="sms", action=ConsentAction.GRANTED,
             source="api", actor="test", evidence=None, at=clock.now(),
         )
 
@@ -222,9 +221,9 @@ async def test_a_code_not_sent_within_ten_minutes_expires_instead_of_arriving_la
 
 def test_one_time_codes_are_refused_in_a_batch() -> None:
     with pytest.raises(outbox.SubmitError) as caught:
-        outbox.validate([msg(), msg(topic="otp", body="code 1")], RULES, numbered=True)
+        ACCEPTANCE.validate([msg(), msg(topic="otp", body="code 1")], numbered=True)
     assert caught.value.field == "messages[1].topic"
-    outbox.validate([msg(topic="otp", body="code 1")], RULES)  # alone, on request: fine
+    ACCEPTANCE.validate([msg(topic="otp", body="code 1")])  # alone, on request: fine
 
 
 async def test_rate_limit_caps_each_pass(db: Database) -> None:
@@ -354,8 +353,8 @@ async def test_the_gate_defers_blocks_expires_and_caps(db: Database) -> None:
         db, clock, msg(topic="marketing", body="deal"), msg("+14155550199", topic="marketing", body="deal"), msg(body="shipped")
     )
     async with db.transaction() as conn:
-        (stale,) = await outbox.submit(
-            conn, WS, [outbox.MessageRequest("+14155550100", "ETA 9:00", valid_until=clock.now())], RULES, clock.now()
+        (stale,) = await ACCEPTANCE.submit(
+            conn, WS, [outbox.MessageRequest("+14155550100", "ETA 9:00", valid_until=clock.now())], clock.now()
         )
     await dispatcher.dispatch_once()
     assert await statuses(db, [night_deal, no_consent, alert, stale.id]) == ["deferred", "blocked", "sent", "expired"]
@@ -389,11 +388,11 @@ async def test_a_reply_to_the_person_is_not_held_by_quiet_hours(db: Database) ->
     clock.at = datetime(2026, 11, 23, 7, tzinfo=UTC)  # 23:00 in San Francisco
     dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(batch_size=50))
     async with db.transaction() as conn:
-        reply, opener = await outbox.submit(
+        reply, opener = await ACCEPTANCE.submit(
             conn, WS,
             [outbox.MessageRequest("+14155550100", "Sure, done", "conversational", in_reply_to="msg_inbound"),
              outbox.MessageRequest("+14155550101", "Hi there", "conversational")],
-            RULES, clock.now(),
+            clock.now(),
         )
     await dispatcher.dispatch_once()
     assert await statuses(db, [reply.id, opener.id]) == ["sent", "deferred"]
@@ -443,17 +442,26 @@ async def test_a_channel_that_cannot_be_asked_has_at_most_two_windows_in_doubt(d
         await dispatcher.stop()
 
 
+class StaleLease:
+    """A lease never renewed in time (not fresh), still ours until the test says not."""
+
+    def __init__(self) -> None:
+        self.ours = True
+
+    async def still_mine(self, conn: object) -> bool:
+        return self.ours
+
+    def fresh(self) -> bool:
+        return False
+
+
 async def test_a_worker_whose_lease_went_stale_hands_nothing_over(db: Database) -> None:
     """engine.duties fencing: a batch claimed before this worker's lease went stale is not
     handed to the carrier. If the lease is still ours it goes back to the queue; if another
     worker holds it now, it is left to that worker's reconcile."""
     clock, carrier = FakeClock(), ScriptedCarrier()
-    ours = True
-
-    async def fence(conn: object) -> bool:
-        return ours
-
-    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(), fence=fence, fresh=lambda: False)
+    lease = StaleLease()
+    dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(), lease=lease)
     kept, lost = await queue(db, clock, msg(body="kept"), msg(body="lost"))
     claimed = await dispatcher._claim(1)  # noqa: SLF001
     assert claimed is not None
@@ -461,13 +469,13 @@ async def test_a_worker_whose_lease_went_stale_hands_nothing_over(db: Database) 
     assert carrier.calls == []
     assert await history(db, kept) == [("queued", "accepted"), ("sending", "handed_to_channel"), ("queued", "lease_unsure")]
 
-    ours = False
+    lease.ours = False
     claimed = await dispatcher._claim(1)  # noqa: SLF001
     assert claimed is None  # a claim is fenced too
-    dispatcher.fence = None
+    dispatcher.lease = None
     claimed = await dispatcher._claim(2)  # noqa: SLF001
     assert claimed is not None
-    dispatcher.fence = fence  # lost between the claim and the hand-off
+    dispatcher.lease = lease  # lost between the claim and the hand-off
     await dispatcher._in_background(claimed[1])  # noqa: SLF001
     assert carrier.calls == [] and await statuses(db, [kept, lost]) == ["sending", "sending"]
 
@@ -492,10 +500,8 @@ async def test_a_run_begun_on_a_stale_grant_leaves_the_holders_batch_alone(db: D
     clock.advance(11)  # a paused past its lease
     await b._pass()  # noqa: SLF001
     assert a.held == {name} and b.held == {name}  # a does not know yet
-    holder = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(), fence=partial(b.still_mine, name=name),
-                        fresh=partial(b.fresh, name))
-    late = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(), fence=partial(a.still_mine, name=name),
-                      fresh=partial(a.fresh, name))
+    holder = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(), lease=b.lease(name))
+    late = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(), lease=a.lease(name))
     ids = await queue(db, clock, msg(body="x"), msg(body="y"))
     claimed = await holder._claim(10)  # noqa: SLF001
     assert claimed is not None
@@ -629,7 +635,7 @@ async def test_an_unknown_outcome_is_resent_for_codes_and_alerts_and_held_for_th
     clock.at = datetime(2026, 11, 23, 20, tzinfo=UTC)  # noon in San Francisco
     topics = Topics({**DEFAULT_TOPICS, "deals": DEFAULT_TOPICS["marketing"]},
                     {"deals": UnknownPolicy(OnUnknown.RESEND, 2)})
-    rules = outbox.OutboxRules(topics=topics, sender="+18005550100", router=OneChannel())
+    acceptance = outbox.Acceptance(topics=topics, sender="+18005550100", router=OneChannel())
     dispatcher = Dispatcher(db, clock, carrier, topics, DispatchSettings(batch_size=50))
     for phone in ("+14155550103", "+14155550104"):
         await grant(db, clock, phone, "marketing")
@@ -637,7 +643,7 @@ async def test_an_unknown_outcome_is_resent_for_codes_and_alerts_and_held_for_th
     ids = []
     for i, topic in enumerate(["otp", "transactional", "conversational", "marketing", "deals"]):
         async with db.transaction() as conn:
-            (row,) = await outbox.submit(conn, WS, [msg(f"+1415555010{i}", topic, f"text {i}")], rules, clock.now())
+            (row,) = await acceptance.submit(conn, WS, [msg(f"+1415555010{i}", topic, f"text {i}")], clock.now())
         ids.append(row.id)
     before = {key: unknown_outcomes(*key) for key in [
         ("otp", "resend", "resent"), ("transactional", "resend", "resent"), ("conversational", "hold", "held"),

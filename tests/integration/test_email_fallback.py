@@ -305,7 +305,7 @@ async def test_an_undelivered_text_falls_back_to_exactly_one_email(undelivered: 
     async with w.rt.db.transaction() as conn:
         await timers.schedule(conn, [timers.Timer(fallback_timer.TIMER, text["id"], w.rt.now(), {}, w.rt.workspace_id)])
     await w.quiet()
-    handler = fallback.EmailFallback(w.rt.project.fallback, w.rt.rules)
+    handler = fallback.EmailFallback(w.rt.project.fallback, w.rt.acceptance)
     async with w.rt.db.transaction() as conn:
         again = [timers.Timer(fallback_timer.TIMER, text["id"], w.rt.now(), {}, w.rt.workspace_id)] * 2
         assert await handler.fire(conn, again, w.rt.now()) == 0

@@ -440,3 +440,27 @@ async def test_a_call_cut_off_by_a_crash_is_made_again_after_its_lease(database:
         assert [t.ref for _, t in again] == ["run_1"]
         assert await timers.take(conn, again[0][0]) is True
         assert await timers.take(conn, again[0][0]) is False  # a second finisher finds it gone
+
+
+async def test_a_run_stored_by_a_newer_release_is_left_alone_and_holds_nothing(backend: dict[str, Any]) -> None:
+    """After a rollback, a run whose state this release cannot read is not misread, and the
+    person's texts still get through (to the inbox) instead of failing on it."""
+    from sqlalchemy import update
+
+    from empathic.store.schema import flow_runs
+
+    phone = "+14155550231"
+    async with running(backend) as (rt, api):
+        await event(api, "booking.made", phone, ref="R9")
+        await wait_texts(rt, phone, 1)
+        (run,) = await runs(api, flow="confirm")
+        async with rt.db.transaction() as conn:
+            stored = (await conn.execute(flow_runs.select().where(flow_runs.c.id == run["id"]))).mappings().one()
+            await conn.execute(update(flow_runs).where(flow_runs.c.id == run["id"])
+                               .values(state={**stored["state"], "version": 99}))
+        await rt.simulator.phone_sends(phone, "A")
+        threads = await eventually(lambda: _threads(api))
+        assert threads[0]["last_message"]["body"] == "A"
+        async with rt.db.transaction() as conn:
+            after = (await conn.execute(flow_runs.select().where(flow_runs.c.id == run["id"]))).mappings().one()
+        assert after["status"] == "active" and after["state"]["version"] == 99  # untouched, for the newer release

@@ -18,7 +18,7 @@ from empathic.store.records import MessageRow, NewMessage
 from empathic.store.schema import message_events, messages
 
 WS = "ws_test"
-RULES = outbox.OutboxRules(topics=Topics(dict(DEFAULT_TOPICS)), sender="+18005550100")
+ACCEPTANCE = outbox.Acceptance(topics=Topics(dict(DEFAULT_TOPICS)), sender="+18005550100")
 
 
 class FixedClock:
@@ -55,7 +55,7 @@ async def count_rows(db: Database) -> tuple[int, int]:
 
 async def test_concurrent_callers_share_transactions_and_get_their_own_rows(db: Database) -> None:
     commits = Counter()
-    box = outbox.Outbox(db, FixedClock(), RULES, on_commit=commits)
+    box = outbox.Outbox(db, FixedClock(), ACCEPTANCE, on_commit=commits)
     results = await asyncio.gather(*(box.submit(WS, [req(n)]) for n in range(60)))
     assert [r[0].to_addr for r in results] == [f"+1415555{n:04d}" for n in range(60)]
     assert [r[0].body for r in results] == [f"message {n}" for n in range(60)]
@@ -65,7 +65,7 @@ async def test_concurrent_callers_share_transactions_and_get_their_own_rows(db: 
 
 
 async def test_workspaces_in_one_group_stay_apart(db: Database) -> None:
-    box = outbox.Outbox(db, FixedClock(), RULES, on_commit=Counter())
+    box = outbox.Outbox(db, FixedClock(), ACCEPTANCE, on_commit=Counter())
     mine, theirs = await asyncio.gather(
         box.submit(WS, [req(1, idempotency_key="same")]),
         box.submit("ws_other", [req(1, idempotency_key="same")]),
@@ -75,7 +75,7 @@ async def test_workspaces_in_one_group_stay_apart(db: Database) -> None:
 
 
 async def test_a_repeated_key_in_one_group_is_one_message(db: Database) -> None:
-    box = outbox.Outbox(db, FixedClock(), RULES, on_commit=Counter())
+    box = outbox.Outbox(db, FixedClock(), ACCEPTANCE, on_commit=Counter())
     results = await asyncio.gather(*(box.submit(WS, [req(n, idempotency_key="k")]) for n in range(5)))
     assert len({r[0].id for r in results}) == 1
     assert {r[0].body for r in results} == {"message 0"}  # the first one wins, unchanged
@@ -83,7 +83,7 @@ async def test_a_repeated_key_in_one_group_is_one_message(db: Database) -> None:
 
 
 async def test_bad_input_fails_its_caller_alone_and_stores_nothing_for_it(db: Database) -> None:
-    box = outbox.Outbox(db, FixedClock(), RULES, on_commit=Counter())
+    box = outbox.Outbox(db, FixedClock(), ACCEPTANCE, on_commit=Counter())
     good = [box.submit(WS, [req(n)]) for n in range(3)]
     bad = box.submit(WS, [req(9), outbox.MessageRequest(to="12", body="x")], numbered=True)
     *oks, failed = await asyncio.gather(*good, bad, return_exceptions=True)
@@ -95,7 +95,7 @@ async def test_bad_input_fails_its_caller_alone_and_stores_nothing_for_it(db: Da
 async def test_key_race_with_another_process_returns_the_winner(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     # Another process commits key "k" between our look-up and our insert: the unique index
     # rejects the whole group, and the retry one by one finds the winner's message.
-    box = outbox.Outbox(db, FixedClock(), RULES, on_commit=Counter())
+    box = outbox.Outbox(db, FixedClock(), ACCEPTANCE, on_commit=Counter())
     (winner,) = await box.submit(WS, [req(1, idempotency_key="k")])
     real = store.by_idempotency_keys
     blind = {"left": 1}
@@ -117,7 +117,7 @@ async def test_key_race_with_another_process_returns_the_winner(db: Database, mo
 
 
 async def test_a_failed_write_fails_its_group_and_the_next_group_works(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    box = outbox.Outbox(db, FixedClock(), RULES, on_commit=Counter())
+    box = outbox.Outbox(db, FixedClock(), ACCEPTANCE, on_commit=Counter())
     real = outbox.write
     broken = {"left": 1}
 
@@ -137,7 +137,7 @@ async def test_a_failed_write_fails_its_group_and_the_next_group_works(db: Datab
 
 
 async def test_an_abandoned_caller_is_still_written_before_drain_returns(db: Database) -> None:
-    box = outbox.Outbox(db, FixedClock(), RULES, on_commit=Counter())
+    box = outbox.Outbox(db, FixedClock(), ACCEPTANCE, on_commit=Counter())
     callers = [asyncio.create_task(box.submit(WS, [req(n)])) for n in range(10)]
     await asyncio.sleep(0)  # all ten are pending now
     for c in callers[5:]:

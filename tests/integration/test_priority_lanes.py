@@ -65,7 +65,7 @@ async def _overtake(settings, smsc: Smsc, order: list[str]) -> None:  # type: ig
             people = await contact_store.ensure_by_phone(conn, rt.workspace_id, phones, rt.now())
             for person in people.values():
                 await consent_store.append(
-                    conn, rt.workspace_id, person["id"], topic="marketing", channel="sms",
+                    conn, rt.workspace_id, person.id, topic="marketing", channel="sms",
                     action=ConsentAction.GRANTED, source="api", actor="test", evidence=None, at=rt.now(),
                 )
         await rt.outbox.submit(

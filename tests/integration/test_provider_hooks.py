@@ -271,7 +271,7 @@ async def test_a_signed_inbound_is_received_and_stop_is_confirmed_on_the_same_ch
         "compliance", OPT_OUT_TEXT, channel)
     async with world.rt.db.transaction() as conn:
         contact = await contacts.get(conn, world.rt.workspace_id, received["contact_id"])
-    assert contact is not None and contact["channel"] == channel  # sticky: the channel they texted
+    assert contact is not None and contact.channel == channel  # sticky: the channel they texted
     await world.settled(confirmation["id"], "sent")
     assert side.sent() == [(side.number, person, OPT_OUT_TEXT)]
 

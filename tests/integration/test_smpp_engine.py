@@ -297,7 +297,7 @@ async def test_a_channel_of_two_shards_sends_on_both_and_each_settles_its_own(tm
             await rt.duties.stop()  # no dispatcher running: the test claims by hand
             (left,) = await send(rt, 1, body="left sending by shard 1")
             second = rt.dispatchers["carrier/1"]
-            second.fence = second.fresh = None
+            second.lease = None
             assert await second._claim(10) is not None  # noqa: SLF001
             assert await rt.dispatchers["carrier"].reconcile() == 0  # not shard 0's
             assert await statuses(rt, [left]) == {"sending": 1}

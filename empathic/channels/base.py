@@ -10,6 +10,7 @@ import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 
@@ -99,8 +100,12 @@ def well_formed(inbound: Inbound) -> bool:
 
 
 class ChannelSink(Protocol):
-    """Where a channel hands what comes back from the network (the engine implements it).
-    It may also have `data_dir: Path`, where a channel may keep files of its own (the SMPP journal)."""
+    """Where a channel hands what comes back from the network (the engine implements it)."""
+
+    @property
+    def data_dir(self) -> Path | None:
+        """Where a channel may keep files of its own (the SMPP journal); None: nowhere."""
+        ...
 
     async def on_receipts(self, receipts: list[Receipt]) -> None: ...
 

@@ -1,11 +1,12 @@
-"""A worker that dies mid-batch over SMPP (its tasks stopped, nothing recorded, as kill -9
-leaves it): the fresh dispatcher that reconciles reads the dead worker's journal, puts the
-texts never written back in the queue, sent once, and holds or resends the written ones as
-their topic says. Against `empathic smsc-sim` on loopback."""
+"""A worker that dies mid-batch over SMPP (its tasks stopped and its descriptors closed, no
+stop path run, as kill -9 leaves it): the fresh dispatcher that reconciles reads the dead
+worker's journal, puts the texts never written back in the queue, sent once, and holds or
+resends the written ones as their topic says. Against `empathic smsc-sim` on loopback."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,17 +40,26 @@ async def database(backend: str) -> AsyncIterator[dict[str, Any]]:
 
 
 async def die(rt: Runtime, handing: asyncio.Task[None]) -> None:
-    """As kill -9 would: the batch's task stops where it is, nothing recorded; the kernel
-    closes the sockets (what the transport still buffered is lost) and lets go of the
-    journal's lock. Then what is left of the runtime is closed."""
-    handing.cancel()
-    await asyncio.gather(handing, return_exceptions=True)
+    """As kill -9 leaves a worker: its tasks stop where they are and no stop path runs
+    (nothing recorded, no unbind, the journal not closed); the kernel closes its sockets
+    (what the transport still buffered is lost) and its journal's descriptors, which lets
+    go of the lock. Its database connections are left as they are (closed after the test)."""
     channel = rt.channels.by_name["carrier"]
     assert isinstance(channel, SmppChannel)
-    for session in channel._sessions.values():  # noqa: SLF001
-        if session is not None and session._writer is not None:  # noqa: SLF001
-            session._writer.transport.abort()  # noqa: SLF001
-    await rt.stop()
+    sessions = [session for session in channel._sessions.values() if session is not None]  # noqa: SLF001
+    tasks = [handing, *channel._supervisors, *(task for session in sessions for task in session._tasks)]  # noqa: SLF001
+    for task in tasks:  # all of this before anything else runs: no task sees the connection end
+        task.cancel()
+    for session in sessions:
+        assert session._writer is not None  # noqa: SLF001
+        session._writer.transport.abort()  # noqa: SLF001
+    writer = channel._journal  # noqa: SLF001
+    assert writer is not None
+    for fd in (writer._fd, writer._lock):  # noqa: SLF001
+        assert fd is not None
+        os.close(fd)
+    writer._fd = writer._lock = None  # noqa: SLF001 - its numbers may be the kernel's to give again
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def reasons(rt: Runtime, ids: list[str]) -> dict[str, list[str]]:
@@ -81,18 +91,20 @@ async def test_a_dead_workers_texts_never_written_are_sent_once_and_the_written_
         await asyncio.sleep(0.05)  # nothing more is written: the others wait for a slot
         assert smsc.summary()["received"] == WINDOW
         await die(dead, handing)
-
-        fresh = Runtime(make_settings(tmp_path, project_dir=project, **db))  # the same data dir: the journal
-        await fresh.start()  # takes the channel's lease and reconciles
         try:
-            async def settled() -> dict[str, int] | None:
-                counts = await statuses(fresh, ids)
-                return counts if "sending" not in counts and "queued" not in counts else None
+            fresh = Runtime(make_settings(tmp_path, project_dir=project, **db))  # the same data dir: the journal
+            await fresh.start()  # takes the channel's lease and reconciles
+            try:
+                async def settled() -> dict[str, int] | None:
+                    counts = await statuses(fresh, ids)
+                    return counts if "sending" not in counts and "queued" not in counts else None
 
-            counts = await eventually(settled, timeout=20)
-            history = await reasons(fresh, ids)
+                counts = await eventually(settled, timeout=20)
+                history = await reasons(fresh, ids)
+            finally:
+                await fresh.stop()
         finally:
-            await fresh.stop()
+            await dead.db.close()  # what the kernel would have closed
     summary = smsc.summary()
     never = [i for i in ids if "reconciled_never_written" in history[i]]
     written = [i for i in ids if i not in never]

@@ -262,6 +262,7 @@ class SmppChannel:
         self._queries_refused = False  # the SMSC does not do query_sm: asked no more
         self._journal_dir: Path | None = None
         self._journal: journal.Journal | None = None  # this start's writer; None: journaling nothing
+        self._started = False  # between start and stop
 
     def __repr__(self) -> str:
         return f"SmppChannel({self.name!r}, {self.settings.system_id}@{self.settings.host}:{self.settings.port})"
@@ -277,11 +278,14 @@ class SmppChannel:
         return self._sessions.get("transceiver" if self.settings.bind == "transceiver" else "transmitter")
 
     async def start(self, sink: ChannelSink) -> None:
+        if self._started:  # one set of binds and one journal writer per start
+            return
+        self._started = True
         self._sink = sink
         self._stopping = False  # it may be started again after a stop (a worker regains it)
         self._supervisors = []
         self._receipts = _Batch(sink, self.settings.receipt_linger)
-        self._open_journal(sink)
+        await self._open_journal(sink)
         modes = ["transceiver"] if self.settings.bind == "transceiver" else ["transmitter", "receiver"]
         for mode in modes:
             self._sessions[mode] = None
@@ -309,20 +313,20 @@ class SmppChannel:
         # The dispatcher's batches ended before its channel stops (engine.runtime), and the
         # binds are closed: this writer appends no more, and readers may trust it.
         if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+            writer, self._journal = self._journal, None
+            await asyncio.to_thread(writer.close)
+        self._started = False
 
-    def _open_journal(self, sink: ChannelSink) -> None:
-        data_dir = getattr(sink, "data_dir", None)
+    async def _open_journal(self, sink: ChannelSink) -> None:
         if self.settings.journal_dir is not None:
             self._journal_dir = Path(self.settings.journal_dir)
-        elif isinstance(data_dir, Path):
-            self._journal_dir = data_dir / "smpp-journal"
+        elif sink.data_dir is not None:
+            self._journal_dir = sink.data_dir / "smpp-journal"
         else:  # a sink without files (tests): no journal
             return
         writer = journal.Journal(self._journal_dir, self.name)
         try:
-            writer.open()
+            await asyncio.to_thread(writer.open)  # it may wait for a reader's lock, and it prunes
         except OSError as exc:
             log.warning("smpp %s: no journal in %s (%s): texts a crash leaves `sending` keep their topic's "
                         "policy", self.name, self._journal_dir, exc)

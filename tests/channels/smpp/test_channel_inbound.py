@@ -13,6 +13,8 @@ from empathic.core.clock import SystemClock
 
 
 class Sink:
+    data_dir = None  # no files: no journal
+
     def __init__(self) -> None:
         self.texts: list[str] = []
 

@@ -15,6 +15,8 @@ from empathic.core.clock import SystemClock
 
 
 class Sink:
+    data_dir = None  # no files: no journal
+
     def __init__(self) -> None:
         self.receipts: list[Receipt] = []
 

@@ -16,6 +16,8 @@ SEED = 7
 
 
 class Sink:
+    data_dir = None  # no files: no journal
+
     async def on_receipts(self, batch: list[Receipt]) -> None: ...
 
     async def on_inbound(self, inbound: Inbound) -> str:

@@ -1,8 +1,9 @@
 """Accepting messages to send: validate, de-duplicate, attach the contact, queue durably.
 
-`Acceptance.submit` is the one way a message enters the outbox, whether it comes from the
-API (through `Outbox`, which groups them), a trigger, a keyword reply or a person in the inbox. It validates everything before it
-writes anything, so a bad item in a batch stores nothing.
+`write` is the one way a message enters the outbox: through `Acceptance.submit` (a
+trigger, a keyword reply, a flow, a fallback email, a person in the inbox) or `Outbox.submit`
+(the API, whose callers share group commits). Everything is validated before anything is
+written, so a bad item in a batch stores nothing.
 """
 
 from __future__ import annotations
@@ -117,14 +118,14 @@ class Checked:
     destination: Destination | None = None  # when the rules route (read once, used at write)
 
 
-def _validate(req: MessageRequest, rules: Acceptance, index: int | None) -> Checked:
+def _validate(req: MessageRequest, acceptance: Acceptance, index: int | None) -> Checked:
     email = is_email(req.to)
     try:
-        to = normalize_email(req.to) if email else normalize(req.to, req.region or rules.default_region)
+        to = normalize_email(req.to) if email else normalize(req.to, req.region or acceptance.default_region)
     except (InvalidPhoneNumber, InvalidEmail) as exc:
         raise SubmitError("to", str(exc), index) from None
     try:
-        kind = rules.topics.kind(req.topic)
+        kind = acceptance.topics.kind(req.topic)
     except UnknownTopic as exc:
         raise SubmitError("topic", str(exc), index) from None
     if kind is TopicKind.OTP and index is not None:
@@ -138,11 +139,11 @@ def _validate(req: MessageRequest, rules: Acceptance, index: int | None) -> Chec
         raise SubmitError("subject" if req.subject is not None else "html", "is for email only: `to` is a phone number", index)
     else:
         count = sms.count(req.body)
-    if count is not None and count.segments > rules.max_segments:
+    if count is not None and count.segments > acceptance.max_segments:
         raise SubmitError(
             "body",
             f"is {count.segments} segments ({count.encoding.value}, {count.units} units); "
-            f"the limit is {rules.max_segments}",
+            f"the limit is {acceptance.max_segments}",
             index,
         )
     if req.valid_until is not None and req.valid_until.utcoffset() is None:
@@ -150,10 +151,10 @@ def _validate(req: MessageRequest, rules: Acceptance, index: int | None) -> Chec
     if req.idempotency_key is not None and not 0 < len(req.idempotency_key) <= 200:
         raise SubmitError("idempotency_key", "must be 1 to 200 characters", index)
     destination = None
-    if rules.router is not None:
-        destination = rules.router.destination(to, req.topic)
+    if acceptance.router is not None:
+        destination = acceptance.router.destination(to, req.topic)
         try:
-            rules.router.route(destination, None, ())  # some channel serves it (up or not)
+            acceptance.router.route(destination, None, ())  # some channel serves it (up or not)
         except NoRoute as exc:
             raise SubmitError("to", str(exc), index) from None
     return Checked(req, to, count, kind.priority, destination)
@@ -173,7 +174,7 @@ def _default_validity(kind: TopicKind, now: datetime) -> datetime | None:
 
 
 async def write(
-    conn: AsyncConnection, workspace_id: str, checked: list[Checked], rules: Acceptance, now: datetime
+    conn: AsyncConnection, workspace_id: str, checked: list[Checked], acceptance: Acceptance, now: datetime
 ) -> list[NewMessage]:
     """Queue validated requests in the caller's transaction; one message per request, in order."""
     keys = [c.request.idempotency_key for c in checked if c.request.idempotency_key]
@@ -191,7 +192,7 @@ async def write(
     if fresh_emails:
         people.update(await contact_store.ensure_by_email(conn, workspace_id, fresh_emails, now))
 
-    down = rules.router.down() if rules.router is not None else ()  # one look at health per batch
+    down = acceptance.router.down() if acceptance.router is not None else ()  # one look at health per batch
     results: list[NewMessage] = []
     new_rows: list[NewMessage] = []
     stuck: dict[str, list[str]] = {}  # channel -> contacts who get their sticky channel now
@@ -208,11 +209,11 @@ async def write(
             person = known[req.contact_id]
         else:
             person = people[to]
-        channel, sender = None, rules.sender
-        if rules.router is not None:
+        channel, sender = None, acceptance.sender
+        if acceptance.router is not None:
             assert c.destination is not None
             current = person.channel or sticky.get(person.id)
-            channel, sender = rules.router.route(c.destination, current, down)
+            channel, sender = acceptance.router.route(c.destination, current, down)
             if current is None and count is not None:  # SMS conversations stick
                 sticky[person.id] = channel
                 stuck.setdefault(channel, []).append(person.id)
@@ -221,7 +222,7 @@ async def write(
             subject=req.subject, html=req.html, topic=req.topic, priority=priority,
             encoding=count.encoding.value if count else "email", segments=count.segments if count else None,
             idempotency_key=req.idempotency_key, channel=channel, template=req.template, event_id=req.event_id,
-            valid_until=req.valid_until or _default_validity(rules.topics.kind(req.topic), now),
+            valid_until=req.valid_until or _default_validity(acceptance.topics.kind(req.topic), now),
             in_reply_to=req.in_reply_to, now=now,
         )
         if req.idempotency_key:

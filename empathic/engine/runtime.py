@@ -144,7 +144,7 @@ class Runtime:
             for name, shards in self.shards.items():
                 for k, channel in enumerate(shards):
                     if isinstance(channel, Simulator) and isinstance(channel.carrier_log, StoredCarrierLog):
-                        channel.carrier_log.fence = self.duties.lease(duty_name(name, k)).still_mine
+                        channel.carrier_log.lease = self.duties.lease(duty_name(name, k))
         postgres = settings.database_url if not self.db.is_sqlite else None
         self.waker = Waker(
             postgres_dsn=postgres.replace("+asyncpg", "") if postgres else None,

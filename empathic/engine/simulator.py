@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.channels.base import ReceiptStatus
 from empathic.channels.simulator import CarriedText, OwedReceipt
+from empathic.engine.dispatcher import Lease
 from empathic.store import simulator as store
 from empathic.store.db import Database
 
@@ -19,11 +18,11 @@ class StoredCarrierLog:
         self.db = db
         # This carrier lives in our database, so a hand-off can be fenced like a claim
         # (engine.duties): set by the runtime when workers share channels by lease.
-        self.fence: Callable[[AsyncConnection], Awaitable[bool]] | None = None
+        self.lease: Lease | None = None
 
     async def took(self, texts: Sequence[CarriedText]) -> bool:
         async with self.db.transaction() as conn:
-            if self.fence is not None and not await self.fence(conn):
+            if self.lease is not None and not await self.lease.still_mine(conn):
                 return False
             await store.add(conn, [_stored(t) for t in texts])
         return True

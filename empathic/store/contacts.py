@@ -22,9 +22,6 @@ from empathic.store import suppressions
 from empathic.store.paging import newest_first
 from empathic.store.schema import contacts
 
-FIELDS = ("phone", "email", "locale", "timezone")
-
-
 @dataclass(frozen=True, slots=True)
 class Contact:
     """A stored contact: the `contacts` table's columns, by name."""

@@ -169,8 +169,8 @@ async def start_run(name: str, payload: RunIn, request: Request, response: Respo
                 event={"id": None, "type": "api", "data": payload.data}, variables=payload.vars,
                 idempotency_key=payload.idempotency_key,
             )
-            if started.run["status"] == "failed" and not started.replayed:
-                raise RunError("data", started.run["error"] or "the run failed")
+            if started.run.status == "failed" and not started.replayed:
+                raise RunError("data", started.run.error or "the run failed")
     except RunError as exc:
         raise Problem(404 if exc.field == "flow" else 422, exc.detail, errors=exc.errors()) from None
     rt.flows_moved()
@@ -194,7 +194,7 @@ async def list_runs(
         rows = await store.page(
             conn, ws, contact_id=contact_id, flow=flow, status=status, limit=paging.fetch(limit), cursor=cursor
         )
-    page = paging.Page.of(rows, limit, lambda r: r["id"])
+    page = paging.Page.of(rows, limit, lambda r: r.id)
     return page.to_json([run_view(r) for r in page.rows])
 
 
@@ -215,8 +215,8 @@ async def cancel_run(run_id: str, request: Request, ws: Workspace) -> dict[str, 
         run = await store.run(conn, ws, run_id, lock=True)
         if run is None:
             raise Problem(404, f"No run {run_id!r} in this workspace.")
-        if run["status"] in store.ENDED:
-            raise Problem(409, f"Run {run_id!r} has already ended ({run['status']}).")
+        if run.status in store.ENDED:
+            raise Problem(409, f"Run {run_id!r} has already ended ({run.status}).")
         run = await rt.flows.cancel(conn, run, rt.now())
     rt.flows_moved()
     return run_view(run)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -172,13 +171,13 @@ class Channels:
         return moved
 
     async def _move(
-        self, conn: AsyncConnection, rows: list[dict[str, Any]], pick: Callable[[Destination], str | None]
+        self, conn: AsyncConnection, rows: list[store.WaitingText], pick: Callable[[Destination], str | None]
     ) -> int:
         groups: dict[str, list[str]] = {}
         for row in rows:
-            target = pick(self.destination(row["to_addr"], row["topic"]))
-            if target is not None and target != row["channel"]:
-                groups.setdefault(target, []).append(row["id"])
+            target = pick(self.destination(row.to_addr, row.topic))
+            if target is not None and target != row.channel:
+                groups.setdefault(target, []).append(row.id)
         for target, ids in groups.items():
             await store.move_waiting(conn, ids, target, self.sender_of(target))
             log.info("moved %d waiting messages to channel %s", len(ids), target)

@@ -38,11 +38,12 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
+import msgspec
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -59,6 +60,7 @@ from empathic.store import messages as store
 from empathic.store import timers
 from empathic.store.db import Database
 from empathic.store.messages import Transition
+from empathic.store.records import Claimed, MessageRow
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,7 @@ class Unsettled:
     None with `handed` False: never handed over (goes back to the queue); None with
     `handed` True: the hand-off's outcome is for the carrier to say (lookup)."""
 
-    rows: list[dict[str, Any]]
+    rows: list[Claimed]
     results: list[SendResult] | None = None
     handed: bool = True
 
@@ -213,7 +215,7 @@ class Dispatcher:
         self._launch(sending)
         return 0.0
 
-    def _launch(self, sending: tuple[int, list[dict[str, Any]]] | None) -> None:
+    def _launch(self, sending: tuple[int, list[Claimed]] | None) -> None:
         if sending is None:
             return
         _, to_send = sending
@@ -221,7 +223,7 @@ class Dispatcher:
             self._on_commit()
             return
         task = asyncio.create_task(self._in_background(to_send), name=f"dispatch-{self.channel.name}")
-        self._in_flight[task] = max(r["priority"] for r in to_send)
+        self._in_flight[task] = max(r.priority for r in to_send)
         self._held[task] = len(to_send)
         task.add_done_callback(self._landed)
 
@@ -250,7 +252,7 @@ class Dispatcher:
             return True
         return False
 
-    async def _in_background(self, to_send: list[dict[str, Any]]) -> None:
+    async def _in_background(self, to_send: list[Claimed]) -> None:
         batch = Unsettled(to_send, handed=False)
         try:
             if self.lease is not None and not self.lease.fresh():
@@ -272,8 +274,8 @@ class Dispatcher:
         (its lookup failed) is kept for later."""
         results = batch.results or []
         answered = {r.message_id for r in results}
-        await self._record_results([r for r in batch.rows if r["id"] in answered], results)
-        unanswered = [r for r in batch.rows if r["id"] not in answered]
+        await self._record_results([r for r in batch.rows if r.id in answered], results)
+        unanswered = [r for r in batch.rows if r.id not in answered]
         if unanswered:
             self._unsettled.append(Unsettled(unanswered))
 
@@ -290,7 +292,7 @@ class Dispatcher:
                 await self._record(batch)  # a part still unanswered goes to the end
             self._unsettled.pop(0)
 
-    async def _give_back(self, rows: list[dict[str, Any]]) -> None:
+    async def _give_back(self, rows: list[Claimed]) -> None:
         """A claimed batch not handed over goes back to the queue if the channel is still
         ours; if not, it is the new holder's (its reconcile settles it)."""
         async with self.db.transaction() as conn:
@@ -298,16 +300,16 @@ class Dispatcher:
                 log.warning("%s: lease lost with %d claimed; left to its new holder", self.channel.name, len(rows))
                 return
             now = self.clock.now()
-            marks = await store.claim_marks(conn, [r["id"] for r in rows])
+            marks = await store.claim_marks(conn, [r.id for r in rows])
             back = [
-                Transition(r["id"], r["workspace_id"], Status.QUEUED, "lease_unsure", now)
+                Transition(r.id, r.workspace_id, Status.QUEUED, "lease_unsure", now)
                 for r in rows
-                if marks.get(r["id"]) == (Status.SENDING.value, r["attempts"])
+                if marks.get(r.id) == (Status.SENDING.value, r.attempts)
             ]
-            await lifecycle.record(conn, back, {r["id"]: r for r in rows}, now)
+            await lifecycle.record(conn, back, {r.id: r for r in rows}, now)
         log.warning("%s: lease not renewed in time; %d claimed go back to the queue", self.channel.name, len(back))
 
-    async def _send_and_record(self, to_send: list[dict[str, Any]]) -> None:
+    async def _send_and_record(self, to_send: list[Claimed]) -> None:
         await self._record(Unsettled(to_send, await self._hand_off(to_send)))
 
     async def _fail_over(self) -> None:
@@ -318,7 +320,7 @@ class Dispatcher:
         if moved:
             self._on_commit()
 
-    async def _claim_batch(self, max_priority: int | None = None) -> tuple[int, list[dict[str, Any]]] | None:
+    async def _claim_batch(self, max_priority: int | None = None) -> tuple[int, list[Claimed]] | None:
         """Claim as many as the channel's rate allows now (waiting for one token at least),
         of priority `max_priority` or more urgent if given; the tokens of those to send are taken."""
         allowed = self.bucket.available(time.monotonic())
@@ -341,7 +343,7 @@ class Dispatcher:
         self._on_commit()
         return claimed
 
-    async def _claim(self, limit: int, max_priority: int | None = None) -> tuple[int, list[dict[str, Any]]] | None:
+    async def _claim(self, limit: int, max_priority: int | None = None) -> tuple[int, list[Claimed]] | None:
         async with self.db.transaction() as conn:
             now = self.clock.now()  # read once the connection is ours, so history never runs backwards
             if self.lease is not None and not await self.lease.still_mine(conn):
@@ -352,37 +354,37 @@ class Dispatcher:
             CLAIMED.labels(self.channel.name).observe(len(batch))
             decisions = await self.gate.decide(conn, batch, now)
             transitions: list[Transition] = []
-            to_send: list[dict[str, Any]] = []
+            to_send: list[Claimed] = []
             releases: list[timers.Timer] = []
             for row, decision in zip(batch, decisions, strict=True):
                 if isinstance(decision, policy.Block):
                     status = Status.EXPIRED if decision.reason == "expired" else Status.BLOCKED
-                    transitions.append(Transition(row["id"], row["workspace_id"], status, decision.reason, now))
+                    transitions.append(Transition(row.id, row.workspace_id, status, decision.reason, now))
                 elif isinstance(decision, policy.Defer):
                     transitions.append(
                         Transition(
-                            row["id"], row["workspace_id"], Status.DEFERRED, decision.reason, now,
+                            row.id, row.workspace_id, Status.DEFERRED, decision.reason, now,
                             {"next_attempt_at": decision.until},
                         )
                     )
-                    releases.append(timers.Timer(RELEASE, row["id"], decision.until, {}, row["workspace_id"]))
+                    releases.append(timers.Timer(RELEASE, row.id, decision.until, {}, row.workspace_id))
                 else:
-                    attempts = row["attempts"] + 1
+                    attempts = row.attempts + 1
                     transitions.append(
                         Transition(
-                            row["id"], row["workspace_id"], Status.SENDING, "handed_to_channel", now,
+                            row.id, row.workspace_id, Status.SENDING, "handed_to_channel", now,
                             {"channel": self.channel.name, "attempts": attempts, "shard": self.shard},
                         )
                     )
-                    to_send.append({**row, "attempts": attempts, "channel": self.channel.name})
-            await lifecycle.record(conn, transitions, {r["id"]: r for r in batch}, now)
+                    to_send.append(msgspec.structs.replace(row, attempts=attempts, channel=self.channel.name))
+            await lifecycle.record(conn, transitions, {r.id: r for r in batch}, now)
             await timers.schedule(conn, releases)
         return len(batch), to_send
 
-    async def _hand_off(self, rows: list[dict[str, Any]]) -> list[SendResult]:
+    async def _hand_off(self, rows: list[Claimed]) -> list[SendResult]:
         outs = [
-            Outbound(r["id"], r["to_addr"], r["from_addr"] or self.channel.sender, r["body"], r.get("subject"), r.get("html"),
-                     r["priority"], r["attempts"])
+            Outbound(r.id, r.to_addr, r.from_addr or self.channel.sender, r.body, r.subject, r.html,
+                     r.priority, r.attempts)
             for r in rows
         ]
         try:
@@ -395,61 +397,61 @@ class Dispatcher:
                 log.exception("lookup after failed send also failed")
                 return []
 
-    async def _ask_carrier(self, rows: list[dict[str, Any]], why: str) -> list[SendResult]:
+    async def _ask_carrier(self, rows: Sequence[Claimed], why: str) -> list[SendResult]:
         """The outcome of handing `rows` over is unknown: sent if the carrier holds them, else
         a transient failure (retried); `unknown` where the carrier cannot be asked."""
         if not self.channel.answers_lookup:
             unknown = ChannelError(ErrorKind.UNKNOWN, why)
-            return [SendResult(r["id"], error=unknown) for r in rows]
-        held = await self.channel.lookup([r["id"] for r in rows])
+            return [SendResult(r.id, error=unknown) for r in rows]
+        held = await self.channel.lookup([r.id for r in rows])
         error = ChannelError(ErrorKind.CONNECTION, why)
         return [
-            SendResult(r["id"], carrier_id=held[r["id"]]) if r["id"] in held else SendResult(r["id"], error=error)
+            SendResult(r.id, carrier_id=held[r.id]) if r.id in held else SendResult(r.id, error=error)
             for r in rows
         ]
 
-    async def _record_results(self, rows: list[dict[str, Any]], results: list[SendResult]) -> None:
+    async def _record_results(self, rows: Sequence[Claimed], results: list[SendResult]) -> None:
         async with self.db.transaction() as conn:
             await self._record_results_in(conn, rows, results, self.clock.now())
 
     async def _record_results_in(
         self,
         conn: AsyncConnection,
-        rows: list[dict[str, Any]],
+        rows: Sequence[Claimed],
         results: list[SendResult],
         now: datetime,
         sent_reason: str = "accepted_by_carrier",
     ) -> None:
-        by_id = {r["id"]: r for r in rows}
+        by_id = {r.id: r for r in rows}
         # Only over our own claim: still `sending` from the attempt we made. A worker that
         # lost its lease while handing over finds its batch settled by the new holder.
         marks = await store.claim_marks(conn, list(by_id))
         transitions: list[Transition] = []
         new_timers: list[timers.Timer] = []
-        unknown: list[dict[str, Any]] = []
+        unknown: list[Claimed] = []
         for result in results:
             row = by_id[result.message_id]
-            if marks.get(row["id"]) != (Status.SENDING.value, row["attempts"]):
+            if marks.get(row.id) != (Status.SENDING.value, row.attempts):
                 log.warning("%s: %s was settled by another worker; its outcome here is dropped",
-                            self.channel.name, row["id"])
+                            self.channel.name, row.id)
                 continue
             if result.error is None:
                 taken = {"carrier_id": result.carrier_id}
                 if result.raw_carrier_id is not None:  # the id as given, where receipts match another form
                     taken["raw_carrier_id"] = result.raw_carrier_id
-                transitions.append(Transition(row["id"], row["workspace_id"], Status.SENT, sent_reason, now, taken))
+                transitions.append(Transition(row.id, row.workspace_id, Status.SENT, sent_reason, now, taken))
             elif result.error.kind is ErrorKind.UNKNOWN:
                 unknown.append(row)
-            elif result.error.kind.retryable and row["attempts"] < self.settings.max_attempts:
-                due = now + timedelta(seconds=retry_delay(row["attempts"], self.settings, self._rng))
+            elif result.error.kind.retryable and row.attempts < self.settings.max_attempts:
+                due = now + timedelta(seconds=retry_delay(row.attempts, self.settings, self._rng))
                 transitions.append(
-                    Transition(row["id"], row["workspace_id"], Status.DEFERRED, f"retry_{result.error.kind.value}", now,
+                    Transition(row.id, row.workspace_id, Status.DEFERRED, f"retry_{result.error.kind.value}", now,
                                {"next_attempt_at": due})
                 )
-                new_timers.append(timers.Timer(RELEASE, row["id"], due, {}, row["workspace_id"]))
+                new_timers.append(timers.Timer(RELEASE, row.id, due, {}, row.workspace_id))
             else:
                 transitions.append(
-                    Transition(row["id"], row["workspace_id"], Status.FAILED, f"channel_{result.error.kind.value}", now)
+                    Transition(row.id, row.workspace_id, Status.FAILED, f"channel_{result.error.kind.value}", now)
                 )
         transitions += await self._after_unknown(conn, unknown, "outcome_unknown", now)
         await lifecycle.record(conn, transitions, by_id, now)
@@ -462,67 +464,67 @@ class Dispatcher:
     async def reconcile(self) -> int:
         """Settle messages left `sending` by a crash: sent if the carrier holds them, else queued."""
         async with self.db.transaction() as conn:
-            stuck = await store.with_status(conn, Status.SENDING, 100_000, channel=self.channel.name, shard=self.shard)
+            stuck = await store.left_sending(conn, 100_000, channel=self.channel.name, shard=self.shard)
         if not stuck:
             return 0
         if not self.channel.answers_lookup:
-            unwritten = (await self.channel.never_written({r["id"]: r["attempts"] for r in stuck})
+            unwritten = (await self.channel.never_written({r.id: r.attempts for r in stuck})
                          if isinstance(self.channel, HandOffJournal) else set())
             async with self.db.transaction() as conn:
                 if not await self._still_ours(conn, len(stuck)):
                     return 0
                 now = self.clock.now()
                 claimed = await _still_claimed(conn, stuck)
-                requeue = [Transition(r["id"], r["workspace_id"], Status.QUEUED, "reconciled_never_written", now)
-                           for r in claimed if r["id"] in unwritten]
+                requeue = [Transition(r.id, r.workspace_id, Status.QUEUED, "reconciled_never_written", now)
+                           for r in claimed if r.id in unwritten]
                 marked = await self._after_unknown(
-                    conn, [r for r in claimed if r["id"] not in unwritten], "interrupted_outcome_unknown", now
+                    conn, [r for r in claimed if r.id not in unwritten], "interrupted_outcome_unknown", now
                 )
-                await lifecycle.record(conn, requeue + marked, {r["id"]: r for r in stuck}, now)
+                await lifecycle.record(conn, requeue + marked, {r.id: r for r in stuck}, now)
             NEVER_WRITTEN.labels(self.channel.name).inc(len(requeue))
             resent = sum(t.status is Status.QUEUED for t in marked)
             log.warning("%d interrupted hand-offs on %s: %d never written, queued again; %d have an unknown outcome "
                         "(it cannot say what it holds): %d resent, %d `unknown`", len(stuck), self.channel.name,
                         len(requeue), len(marked), resent, len(marked) - resent)
             return len(stuck)
-        held = await self.channel.lookup([r["id"] for r in stuck])
-        at_carrier = [r for r in stuck if r["id"] in held]
+        held = await self.channel.lookup([r.id for r in stuck])
+        at_carrier = [r for r in stuck if r.id in held]
         async with self.db.transaction() as conn:
             if not await self._still_ours(conn, len(stuck)):
                 return 0
             now = self.clock.now()
             await self._record_results_in(
-                conn, at_carrier, [SendResult(r["id"], held[r["id"]]) for r in at_carrier], now,
+                conn, at_carrier, [SendResult(r.id, held[r.id]) for r in at_carrier], now,
                 sent_reason="reconciled_held_by_carrier",
             )
             requeue = [
-                Transition(r["id"], r["workspace_id"], Status.QUEUED, "reconciled_not_at_carrier", now)
-                for r in await _still_claimed(conn, [r for r in stuck if r["id"] not in held])
+                Transition(r.id, r.workspace_id, Status.QUEUED, "reconciled_not_at_carrier", now)
+                for r in await _still_claimed(conn, [r for r in stuck if r.id not in held])
             ]
-            await lifecycle.record(conn, requeue, {r["id"]: r for r in stuck}, now)
+            await lifecycle.record(conn, requeue, {r.id: r for r in stuck}, now)
         log.info("reconciled %d interrupted hand-offs (%d held by carrier)", len(stuck), len(held))
         return len(stuck)
 
     async def _after_unknown(
-        self, conn: AsyncConnection, rows: list[dict[str, Any]], reason: str, now: datetime
+        self, conn: AsyncConnection, rows: Sequence[Claimed], reason: str, now: datetime
     ) -> list[Transition]:
         """Texts whose hand-off outcome is unknown: back to the queue where the topic says
         `resend` and it has resends left, else `unknown` (`reason`)."""
         if not rows:
             return []
-        policies = {r["id"]: self.topics.unknown_policy(r["topic"]) for r in rows}
+        policies = {r.id: self.topics.unknown_policy(r.topic) for r in rows}
         resending = [i for i, policy_ in policies.items() if policy_.action is OnUnknown.RESEND]
         done = await store.reason_counts(conn, resending, RESENT) if resending else {}
         transitions: list[Transition] = []
         counts: dict[tuple[str, str, str], int] = {}
         for row in rows:
-            policy_ = policies[row["id"]]
-            again = policy_.action is OnUnknown.RESEND and done.get(row["id"], 0) < policy_.resends
+            policy_ = policies[row.id]
+            again = policy_.action is OnUnknown.RESEND and done.get(row.id, 0) < policy_.resends
             if again:
-                transitions.append(Transition(row["id"], row["workspace_id"], Status.QUEUED, RESENT, now))
+                transitions.append(Transition(row.id, row.workspace_id, Status.QUEUED, RESENT, now))
             else:
-                transitions.append(Transition(row["id"], row["workspace_id"], Status.UNKNOWN, reason, now))
-            kind = self.topics.kinds.get(row["topic"])
+                transitions.append(Transition(row.id, row.workspace_id, Status.UNKNOWN, reason, now))
+            kind = self.topics.kinds.get(row.topic)
             key = (kind.value if kind else "", policy_.action.value, "resent" if again else "held")
             counts[key] = counts.get(key, 0) + 1
         for labels, n in counts.items():
@@ -539,16 +541,16 @@ class Dispatcher:
         return False
 
 
-async def _still_claimed(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _still_claimed(conn: AsyncConnection, rows: Sequence[Claimed]) -> list[Claimed]:
     """Those of `rows` still `sending` from the attempt they were read at, locked (PostgreSQL):
     what a worker still finishing its batch recorded meanwhile is not overwritten."""
-    marks = await store.claim_marks(conn, [r["id"] for r in rows])
-    return [r for r in rows if marks.get(r["id"]) == (Status.SENDING.value, r["attempts"])]
+    marks = await store.claim_marks(conn, [r.id for r in rows])
+    return [r for r in rows if marks.get(r.id) == (Status.SENDING.value, r.attempts)]
 
 
-def release_due(row: dict[str, Any], now: datetime) -> Transition | None:
+def release_due(row: MessageRow, now: datetime) -> Transition | None:
     """A retry or defer timer fired: a still-deferred message goes back to the queue."""
-    if row["status"] != Status.DEFERRED.value:
+    if row.status != Status.DEFERRED.value:
         return None
-    return Transition(row["id"], row["workspace_id"], Status.QUEUED, "retry_due", now, {"next_attempt_at": None})
+    return Transition(row.id, row.workspace_id, Status.QUEUED, "retry_due", now, {"next_attempt_at": None})
 

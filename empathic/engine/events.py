@@ -31,6 +31,7 @@ from empathic.engine.gate import stored_preferences
 from empathic.engine.runs import Flows, RunError
 from empathic.store import contacts as contact_store
 from empathic.store import events as store
+from empathic.store.flows import Run
 from empathic.store import messages as message_store
 from empathic.store import preferences as preference_store
 
@@ -123,6 +124,7 @@ async def ingest(
     except outbox.SubmitError as exc:
         raise EventError("data", f"a triggered message cannot be sent: {exc.detail}") from None
     await fallback.remember(conn, workspace_id, [(sent[i], email, "topic") for i, email in fallbacks], now)
+    message_ids = [m.id for m in sent]  # and those the flows it starts send at once
     row = {
         "id": event_id,
         "workspace_id": workspace_id,
@@ -130,24 +132,25 @@ async def ingest(
         "contact_id": contact.id,
         "data": event.data,
         "idempotency_key": event.idempotency_key,
-        "message_ids": [m.id for m in sent],
+        "message_ids": message_ids,
         "created_at": now,
     }
-    runs: list[dict[str, Any]] = []
+    runs: list[Run] = []
     if flows is not None:
         try:
             started = await flows.start_for_event(conn, workspace_id, contact, scope_event, now)
         except RunError as exc:
             raise EventError(exc.field, exc.detail) from None
-        for run in started:
-            if run["status"] == "failed":  # e.g. a text of its first step lacks event data: refuse the event
-                raise EventError("data", f"flow {run['flow']!r}: {run['error']}")
+        for each in started:
+            run = each.run
+            if run.status == "failed":  # e.g. a text of its first step lacks event data: refuse the event
+                raise EventError("data", f"flow {run.flow!r}: {run.error}")
             runs.append(run)
-            row["message_ids"] += run.get("sent", [])
+            message_ids += each.sent
     await store.add(conn, row)
     view = await _view(conn, row, replayed=False)
     view["skipped"] = skipped
-    view["runs"] = [{"id": r["id"], "flow": r["flow"], "status": r["status"]} for r in runs]
+    view["runs"] = [{"id": r.id, "flow": r.flow, "status": r.status} for r in runs]
     return view
 
 

@@ -35,7 +35,7 @@ from empathic.store import contacts as contact_store
 from empathic.store import fallbacks as store
 from empathic.store import messages as message_store
 from empathic.store import timers
-from empathic.store.records import NewMessage
+from empathic.store.records import MessageRow, NewMessage
 
 log = logging.getLogger(__name__)
 
@@ -88,30 +88,31 @@ class EmailFallback:
         """Write the email of each due text that still has reason to fall back; returns how many."""
         plans = await store.of_messages(conn, [t.ref for t in due])
         waiting = [text_id for text_id, plan in plans.items() if plan["email_id"] is None]  # not sent before
-        texts = {r["id"]: r for r in await message_store.by_ids(conn, waiting)}
+        texts = {r.id: r for r in await message_store.read(conn, waiting)}
         people: dict[str, contact_store.Contact] = {}  # contact id -> contact, read per workspace in one query
-        for workspace_id in {t["workspace_id"] for t in texts.values()}:
-            ids = [t["contact_id"] for t in texts.values() if t["workspace_id"] == workspace_id and t["contact_id"]]
+        for workspace_id in {t.workspace_id for t in texts.values()}:
+            ids = [t.contact_id for t in texts.values() if t.workspace_id == workspace_id and t.contact_id]
             people.update(await contact_store.by_ids(conn, workspace_id, ids))
         written = 0
         for text_id, text in texts.items():  # each text once, however many of its timers are due
             plan = plans[text_id]
             why_not, address = self._why_not(text, plan), None
-            if why_not is None:
-                contact = people.get(text["contact_id"])
+            if why_not is None and text.contact_id is not None:  # it has one, or why_not says so
+                contact = people.get(text.contact_id)
                 address = usable_email(contact) if contact else None
             if why_not is not None or address is None:
-                log.info("text %s failed (%s); no email fallback: %s", text_id, text["status"],
+                log.info("text %s failed (%s); no email fallback: %s", text_id, text.status,
                          why_not or "the contact has no usable email address")
                 continue
+            assert text.topic is not None  # a text we sent
             request = outbox.MessageRequest(
-                to=address, body=plan["body"], topic=text["topic"], idempotency_key=f"{text_id}:fallback",
-                template=text["template"], event_id=text["event_id"], valid_until=text["valid_until"],
-                in_reply_to=text["in_reply_to"], subject=plan["subject"], html=plan["html"],
-                contact_id=text["contact_id"],
+                to=address, body=plan["body"], topic=text.topic, idempotency_key=f"{text_id}:fallback",
+                template=text.template, event_id=text.event_id, valid_until=text.valid_until,
+                in_reply_to=text.in_reply_to, subject=plan["subject"], html=plan["html"],
+                contact_id=text.contact_id,
             )
             try:
-                (email,) = await self.acceptance.submit(conn, text["workspace_id"], [request], now)
+                (email,) = await self.acceptance.submit(conn, text.workspace_id, [request], now)
             except outbox.SubmitError as exc:
                 log.warning("text %s failed; its email fallback cannot be sent: %s", text_id, exc)
                 continue
@@ -119,11 +120,11 @@ class EmailFallback:
             written += 1
         return written
 
-    def _why_not(self, text: dict[str, Any], plan: dict[str, Any]) -> str | None:
-        if Status(text["status"]) not in PERMANENT_FAILURES:  # a late receipt said delivered after all
-            return f"it is {text['status']} now"
-        if plan["reason"] == "topic" and text["topic"] not in self.topics:
-            return f"topic {text['topic']!r} no longer falls back to email"
-        if text["contact_id"] is None:
+    def _why_not(self, text: MessageRow, plan: dict[str, Any]) -> str | None:
+        if Status(text.status) not in PERMANENT_FAILURES:  # a late receipt said delivered after all
+            return f"it is {text.status} now"
+        if plan["reason"] == "topic" and text.topic not in self.topics:
+            return f"topic {text.topic!r} no longer falls back to email"
+        if text.contact_id is None:
             return "it has no contact"
         return None

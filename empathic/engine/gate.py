@@ -39,6 +39,7 @@ from empathic.store import contacts as contact_store
 from empathic.store import messages as store
 from empathic.store import preferences as preference_store
 from empathic.store import rules as rule_store
+from empathic.store.records import Claimed
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +90,18 @@ class Gate:
             books[workspace_id] = cached[1]
         return books
 
-    async def decide(self, conn: AsyncConnection, batch: Sequence[dict[str, Any]], now: datetime) -> list[policy.Decision]:
+    async def decide(self, conn: AsyncConnection, batch: Sequence[Claimed], now: datetime) -> list[policy.Decision]:
         """One decision per message, in order; messages sent earlier in the batch count for caps."""
-        gated = [r for r in batch if r["contact_id"] and not self.topics.kind(r["topic"]).essential]
+        gated = [(r, r.contact_id) for r in batch if r.contact_id and not self.topics.kind(r.topic).essential]
         by_workspace: dict[str, set[str]] = defaultdict(set)
-        for row in gated:
-            by_workspace[row["workspace_id"]].add(row["contact_id"])
-        books = await self._books(conn, {r["workspace_id"] for r in batch})
-        consents: dict[tuple[str, str], ConsentState] = {}
-        prefs: dict[tuple[str, str], Preferences] = {}
-        people: dict[tuple[str, str], contact_store.Contact] = {}
-        history: dict[tuple[str, str], list[policy.Sent]] = defaultdict(list)
+        for row, contact_id in gated:
+            by_workspace[row.workspace_id].add(contact_id)
+        books = await self._books(conn, {r.workspace_id for r in batch})
+        # by (workspace, contact): a message without a contact finds none of these
+        consents: dict[tuple[str, str | None], ConsentState] = {}
+        prefs: dict[tuple[str, str | None], Preferences] = {}
+        people: dict[tuple[str, str | None], contact_store.Contact] = {}
+        history: dict[tuple[str, str | None], list[policy.Sent]] = defaultdict(list)
         for workspace_id, contact_ids in by_workspace.items():
             for contact_id, state in (await consent_store.states(conn, workspace_id, contact_ids)).items():
                 consents[(workspace_id, contact_id)] = state
@@ -107,61 +109,61 @@ class Gate:
                 prefs[(workspace_id, contact_id)] = stored_preferences(data, contact_id)
             book = books[workspace_id]
             timed = {  # contacts whose zone or history matters
-                r["contact_id"] for r in gated
-                if r["workspace_id"] == workspace_id and self._timed(r, prefs.get((workspace_id, r["contact_id"])), book)
+                contact_id for r, contact_id in gated
+                if r.workspace_id == workspace_id and self._timed(r, prefs.get((workspace_id, contact_id)), book)
             }
             if not timed:
                 continue
             for contact_id, contact in (await contact_store.by_ids(conn, workspace_id, timed)).items():
                 people[(workspace_id, contact_id)] = contact
             for sent in await store.handed_off(conn, workspace_id, timed, book.watched_topics):
-                kind = self.topics.kind(sent["topic"])
-                history[(workspace_id, sent["contact_id"])].append(
-                    policy.Sent(sent["sent_at"], sent["topic"], kind, sent["content_key"])
+                kind = self.topics.kind(sent.topic)
+                history[(workspace_id, sent.contact_id)].append(
+                    policy.Sent(sent.sent_at, sent.topic, kind, sent.content_key)
                 )
         decisions: list[policy.Decision] = []
         for row in batch:
-            key = (row["workspace_id"], row["contact_id"])
+            key = (row.workspace_id, row.contact_id)
             own = prefs.get(key, NO_PREFERENCES)
-            candidate, rules = self._candidate(row, people.get(key), own, books[row["workspace_id"]])
+            candidate, rules = self._candidate(row, people.get(key), own, books[row.workspace_id])
             decision = policy.decide(
                 candidate, consents.get(key, ConsentState()), now, rules=rules, history=history.get(key, ()),
                 preferences=own,
             )
-            if isinstance(decision, policy.Send) and row["contact_id"]:
-                history[key].append(policy.Sent(now, row["topic"], candidate.kind, candidate.content_key))
+            if isinstance(decision, policy.Send) and row.contact_id:
+                history[key].append(policy.Sent(now, row.topic, candidate.kind, candidate.content_key))
             decisions.append(decision)
         return decisions
 
-    def _timed(self, row: dict[str, Any], prefs: Preferences | None, book: RuleBook) -> bool:
-        kind = self.topics.kind(row["topic"])
-        return kind in book.governed or (prefs is not None and bool(prefs.hours_for(kind, _reach(row), row["topic"])))
+    def _timed(self, row: Claimed, prefs: Preferences | None, book: RuleBook) -> bool:
+        kind = self.topics.kind(row.topic)
+        return kind in book.governed or (prefs is not None and bool(prefs.hours_for(kind, _reach(row), row.topic)))
 
     def _candidate(
-        self, row: dict[str, Any], contact: contact_store.Contact | None, prefs: Preferences, book: RuleBook
+        self, row: Claimed, contact: contact_store.Contact | None, prefs: Preferences, book: RuleBook
     ) -> tuple[policy.Candidate, Rules]:
-        kind = self.topics.kind(row["topic"])
+        kind = self.topics.kind(row.topic)
         if not self._timed(row, prefs, book):  # no rule or preference times or caps this kind: skip the lookups
-            return policy.Candidate(row["topic"], kind, _reach(row), valid_until=row.get("valid_until")), book.rules_for(frozenset())
+            return policy.Candidate(row.topic, kind, _reach(row), valid_until=row.valid_until), book.rules_for(frozenset())
         # An email has no place of its own: only the rules everywhere and the person's zone.
-        places, number_zones = (frozenset(), ()) if is_email(row["to_addr"]) else _whereabouts(row["to_addr"])
+        places, number_zones = (frozenset(), ()) if is_email(row.to_addr) else _whereabouts(row.to_addr)
         own_zone = contact.timezone if contact else None
         zones = (own_zone,) if own_zone else number_zones or (self.default_zone,)
         candidate = policy.Candidate(
-            topic=row["topic"],
+            topic=row.topic,
             kind=kind,
             channel=_reach(row),
             zones=zones,
-            in_reply=bool(row.get("in_reply_to")),
-            valid_until=row.get("valid_until"),
-            content_key=content_key(row["body"]) if kind is TopicKind.MARKETING else None,
+            in_reply=bool(row.in_reply_to),
+            valid_until=row.valid_until,
+            content_key=content_key(row.body) if kind is TopicKind.MARKETING else None,
         )
         return candidate, book.rules_for(places)
 
 
-def _reach(row: dict[str, Any]) -> str:
+def _reach(row: Claimed) -> str:
     """The consent and preference channel of a message: `email` or `sms`."""
-    return "email" if is_email(row["to_addr"]) else "sms"
+    return "email" if is_email(row.to_addr) else "sms"
 
 
 @lru_cache(maxsize=65536)

@@ -59,7 +59,7 @@ async def route(
     """Store the text, say so (`message.received`), act on it (`_act`), confirm a change."""
     seen = await store.by_carrier_ids(conn, inbound.channel, [inbound.carrier_id])
     if inbound.carrier_id in seen:
-        return Routed(seen[inbound.carrier_id]["id"], None, duplicate=True)
+        return Routed(seen[inbound.carrier_id].id, None, duplicate=True)
     now = inbound.at
     phone, reachable = _number_of(inbound.sender)
     contact = (await contact_store.ensure_by_phone(conn, workspace_id, [phone], now))[phone]
@@ -245,7 +245,7 @@ async def _flow_run(t: _Texted) -> str | None:
     run = await t.flows.keyword(t.conn, t.workspace_id, t.contact, t.text, t.message_id, t.now)
     if run is None:
         run = await t.flows.reply(t.conn, t.workspace_id, t.contact, t.text, t.message_id, t.now)
-    return run["id"] if run is not None else None
+    return run.id if run is not None else None
 
 
 async def _awaited_yes(t: _Texted) -> str | None:

@@ -7,10 +7,10 @@ history and queues `message.status` webhooks, all in the caller's transaction.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import Counter as Metric
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -52,8 +52,18 @@ async def record_new(conn: AsyncConnection, rows: Sequence[NewMessage], reason: 
         await webhooks.enqueue(conn, workspace_id, "message.status", partial(_new_payloads, group, reason, now), now)
 
 
+class Addressed(Protocol):
+    """What a status webhook says of a message besides its change (a MessageRow or a Claimed)."""
+
+    @property
+    def contact_id(self) -> str | None: ...
+
+    @property
+    def to_addr(self) -> str: ...
+
+
 async def record(
-    conn: AsyncConnection, transitions: Sequence[Transition], rows: dict[str, dict[str, Any]], now: datetime
+    conn: AsyncConnection, transitions: Sequence[Transition], rows: Mapping[str, Addressed], now: datetime
 ) -> None:
     """Apply transitions; `rows` holds the current message rows by id (for webhook payloads)."""
     await store.apply_transitions(conn, transitions)
@@ -71,9 +81,9 @@ def _new_payloads(rows: list[NewMessage], reason: str, now: datetime) -> list[di
     return [_status_payload(r.id, r.contact_id, r.to_addr, r.status, r.reason or reason, now) for r in rows]
 
 
-def _payloads(transitions: list[Transition], rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _payloads(transitions: list[Transition], rows: Mapping[str, Addressed]) -> list[dict[str, Any]]:
     return [
-        _status_payload(t.message_id, rows[t.message_id]["contact_id"], rows[t.message_id]["to_addr"],
+        _status_payload(t.message_id, rows[t.message_id].contact_id, rows[t.message_id].to_addr,
                         t.status.value, t.reason, t.at)
         for t in transitions
     ]

@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.channels.base import Receipt, ReceiptStatus, storable_id
@@ -23,6 +24,7 @@ from empathic.engine import lifecycle
 from empathic.store import messages as store
 from empathic.store import timers
 from empathic.store.messages import Transition
+from empathic.store.records import MessageRow
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,7 @@ async def apply(
             continue
         by_channel[r.channel].append(r)
     transitions: list[Transition] = []
-    rows: dict[str, dict] = {}
+    rows: dict[str, MessageRow] = {}
     unmatched: list[Receipt] = []
     for channel, group in by_channel.items():
         found = await store.by_carrier_ids(conn, channel, [r.carrier_id for r in group])
@@ -101,12 +103,12 @@ async def apply(
             if row is None:
                 unmatched.append(receipt)
                 continue
-            current = Status(rows[row["id"]]["status"]) if row["id"] in rows else Status(row["status"])
+            current = Status(rows.get(row.id, row).status)
             new = _STATUS[receipt.status]
             if not can_move(current, new):
                 continue  # a duplicate, or news older than what we know
-            rows[row["id"]] = {**row, "status": new.value}
-            transitions.append(Transition(row["id"], row["workspace_id"], new, _reason(receipt), now))
+            rows[row.id] = msgspec.structs.replace(row, status=new.value)
+            transitions.append(Transition(row.id, row.workspace_id, new, _reason(receipt), now))
     await lifecycle.record(conn, transitions, rows, now)
     if unmatched:
         if early is not None:

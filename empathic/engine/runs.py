@@ -21,7 +21,7 @@ the clock or a call hold nothing, so a reminder due in weeks blocks no one.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
@@ -68,9 +68,12 @@ def _parsed(version_id: str, source: str) -> model.Flow:
 
 @dataclass(frozen=True)
 class Started:
-    run: dict[str, Any]
-    contact: Contact  # as the run's first steps left it (they may update it)
-    replayed: bool = False
+    """A run as its latest steps left it (its first ones, when started)."""
+
+    run: store.Run
+    contact: Contact  # as those steps left it (they may update it)
+    replayed: bool = False  # started before under the same idempotency key: nothing moved
+    sent: list[str] = field(default_factory=list)  # the ids of the texts those steps queued
 
 
 class Flows:
@@ -172,41 +175,42 @@ class Flows:
             seen = await store.by_key(conn, workspace_id, idempotency_key)
             if seen:
                 return Started(seen, contact, replayed=True)
-        row = {
-            "id": new_id("run"), "workspace_id": workspace_id, "contact_id": contact.id, "flow": name,
-            "version_id": key, "status": store.ACTIVE,
-            "priority": flow.priority, "waiting": None, "state": RunState.start(key, event, variables),
-            "trigger": trigger, "event_id": (event or {}).get("id"), "idempotency_key": idempotency_key,
-            "outcome": None, "error": None, "created_at": now, "updated_at": now, "ended_at": None,
-        }
+        run = store.Run(
+            id=new_id("run"), workspace_id=workspace_id, contact_id=contact.id, flow=name,
+            version_id=key, status=store.ACTIVE,
+            priority=flow.priority, waiting=None, state=RunState.start(key, event, variables),
+            trigger=trigger, event_id=(event or {}).get("id"), idempotency_key=idempotency_key,
+            outcome=None, error=None, created_at=now, updated_at=now, ended_at=None,
+        )
         if not contact.phone and not (fallback.usable_email(contact) and self._by_email(flow)):
-            row.update(status="skipped", error="the contact has no phone number", ended_at=now)
-            await store.add_run(conn, row)
-            return Started(row, contact)
+            run = replace(run, status="skipped", error="the contact has no phone number", ended_at=now)
+            await store.add_run(conn, run)
+            return Started(run, contact)
         if flow.conversational:
             await store.lock_contact(conn, workspace_id, contact.id)  # two starts at once: one waits
             talking = [r for r in await store.open_runs(conn, workspace_id, contact.id)
-                       if r["status"] == store.ACTIVE and r["waiting"] in HOLDING]
+                       if r.status == store.ACTIVE and r.waiting in HOLDING]
             if talking:
                 active = talking[0]
-                if (takes_over and flow.priority >= active["priority"]) or (
-                    flow.when_busy == "interrupt" and flow.priority > active["priority"]
+                if (takes_over and flow.priority >= active.priority) or (
+                    flow.when_busy == "interrupt" and flow.priority > active.priority
                 ):
                     await self._end(conn, active, "interrupted", now, outcome=f"interrupted_by:{name}", start_next=False)
                 elif flow.when_busy == "skip" and not takes_over:
-                    row.update(status="skipped", error=f"the contact was talking with flow {active['flow']!r}", ended_at=now)
-                    await store.add_run(conn, row)
-                    return Started(row, contact)
+                    run = replace(run, status="skipped", error=f"the contact was talking with flow {active.flow!r}",
+                                  ended_at=now)
+                    await store.add_run(conn, run)
+                    return Started(run, contact)
                 # else queue: it starts and parks at its first question
         if in_reply_to is not None:  # started by the person's own text: it is the run's first reply
-            row["state"] = replace(row["state"], reply=Heard((event or {}).get("data", {}).get("text"), in_reply_to, now))
-        await store.add_run(conn, row)
-        run, contact = await self._advance(conn, row, contact, fi.Start(), now, in_reply_to=in_reply_to)
-        return Started(run, contact)
+            heard = Heard((event or {}).get("data", {}).get("text"), in_reply_to, now)
+            run = replace(run, state=replace(run.state, reply=heard))
+        await store.add_run(conn, run)
+        return await self._advance(conn, run, contact, fi.Start(), now, in_reply_to=in_reply_to)
 
     async def start_for_event(
         self, conn: AsyncConnection, workspace_id: str, contact: Contact, event: dict[str, Any], now: datetime
-    ) -> list[dict[str, Any]]:
+    ) -> list[Started]:
         started = []
         for name, head in sorted((await store.current(conn, workspace_id)).items()):
             if event["type"] in head["events"]:
@@ -214,13 +218,13 @@ class Flows:
                     conn, workspace_id, name, contact, now, trigger=f"event:{event['type']}", event=event,
                     idempotency_key=f"{event['id']}:{name}", head=head,
                 )
-                started.append(result.run)
+                started.append(result)
                 contact = result.contact  # the next flow sees what this one changed
         return started
 
     async def keyword(
         self, conn: AsyncConnection, workspace_id: str, contact: Contact, text: str, message_id: str, now: datetime
-    ) -> dict[str, Any] | None:
+    ) -> store.Run | None:
         """Start the flow whose keyword begins the person's text ("WATCH sku123"), if any."""
         words = text.strip().split(maxsplit=1)
         if not words:
@@ -261,22 +265,22 @@ class Flows:
 
     async def reply(
         self, conn: AsyncConnection, workspace_id: str, contact: Contact, text: str, message_id: str, now: datetime
-    ) -> dict[str, Any] | None:
+    ) -> store.Run | None:
         """Give the person's reply to the run waiting for it; None if no run waits for one."""
         for run in await store.open_runs(conn, workspace_id, contact.id):
-            if run["status"] == store.ACTIVE and run["waiting"] == "reply":
+            if run.status == store.ACTIVE and run.waiting == "reply":
                 unreached = await self._unreached(conn, run)
                 if unreached is not None:  # they never got the question: this reply is not its answer
                     await self._end(conn, run, "failed", now, error=unreached)
                     return None
-                moved, _ = await self._advance(conn, run, contact, fi.Reply(text, message_id), now, in_reply_to=message_id)
-                return moved
+                moved = await self._advance(conn, run, contact, fi.Reply(text, message_id), now, in_reply_to=message_id)
+                return moved.run
         return None
 
-    async def _unreached(self, conn: AsyncConnection, run: dict[str, Any]) -> str | None:
+    async def _unreached(self, conn: AsyncConnection, run: store.Run) -> str | None:
         """Why the run's last text never reached the person (blocked by the gate …), if so."""
-        key = f"{run['id']}:{run['state'].sent}"
-        last = (await message_store.by_idempotency_keys(conn, run["workspace_id"], [key])).get(key)
+        key = f"{run.id}:{run.state.sent}"
+        last = (await message_store.by_idempotency_keys(conn, run.workspace_id, [key])).get(key)
         if last is not None and last.status in UNREACHED:
             return f"its question never reached the person ({last.status}: {last.reason})"
         return None
@@ -287,23 +291,23 @@ class Flows:
         moved = 0
         for timer in due:
             run = runs.get(timer.ref)
-            if run is None or run["status"] != store.ACTIVE:
+            if run is None or run.status != store.ACTIVE:
                 continue
-            contact = await contact_store.get(conn, run["workspace_id"], run["contact_id"])
+            contact = await contact_store.get(conn, run.workspace_id, run.contact_id)
             if contact is None:
                 continue
-            runs[run["id"]], _ = await self._advance(
+            runs[run.id] = (await self._advance(
                 conn, run, contact, fi.Timer(timer.payload["seq"], timer.payload["purpose"]), now
-            )
+            )).run
             moved += 1
         return moved
 
     async def call_done(self, conn: AsyncConnection, run_id: str, result: fi.CallResult, now: datetime) -> None:
         runs = await store.runs_by_ids(conn, [run_id])
         run = runs.get(run_id)
-        if run is None or run["status"] != store.ACTIVE:
+        if run is None or run.status != store.ACTIVE:
             return
-        contact = await contact_store.get(conn, run["workspace_id"], run["contact_id"])
+        contact = await contact_store.get(conn, run.workspace_id, run.contact_id)
         if contact is not None:
             await self._advance(conn, run, contact, result, now)
 
@@ -315,8 +319,8 @@ class Flows:
         if contact is None:
             return
         for run in await store.open_runs(conn, workspace_id, contact_id):
-            if run["status"] == store.ACTIVE and run["waiting"] == "handoff":
-                _, contact = await self._advance(conn, run, contact, fi.HandoffClosed(), now)
+            if run.status == store.ACTIVE and run.waiting == "handoff":
+                contact = (await self._advance(conn, run, contact, fi.HandoffClosed(), now)).contact
 
     async def stop_contact(self, conn: AsyncConnection, workspace_id: str, contact_id: str, now: datetime) -> int:
         """The person opted out: every run of theirs ends (`stopped`)."""
@@ -326,25 +330,26 @@ class Flows:
             stopped += 1
         return stopped
 
-    async def cancel(self, conn: AsyncConnection, run: dict[str, Any], now: datetime) -> dict[str, Any]:
+    async def cancel(self, conn: AsyncConnection, run: store.Run, now: datetime) -> store.Run:
         return await self._end(conn, run, "cancelled", now, outcome="cancelled")
 
     # -- the one place a run moves --------------------------------------------------------
 
     async def _advance(
-        self, conn: AsyncConnection, run: dict[str, Any], contact: Contact, given: fi.Input, now: datetime,
+        self, conn: AsyncConnection, run: store.Run, contact: Contact, given: fi.Input, now: datetime,
         *, in_reply_to: str | None = None,
-    ) -> tuple[dict[str, Any], Contact]:
-        """Move the run by `given`; the run as it now is, and the contact as its steps left it."""
-        ws = run["workspace_id"]
-        frames = {f.flow for f in run["state"].frames}
+    ) -> Started:
+        """Move the run by `given`: the run as it now is, the contact as its steps left it, and
+        the texts they queued."""
+        ws = run.workspace_id
+        frames = {f.flow for f in run.state.frames}
         lib = await self.library(conn, ws, frames)
         zone = contact.timezone or (timezone_for(contact.phone) if contact.phone else None) or "UTC"
-        others = [r for r in await store.open_runs(conn, ws, contact.id) if r["id"] != run["id"]]
-        free = not any(r["status"] == store.ACTIVE and r["waiting"] in HOLDING for r in others)
+        others = [r for r in await store.open_runs(conn, ws, contact.id) if r.id != run.id]
+        free = not any(r.status == store.ACTIVE and r.waiting in HOLDING for r in others)
         ctx = fi.Context(now=now, contact=contact_store.to_view(contact), timezone=zone, conversation_free=free,
                          fallback_topics=self.project.fallback)
-        result = fi.advance(lib, run["state"], given, ctx)
+        result = fi.advance(lib, run.state, given, ctx)
         state = result.state
         sent: list[str] = []
         try:
@@ -352,23 +357,23 @@ class Flows:
         except outbox.SubmitError as exc:
             state = replace(state, status="failed", error=f"a text cannot be sent: {exc.detail}", wait=None)
         if not state.active:  # _end sees what the run waited for before: was it holding?
-            ended = await self._end(conn, {**run, "state": state}, state.status, now,
+            ended = await self._end(conn, replace(run, state=state), state.status, now,
                                     outcome=state.outcome, error=state.error)
-            return {**ended, "sent": sent}, contact
+            return Started(ended, contact, sent=sent)
         assert state.wait is not None  # an active run waits
         waiting = state.wait.kind
-        await store.save_run(conn, run["id"], now, state=state, waiting=waiting)
-        if run["waiting"] in HOLDING and waiting not in HOLDING:
+        await store.save_run(conn, run.id, now, state=state, waiting=waiting)
+        if run.waiting in HOLDING and waiting not in HOLDING:
             await self._next_turn(conn, ws, contact.id, now)
-        return {**run, "state": state, "waiting": waiting, "updated_at": now, "sent": sent}, contact
+        return Started(replace(run, state=state, waiting=waiting, updated_at=now), contact, sent=sent)
 
     async def _apply(
-        self, conn: AsyncConnection, run: dict[str, Any], contact: Contact, effects: list[fi.Effect],
+        self, conn: AsyncConnection, run: store.Run, contact: Contact, effects: list[fi.Effect],
         now: datetime, in_reply_to: str | None,
     ) -> tuple[list[str], Contact]:
         """Carry out the effects; the ids of the texts queued, and the contact as they left it."""
-        ws = run["workspace_id"]
-        event_id = run["event_id"] if run["trigger"].startswith("event:") else None
+        ws = run.workspace_id
+        event_id = run.event_id if run.trigger.startswith("event:") else None
         texts: list[outbox.MessageRequest] = []
         fallbacks: list[tuple[int, Email, str]] = []  # (index in texts, the email it becomes, why)
         for e in effects:
@@ -383,7 +388,7 @@ class Flows:
                     fallbacks.append((len(texts), Email(e.subject, e.email_text or e.text, e.html), e.fallback))
                 texts.append(outbox.MessageRequest(
                     to=address, body=(e.email_text or e.text) if email else e.text, topic=e.topic, event_id=event_id,
-                    idempotency_key=f"{run['id']}:{e.key}" + (":email" if email else ""),
+                    idempotency_key=f"{run.id}:{e.key}" + (":email" if email else ""),
                     in_reply_to=None if email else in_reply_to,
                     subject=e.subject if email else None, html=e.html if email else None,
                     contact_id=contact.id,
@@ -394,9 +399,9 @@ class Flows:
         schedule: list[timers.Timer] = []
         for effect in effects:
             if isinstance(effect, fi.Schedule):
-                schedule.append(timers.Timer(TIMER, run["id"], effect.at, {"seq": effect.seq, "purpose": effect.purpose}, ws))
+                schedule.append(timers.Timer(TIMER, run.id, effect.at, {"seq": effect.seq, "purpose": effect.purpose}, ws))
             elif isinstance(effect, fi.HttpCall):
-                schedule.append(timers.Timer(CALL, run["id"], now, {
+                schedule.append(timers.Timer(CALL, run.id, now, {
                     "seq": effect.seq, "method": effect.method, "url": effect.url, "headers": effect.headers,
                     "body": effect.body, "timeout": effect.timeout, "retries": effect.retries, "attempts": 0,
                 }, ws))
@@ -407,7 +412,7 @@ class Flows:
             elif isinstance(effect, fi.OpenHandoff):
                 last = await message_store.thread(conn, ws, contact.id)
                 await threads.open_for(
-                    conn, ws, contact.id, last[-1].id if last else None, now, note=effect.note, run_id=run["id"]
+                    conn, ws, contact.id, last[-1].id if last else None, now, note=effect.note, run_id=run.id
                 )
         await timers.schedule(conn, schedule)
         return sent, contact
@@ -425,11 +430,11 @@ class Flows:
         return replace(contact, **direct)
 
     async def _consent(
-        self, conn: AsyncConnection, ws: str, contact: Contact, run: dict[str, Any], effect: fi.ChangeConsent,
+        self, conn: AsyncConnection, ws: str, contact: Contact, run: store.Run, effect: fi.ChangeConsent,
         now: datetime,
     ) -> None:
-        actor = f"flow:{run['flow']}"
-        evidence = effect.reply_message_id or run["id"]
+        actor = f"flow:{run.flow}"
+        evidence = effect.reply_message_id or run.id
         state = (await consent_store.states(conn, ws, [contact.id]))[contact.id]
         if not effect.subscribe:
             if not state.opted_out(effect.topic, "sms"):
@@ -451,23 +456,23 @@ class Flows:
                               now=now, message_id=effect.reply_message_id)
 
     async def _end(
-        self, conn: AsyncConnection, run: dict[str, Any], status: str, now: datetime, *,
+        self, conn: AsyncConnection, run: store.Run, status: str, now: datetime, *,
         outcome: str | None = None, error: str | None = None, start_next: bool = True,
-    ) -> dict[str, Any]:
-        held = run["waiting"] in HOLDING
-        state = replace(run["state"], status="done" if status == "done" else "failed" if status == "failed" else "ended", wait=None)
-        run = {**run, "status": status, "waiting": None, "outcome": outcome, "error": error, "state": state,
-               "ended_at": now, "updated_at": now}
-        await store.save_run(conn, run["id"], now, status=status, waiting=None, outcome=outcome, error=error,
+    ) -> store.Run:
+        held = run.waiting in HOLDING
+        state = replace(run.state, status="done" if status == "done" else "failed" if status == "failed" else "ended", wait=None)
+        run = replace(run, status=status, waiting=None, outcome=outcome, error=error, state=state, ended_at=now,
+                      updated_at=now)
+        await store.save_run(conn, run.id, now, status=status, waiting=None, outcome=outcome, error=error,
                              state=state, ended_at=now)
         if status == "failed":
-            log.warning("flow run %s (%s) failed: %s", run["id"], run["flow"], error)
-        await webhooks.enqueue(conn, run["workspace_id"], "flow.run.ended", [{
-            "run_id": run["id"], "flow": run["flow"], "contact_id": run["contact_id"], "status": status,
+            log.warning("flow run %s (%s) failed: %s", run.id, run.flow, error)
+        await webhooks.enqueue(conn, run.workspace_id, "flow.run.ended", [{
+            "run_id": run.id, "flow": run.flow, "contact_id": run.contact_id, "status": status,
             "outcome": outcome, "error": error, "vars": dict(state.vars), "at": now.isoformat(),
         }], now)
         if start_next and held:
-            await self._next_turn(conn, run["workspace_id"], run["contact_id"], now)
+            await self._next_turn(conn, run.workspace_id, run.contact_id, now)
         return run
 
     async def _next_turn(self, conn: AsyncConnection, ws: str, contact_id: str, now: datetime) -> None:
@@ -476,14 +481,14 @@ class Flows:
         tried: set[str] = set()
         while contact is not None:
             open_runs = await store.open_runs(conn, ws, contact_id)
-            if any(r["waiting"] in HOLDING for r in open_runs):
+            if any(r.waiting in HOLDING for r in open_runs):
                 return
-            parked = sorted((r for r in open_runs if r["waiting"] == "turn" and r["id"] not in tried),
-                            key=lambda r: (-r["priority"], r["id"]))
+            parked = sorted((r for r in open_runs if r.waiting == "turn" and r.id not in tried),
+                            key=lambda r: (-r.priority, r.id))
             if not parked:
                 return
-            tried.add(parked[0]["id"])  # one that failed to ask does not block the next
-            _, contact = await self._advance(conn, parked[0], contact, fi.Turn(), now)
+            tried.add(parked[0].id)  # one that failed to ask does not block the next
+            contact = (await self._advance(conn, parked[0], contact, fi.Turn(), now)).contact
 
 
 def _address(contact: Contact, reach: str) -> str | None:
@@ -512,23 +517,23 @@ def _recent_reply(state: RunState, now: datetime) -> str | None:
     return reply.message_id if now - reply.at <= REPLY_WINDOW else None
 
 
-def run_view(run: dict[str, Any]) -> dict[str, Any]:
-    state = run["state"]
+def run_view(run: store.Run) -> dict[str, Any]:
+    state = run.state
     return {
-        "id": run["id"],
-        "flow": run["flow"],
-        "version_id": run["version_id"],
-        "contact_id": run["contact_id"],
-        "status": run["status"],
-        "waiting_for": run["waiting"],
+        "id": run.id,
+        "flow": run.flow,
+        "version_id": run.version_id,
+        "contact_id": run.contact_id,
+        "status": run.status,
+        "waiting_for": run.waiting,
         "step": state.wait.step_id if state.wait is not None else None,
-        "trigger": run["trigger"],
-        "event_id": run["event_id"],
-        "outcome": run["outcome"],
-        "error": run["error"],
+        "trigger": run.trigger,
+        "event_id": run.event_id,
+        "outcome": run.outcome,
+        "error": run.error,
         "vars": dict(state.vars),
-        "created_at": run["created_at"].isoformat(),
-        "updated_at": run["updated_at"].isoformat(),
-        "ended_at": run["ended_at"].isoformat() if run["ended_at"] else None,
+        "created_at": run.created_at.isoformat(),
+        "updated_at": run.updated_at.isoformat(),
+        "ended_at": run.ended_at.isoformat() if run.ended_at else None,
     }
 

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from empathic.channels.base import Receipt
@@ -25,6 +26,7 @@ from empathic.loop import Loop
 from empathic.store import messages as store
 from empathic.store import timers
 from empathic.store.messages import Transition
+from empathic.store.records import MessageRow
 from empathic.core.messages import Status
 from empathic.store.db import Database
 
@@ -103,7 +105,7 @@ class Scheduler:
             return 0
         own = sorted(self.receipt_timeouts)
         full = False
-        rows: list[dict] = []
+        rows: list[MessageRow] = []
         async with self.db.transaction() as conn:
             for name in own:
                 found = await store.sent_before(conn, now - self.receipt_timeouts[name], limit, on=name)
@@ -113,16 +115,16 @@ class Scheduler:
             full = full or len(found) == limit
             rows += found
             transitions = [
-                Transition(r["id"], r["workspace_id"], Status.EXPIRED, "no_delivery_receipt", now) for r in rows
+                Transition(r.id, r.workspace_id, Status.EXPIRED, "no_delivery_receipt", now) for r in rows
             ]
-            await lifecycle.record(conn, transitions, {r["id"]: r for r in rows}, now)
+            await lifecycle.record(conn, transitions, {r.id: r for r in rows}, now)
         self._next_sweep = None if full else now + SWEEP_EVERY
         return len(rows)
 
 
 async def _fire(conn: AsyncConnection, due: list[timers.Timer], now: datetime) -> int:
     by_message = [t for t in due if t.kind in _MESSAGE_TIMERS]
-    rows = {r["id"]: r for r in await store.by_ids(conn, {t.ref for t in by_message})}
+    rows = {r.id: r for r in await store.read(conn, {t.ref for t in by_message})}
     transitions = []
     for timer in by_message:
         row = rows.get(timer.ref)
@@ -131,7 +133,7 @@ async def _fire(conn: AsyncConnection, due: list[timers.Timer], now: datetime) -
         transition = _MESSAGE_TIMERS[timer.kind](row, now)
         if transition is not None:
             transitions.append(transition)
-            rows[row["id"]] = {**row, "status": transition.status.value}
+            rows[row.id] = msgspec.structs.replace(row, status=transition.status.value)
     await lifecycle.record(conn, transitions, rows, now)
     retried: dict[int, list[Receipt]] = {}  # receipts applied again, together, by their try
     for timer in due:

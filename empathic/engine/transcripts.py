@@ -302,8 +302,8 @@ class _Player:
                 conn, self.rt.workspace_id, name, self.contact, self.clock.now(), trigger="api",
                 event={"id": None, "type": "api", "data": spec.get("data") or {}}, variables=spec.get("vars") or {},
             )
-        if started.run["status"] == "failed":
-            raise _StepFailed(f"the run failed at once: {started.run['error']}")
+        if started.run.status == "failed":
+            raise _StepFailed(f"the run failed at once: {started.run.error}")
         await self.settle()
 
     # -- checking -------------------------------------------------------------------------
@@ -330,7 +330,7 @@ class _Player:
     def _context(self, texts: list[str]) -> str:
         return f" (the phone got {len(texts)} text(s) so far; last: {texts[-1]!r})" if texts else " (the phone got no text at all)"
 
-    async def _latest_run(self, flow: str | None) -> dict[str, Any] | None:
+    async def _latest_run(self, flow: str | None) -> flow_store.Run | None:
         async with self.rt.db.transaction() as conn:
             rows = await flow_store.page(conn, self.rt.workspace_id, contact_id=self.contact.id, flow=flow or None,
                                     status=None, limit=1, cursor=None)
@@ -342,11 +342,11 @@ class _Player:
         if run is None:
             raise _StepFailed(f"no run of flow {wanted.get('flow', self.flow)!r} for the contact")
         for key in ("status", "outcome", "waiting"):
-            if key in wanted and run[key] != wanted[key]:
-                detail = f"; error: {run['error']}" if run.get("error") else ""
-                raise _StepFailed(f"run {key} is {run[key]!r}, expected {wanted[key]!r}{detail}")
+            if key in wanted and getattr(run, key) != wanted[key]:
+                detail = f"; error: {run.error}" if run.error else ""
+                raise _StepFailed(f"run {key} is {getattr(run, key)!r}, expected {wanted[key]!r}{detail}")
         for name, value in (wanted.get("vars") or {}).items():
-            got = _dig(run["state"].vars, name)
+            got = _dig(run.state.vars, name)
             if got != value:
                 raise _StepFailed(f"run vars.{name} is {got!r}, expected {value!r}")
 

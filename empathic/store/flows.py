@@ -1,7 +1,7 @@
 """Flow versions, each workspace's current flows, and flow runs.
 
-A run row is the table's columns with its `state` a `RunState` (stored as its JSON, read back
-through `RunState.from_json`, which migrates a state stored by an older release).
+A run is a `Run`: the table's columns with its `state` a `RunState` (stored as its JSON, read
+back through `RunState.from_json`, which migrates a state stored by an older release).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -115,11 +116,34 @@ async def history(conn: AsyncConnection, workspace_id: str, name: str) -> list[d
 # -- runs -------------------------------------------------------------------------------------
 
 
-def _run(row: RowMapping) -> dict[str, Any]:
-    return {**row, "state": RunState.from_json(row["state"])}
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A flow run: the `flow_runs` columns, its state read back as a RunState."""
+
+    id: str
+    workspace_id: str
+    contact_id: str
+    flow: str  # the flow's name
+    version_id: str
+    status: str  # ACTIVE or one of ENDED
+    priority: int
+    waiting: str | None  # what an active run waits for (its state's wait kind)
+    state: RunState
+    trigger: str  # event:<type> | keyword:<WORD> | api
+    event_id: str | None
+    idempotency_key: str | None
+    outcome: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
 
 
-def _readable(rows: Iterable[RowMapping]) -> list[dict[str, Any]]:  # run rows: no record of their own yet
+def _run(row: RowMapping) -> Run:
+    return Run(**{**row, "state": RunState.from_json(row["state"])})
+
+
+def _readable(rows: Iterable[RowMapping]) -> list[Run]:
     """The runs this release can read. A state it cannot (stored by a newer release before a
     rollback) is left as it is for that release, not misread, and does not hold up the
     contact's other texts: the run is skipped, with a warning."""
@@ -132,8 +156,9 @@ def _readable(rows: Iterable[RowMapping]) -> list[dict[str, Any]]:  # run rows: 
     return readable
 
 
-async def add_run(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await conn.execute(insert(flow_runs).values(**{**row, "state": row["state"].to_json()}))
+async def add_run(conn: AsyncConnection, run: Run) -> None:
+    values = {f.name: getattr(run, f.name) for f in fields(Run)}
+    await conn.execute(insert(flow_runs).values(**{**values, "state": run.state.to_json()}))
 
 
 async def save_run(conn: AsyncConnection, run_id: str, now: datetime, *, state: RunState, **values: Any) -> None:
@@ -142,7 +167,7 @@ async def save_run(conn: AsyncConnection, run_id: str, now: datetime, *, state: 
     )
 
 
-async def run(conn: AsyncConnection, workspace_id: str, run_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+async def run(conn: AsyncConnection, workspace_id: str, run_id: str, *, lock: bool = False) -> Run | None:
     query = select(flow_runs).where(flow_runs.c.workspace_id == workspace_id, flow_runs.c.id == run_id)
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
@@ -150,17 +175,17 @@ async def run(conn: AsyncConnection, workspace_id: str, run_id: str, *, lock: bo
     return _run(row) if row else None
 
 
-async def runs_by_ids(conn: AsyncConnection, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+async def runs_by_ids(conn: AsyncConnection, run_ids: Iterable[str]) -> dict[str, Run]:
     wanted = list(set(run_ids))
     if not wanted:
         return {}
     query = select(flow_runs).where(flow_runs.c.id.in_(wanted))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    return {r["id"]: r for r in _readable((await conn.execute(query)).mappings())}
+    return {r.id: r for r in _readable((await conn.execute(query)).mappings())}
 
 
-async def by_key(conn: AsyncConnection, workspace_id: str, key: str) -> dict[str, Any] | None:
+async def by_key(conn: AsyncConnection, workspace_id: str, key: str) -> Run | None:
     row = (
         await conn.execute(
             select(flow_runs).where(flow_runs.c.workspace_id == workspace_id, flow_runs.c.idempotency_key == key)
@@ -178,7 +203,7 @@ async def lock_contact(conn: AsyncConnection, workspace_id: str, contact_id: str
         )
 
 
-async def open_runs(conn: AsyncConnection, workspace_id: str, contact_id: str) -> list[dict[str, Any]]:
+async def open_runs(conn: AsyncConnection, workspace_id: str, contact_id: str) -> list[Run]:
     """The contact's active runs, oldest first (locked on PostgreSQL)."""
     query = (
         select(flow_runs)
@@ -197,7 +222,7 @@ async def open_runs(conn: AsyncConnection, workspace_id: str, contact_id: str) -
 async def page(
     conn: AsyncConnection, workspace_id: str, *, contact_id: str | None, flow: str | None, status: str | None,
     limit: int, cursor: str | None,
-) -> list[dict[str, Any]]:
+) -> list[Run]:
     conditions = [flow_runs.c.workspace_id == workspace_id]
     if contact_id:
         conditions.append(flow_runs.c.contact_id == contact_id)

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import String, bindparam, func, literal_column, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import ColumnClause
 
@@ -22,7 +22,7 @@ from empathic.core.messages import Direction, Status
 from empathic.core.policy import content_key
 from empathic.store import bulk
 from empathic.store.paging import newest_first
-from empathic.store.records import MessageRow, NewMessage
+from empathic.store.records import Claimed, MessageRow, NewMessage
 from empathic.store.schema import carrier_ids, message_events, message_keys, messages
 
 _CHUNK = 500
@@ -154,38 +154,27 @@ async def by_idempotency_keys(conn: AsyncConnection, workspace_id: str, keys: It
             .where(k.workspace_id == workspace_id, k.idempotency_key.in_(wanted[start : start + _CHUNK]))
         )
         held.update(((mid, other) for mid, other in rows))
-    return {held[r["id"]]: MessageRow(**r) for r in await _rows_by_id(conn, held)}
-
-
-async def _rows_by_id(conn: AsyncConnection, ids: Iterable[str]) -> list[RowMapping]:
-    """Messages by id, looked up by id alone: on PostgreSQL the id names its partition, where
-    a join from a lookup table is planned across them all (a hash join over a month's rows)."""
-    wanted = list(ids)
-    found: list[RowMapping] = []
-    for start in range(0, len(wanted), _CHUNK):
-        rows = await conn.execute(select(messages).where(messages.c.id.in_(wanted[start : start + _CHUNK])))
-        found.extend(rows.mappings())
-    return found
+    return {held[r.id]: r for r in await read(conn, held)}
 
 
 async def read(conn: AsyncConnection, ids: Iterable[str]) -> list[MessageRow]:
-    """Messages by id, as records (`by_ids`: as dicts, for the status-change path, whose
-    rows lifecycle.record still takes as dicts)."""
-    return [MessageRow(**r) for r in await _rows_by_id(conn, ids)]
-
-
-async def by_ids(conn: AsyncConnection, ids: Iterable[str]) -> list[dict[str, Any]]:
+    """Messages by id, looked up by id alone: on PostgreSQL the id names its partition, where
+    a join from a lookup table is planned across them all (a hash join over a month's rows)."""
     wanted = list(ids)
-    found: list[dict[str, Any]] = []
+    found: list[MessageRow] = []
     for start in range(0, len(wanted), _CHUNK):
-        rows = await conn.execute(select(messages).where(messages.c.id.in_(wanted[start : start + _CHUNK])))
-        found.extend(
-            {**r, "content_key": r["body"] if r["redacted_at"] else content_key(r["body"])} for r in rows.mappings()
-        )
+        found += _records(await conn.execute(select(messages).where(messages.c.id.in_(wanted[start : start + _CHUNK]))))
     return found
 
 
-async def by_carrier_ids(conn: AsyncConnection, channel: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def _records(result: Result[Any]) -> list[MessageRow]:  # Any: a select(messages) row's column types
+    """Whole rows as records, made from their tuples: from RowMappings, 2 µs a row more
+    (SQLite, 500 rows: 10.8 µs a row against 13.1, read included)."""
+    names = tuple(result.keys())
+    return [MessageRow(**dict(zip(names, row))) for row in result.all()]
+
+
+async def by_carrier_ids(conn: AsyncConnection, channel: str, ids: Iterable[str]) -> dict[str, MessageRow]:
     """The messages `channel` gave these ids, by id."""
     wanted = list(set(ids))
     held: dict[str, str] = {}  # message id -> carrier id
@@ -195,23 +184,24 @@ async def by_carrier_ids(conn: AsyncConnection, channel: str, ids: Iterable[str]
             select(c.message_id, c.carrier_id).where(c.channel == channel, c.carrier_id.in_(wanted[start : start + _CHUNK]))
         )
         held.update(((mid, other) for mid, other in rows))
-    return {held[r["id"]]: dict(r) for r in await _rows_by_id(conn, held)}
+    return {held[r.id]: r for r in await read(conn, held)}
+
+
+_CLAIMED = [messages.c[name] for name in Claimed.__struct_fields__]
 
 
 async def queued_batch(
     conn: AsyncConnection, limit: int, *, channel: str, max_priority: int | None = None
-) -> list[dict[str, Any]]:
+) -> list[Claimed]:
     """A channel's next queued messages, most urgent topic kind first, oldest first within it
     (only those of priority `max_priority` or more urgent, if given)."""
-    query = select(messages).where(messages.c.status == _QUEUED, messages.c.channel == channel)
+    query = select(*_CLAIMED).where(messages.c.status == _QUEUED, messages.c.channel == channel)
     if max_priority is not None:
         query = query.where(messages.c.priority <= max_priority)
     query = query.order_by(messages.c.priority, messages.c.id).limit(limit)
     if conn.dialect.name == "postgresql":  # claimers never take the same rows
         query = query.with_for_update(skip_locked=True, of=messages)
-    rows = await conn.execute(query)
-    names = tuple(rows.keys())
-    return [dict(zip(names, r)) for r in rows.all()]  # tuples: cheaper than mappings, a batch at a time
+    return [Claimed(*r) for r in (await conn.execute(query)).all()]  # tuples: cheaper than mappings
 
 
 async def claim_marks(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
@@ -230,7 +220,7 @@ async def claim_marks(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, tu
 
 async def sent_before(
     conn: AsyncConnection, cutoff: datetime, limit: int, *, on: str | None = None, not_on: Sequence[str] = ()
-) -> list[dict[str, Any]]:
+) -> list[MessageRow]:
     """Messages `sent` (handed to a carrier) before `cutoff` and not heard of since: those of
     channel `on`, if given (a range of ix_messages_sent_channel), else those of any channel
     not in `not_on` (ix_messages_sent, oldest first)."""
@@ -239,8 +229,7 @@ async def sent_before(
         query = query.where(messages.c.channel == on)
     elif not_on:
         query = query.where(or_(messages.c.channel.is_(None), messages.c.channel.not_in(not_on)))
-    rows = await conn.execute(query.order_by(messages.c.updated_at).limit(limit))
-    return [dict(r) for r in rows.mappings()]
+    return _records(await conn.execute(query.order_by(messages.c.updated_at).limit(limit)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,9 +262,19 @@ async def overdue(
 _WAITING = (Status.QUEUED.value, Status.DEFERRED.value)
 
 
+@dataclass(frozen=True, slots=True)
+class WaitingText:
+    """A message not yet handed to a channel (`waiting`): what routing it again needs."""
+
+    id: str
+    to_addr: str
+    topic: str  # outbound: always one
+    channel: str | None
+
+
 async def waiting(
     conn: AsyncConnection, *, on: list[str] | None = None, not_on: list[str] | None = None
-) -> list[dict[str, Any]]:
+) -> list[WaitingText]:
     """Messages still to be handed to a channel (queued or deferred): those routed to a
     channel `on`, or those routed to none or to one not in `not_on`; with what routing needs."""
     query = select(messages.c.id, messages.c.to_addr, messages.c.topic, messages.c.channel).where(
@@ -285,7 +284,7 @@ async def waiting(
         query = query.where(messages.c.channel.in_(on))
     if not_on is not None:
         query = query.where(or_(messages.c.channel.is_(None), messages.c.channel.not_in(not_on)))
-    return [dict(r) for r in (await conn.execute(query)).mappings()]
+    return [WaitingText(*r) for r in (await conn.execute(query)).all()]
 
 
 async def move_waiting(conn: AsyncConnection, ids: list[str], channel: str, sender: str) -> None:
@@ -298,20 +297,15 @@ async def move_waiting(conn: AsyncConnection, ids: list[str], channel: str, send
         )
 
 
-async def with_status(
-    conn: AsyncConnection, status: Status, limit: int, *, channel: str | None = None, shard: int | None = None
-) -> list[dict[str, Any]]:
-    """Messages in `status` (on `channel`, claimed by its dispatcher `shard`: 0 includes
-    those claimed before shards were written)."""
-    query = select(messages).where(messages.c.status == status.value)
-    if channel is not None:
-        query = query.where(messages.c.channel == channel)
+async def left_sending(conn: AsyncConnection, limit: int, *, channel: str, shard: int) -> list[Claimed]:
+    """Messages `sending` on `channel`, claimed by its dispatcher `shard` (0 includes those
+    claimed before shards were written): what a crash left between hand-off and record."""
+    query = select(*_CLAIMED).where(messages.c.status == Status.SENDING.value, messages.c.channel == channel)
     if shard == 0:
         query = query.where(or_(messages.c.shard == 0, messages.c.shard.is_(None)))
-    elif shard is not None:
+    else:
         query = query.where(messages.c.shard == shard)
-    rows = await conn.execute(query.limit(limit))
-    return [dict(r) for r in rows.mappings()]
+    return [Claimed(*r) for r in (await conn.execute(query.limit(limit))).all()]
 
 
 async def get(conn: AsyncConnection, workspace_id: str, message_id: str) -> MessageRow | None:
@@ -323,13 +317,22 @@ async def get(conn: AsyncConnection, workspace_id: str, message_id: str) -> Mess
     return MessageRow(**row) if row else None
 
 
-async def history(conn: AsyncConnection, message_id: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    """One step of a message's history: the status it entered, why, and when."""
+
+    status: str
+    reason: str | None
+    at: datetime
+
+
+async def history(conn: AsyncConnection, message_id: str) -> list[MessageEvent]:
     rows = await conn.execute(
         select(message_events.c.status, message_events.c.reason, message_events.c.at)
         .where(message_events.c.message_id == message_id)
         .order_by(message_events.c.id)
     )
-    return [{"status": s, "reason": r, "at": at.isoformat()} for s, r, at in rows]
+    return [MessageEvent(*r) for r in rows.all()]
 
 
 async def reason_counts(conn: AsyncConnection, ids: Sequence[str], reason: str) -> dict[str, int]:
@@ -382,9 +385,19 @@ async def thread(conn: AsyncConnection, workspace_id: str, contact_id: str, limi
 _HANDED_OFF = [s.value for s in (Status.SENDING, Status.SENT, Status.DELIVERED, Status.UNDELIVERED)]
 
 
+@dataclass(frozen=True, slots=True)
+class HandedOff:
+    """A message that went out to a contact (`handed_off`): what caps and de-duplication read."""
+
+    contact_id: str
+    topic: str
+    sent_at: datetime  # its first `sending` event
+    content_key: str  # of its body (policy.content_key)
+
+
 async def handed_off(
     conn: AsyncConnection, workspace_id: str, contact_ids: Iterable[str], topics: Iterable[str]
-) -> list[dict[str, Any]]:
+) -> list[HandedOff]:
     """Messages in these topics that went out to these contacts, each with when it first left
     (`sent_at`, its first `sending` event) and the `content_key` of its body: what frequency
     caps and de-duplication look at. A redacted marketing body already is its content key
@@ -393,10 +406,10 @@ async def handed_off(
     if not ids or not wanted:
         return []
     m, e = messages.c, message_events.c
-    found: list[dict[str, Any]] = []
+    found: list[HandedOff] = []
     for start in range(0, len(ids), _CHUNK):
         rows = await conn.execute(
-            select(m.contact_id, m.topic, m.body, m.redacted_at, func.min(e.at).label("sent_at"))
+            select(m.contact_id, m.topic, func.min(e.at), m.body, m.redacted_at)
             .join(message_events, (e.message_id == m.id) & (e.status == Status.SENDING.value))
             .where(
                 m.workspace_id == workspace_id,
@@ -408,7 +421,8 @@ async def handed_off(
             .group_by(m.id, m.contact_id, m.topic, m.body, m.redacted_at)
         )
         found.extend(
-            {**r, "content_key": r["body"] if r["redacted_at"] else content_key(r["body"])} for r in rows.mappings()
+            HandedOff(contact_id, topic, sent_at, body if redacted_at else content_key(body))
+            for contact_id, topic, sent_at, body, redacted_at in rows.all()
         )
     return found
 
@@ -443,7 +457,7 @@ async def last_inbound_id(conn: AsyncConnection, workspace_id: str, contact_id: 
     ).scalar()
 
 
-def to_view(row: NewMessage, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def to_view(row: NewMessage, events: Sequence[MessageEvent] | None = None) -> dict[str, Any]:
     """A message as the API shows it (a new one, or a stored one: a MessageRow is one too)."""
     view: dict[str, Any] = {
         "id": row.id,
@@ -470,5 +484,5 @@ def to_view(row: NewMessage, events: list[dict[str, Any]] | None = None) -> dict
         "updated_at": row.updated_at.isoformat(),
     }
     if events is not None:
-        view["events"] = events
+        view["events"] = [{"status": e.status, "reason": e.reason, "at": e.at.isoformat()} for e in events]
     return view

@@ -62,13 +62,13 @@ async def export(conn: AsyncConnection, workspace_id: str, contact_id: str) -> d
     if contact is None:
         return None
     own = await _message_ids(conn, workspace_id, contact_id)
-    history: dict[str, list[dict[str, Any]]] = {mid: [] for mid in own}
+    history: dict[str, list[messages_store.MessageEvent]] = {mid: [] for mid in own}
     for start in range(0, len(own), _CHUNK):
         rows = await conn.execute(
             select(message_events).where(message_events.c.message_id.in_(own[start : start + _CHUNK])).order_by(message_events.c.id)
         )
         for r in rows.mappings():
-            history[r["message_id"]].append({"status": r["status"], "reason": r["reason"], "at": r["at"].isoformat()})
+            history[r["message_id"]].append(messages_store.MessageEvent(r["status"], r["reason"], r["at"]))
     message_rows = await messages_store.read(conn, own)
     pref = (
         await conn.execute(

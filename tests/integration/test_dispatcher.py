@@ -106,13 +106,13 @@ async def queue(db: Database, clock: FakeClock, *requests: outbox.MessageRequest
 
 async def statuses(db: Database, ids: list[str]) -> list[str]:
     async with db.transaction() as conn:
-        rows = {r["id"]: r for r in await store.by_ids(conn, ids)}
-    return [rows[i]["status"] for i in ids]
+        rows = {r.id: r for r in await store.read(conn, ids)}
+    return [rows[i].status for i in ids]
 
 
 async def history(db: Database, message_id: str) -> list[tuple[str, str]]:
     async with db.transaction() as conn:
-        return [(e["status"], e["reason"]) for e in await store.history(conn, message_id)]
+        return [(e.status, e.reason) for e in await store.history(conn, message_id)]
 
 
 def msg(to: str = "+14155550100", topic: str = "transactional", body: str = "hi") -> outbox.MessageRequest:
@@ -207,8 +207,8 @@ async def test_a_code_not_sent_within_ten_minutes_expires_instead_of_arriving_la
     dispatcher = Dispatcher(db, clock, carrier, TOPICS, DispatchSettings(retry_base=700, max_attempts=5))
     (otp,) = await queue(db, clock, msg(topic="otp", body="code 111222"))
     async with db.transaction() as conn:
-        (row,) = await store.by_ids(conn, [otp])
-    assert row["valid_until"] == clock.now() + timedelta(minutes=10)
+        (row,) = await store.read(conn, [otp])
+    assert row.valid_until == clock.now() + timedelta(minutes=10)
     carrier.script = [ErrorKind.CONNECTION]
     await dispatcher.dispatch_once()
     clock.advance(11 * 60)
@@ -362,8 +362,8 @@ async def test_the_gate_defers_blocks_expires_and_caps(db: Database) -> None:
     assert (await history(db, no_consent))[-1] == ("blocked", "no_consent")
     assert (await history(db, stale.id))[-1] == ("expired", "expired")
     async with db.transaction() as conn:
-        (row,) = await store.by_ids(conn, [night_deal])
-    assert row["next_attempt_at"] == datetime(2026, 11, 23, 16, tzinfo=UTC)  # 08:00 PST
+        (row,) = await store.read(conn, [night_deal])
+    assert row.next_attempt_at == datetime(2026, 11, 23, 16, tzinfo=UTC)  # 08:00 PST
 
     # At 08:00 in San Francisco the timer releases it and it goes.
     clock.at = datetime(2026, 11, 23, 16, tzinfo=UTC)
@@ -522,7 +522,7 @@ async def test_an_outcome_is_recorded_only_over_our_own_claim(db: Database) -> N
     assert old is not None
     await fresh.reconcile()  # the new holder: not at the carrier, so queued again
     new = await fresh._claim(1)  # noqa: SLF001
-    assert new is not None and new[1][0]["attempts"] == 2
+    assert new is not None and new[1][0].attempts == 2
     await stale._record_results(old[1], [SendResult(mid, "late-carrier-id")])  # noqa: SLF001
     assert await statuses(db, [mid]) == ["sending"]  # still the new holder's claim
     await fresh._send_and_record(new[1])  # noqa: SLF001
@@ -579,8 +579,8 @@ async def test_an_outcome_the_database_missed_is_written_when_it_is_back(
     await dispatcher._pass()  # noqa: SLF001
     assert await statuses(db, ids) == ["sent", "sent"]
     async with db.transaction() as conn:
-        rows = await store.by_ids(conn, ids)
-    assert sorted(r["carrier_id"] for r in rows) == sorted(carrier.held[i] for i in ids)
+        rows = await store.read(conn, ids)
+    assert sorted(r.carrier_id for r in rows) == sorted(carrier.held[i] for i in ids)
     assert carrier.calls == [ids]
 
 

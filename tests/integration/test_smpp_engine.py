@@ -16,6 +16,7 @@ from empathic.engine.outbox import MessageRequest
 from empathic.engine.runtime import Runtime
 from empathic.smsc.server import Smsc, SmscSettings
 from empathic.store import messages as store
+from empathic.store.records import MessageRow
 from tests.conftest import POSTGRES_URL, eventually, make_settings, postgres_schema
 
 SENDER = "+18005550100"
@@ -70,10 +71,10 @@ async def send(rt: Runtime, count: int, *, body: str = "Order {i} is on its way"
 
 async def statuses(rt: Runtime, ids: list[str]) -> dict[str, int]:
     async with rt.db.transaction() as conn:
-        rows = await store.by_ids(conn, ids)
+        rows = await store.read(conn, ids)
     counts: dict[str, int] = {}
     for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
+        counts[row.status] = counts.get(row.status, 0) + 1
     return counts
 
 
@@ -91,8 +92,8 @@ async def test_texts_receipts_and_a_long_unicode_text(tmp_path: Path, backend: s
                 await eventually(lambda: _all(rt, ids, Status.DELIVERED), timeout=20)
             except AssertionError:
                 async with rt.db.transaction() as conn:
-                    odd = [r for r in await store.by_ids(conn, ids) if r["status"] != "delivered"]
-                    hist = [await store.history(conn, r["id"]) for r in odd[:3]]
+                    odd = [r for r in await store.read(conn, ids) if r.status != "delivered"]
+                    hist = [await store.history(conn, r.id) for r in odd[:3]]
                 raise AssertionError(f"{_all.last} {smsc.summary()} {[(r['status'], r['reason'], r['channel'], r['carrier_id']) for r in odd[:3]]} {hist}")
     summary = smsc.summary()
     assert summary["received"] == 61 and summary["unique"] == 61 and summary["duplicates"] == 0
@@ -109,8 +110,8 @@ async def test_a_reply_and_stop_come_back_over_the_bind(tmp_path: Path, backend:
 
             await eventually(confirmed, timeout=10)
             async with rt.db.transaction() as conn:
-                inbound = [r for r in await store.with_status(conn, Status.RECEIVED, 10)]
-            assert [(r["from_addr"], r["body"], r["channel"]) for r in inbound] == [("+14155550123", "STOP", "carrier")]
+                inbound = [r for r in await store.page(conn, rt.workspace_id, limit=10, status=Status.RECEIVED.value)]
+            assert [(r.from_addr, r.body, r.channel) for r in inbound] == [("+14155550123", "STOP", "carrier")]
             # the confirmation went out once, on the same channel; further texts are blocked
             rows = await rt.outbox.submit(rt.workspace_id, [MessageRequest(to="+14155550123", body="Your order shipped")])
             ids = [r.id for r in rows]
@@ -124,12 +125,12 @@ async def test_long_reply_in_parts_is_one_message(tmp_path: Path, backend: str) 
             text = "Can you deliver it to my neighbour at number 12 instead? " * 5
             await smsc.send_mo("14155550124", SENDER[1:], text, long="sar")
 
-            async def received() -> list[dict[str, Any]]:
+            async def received() -> list[MessageRow]:
                 async with rt.db.transaction() as conn:
-                    return await store.with_status(conn, Status.RECEIVED, 10)
+                    return await store.page(conn, rt.workspace_id, limit=10, status=Status.RECEIVED.value)
 
             (row,) = await eventually(received, timeout=10)
-            assert row["body"] == text
+            assert row.body == text
 
 
 async def test_throttling_loses_and_doubles_nothing(tmp_path: Path, backend: str) -> None:
@@ -200,7 +201,7 @@ async def test_a_carrier_that_is_gone_fails_over_to_the_next_channel(tmp_path: P
         more = await _queue_on(rt, "carrier", 5)  # already queued for the carrier
         await eventually(lambda: _all(rt, ids + more, Status.DELIVERED), timeout=20)
         async with rt.db.transaction() as conn:
-            assert {r["channel"] for r in await store.by_ids(conn, ids + more)} == {"backup"}
+            assert {r.channel for r in await store.read(conn, ids + more)} == {"backup"}
         # The carrier comes back: people whose conversation began on the backup stay there
         # (their sticky channel); someone new goes to the carrier again.
         back = Smsc(SmscSettings(port=port))
@@ -210,9 +211,9 @@ async def test_a_carrier_that_is_gone_fails_over_to_the_next_channel(tmp_path: P
             again = await send(rt, 2)
             fresh = await rt.outbox.submit(rt.workspace_id, [MessageRequest(to="+14155559999", body="new here")])
             async with rt.db.transaction() as conn:
-                rows = {r["id"]: r for r in await store.by_ids(conn, again + [fresh[0].id])}
-            assert [rows[i]["channel"] for i in again] == ["backup", "backup"]
-            assert rows[fresh[0].id]["channel"] == "carrier"
+                rows = {r.id: r for r in await store.read(conn, again + [fresh[0].id])}
+            assert [rows[i].channel for i in again] == ["backup", "backup"]
+            assert rows[fresh[0].id].channel == "carrier"
         finally:
             await back.stop()
 
@@ -275,7 +276,7 @@ async def test_waiting_messages_of_a_channel_no_longer_declared_are_routed_again
         async with engine(tmp_path, backend, renamed, schema) as rt:
             await eventually(lambda: _all(rt, ids, Status.DELIVERED), timeout=15)
             async with rt.db.transaction() as conn:
-                assert {r["channel"] for r in await store.by_ids(conn, ids)} == {"new-sim"}
+                assert {r.channel for r in await store.read(conn, ids)} == {"new-sim"}
 
 
 async def test_a_channel_of_two_shards_sends_on_both_and_each_settles_its_own(tmp_path: Path, backend: str) -> None:
@@ -289,8 +290,8 @@ async def test_a_channel_of_two_shards_sends_on_both_and_each_settles_its_own(tm
             await eventually(lambda: _all(rt, ids, Status.DELIVERED), timeout=30)
             async with rt.db.transaction() as conn:
                 by_shard: dict[int, int] = {}
-                for row in await store.by_ids(conn, ids):
-                    by_shard[row["shard"]] = by_shard.get(row["shard"], 0) + 1
+                for row in await store.read(conn, ids):
+                    by_shard[row.shard] = by_shard.get(row.shard, 0) + 1
             assert set(by_shard) == {0, 1}, by_shard  # both shards claimed some
             assert smsc.summary()["binds"] >= 2
 
@@ -326,7 +327,7 @@ async def test_texts_an_smsc_never_confirmed_are_settled_by_asking_it(tmp_path: 
 
             counts = await eventually(settled, timeout=20)
             async with rt.db.transaction() as conn:
-                reasons = {(await store.history(conn, i))[-1]["reason"] for i in ids}
+                reasons = {(await store.history(conn, i))[-1].reason for i in ids}
     assert counts["delivered"] + counts["undelivered"] == 40 and counts["undelivered"] >= 1, counts
     assert reasons == {"carrier_query", "carrier_query_error_001"}
     summary = smsc.summary()
@@ -353,12 +354,12 @@ async def test_texts_that_are_not_text_as_they_claim_are_refused_and_nothing_is_
             await eventually(lambda: _refused(smsc, 2), timeout=10)
             await smsc.send_mo("14155550177", SENDER[1:], "HELP")  # the bind still takes good texts
 
-            async def received() -> list[dict[str, Any]]:
+            async def received() -> list[MessageRow]:
                 async with rt.db.transaction() as conn:
-                    return await store.with_status(conn, Status.RECEIVED, 10)
+                    return await store.page(conn, rt.workspace_id, limit=10, status=Status.RECEIVED.value)
 
             rows = await eventually(received, timeout=10)
-            assert [r["body"] for r in rows] == ["HELP"]
+            assert [r.body for r in rows] == ["HELP"]
     assert smsc.summary()["mo_sent"] == 1 and smsc.summary()["refused"] == 2
     assert {reason: refusals(reason) - before[reason] for reason in before} == {"data_coding": 1, "udh": 1}
 
@@ -391,10 +392,10 @@ async def test_a_long_text_with_a_part_that_is_not_text_is_refused_whole_not_red
             await eventually(lambda: _refused(smsc, 3), timeout=5)
             await smsc.send_mo("14155550177", SENDER[1:], "HELP")
 
-            async def received() -> list[dict[str, Any]]:
+            async def received() -> list[MessageRow]:
                 async with rt.db.transaction() as conn:
-                    return await store.with_status(conn, Status.RECEIVED, 10)
+                    return await store.page(conn, rt.workspace_id, limit=10, status=Status.RECEIVED.value)
 
             rows = await eventually(received, timeout=10)
-            assert [r["body"] for r in rows] == ["HELP"]
+            assert [r.body for r in rows] == ["HELP"]
     assert smsc.summary()["refused"] == 3 and smsc.summary()["mo_sent"] == 1

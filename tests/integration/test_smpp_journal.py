@@ -64,7 +64,7 @@ async def die(rt: Runtime, handing: asyncio.Task[None]) -> None:
 
 async def reasons(rt: Runtime, ids: list[str]) -> dict[str, list[str]]:
     async with rt.db.transaction() as conn:
-        return {i: [e["reason"] for e in await store.history(conn, i)] for i in ids}
+        return {i: [e.reason for e in await store.history(conn, i)] for i in ids}
 
 
 @pytest.mark.parametrize("topic", ["notices", "transactional"])  # on_unknown: hold, resend

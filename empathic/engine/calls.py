@@ -21,7 +21,7 @@ from collections.abc import Callable
 import httpx
 
 from empathic.core.clock import Clock
-from empathic.engine.runs import CALL, Flows
+from empathic.engine.runs import CALL, UNREADABLE_RETRY, Flows
 from empathic.flows.interpreter import CallResult
 from empathic.flows.model import JsonValue
 from empathic.loop import Loop
@@ -88,6 +88,9 @@ class FlowCalls:
                     delay = min(60.0, 2.0 ** payload["attempts"])
                     await timers.postpone(conn, timer_id, now + timedelta(seconds=delay),
                                           {**payload, "attempts": payload["attempts"] + 1, "last_error": error})
+                    continue
+                if await self.flows.unreadable(conn, [timer.ref]):  # a newer release's run: ask again later
+                    await timers.postpone(conn, timer_id, now + UNREADABLE_RETRY, payload)
                     continue
                 if not await timers.take(conn, timer_id):
                     continue  # another process answered it

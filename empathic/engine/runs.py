@@ -49,6 +49,7 @@ from empathic.store import threads, timers
 from empathic.store.contacts import Contact
 
 log = logging.getLogger(__name__)
+UNREADABLE_RETRY = timedelta(hours=1)  # a timer of a run a newer release stored waits this long, again and again
 
 TIMER = "flow.timer"
 CALL = "flow.call"
@@ -288,6 +289,10 @@ class Flows:
     async def fire(self, conn: AsyncConnection, due: list[timers.Timer], now: datetime) -> int:
         """Scheduler hook: due flow timers, in order. Returns how many runs moved."""
         runs = await store.runs_by_ids(conn, [t.ref for t in due])
+        if held := await store.unreadable(conn, [t.ref for t in due if t.ref not in runs]):
+            # stored by a newer release: its timers wait for it rather than being lost
+            await timers.schedule(conn, [replace(t, due_at=now + UNREADABLE_RETRY) for t in due if t.ref in held])
+            log.warning("%d flow timers of runs this release cannot read wait %s", len(held), UNREADABLE_RETRY)
         moved = 0
         for timer in due:
             run = runs.get(timer.ref)
@@ -301,6 +306,10 @@ class Flows:
             )).run
             moved += 1
         return moved
+
+    async def unreadable(self, conn: AsyncConnection, run_ids: list[str]) -> set[str]:
+        """Active runs a newer release stored, which this one leaves alone."""
+        return await store.unreadable(conn, run_ids)
 
     async def call_done(self, conn: AsyncConnection, run_id: str, result: fi.CallResult, now: datetime) -> None:
         runs = await store.runs_by_ids(conn, [run_id])
@@ -328,7 +337,7 @@ class Flows:
         for run in await store.open_runs(conn, workspace_id, contact_id):
             await self._end(conn, run, "stopped", now, outcome="opted_out", start_next=False)
             stopped += 1
-        return stopped
+        return stopped + await store.stop_active(conn, workspace_id, contact_id, now)  # those it could not read
 
     async def cancel(self, conn: AsyncConnection, run: store.Run, now: datetime) -> store.Run:
         return await self._end(conn, run, "cancelled", now, outcome="cancelled")

@@ -146,7 +146,8 @@ def _run(row: RowMapping) -> Run:
 def _readable(rows: Iterable[RowMapping]) -> list[Run]:
     """The runs this release can read. A state it cannot (stored by a newer release before a
     rollback) is left as it is for that release, not misread, and does not hold up the
-    contact's other texts: the run is skipped, with a warning."""
+    contact's other texts: the run is skipped, with a warning; `unreadable` finds such runs
+    so that their timers wait and an opt-out still ends them."""
     readable = []
     for row in rows:
         try:
@@ -154,6 +155,35 @@ def _readable(rows: Iterable[RowMapping]) -> list[Run]:
         except StateVersionError as exc:
             log.warning("run %s skipped: %s", row["id"], exc)
     return readable
+
+
+async def unreadable(conn: AsyncConnection, run_ids: Iterable[str]) -> set[str]:
+    """Of these runs, the active ones whose state this release cannot read."""
+    wanted = list(set(run_ids))
+    if not wanted:
+        return set()
+    rows = await conn.execute(
+        select(flow_runs.c.id, flow_runs.c.state).where(flow_runs.c.id.in_(wanted), flow_runs.c.status == ACTIVE)
+    )
+    found = set()
+    for run_id, state in rows:
+        try:
+            RunState.from_json(state)
+        except StateVersionError:
+            found.add(run_id)
+    return found
+
+
+async def stop_active(conn: AsyncConnection, workspace_id: str, contact_id: str, now: datetime) -> int:
+    """End every run of the contact still active, read or not (an opt-out ends those this
+    release cannot read too); how many."""
+    result = await conn.execute(
+        update(flow_runs)
+        .where(flow_runs.c.workspace_id == workspace_id, flow_runs.c.contact_id == contact_id,
+               flow_runs.c.status == ACTIVE)
+        .values(status="stopped", outcome="opted_out", waiting=None, ended_at=now, updated_at=now)
+    )
+    return result.rowcount or 0
 
 
 async def add_run(conn: AsyncConnection, run: Run) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -464,3 +465,34 @@ async def test_a_run_stored_by_a_newer_release_is_left_alone_and_holds_nothing(b
         async with rt.db.transaction() as conn:
             after = (await conn.execute(flow_runs.select().where(flow_runs.c.id == run["id"]))).mappings().one()
         assert after["status"] == "active" and after["state"]["version"] == 99  # untouched, for the newer release
+
+
+async def test_a_newer_releases_run_keeps_its_timer_and_an_opt_out_still_ends_it(backend: dict[str, Any]) -> None:
+    from sqlalchemy import select, update
+
+    from empathic.store.schema import flow_runs, timers
+
+    phone = "+14155550232"
+    async with running(backend) as (rt, api):
+        await event(api, "pause.start", phone)  # waits 2 s, then texts
+        (run,) = await runs(api, flow="pause")
+        async with rt.db.transaction() as conn:
+            stored = (await conn.execute(flow_runs.select().where(flow_runs.c.id == run["id"]))).mappings().one()
+            await conn.execute(update(flow_runs).where(flow_runs.c.id == run["id"])
+                               .values(state={**stored["state"], "version": 99}))
+
+        async def postponed() -> Any:
+            async with rt.db.transaction() as conn:
+                due = (await conn.execute(select(timers.c.due_at).where(timers.c.ref == run["id"]))).scalars().all()
+            return due if due and min(due) > rt.now() + timedelta(minutes=50) else None
+
+        await eventually(postponed)  # fired, not lost: it waits for the release that can read the run
+        assert await texts(rt, phone) == []
+        await rt.simulator.phone_sends(phone, "STOP")
+
+        async def stopped() -> Any:
+            async with rt.db.transaction() as conn:
+                row = (await conn.execute(flow_runs.select().where(flow_runs.c.id == run["id"]))).mappings().one()
+            return row if row["status"] == "stopped" else None
+
+        assert (await eventually(stopped))["outcome"] == "opted_out"

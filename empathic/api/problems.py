@@ -16,6 +16,7 @@ from starlette.routing import Match
 
 from empathic.core.errors import FieldError, InputError
 from empathic.core.json import Json
+from empathic.flows.state import StateVersionError
 from empathic.store.db import RETRY_AFTER, unavailable
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InputError)
     async def on_input(request: Request, exc: InputError) -> JSONResponse:
         return problem_response(request, 422, str(exc), errors=exc.errors())
+
+    # A flow run a newer release stored (after a rollback): left for that release to read.
+    @app.exception_handler(StateVersionError)
+    async def on_newer_run(request: Request, exc: StateVersionError) -> JSONResponse:
+        return problem_response(request, 409, str(exc))
 
     # The errors of a database out of reach (also raised bare: a refused connection is an
     # OSError). Registered by class, so the answer is sent and the error not re-raised.

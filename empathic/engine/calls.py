@@ -79,6 +79,12 @@ class FlowCalls:
             leased = await timers.lease_due(conn, CALL, now, BATCH, timedelta(seconds=90))
         if not leased:
             return 0
+        async with self.db.transaction() as conn:  # a newer release's runs: not called, asked again later
+            if held := await self.flows.unreadable(conn, [t.ref for _, t in leased]):
+                for timer_id, timer in leased:
+                    if timer.ref in held:
+                        await timers.postpone(conn, timer_id, now + UNREADABLE_RETRY, timer.payload)
+                leased = [(i, t) for i, t in leased if t.ref not in held]
         answers = await asyncio.gather(*(self._call(t) for _, t in leased))
         for (timer_id, timer), (ok, data, error, retry) in zip(leased, answers, strict=True):
             payload = timer.payload
@@ -88,9 +94,6 @@ class FlowCalls:
                     delay = min(60.0, 2.0 ** payload["attempts"])
                     await timers.postpone(conn, timer_id, now + timedelta(seconds=delay),
                                           {**payload, "attempts": payload["attempts"] + 1, "last_error": error})
-                    continue
-                if await self.flows.unreadable(conn, [timer.ref]):  # a newer release's run: ask again later
-                    await timers.postpone(conn, timer_id, now + UNREADABLE_RETRY, payload)
                     continue
                 if not await timers.take(conn, timer_id):
                     continue  # another process answered it

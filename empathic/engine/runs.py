@@ -291,7 +291,9 @@ class Flows:
         runs = await store.runs_by_ids(conn, [t.ref for t in due])
         if held := await store.unreadable(conn, [t.ref for t in due if t.ref not in runs]):
             # stored by a newer release: its timers wait for it rather than being lost
-            await timers.schedule(conn, [replace(t, due_at=now + UNREADABLE_RETRY) for t in due if t.ref in held])
+            waiting = [t for t in due if t.ref in held]
+            first = min(t.due_at for t in waiting)  # they keep their order and spacing
+            await timers.schedule(conn, [replace(t, due_at=now + UNREADABLE_RETRY + (t.due_at - first)) for t in waiting])
             log.warning("%d flow timers of runs this release cannot read wait %s", len(held), UNREADABLE_RETRY)
         moved = 0
         for timer in due:
@@ -337,7 +339,7 @@ class Flows:
         for run in await store.open_runs(conn, workspace_id, contact_id):
             await self._end(conn, run, "stopped", now, outcome="opted_out", start_next=False)
             stopped += 1
-        return stopped + await store.stop_active(conn, workspace_id, contact_id, now)  # those it could not read
+        return stopped + await store.stop_unreadable(conn, workspace_id, contact_id, now)  # those it could not read
 
     async def cancel(self, conn: AsyncConnection, run: store.Run, now: datetime) -> store.Run:
         return await self._end(conn, run, "cancelled", now, outcome="cancelled")

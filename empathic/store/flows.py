@@ -174,16 +174,20 @@ async def unreadable(conn: AsyncConnection, run_ids: Iterable[str]) -> set[str]:
     return found
 
 
-async def stop_active(conn: AsyncConnection, workspace_id: str, contact_id: str, now: datetime) -> int:
-    """End every run of the contact still active, read or not (an opt-out ends those this
-    release cannot read too); how many."""
-    result = await conn.execute(
-        update(flow_runs)
-        .where(flow_runs.c.workspace_id == workspace_id, flow_runs.c.contact_id == contact_id,
-               flow_runs.c.status == ACTIVE)
-        .values(status="stopped", outcome="opted_out", waiting=None, ended_at=now, updated_at=now)
+async def stop_unreadable(conn: AsyncConnection, workspace_id: str, contact_id: str, now: datetime) -> int:
+    """End the contact's active runs this release cannot read (an opt-out ends those too;
+    no webhook: their state is not ours to read); how many."""
+    rows = await conn.execute(
+        select(flow_runs.c.id).where(flow_runs.c.workspace_id == workspace_id, flow_runs.c.contact_id == contact_id,
+                                     flow_runs.c.status == ACTIVE)
     )
-    return result.rowcount or 0
+    held = await unreadable(conn, [run_id for (run_id,) in rows])
+    if held:
+        await conn.execute(
+            update(flow_runs).where(flow_runs.c.id.in_(sorted(held)), flow_runs.c.status == ACTIVE)
+            .values(status="stopped", outcome="opted_out", waiting=None, ended_at=now, updated_at=now)
+        )
+    return len(held)
 
 
 async def add_run(conn: AsyncConnection, run: Run) -> None:
@@ -262,4 +266,4 @@ async def page(
         conditions.append(flow_runs.c.status == status)
     query = select(flow_runs).where(and_(*conditions))
     rows = await conn.execute(newest_first(query, flow_runs.c.id, limit=limit, cursor=cursor))
-    return [_run(r) for r in rows.mappings()]
+    return _readable(rows.mappings())

@@ -465,6 +465,9 @@ async def test_a_run_stored_by_a_newer_release_is_left_alone_and_holds_nothing(b
         async with rt.db.transaction() as conn:
             after = (await conn.execute(flow_runs.select().where(flow_runs.c.id == run["id"]))).mappings().one()
         assert after["status"] == "active" and after["state"]["version"] == 99  # untouched, for the newer release
+        assert [r["id"] for r in await runs(api, flow="confirm")] == []  # not listed, not misread
+        answer = await api.get(f"/v1/runs/{run['id']}")
+        assert answer.status_code == 409 and "newer" in answer.json()["detail"]
 
 
 async def test_a_newer_releases_run_keeps_its_timer_and_an_opt_out_still_ends_it(backend: dict[str, Any]) -> None:
@@ -486,7 +489,7 @@ async def test_a_newer_releases_run_keeps_its_timer_and_an_opt_out_still_ends_it
                 due = (await conn.execute(select(timers.c.due_at).where(timers.c.ref == run["id"]))).scalars().all()
             return due if due and min(due) > rt.now() + timedelta(minutes=50) else None
 
-        await eventually(postponed)  # fired, not lost: it waits for the release that can read the run
+        assert len(await eventually(postponed)) == 1  # fired, not lost nor doubled: it waits for a release that can read it
         assert await texts(rt, phone) == []
         await rt.simulator.phone_sends(phone, "STOP")
 

@@ -26,7 +26,7 @@ from empathic.engine.events import ContactInput, upsert_contact
 from empathic.engine.runs import RunError, run_view
 from empathic.flows.loader import FlowError
 from empathic.flows.schema import FLOW_SCHEMA
-from empathic.flows.schema import NAME_PATTERN as FLOW_NAME
+from empathic.flows.steps.base import NAME_PATTERN as FLOW_NAME
 from empathic.store import flows as store
 
 router = APIRouter(tags=["flows"])

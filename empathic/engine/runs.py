@@ -41,6 +41,11 @@ from empathic.engine.project import Project
 from empathic.flows import interpreter as fi
 from empathic.flows import loader, model
 from empathic.flows.state import Heard, RunState
+from empathic.flows.steps.ask import Ask
+from empathic.flows.steps.flow import Subflow
+from empathic.flows.steps.handoff import Handoff
+from empathic.flows.steps.send import Send
+from empathic.flows.steps.subscribe import Subscription
 from empathic.store import consent as consent_store
 from empathic.store import contacts as contact_store
 from empathic.store import flows as store
@@ -249,9 +254,9 @@ class Flows:
         subscribes them."""
         for step in flow.steps:
             action = step.action
-            if isinstance(action, (model.Ask, model.Handoff, model.Subflow, model.Subscription)):
+            if isinstance(action, (Ask, Handoff, Subflow, Subscription)):
                 return False  # they talk by text (a subscription may ask for a yes by text)
-            if not isinstance(action, model.Send):
+            if not isinstance(action, Send):
                 continue
             message = action.message
             topic = message.topic or flow.topic

@@ -28,7 +28,9 @@ from empathic.core.templates import Condition, Email, EmailTemplate, Template, T
 from empathic.flows import model, steps
 from empathic.flows.model import JsonValue
 from empathic.flows.state import Frame, Heard, RunState, Understood, Waiting, WaitKind
+from empathic.flows.steps.ask import Ask, Expect
 from empathic.flows.steps.base import StepFailed, TimerPurpose
+from empathic.flows.steps.call import Call
 from empathic.understand import understand
 
 MAX_STEPS_PER_INPUT = 200
@@ -222,7 +224,7 @@ class _Run:
     def _reply(self, given: Reply, wait: Waiting) -> None:
         step = self.step()
         ask = step.action
-        assert isinstance(ask, model.Ask)
+        assert isinstance(ask, Ask)
         heard = understand(given.text, now=self.ctx.now, timezone=self.ctx.timezone, options=list(ask.options) or None)
         understood = Understood(
             intent=heard.intent.value,
@@ -262,7 +264,7 @@ class _Run:
             self.run()
         elif wait.kind == "reply" and purpose == "remind":
             ask = step.action
-            assert isinstance(ask, model.Ask)
+            assert isinstance(ask, Ask)
             if ask.reminders and wait.reminders < ask.reminders.count:
                 self.update(wait=replace(wait, reminders=wait.reminders + 1))
                 text = self.render(ask.reminders.text) if ask.reminders.text else self.text(ask.message)
@@ -271,7 +273,7 @@ class _Run:
             self.finish("no_turn")
         elif wait.kind == "reply" and purpose == "timeout":
             ask = step.action
-            assert isinstance(ask, model.Ask)
+            assert isinstance(ask, Ask)
             self.update(wait=None)
             if ask.on_timeout is not None:
                 self.goto(ask.on_timeout)
@@ -282,7 +284,7 @@ class _Run:
     def _call_result(self, given: CallResult) -> None:
         step = self.step()
         call = step.action
-        assert isinstance(call, model.Call)
+        assert isinstance(call, Call)
         self.update(wait=None)
         if given.ok:
             self.keep({name: _dig(given.data, path) for name, path in call.save})
@@ -476,7 +478,7 @@ def _number(text: str) -> float | int | None:
     return int(value) if value.is_integer() and "." not in raw else value
 
 
-def _matches(expect: model.Expect, heard: Understood, text: str) -> bool:
+def _matches(expect: Expect, heard: Understood, text: str) -> bool:
     if expect.kind == "option":
         return heard.option is not None and str(heard.option).upper() in expect.values
     if expect.kind == "intent":

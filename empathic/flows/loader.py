@@ -21,8 +21,9 @@ from empathic.core.json import Json
 from empathic.core.templates import FLOW_SCOPE, Condition, Template, TemplateError, compile_condition, compile_template
 from empathic.flows import model, steps
 from empathic.flows.model import JsonValue
-from empathic.flows.schema import _ASK_FIELDS, _STEP_KINDS, FLOW_SCHEMA
-from empathic.flows.steps.base import Where
+from empathic.flows.schema import FLOW_SCHEMA
+from empathic.flows.steps.base import STEP_ID, Where
+from empathic.flows.steps.flow import Subflow
 from empathic.understand.keywords import match_keyword
 
 MAX_SUBFLOW_DEPTH = 5
@@ -134,21 +135,17 @@ class _Problems:
 _TOP_SCHEMA = {**FLOW_SCHEMA, "properties": {**FLOW_SCHEMA["properties"], "steps": {"type": "array", "minItems": 1}}}
 _VALIDATOR = jsonschema.Draft202012Validator
 _KIND_SCHEMAS = {
-    kind: _VALIDATOR(
+    key: _VALIDATOR(
         {
             "type": "object",
-            "properties": {
-                "id": FLOW_SCHEMA["properties"]["steps"]["items"]["properties"]["id"],
-                "next": FLOW_SCHEMA["properties"]["steps"]["items"]["properties"]["next"],
-                kind: schema,
-                **(_ASK_FIELDS if kind == "ask" else {}),
-            },
-            **({"required": ["expect"]} if kind == "ask" else {}),
+            "properties": {"id": STEP_ID, "next": STEP_ID, key: kind.schema, **kind.fields},
+            **({"required": list(kind.required)} if kind.required else {}),
         }
     )
-    for kind, schema in _STEP_KINDS.items()
+    for key, kind in steps.BY_KEY.items()
 }
-_STEP_KEYS = {"id", "next", *_STEP_KINDS, *_ASK_FIELDS}
+_FIELD_KIND = {name: kind for kind in steps.KINDS for name in kind.fields}  # `expect` -> ask's
+_STEP_KEYS = {"id", "next", *steps.BY_KEY, *_FIELD_KIND}
 
 
 def _schema_problems(validator: Validator, data: JsonValue, base: Where, out: _Problems) -> None:
@@ -202,19 +199,19 @@ def parse(text: str, *, file: str = "", known: Known | None = None) -> model.Flo
         if not isinstance(step, dict):
             problems.add(path, "a step is a mapping like `send: ...` or `ask: ...`")
             continue
-        kinds = [k for k in step if k in _STEP_KINDS]
+        kinds = [k for k in step if k in steps.BY_KEY]
         unknown = [k for k in step if k not in _STEP_KEYS]
         for key in unknown:
             problems.add((*path, key), f"unknown key {key!r}{_did_you_mean(str(key), _STEP_KEYS)}")
         if not kinds:
-            problems.add(path, f"a step needs one action: {', '.join(_STEP_KINDS)}")
+            problems.add(path, f"a step needs one action: {', '.join(steps.BY_KEY)}")
         elif len(kinds) > 1:
             problems.add(path, f"a step has one action; this one has {' and '.join(kinds)} (split it into steps)")
         else:
-            if kinds[0] != "ask":
-                for key in step:
-                    if key in _ASK_FIELDS:
-                        problems.add((*path, key), f"{key!r} belongs to an `ask` step, not `{kinds[0]}`")
+            for key in step:
+                owner = _FIELD_KIND.get(key)
+                if owner is not None and kinds[0] not in owner.keys:
+                    problems.add((*path, key), f"{key!r} belongs to an `{owner.keys[0]}` step, not `{kinds[0]}`")
             _schema_problems(_KIND_SCHEMAS[kinds[0]], {k: v for k, v in step.items() if k in _STEP_KEYS}, path, problems)
     if problems.found:
         raise FlowError([Problem(p.line, p.where, p.message, file) for p in problems.found])
@@ -259,7 +256,7 @@ def _build(data: Json, problems: _Problems, known: Known) -> model.Flow | None:
         keywords=tuple(w.upper() for w in keywords),
         priority=data.get("priority", 0),
         when_busy=data.get("when_busy", "queue"),
-        subflows=tuple(dict.fromkeys(s.action.name for s in built if isinstance(s.action, model.Subflow))),
+        subflows=tuple(dict.fromkeys(s.action.name for s in built if isinstance(s.action, Subflow))),
         once_per=once_per,
     )
 

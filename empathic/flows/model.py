@@ -1,5 +1,7 @@
 """A flow as the interpreter sees it: immutable steps with their targets resolved to indexes.
 
+What a step does is its kind's record (an `Action`), defined in `empathic.flows.steps.<kind>`.
+
 Built by `empathic.flows.loader` from a checked YAML file; never built from unchecked input.
 """
 
@@ -8,9 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from empathic.core.templates import Condition, Template
+from empathic.core.templates import Template
 
 # Any YAML/JSON value, where empathic.core.json.Json is a JSON object: a flow file's parts, a
 # call's answer, what a run keeps.
@@ -44,97 +46,15 @@ class Message:
     fallback: str | None = None  # send only: "email" when a text that fails for good goes by email
 
 
-@dataclass(frozen=True)
-class Expect:
-    kind: Literal["option", "intent", "keyword", "number", "when", "any"]
-    values: tuple[str, ...] = ()
-    low: float | None = None
-    high: float | None = None
-    goto: int | None = None  # index of the target step; None = the next one
+class Action:
+    """What a step does: each kind's record (`empathic.flows.steps.<kind>`) derives from it."""
 
-
-@dataclass(frozen=True)
-class Reminders:
-    count: int
-    after: timedelta
-    text: Template | None  # None: the question is sent again
-
-
-@dataclass(frozen=True)
-class Send:
-    message: Message
-
-
-@dataclass(frozen=True)
-class Ask:
-    message: Message
-    expect: tuple[Expect, ...]
-    save: str | None = None
-    timeout: timedelta | None = None
-    on_timeout: int | None = None  # None: the run ends with outcome `no_answer`
-    reminders: Reminders | None = None
-    retries: int = 1
-    retry_text: Template | None = None
-    on_unclear: int | None = None  # None: hand the thread to a person
+    holds_conversation: ClassVar[bool] = False  # waits for what the person says, or for a person
 
     @property
-    def options(self) -> tuple[str, ...]:
-        return tuple(v for e in self.expect if e.kind == "option" for v in e.values)
-
-
-@dataclass(frozen=True)
-class Branch:
-    cases: tuple[tuple[Condition, int], ...]
-    otherwise: int | None
-
-
-@dataclass(frozen=True)
-class Call:
-    url: Template
-    method: str = "POST"
-    headers: tuple[tuple[str, Template], ...] = ()
-    body: JsonValue = None  # JSON with Templates (text) or Conditions (a whole "{{ expr }}", typed) for strings
-    save: tuple[tuple[str, str], ...] = ()  # (var, dotted path)
-    retries: int = 2
-    timeout: timedelta = timedelta(seconds=10)
-    on_failure: int | None = None  # None: the run fails
-
-
-@dataclass(frozen=True)
-class Wait:
-    duration: timedelta | None = None
-    until: Template | None = None
-    offset: timedelta = timedelta(0)
-
-
-@dataclass(frozen=True)
-class SetFields:
-    values: tuple[tuple[str, str, JsonValue], ...]  # (scope "contact"|"vars", name, value, Template or Condition)
-
-
-@dataclass(frozen=True)
-class Subscription:
-    topic: str
-    subscribe: bool
-
-
-@dataclass(frozen=True)
-class Handoff:
-    note: Template | None
-    resume: bool
-
-
-@dataclass(frozen=True)
-class Subflow:
-    name: str
-
-
-@dataclass(frozen=True)
-class End:
-    outcome: str
-
-
-Action = Send | Ask | Branch | Call | Wait | SetFields | Subscription | Handoff | Subflow | End
+    def messages(self) -> tuple[Message, ...]:
+        """The texts it sends."""
+        return ()
 
 
 @dataclass(frozen=True)
@@ -162,10 +82,9 @@ class Flow:
     def conversational(self) -> bool:
         """A flow that waits for what the person says (or for a person to take over) holds the
         contact's conversation; one that only sends and waits on the clock does not."""
-        return any(isinstance(s.action, (Ask, Handoff)) for s in self.steps)
+        return any(s.action.holds_conversation for s in self.steps)
 
     @property
     def templates(self) -> frozenset[str]:
         """The project templates its texts name (`send: {template: ...}`)."""
-        messages = [s.action.message for s in self.steps if isinstance(s.action, (Send, Ask))]
-        return frozenset(m.template_name for m in messages if m.template_name)
+        return frozenset(m.template_name for s in self.steps for m in s.action.messages if m.template_name)

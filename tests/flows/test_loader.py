@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from empathic.flows import loader, model
 from empathic.flows.schema import FLOW_SCHEMA
+from empathic.flows.steps.ask import Ask
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD = """\
@@ -47,7 +48,7 @@ def test_a_good_flow_is_built_with_targets_resolved() -> None:
     flow = loader.parse(GOOD)
     assert flow.name == "demo" and flow.events == ("demo.happened",) and flow.keywords == ("MENU",)
     ask = flow.steps[0].action
-    assert isinstance(ask, model.Ask)
+    assert isinstance(ask, Ask)
     assert ask.expect[0].goto == 2 and ask.expect[1].values == ("no", "yes")  # words, not booleans
     assert ask.timeout == timedelta(hours=2) and ask.reminders is not None and ask.reminders.count == 2
     assert ask.on_timeout == 3 and flow.steps[1].next == 3 and flow.steps[3].next is None

@@ -1,24 +1,37 @@
-"""Step kinds: each is registered once, in the JSON Schema, and shown in docs/flows.md."""
+"""Step kinds: each module owns its schema fragment and record, registered once in `KINDS` (the
+schema's order), and is shown in docs/flows.md."""
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
-from typing import get_args
 
 from empathic.flows import model, steps
-from empathic.flows.schema import _STEP_KINDS
+from empathic.flows.schema import FLOW_SCHEMA
 
 DOCS = (Path(__file__).resolve().parents[2] / "docs" / "flows.md").read_text()
+STEP = FLOW_SCHEMA["properties"]["steps"]["items"]
 
 
-def test_every_action_of_the_model_has_one_kind() -> None:
-    assert set(steps.BY_ACTION) == set(get_args(model.Action))
+def test_every_kind_is_one_module_with_its_schema_and_record() -> None:
+    for kind in steps.KINDS:
+        module = sys.modules[kind.parse.__module__]
+        assert kind.schema is module.SCHEMA, module.__name__
+        assert kind.action.__module__ == module.__name__ and issubclass(kind.action, model.Action)
+        assert kind.execute.__module__ == module.__name__
+    assert set(steps.BY_ACTION) == set(model.Action.__subclasses__())  # no record without its kind
     assert len(steps.BY_KEY) == sum(len(kind.keys) for kind in steps.KINDS)  # no key in two kinds
 
 
-def test_the_kinds_are_the_schemas_in_its_order() -> None:
-    assert list(steps.BY_KEY) == list(_STEP_KINDS)
+def test_the_schema_is_the_kinds_in_their_order() -> None:
+    keys = list(steps.BY_KEY)
+    fields = [name for kind in steps.KINDS for name in kind.fields]
+    assert list(STEP["properties"]) == ["id", "next", *keys, *fields]
+    assert [one["required"] for one in STEP["oneOf"]] == [[key] for key in keys]
+    for key, kind in steps.BY_KEY.items():
+        assert STEP["properties"][key] == kind.schema
+    assert len(fields) == len(set(fields))  # no field in two kinds
 
 
 def test_every_kind_has_its_section_with_an_example_in_the_docs() -> None:

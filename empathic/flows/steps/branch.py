@@ -9,14 +9,34 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
+from empathic.core.json import Json
 from empathic.core.templates import Condition, TemplateError
 from empathic.flows import model
 from empathic.flows.model import JsonValue
-from empathic.flows.steps.base import Builder, Running, StepFailed, StepKind, Where
+from empathic.flows.steps.base import STEP_ID, Builder, Running, StepFailed, StepKind, Where
+
+SCHEMA: Json = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"if": {"type": "string", "minLength": 1}, "goto": STEP_ID, "else": STEP_ID},
+        "oneOf": [{"required": ["if", "goto"], "not": {"required": ["else"]}}, {"required": ["else"], "maxProperties": 1}],
+    },
+    "description": "Conditions (Jinja expressions) in order; the first true one's goto, else `else`, else the next step.",
+}
 
 
-def parse(b: Builder, raw: Mapping[str, JsonValue], where: Where) -> model.Branch:
+@dataclass(frozen=True)
+class Branch(model.Action):
+    cases: tuple[tuple[Condition, int], ...]
+    otherwise: int | None
+
+
+def parse(b: Builder, raw: Mapping[str, JsonValue], where: Where) -> Branch:
     cases: list[tuple[Condition, int]] = []
     otherwise = None
     for j, case in enumerate(raw["branch"]):
@@ -32,12 +52,12 @@ def parse(b: Builder, raw: Mapping[str, JsonValue], where: Where) -> model.Branc
         goto = b.target((*cp, "goto"), case["goto"])
         if goto is not None:
             cases.append((condition, goto))
-    return model.Branch(tuple(cases), otherwise)
+    return Branch(tuple(cases), otherwise)
 
 
 def execute(run: Running, step: model.Step) -> None:
     branch = step.action
-    assert isinstance(branch, model.Branch)
+    assert isinstance(branch, Branch)
     for condition, goto in branch.cases:
         try:
             if condition.holds(**run.scope()):
@@ -50,8 +70,8 @@ def execute(run: Running, step: model.Step) -> None:
 
 def successors(step: model.Step) -> Sequence[int | None]:
     branch = step.action
-    assert isinstance(branch, model.Branch)
+    assert isinstance(branch, Branch)
     return [g for _, g in branch.cases] + [branch.otherwise if branch.otherwise is not None else step.next]
 
 
-KIND = StepKind(("branch",), model.Branch, parse, execute, successors)
+KIND = StepKind(("branch",), SCHEMA, Branch, parse, execute, successors)

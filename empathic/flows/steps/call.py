@@ -11,18 +11,52 @@ The answer comes back through the interpreter (`CallResult`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
+from empathic.core.json import Json
 from empathic.core.templates import Condition, Template
 from empathic.flows import model
 from empathic.flows.model import JsonValue
-from empathic.flows.steps.base import Builder, Running, StepKind, Where
+from empathic.flows.steps.base import DURATION, STEP_ID, Builder, Running, StepKind, Where
+
+SCHEMA: Json = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["url"],
+    "properties": {
+        "url": {"type": "string", "pattern": r"^(https?://|\{\{)"},
+        "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
+        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "body": {"description": "JSON sent; strings in it are Jinja."},
+        "save": {
+            "type": "object",
+            "additionalProperties": {"type": "string", "pattern": r"^[A-Za-z0-9_.\[\]-]+$"},
+            "description": "vars name -> dotted path in the JSON answer.",
+        },
+        "retries": {"type": "integer", "minimum": 0, "maximum": 10},
+        "timeout": DURATION,
+        "on_failure": STEP_ID,
+    },
+}
 
 
-def parse(b: Builder, raw: Mapping[str, JsonValue], where: Where) -> model.Call:
+@dataclass(frozen=True)
+class Call(model.Action):
+    url: Template
+    method: str = "POST"
+    headers: tuple[tuple[str, Template], ...] = ()
+    body: JsonValue = None  # JSON with Templates (text) or Conditions (a whole "{{ expr }}", typed) for strings
+    save: tuple[tuple[str, str], ...] = ()  # (var, dotted path)
+    retries: int = 2
+    timeout: timedelta = timedelta(seconds=10)
+    on_failure: int | None = None  # None: the run fails
+
+
+def parse(b: Builder, raw: Mapping[str, JsonValue], where: Where) -> Call:
     c = raw["call"]
     cp = (*where, "call")
-    return model.Call(
+    return Call(
         url=b.template((*cp, "url"), c["url"]),
         method=c.get("method", "POST"),
         headers=tuple((k, b.template((*cp, "headers", k), v)) for k, v in c.get("headers", {}).items()),
@@ -47,7 +81,7 @@ def _templates(b: Builder, data: JsonValue, where: Where) -> JsonValue:
 
 def execute(run: Running, step: model.Step) -> None:
     call = step.action
-    assert isinstance(call, model.Call)
+    assert isinstance(call, Call)
     run.wait("call")
     url = run.render(call.url)
     headers = {k: str(run.value(v)) for k, v in call.headers}  # a Template's text (may be empty)
@@ -66,8 +100,8 @@ def _rendered(run: Running, value: JsonValue) -> JsonValue:
 
 def successors(step: model.Step) -> Sequence[int | None]:
     call = step.action
-    assert isinstance(call, model.Call)
+    assert isinstance(call, Call)
     return [step.next, call.on_failure]
 
 
-KIND = StepKind(("call",), model.Call, parse, execute, successors)
+KIND = StepKind(("call",), SCHEMA, Call, parse, execute, successors)

@@ -10,6 +10,7 @@ what the API would take.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from empathic.core.json import Json
 from empathic.core.limits import ATTRIBUTES_LIMIT, json_size
@@ -20,18 +21,31 @@ from empathic.flows.steps.base import Builder, Running, StepFailed, StepKind, Wh
 CONTACT_FIELDS = frozenset({"email", "timezone", "locale"})
 FIELD_LENGTHS = {"email": 320, "locale": 35, "timezone": 64}
 
+SCHEMA: Json = {
+    "type": "object",
+    "minProperties": 1,
+    "propertyNames": {"pattern": r"^(contact|vars)\.[A-Za-z_][A-Za-z0-9_]*$"},
+    "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+    "description": "contact.<field> (email, timezone, locale, or an attribute) or vars.<name> = value (strings are Jinja).",
+}
 
-def parse(b: Builder, raw: Mapping[str, JsonValue], where: Where) -> model.SetFields:
+
+@dataclass(frozen=True)
+class SetFields(model.Action):
+    values: tuple[tuple[str, str, JsonValue], ...]  # (scope "contact"|"vars", name, value, Template or Condition)
+
+
+def parse(b: Builder, raw: Mapping[str, JsonValue], where: Where) -> SetFields:
     values = []
     for key, raw_value in raw["set"].items():
         scope, _, name = key.partition(".")
         values.append((scope, name, b.value((*where, "set", key), raw_value)))
-    return model.SetFields(tuple(values))
+    return SetFields(tuple(values))
 
 
 def execute(run: Running, step: model.Step) -> None:
     action = step.action
-    assert isinstance(action, model.SetFields)
+    assert isinstance(action, SetFields)
     before = run.state.vars, dict(run.contact)
     changes: Json = {}
     try:
@@ -67,4 +81,4 @@ def _check_contact(run: Running, step: model.Step, changes: Mapping[str, JsonVal
                          f"{ATTRIBUTES_LIMIT // 1024} KiB as JSON")
 
 
-KIND = StepKind(("set",), model.SetFields, parse, execute)
+KIND = StepKind(("set",), SCHEMA, SetFields, parse, execute)

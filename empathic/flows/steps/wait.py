@@ -9,29 +9,50 @@ An instant already past goes on at once. The timer comes back through the interp
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from empathic.core.json import Json
+from empathic.core.templates import Template
 from empathic.flows import model
 from empathic.flows.model import JsonValue
-from empathic.flows.steps.base import Builder, Running, StepFailed, StepKind, Where
+from empathic.flows.steps.base import DURATION, Builder, Running, StepFailed, StepKind, Where
+
+SCHEMA: Json = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "for": DURATION,
+        "until": {"type": "string", "minLength": 1, "description": "Jinja giving an ISO date-time; no zone = the contact's."},
+        "offset": DURATION,
+    },
+    "oneOf": [{"required": ["for"], "not": {"anyOf": [{"required": ["until"]}, {"required": ["offset"]}]}}, {"required": ["until"], "not": {"required": ["for"]}}],
+}
 
 
-def parse(b: Builder, raw: Mapping[str, JsonValue], where: Where) -> model.Wait:
+@dataclass(frozen=True)
+class Wait(model.Action):
+    duration: timedelta | None = None
+    until: Template | None = None
+    offset: timedelta = timedelta(0)
+
+
+def parse(b: Builder, raw: Mapping[str, JsonValue], where: Where) -> Wait:
     w = raw["wait"]
     wp = (*where, "wait")
     if "for" in w:
         d = b.duration((*wp, "for"), w["for"])
         if d is not None and d.total_seconds() <= 0:
             b.problem((*wp, "for"), "a wait lasts longer than zero")
-        return model.Wait(duration=d)
-    return model.Wait(until=b.template((*wp, "until"), w["until"]),
+        return Wait(duration=d)
+    return Wait(until=b.template((*wp, "until"), w["until"]),
                       offset=b.duration((*wp, "offset"), w.get("offset", "0s")) or timedelta(0))
 
 
 def execute(run: Running, step: model.Step) -> None:
     wait = step.action
-    assert isinstance(wait, model.Wait)
+    assert isinstance(wait, Wait)
     due = run.now + wait.duration if wait.duration else _instant(run, step, wait)
     if due > run.now:
         run.wait("timer")
@@ -40,7 +61,7 @@ def execute(run: Running, step: model.Step) -> None:
         run.goto(step.next)
 
 
-def _instant(run: Running, step: model.Step, wait: model.Wait) -> datetime:
+def _instant(run: Running, step: model.Step, wait: Wait) -> datetime:
     assert wait.until is not None
     raw = run.render(wait.until)
     zone = ZoneInfo(run.timezone)
@@ -56,4 +77,4 @@ def _instant(run: Running, step: model.Step, wait: model.Wait) -> datetime:
     return parsed.astimezone(UTC) + wait.offset  # offsets are elapsed time, across DST too
 
 
-KIND = StepKind(("wait",), model.Wait, parse, execute)
+KIND = StepKind(("wait",), SCHEMA, Wait, parse, execute)

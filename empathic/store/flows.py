@@ -210,9 +210,14 @@ async def run(conn: AsyncConnection, workspace_id: str, run_id: str, *, lock: bo
 
 
 async def runs_by_ids(conn: AsyncConnection, run_ids: Iterable[str]) -> dict[str, Run]:
-    wanted = list(set(run_ids))
+    """These runs (locked on PostgreSQL, after their contacts: the order every conversation
+    change takes, so a timer's run and an event for the same person cannot deadlock)."""
+    wanted = sorted(set(run_ids))
     if not wanted:
         return {}
+    if conn.dialect.name == "postgresql":
+        people = select(flow_runs.c.contact_id).where(flow_runs.c.id.in_(wanted))
+        await conn.execute(select(contacts.c.id).where(contacts.c.id.in_(people)).order_by(contacts.c.id).with_for_update())
     query = select(flow_runs).where(flow_runs.c.id.in_(wanted))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()

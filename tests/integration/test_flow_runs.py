@@ -499,3 +499,35 @@ async def test_a_newer_releases_run_keeps_its_timer_and_an_opt_out_still_ends_it
             return row if row["status"] == "stopped" else None
 
         assert (await eventually(stopped))["outcome"] == "opted_out"
+
+
+async def test_a_timer_and_an_event_for_one_person_lock_in_the_same_order(backend: dict[str, Any]) -> None:
+    """A timer's run is locked after its contact, as an event's conversation change is: an event
+    holding the contact never waits for a run a timer locked first (that was a deadlock)."""
+    from empathic.store import flows as run_store
+
+    phone = "+14155550233"
+    async with running(backend) as (rt, api):
+        await event(api, "pause.start", phone)
+        (listed,) = await runs(api, flow="pause")
+        if rt.db.is_sqlite:
+            return  # one writer at a time: nothing to order
+        async with rt.db.transaction() as conn:
+            run = (await run_store.runs_by_ids(conn, [listed["id"]]))[listed["id"]]
+        contact_locked, event_done = asyncio.Event(), asyncio.Event()
+
+        async def as_an_event() -> None:
+            async with rt.db.transaction() as conn:
+                await run_store.lock_contact(conn, run.workspace_id, run.contact_id)
+                contact_locked.set()
+                await asyncio.sleep(0.3)  # the timer's transaction starts meanwhile
+                await run_store.open_runs(conn, run.workspace_id, run.contact_id)
+            event_done.set()
+
+        async def as_a_timer() -> None:
+            await contact_locked.wait()
+            async with rt.db.transaction() as conn:
+                await run_store.runs_by_ids(conn, [run.id])
+                assert event_done.is_set()  # it waited for the contact, holding no run
+
+        await asyncio.wait_for(asyncio.gather(as_an_event(), as_a_timer()), timeout=10)

@@ -203,15 +203,17 @@ async def save_run(conn: AsyncConnection, run_id: str, now: datetime, *, state: 
 
 async def run(conn: AsyncConnection, workspace_id: str, run_id: str, *, lock: bool = False) -> Run | None:
     query = select(flow_runs).where(flow_runs.c.workspace_id == workspace_id, flow_runs.c.id == run_id)
-    if lock and conn.dialect.name == "postgresql":
+    if lock and conn.dialect.name == "postgresql":  # its contact first, as every run lock (runs_by_ids)
+        person = select(flow_runs.c.contact_id).where(flow_runs.c.id == run_id).scalar_subquery()
+        await conn.execute(select(contacts.c.id).where(contacts.c.id == person).with_for_update())
         query = query.with_for_update()
     row = (await conn.execute(query)).mappings().first()
     return _run(row) if row else None
 
 
 async def runs_by_ids(conn: AsyncConnection, run_ids: Iterable[str]) -> dict[str, Run]:
-    """These runs (locked on PostgreSQL, after their contacts: the order every conversation
-    change takes, so a timer's run and an event for the same person cannot deadlock)."""
+    """These runs (locked on PostgreSQL, after their contacts: every function here that locks
+    runs locks their contact first, so two changes for one person cannot deadlock)."""
     wanted = sorted(set(run_ids))
     if not wanted:
         return {}
@@ -243,7 +245,8 @@ async def lock_contact(conn: AsyncConnection, workspace_id: str, contact_id: str
 
 
 async def open_runs(conn: AsyncConnection, workspace_id: str, contact_id: str) -> list[Run]:
-    """The contact's active runs, oldest first (locked on PostgreSQL)."""
+    """The contact's active runs, oldest first (locked on PostgreSQL, after the contact)."""
+    await lock_contact(conn, workspace_id, contact_id)
     query = (
         select(flow_runs)
         .where(
@@ -270,5 +273,10 @@ async def page(
     if status:
         conditions.append(flow_runs.c.status == status)
     query = select(flow_runs).where(and_(*conditions))
-    rows = await conn.execute(newest_first(query, flow_runs.c.id, limit=limit, cursor=cursor))
-    return _readable(rows.mappings())
+    found: list[Run] = []
+    while True:  # `limit` runs this release can read, or all there are (a skipped one ends no page early)
+        rows = (await conn.execute(newest_first(query, flow_runs.c.id, limit=limit, cursor=cursor))).mappings().all()
+        found += _readable(rows)
+        if len(found) >= limit or len(rows) < limit:
+            return found[:limit]
+        cursor = rows[-1]["id"]

@@ -531,3 +531,21 @@ async def test_a_timer_and_an_event_for_one_person_lock_in_the_same_order(backen
                 assert event_done.is_set()  # it waited for the contact, holding no run
 
         await asyncio.wait_for(asyncio.gather(as_an_event(), as_a_timer()), timeout=10)
+
+
+async def test_a_run_a_newer_release_stored_ends_no_page_of_runs_early(backend: dict[str, Any]) -> None:
+    from sqlalchemy import update
+
+    from empathic.store.schema import flow_runs
+
+    async with running(backend) as (rt, api):
+        for n, phone in enumerate(("+14155550235", "+14155550236", "+14155550237")):
+            await event(api, "booking.made", phone, ref=f"P{n}")
+        oldest, middle, newest = sorted(r["id"] for r in await runs(api, flow="confirm"))
+        async with rt.db.transaction() as conn:
+            state = (await conn.execute(flow_runs.select().where(flow_runs.c.id == middle))).mappings().one()["state"]
+            await conn.execute(update(flow_runs).where(flow_runs.c.id == middle).values(state={**state, "version": 99}))
+        first = (await api.get("/v1/runs", params={"limit": 1})).json()
+        assert [r["id"] for r in first["data"]] == [newest] and first["next_cursor"] == newest
+        second = (await api.get("/v1/runs", params={"limit": 1, "cursor": first["next_cursor"]})).json()
+        assert [r["id"] for r in second["data"]] == [oldest] and second["next_cursor"] is None

@@ -10,11 +10,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import Counter as Metric
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from empathic.core.json import Json
 from empathic.engine import fallback_timer, webhooks
 from empathic.store import messages as store
 from empathic.store.messages import Transition
@@ -30,7 +31,7 @@ def _count(entered: Iterable[tuple[str, str]]) -> None:
         MESSAGE_STATUS.labels(direction, status).inc(n)
 
 
-def _status_payload(message_id: str, contact_id: str | None, to: str, status: str, reason: str | None, at: datetime) -> dict[str, Any]:
+def _status_payload(message_id: str, contact_id: str | None, to: str, status: str, reason: str | None, at: datetime) -> Json:
     return {
         "message_id": message_id,
         "contact_id": contact_id,
@@ -77,11 +78,11 @@ async def record(
 
 
 # Made only when a webhook takes `message.status` (webhooks.enqueue): most workspaces have none.
-def _new_payloads(rows: list[NewMessage], reason: str, now: datetime) -> list[dict[str, Any]]:
+def _new_payloads(rows: list[NewMessage], reason: str, now: datetime) -> list[Json]:
     return [_status_payload(r.id, r.contact_id, r.to_addr, r.status, r.reason or reason, now) for r in rows]
 
 
-def _payloads(transitions: list[Transition], rows: Mapping[str, Addressed]) -> list[dict[str, Any]]:
+def _payloads(transitions: list[Transition], rows: Mapping[str, Addressed]) -> list[Json]:
     return [
         _status_payload(t.message_id, rows[t.message_id].contact_id, rows[t.message_id].to_addr,
                         t.status.value, t.reason, t.at)

@@ -533,7 +533,7 @@ def _recent_reply(state: RunState, now: datetime) -> str | None:
     return reply.message_id if now - reply.at <= REPLY_WINDOW else None
 
 
-def run_view(run: store.Run) -> dict[str, Any]:
+def run_view(run: store.Run) -> Json:
     state = run.state
     return {
         "id": run.id,

@@ -46,6 +46,7 @@ import httpx
 from sqlalchemy import RowMapping, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from empathic.core.json import Json
 from empathic.core.clock import Clock
 from empathic.core.errors import InputError
 from empathic.core.ids import new_id
@@ -587,7 +588,7 @@ def _check_events(events: object) -> list[str]:
     return sorted(set(events))
 
 
-def _webhook_out(row: RowMapping) -> dict[str, Any]:
+def _webhook_out(row: RowMapping) -> Json:
     return {
         "id": row["id"],
         "url": row["url"],

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import ColumnClause
 
+from empathic.core.json import Json
 from empathic.core.messages import Direction, Status
 from empathic.core.policy import content_key
 from empathic.store import bulk
@@ -457,9 +458,9 @@ async def last_inbound_id(conn: AsyncConnection, workspace_id: str, contact_id: 
     ).scalar()
 
 
-def to_view(row: NewMessage, events: Sequence[MessageEvent] | None = None) -> dict[str, Any]:
+def to_view(row: NewMessage, events: Sequence[MessageEvent] | None = None) -> Json:
     """A message as the API shows it (a new one, or a stored one: a MessageRow is one too)."""
-    view: dict[str, Any] = {
+    view: Json = {
         "id": row.id,
         "direction": row.direction,
         "contact_id": row.contact_id,

@@ -522,7 +522,7 @@ async def test_a_timer_and_an_event_for_one_person_lock_in_the_same_order(backen
                 contact_locked.set()
                 await asyncio.sleep(0.3)  # the timer's transaction starts meanwhile
                 await run_store.open_runs(conn, run.workspace_id, run.contact_id)
-            event_done.set()
+                event_done.set()  # inside its transaction: the timer cannot be past the contact yet
 
         async def as_a_timer() -> None:
             await contact_locked.wait()

@@ -66,8 +66,9 @@ async def test_a_huge_repetition_is_refused_and_health_answers_meanwhile(api: ht
         assert health.status_code == 200
         waits.append(time.perf_counter() - last)
         last = time.perf_counter()
-    # The old code held /healthz 5.9 s; the bound leaves room for a busy CI machine's renders.
-    assert max(waits) < 2.0, max(waits)
+    # The old code held /healthz 5.9 s; the bound leaves room for a busy CI machine's renders
+    # (2.2 s seen once with 2 workers on 2 cores).
+    assert max(waits) < 3.5, max(waits)
     answers = [p.result() for p in previews]
     assert [a.status_code for a in answers] == [422] * len(HOSTILE)
     assert "262,144 characters" in answers[0].json()["detail"]

@@ -13,11 +13,11 @@ from sqlalchemy import text
 
 from empathic import __version__
 from empathic.api.inputs import InputGuard
-from empathic.api import catalog, contacts, events, flows, hooks, inbox, messages, problems, rules, simulator, understand, webhooks
+from empathic.api import catalog, contacts, events, flows, hooks, inbox, messages, problems, rules, simulator, stats, understand, webhooks
 from empathic.core.topics import TopicKind
 from empathic.engine.runtime import Runtime
 from empathic.store.db import unavailable
-from empathic.web import preferences as preference_page
+from empathic.web import site
 from empathic.web.security import SecurityHeaders
 
 
@@ -41,8 +41,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     problems.install(app)
     app.add_middleware(InputGuard)  # size, NUL and surrogate checks before any route reads a body
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, refusals included
-    for module in (messages, events, contacts, catalog, flows, inbox, rules, simulator, understand, webhooks, hooks, preference_page):
+    for module in (messages, events, contacts, catalog, flows, inbox, rules, simulator, stats, understand, webhooks, hooks):
         app.include_router(module.router)
+    site.mount(app)  # the web app's pages and static files
 
     @app.get("/healthz", tags=["ops"])
     async def health() -> dict[str, Any]:

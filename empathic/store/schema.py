@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -238,6 +240,7 @@ message_events = Table(
     Column("status", String(16), nullable=False),
     Column("reason", String(64)),
     Column("at", Instant, nullable=False),
+    Column("until", Instant),  # a `deferred` one: when it may go (the gate's answer)
     Index("ix_message_events_message", "message_id", "id"),
 )
 
@@ -330,6 +333,7 @@ threads = Table(
     Column("last_message_id", String(40)),
     Column("note", Text),  # why a flow handed it over
     Column("run_id", String(40)),  # the flow run waiting for the person to close it
+    Column("assigned_to", String(40)),  # the user answering it (users.id), None: unassigned
     Column("opened_at", Instant, nullable=False),
     Column("updated_at", Instant, nullable=False),
     Index("ix_threads_workspace_contact", "workspace_id", "contact_id", unique=True),
@@ -469,4 +473,75 @@ sim_messages = Table(
     Index("ix_sim_messages_phone", "phone", "id"),
     Index("ix_sim_messages_receipt_due", "receipt_sent_at", "receipt_due_at"),
     Index("ix_sim_messages_client_ref", "client_ref"),
+)
+
+
+# People who sign in to the web app. An email is one person in one workspace (unique across
+# all); the password is stored only as its argon2id hash.
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    _workspace(),
+    Column("email", String(320), nullable=False),  # lower-cased
+    Column("name", String(200)),
+    Column("role", String(16), nullable=False),  # admin | agent | viewer
+    Column("password_hash", String(200), nullable=False),
+    Column("must_change_password", Boolean, nullable=False, server_default=text("false")),
+    Column("failed_signins", Integer, nullable=False, server_default=text("0")),  # since the last success
+    Column("locked_until", Instant),  # after too many failures in a row
+    Column("disabled_at", Instant),
+    Column("created_at", Instant, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+    Index("ix_users_email", "email", unique=True),
+    Index("ix_users_workspace", "workspace_id", "email"),
+)
+# A signed-in browser: the cookie holds a random token, this table only its SHA-256.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id"), nullable=False),
+    _workspace(),
+    Column("created_at", Instant, nullable=False),
+    Column("seen_at", Instant, nullable=False),
+    Column("expires_at", Instant, nullable=False),
+    Index("ix_web_sessions_user", "user_id"),
+)
+# How far each person has read each inbox thread (its unread count is what came in after).
+thread_reads = Table(
+    "thread_reads",
+    metadata,
+    Column("thread_id", String(40), nullable=False),
+    Column("user_id", String(40), nullable=False),
+    Column("read_at", Instant, nullable=False),
+    PrimaryKeyConstraint("thread_id", "user_id", name="pk_thread_reads"),
+)
+# A person's internal note on a thread: shown to the team, never sent.
+thread_notes = Table(
+    "thread_notes",
+    metadata,
+    _id(),
+    _workspace(),
+    Column("thread_id", String(40), nullable=False),
+    Column("author_id", String(40)),  # users.id (None: written by the system)
+    Column("body", Text, nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Index("ix_thread_notes_thread", "thread_id", "id"),
+)
+# What was understood of an inbound text when it came in (the context it was read in is gone
+# later): a compliance or topic keyword, or the meaning, proposed time, option and language.
+message_readings = Table(
+    "message_readings",
+    metadata,
+    Column("message_id", MessageId, primary_key=True),
+    _workspace(),
+    Column("keyword", String(32)),  # stop | start | help … or `stop:<topic>` / `start:<topic>`
+    Column("intent", String(16)),
+    Column("language", String(8)),
+    Column("confidence", Float),
+    Column("proposed_start", Instant),
+    Column("proposed_end", Instant),
+    Column("option", String(200)),
+    Column("created_at", Instant, nullable=False),
 )

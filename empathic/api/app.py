@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -35,6 +36,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         summary="Automated, intelligent, two-way business texting.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the package's own copy of Swagger UI: no CDN, works offline
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.key_cache = {}
@@ -61,12 +64,27 @@ def create_app(runtime: Runtime) -> FastAPI:
             return problems.database_unavailable(request)
         return {"status": "ready"}
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(_DOCS_PAGE)
+
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+_DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Empathic API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="/static/vendor/swagger-ui/favicon-32x32.png">
+<link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css">
+<script src="/static/vendor/swagger-ui/swagger-ui-bundle.js" defer></script>
+<script src="/static/docs.js" defer></script>
+</head><body><main id="swagger-ui"></main></body></html>
+"""
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -3,7 +3,7 @@ load or post elsewhere (`SecurityHeaders`, ASGI middleware), and the per-form to
 page's form posts back (`form_token`, `form_token_valid`).
 
 A response that sets its own `Content-Security-Policy` keeps it (the preference page allows its
-inline style); the API docs allow the Swagger UI assets they load.
+inline style); the API docs allow Swagger UI's inline styles.
 """
 
 from __future__ import annotations
@@ -17,14 +17,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Nothing may be loaded, framed or posted to elsewhere: right for JSON and for the plain pages.
 STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-# FastAPI's Swagger UI and ReDoc pages: their scripts and styles come from jsDelivr.
+# The API docs (/docs): Swagger UI from the package's own static files; it styles inline.
 DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+DOCS_PATHS = frozenset({"/docs"})
 _FIXED = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),

@@ -23,6 +23,7 @@ from empathic.api.app import create_app
 from empathic.engine.dispatcher import DispatchSettings
 from empathic.engine.runtime import Runtime, Settings
 from empathic.store.db import Database
+from tests.patience import patient
 
 API_KEY = "emp_test_key_0123456789"
 
@@ -73,7 +74,9 @@ async def api(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll until `check` returns a truthy value; fail with the last value after `timeout`."""
+    """Poll until `check` returns a truthy value; fail with the last value after `timeout`
+    (times `PATIENCE`, for a loaded machine)."""
+    timeout = patient(timeout)
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

@@ -15,13 +15,17 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.patience import patient
+
 API_KEY = "emp_e2e_key_0123456789"
 
 T = TypeVar("T")
 
 
 def eventually(check: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
-    """Poll `check` (blocking) until it returns something truthy; fail with its last value."""
+    """Poll `check` (blocking) until it returns something truthy; fail with its last value
+    after `timeout` (times `PATIENCE`, for a loaded machine)."""
+    timeout = patient(timeout)
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -99,8 +103,10 @@ class Server:
             )
 
     def wait_ready(self, timeout: float = 20.0) -> None:
-        """Until /healthz answers (a worker: until it logs that it started)."""
+        """Until /healthz answers (a worker: until it logs that it started), `timeout` times
+        `PATIENCE`."""
         assert self.proc is not None
+        timeout = patient(timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

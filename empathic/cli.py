@@ -8,8 +8,10 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import httpx
 import typer
@@ -17,12 +19,18 @@ from rich.console import Console
 
 from empathic.engine.project import EXAMPLES, ProjectError
 
+if TYPE_CHECKING:  # imported late where used: the command starts fast
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from empathic.store.users import User
+
 app = typer.Typer(help="Empathic: automated, intelligent, two-way business texting.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 flows_app = typer.Typer(help="Check and test flow files.", no_args_is_help=True)
 app.add_typer(flows_app, name="flows")
 console = Console()
+T = TypeVar("T")
 
 DataDir = Annotated[
     Path,
@@ -58,6 +66,9 @@ def serve(
     except ProjectError as exc:
         console.print(f"[red]Project error:[/red] {exc}")
         raise typer.Exit(2) from None
+    except ValueError as exc:  # a setting from the environment that cannot be used (it says which)
+        console.print(f"[red]Settings error:[/red] {exc}")
+        raise typer.Exit(2) from None
     where = runtime.settings.database_url or str(data_dir / "empathic.sqlite3")
     if role == "worker":
         console.print(f"Empathic worker {runtime.owner} (data: {where}, project: {project})")
@@ -69,7 +80,10 @@ def serve(
             uvloop.run(_work(runtime))
         return
     console.print(f"Empathic {'API ' if role == 'api' else ''}on http://{host}:{port} (data: {where}, project: {project})")
-    config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level=log_level.lower(), access_log=False)
+    config = uvicorn.Config(
+        create_app(runtime), host=host, port=port, log_level=log_level.lower(), access_log=False,
+        timeout_graceful_shutdown=3,  # open pages' event streams (/live) never end by themselves
+    )
     uvicorn.Server(config).run()
 
 
@@ -300,6 +314,123 @@ def smsc_sim(
 
     result = asyncio.run(serve_smsc(settings, started=started))
     console.print_json(json.dumps(result))
+
+
+# -- people of the web app ---------------------------------------------------------------------
+
+users_app = typer.Typer(help="Manage the people who sign in to the web app.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+def _with_database(data_dir: Path, work: Callable[[AsyncConnection, datetime], Awaitable[T]]) -> T:
+    """Run `work(conn, now)` in one transaction on the migrated database (as `keys create`)."""
+    from empathic.core.clock import SystemClock
+    from empathic.engine.runtime import Settings
+    from empathic.store.db import Database
+
+    async def run() -> T:
+        db = Database(Settings(data_dir=data_dir).resolved_database_url())
+        try:
+            await db.migrate()
+            async with db.transaction() as conn:
+                return await work(conn, SystemClock().now())
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Argument(help="Their email: what they sign in with (one account per email).")],
+    role: Annotated[str, typer.Option(help="admin, agent (answers and changes) or viewer (reads only).")] = "agent",
+    workspace: Annotated[str, typer.Option(help="The workspace they belong to (made when new).")] = "ws_default",
+    name: Annotated[str | None, typer.Option(help="Their name, as the app shows it.")] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read their password from standard input; else a one-time password is printed, "
+                                 "which they replace at first sign-in.")] = False,
+    data_dir: DataDir = Path("./empathic-data"),
+) -> None:
+    """Create a person who can sign in to the web app."""
+    from empathic.core import passwords
+    from empathic.core.errors import InputError
+    from empathic.store import keys, users
+
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else passwords.one_time()
+    try:
+        users.normalize(email)
+        users.role_of(role)
+        passwords.check_new(password)
+    except InputError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    hashed = passwords.hash_password(password)
+
+    async def create(conn: AsyncConnection, now: datetime) -> str:
+        await keys.ensure_workspace(conn, workspace, "Default workspace" if workspace == "ws_default" else workspace, now)
+        user = await users.create(conn, workspace, email, role, hashed, now, name=name,
+                                  must_change_password=not password_stdin)
+        return user.email
+
+    try:
+        address = _with_database(data_dir, create)
+    except InputError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"Created {address} ({role}) in {workspace}.", highlight=False)
+    if not password_stdin:
+        console.print("One-time password (shown only now; they choose their own at first sign-in):", highlight=False)
+        print(password)
+
+
+@users_app.command("list")
+def users_list(
+    workspace: Annotated[str | None, typer.Option(help="Only this workspace's people.")] = None,
+    data_dir: DataDir = Path("./empathic-data"),
+) -> None:
+    """List the people who can sign in: email, role, workspace and state."""
+    from sqlalchemy import select
+
+    from empathic.store import users
+    from empathic.store.schema import workspaces
+
+    async def read(conn: AsyncConnection, now: datetime) -> list[User]:
+        spaces = [workspace] if workspace else list((await conn.execute(select(workspaces.c.id).order_by(workspaces.c.id))).scalars())
+        return [user for space in spaces for user in await users.of_workspace(conn, space)]
+
+    found = _with_database(data_dir, read)
+    if not found:
+        console.print("No one yet: add someone with `empathic users create EMAIL --role admin`.")
+        return
+    for user in found:
+        state = "disabled" if user.disabled_at else ("must choose a password" if user.must_change_password else "active")
+        print(f"{user.email}\t{user.role}\t{user.workspace_id}\t{state}")
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    email: Annotated[str, typer.Argument(help="Whose password to reset.")],
+    data_dir: DataDir = Path("./empathic-data"),
+) -> None:
+    """Give a person a new one-time password (printed once); their sessions end and a lock-out lifts."""
+    from empathic.core import passwords
+    from empathic.store import users
+
+    password = passwords.one_time()
+    hashed = passwords.hash_password(password)
+
+    async def reset(conn: AsyncConnection, now: datetime) -> bool:
+        user = await users.by_email(conn, email)
+        if user is None:
+            return False
+        await users.set_password(conn, user, hashed, now, must_change=True)
+        return True
+
+    if not _with_database(data_dir, reset):
+        console.print(f"[red]No one has the email {email!r}.[/red]", highlight=False)
+        raise typer.Exit(1)
+    console.print("New one-time password (shown only now; they choose their own at the next sign-in):", highlight=False)
+    print(password)
 
 
 def main() -> None:  # pragma: no cover

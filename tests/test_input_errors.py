@@ -13,6 +13,7 @@ from fastapi import FastAPI
 import empathic
 from empathic.api import problems
 from empathic.core.errors import FieldError, InputError
+from empathic.core.passwords import WeakPassword
 from empathic.core.phones import InvalidPhoneNumber
 from empathic.core.preferences import PreferencesError
 from empathic.core.regulations import RulesError
@@ -22,6 +23,7 @@ from empathic.engine.events import EventError
 from empathic.engine.outbox import SubmitError
 from empathic.engine.runs import RunError
 from empathic.engine.webhooks import WebhookInputError
+from empathic.store.users import EmailTaken
 
 # Each domain error, and the `detail` and `errors` its 422 answers with (as before they shared a handler).
 CASES: list[tuple[InputError, str, list[FieldError]]] = [
@@ -42,6 +44,10 @@ CASES: list[tuple[InputError, str, list[FieldError]]] = [
      [{"field": "phone", "detail": "'12' is not a usable phone number: too short"}]),
     (UnknownTopic("deal", ["marketing"]), "unknown topic 'deal'; known topics: marketing",
      [{"field": "topic", "detail": "unknown topic 'deal'; known topics: marketing"}]),
+    (WeakPassword("use at least 10 characters"), "use at least 10 characters",
+     [{"field": "password", "detail": "use at least 10 characters"}]),
+    (EmailTaken("ana@example.com"), "ana@example.com already has an account.",
+     [{"field": "email", "detail": "ana@example.com already has an account"}]),
 ]
 
 

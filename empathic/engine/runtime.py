@@ -6,6 +6,7 @@ sink: receipts and replies from the network come in through `on_receipts`/`on_in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass, field, replace
@@ -28,13 +29,15 @@ from empathic.engine.fallback import EmailFallback
 from empathic.engine.overdue import OverdueReceipts
 from empathic.engine.project import EXAMPLES, Project, load_project
 from empathic.engine.retention import Retention
+from empathic.engine.stats import Stats
 from empathic.engine.runs import Flows
 from empathic.engine.scheduler import Scheduler
 from empathic.engine.simulator import StoredCarrierLog
 from empathic.engine.gate import Gate
 from empathic.engine.wake import Waker
 from empathic.engine.webhooks import WebhookSender
-from empathic.store import keys
+from empathic.core import passwords
+from empathic.store import keys, users
 from empathic.store.db import Database, sqlite_url
 
 if TYPE_CHECKING:
@@ -53,6 +56,8 @@ class Settings:
     database_schema: str | None = field(default_factory=lambda: os.environ.get("EMPATHIC_DATABASE_SCHEMA"))
     project_dir: Path = EXAMPLES
     bootstrap_api_key: str | None = field(default_factory=lambda: os.environ.get("EMPATHIC_BOOTSTRAP_API_KEY"))
+    # EMAIL:PASSWORD of an admin of the default workspace, made at start when that email has no account.
+    bootstrap_admin: str | None = field(default_factory=lambda: os.environ.get("EMPATHIC_BOOTSTRAP_ADMIN"))
     default_region: str | None = field(default_factory=lambda: os.environ.get("EMPATHIC_DEFAULT_REGION", "US"))
     max_segments: int = 10
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
@@ -95,6 +100,7 @@ class Runtime:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {settings.role!r}")
         self.settings = settings
         self.role = settings.role
+        self.bootstrap_admin = bootstrap_admin(settings.bootstrap_admin)
         self.clock = clock or SystemClock()
         self.project: Project = project or load_project(settings.project_dir)
         self.catalog = Catalog(self.project)
@@ -166,6 +172,7 @@ class Runtime:
         }
         self.calls = FlowCalls(self.db, self.clock, self.flows, on_commit=self.committed)
         self.retention = Retention(self.db, self.clock, self.project.topics, settings.retention_days)
+        self.stats = Stats(self.db, self.clock)  # the dashboard's counts and queue samples
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -186,12 +193,15 @@ class Runtime:
 
     async def start(self) -> None:
         await self.db.migrate()
+        admin_hash = await asyncio.to_thread(passwords.hash_password, self.bootstrap_admin[1]) if self.bootstrap_admin else None
         async with self.db.transaction() as conn:
             if not self.db.is_sqlite:  # processes starting at once take turns (else two insert the workspace)
                 await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
             await keys.ensure_workspace(conn, self.workspace_id, "Default workspace", self.now())
             if self.settings.bootstrap_api_key:
                 await keys.add_key(conn, self.workspace_id, self.settings.bootstrap_api_key, "bootstrap", self.now())
+            if self.bootstrap_admin and admin_hash and await users.by_email(conn, self.bootstrap_admin[0]) is None:
+                await users.create(conn, self.workspace_id, self.bootstrap_admin[0], "admin", admin_hash, self.now())
             await self.flows.sync_project(conn, self.now())
             if self.role != "api":
                 await self.channels.rehome(conn)
@@ -240,8 +250,10 @@ class Runtime:
         await self.webhooks.start()
         await self.calls.start()
         await self.retention.start()
+        self.stats.start()
 
     async def _stop_loops(self) -> None:
+        await self.stats.stop()
         await self.retention.stop()
         await self.calls.stop()
         await self.webhooks.stop()
@@ -285,6 +297,21 @@ class Runtime:
             routed = await inbound.route(conn, self.workspace_id, message, self.project.sender, self.acceptance, self.flows)
         self.flows_moved()
         return routed.message_id
+
+
+def bootstrap_admin(value: str | None) -> tuple[str, str] | None:
+    """EMPATHIC_BOOTSTRAP_ADMIN's email (normalised) and password; ValueError saying what is wrong."""
+    if not value:
+        return None
+    email, colon, password = value.partition(":")
+    if not colon:
+        raise ValueError("EMPATHIC_BOOTSTRAP_ADMIN must be EMAIL:PASSWORD, such as admin@example.com:a-long-password")
+    try:
+        address = users.normalize(email)
+        passwords.check_new(password)
+    except ValueError as exc:  # InputError: the email or the password refused
+        raise ValueError(f"EMPATHIC_BOOTSTRAP_ADMIN: {exc}") from None
+    return address, password
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -143,6 +143,7 @@ consent_ledger = Table(
     Column("evidence", String(200)),  # the message id or request that caused the change
     Column("at", Instant, nullable=False),
     Index("ix_consent_ledger_contact", "workspace_id", "contact_id", "id"),
+    Index("ix_consent_ledger_workspace_at", "workspace_id", "at"),  # opt-outs of a period (store/stats.py)
 )
 
 # A contact's own preferences (core.preferences), one JSON document per contact.
@@ -210,6 +211,10 @@ messages = Table(
     Column("next_attempt_at", Instant),
     Column("template", String(200)),
     Column("event_id", String(40)),
+    # What sent it (for the dashboard, store/stats.py): the flow whose run sent it, and what
+    # set it off: a trigger's name, or a run's trigger (event:<type>, keyword:<WORD>, api).
+    Column("flow", String(64)),
+    Column("trigger", String(200)),
     Column("valid_until", Instant),  # past it, the message is `expired`, never sent late
     Column("in_reply_to", String(40)),  # the inbound message this answers (not held by quiet hours or caps)
     Column("redacted_at", Instant),  # the body was removed by the retention job
@@ -228,6 +233,10 @@ messages = Table(
     Index("ix_messages_workspace_contact", "workspace_id", "contact_id", "id"),
     Index("ix_messages_workspace_status", "workspace_id", "status", "id"),
     Index("ix_messages_retention", "redacted_at", "created_at"),
+    # The dashboard (store/stats.py): a workspace's messages by the time they were written,
+    # and which changed since the stats loop's last pass (their hours are counted again).
+    Index("ix_messages_workspace_created", "workspace_id", "created_at"),
+    Index("ix_messages_updated", "updated_at", "workspace_id", "created_at"),
 )
 
 message_events = Table(
@@ -242,6 +251,10 @@ message_events = Table(
     Column("at", Instant, nullable=False),
     Column("until", Instant),  # a `deferred` one: when it may go (the gate's answer)
     Index("ix_message_events_message", "message_id", "id"),
+    Index("ix_message_events_workspace", "workspace_id", "id"),  # a workspace's new events: the pages' live updates
+    # Deferrals in a period, by reason (the dashboard): only `deferred` rows are in it.
+    Index("ix_message_events_deferred", "workspace_id", "at", "reason", "message_id",
+          sqlite_where=text("status = 'deferred'"), postgresql_where=text("status = 'deferred'")),
 )
 
 # The keys of messages written with one, unique per workspace for all time: a repeat of the
@@ -544,4 +557,99 @@ message_readings = Table(
     Column("proposed_end", Instant),
     Column("option", String(200)),
     Column("created_at", Instant, nullable=False),
+)
+# How often runs passed, waited, timed out, were handed off or failed at each step of a flow
+# (flows.graph.marks), counted where runs advance (engine.runs) in the run's transaction. A
+# run's counts go to one of SHARDS rows per step and outcome (by its id), so runs moving
+# through one step at once rarely wait for each other's row; a read sums the shards.
+flow_step_counts = Table(
+    "flow_step_counts",
+    metadata,
+    _workspace(),
+    Column("flow", String(64), nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),  # passed | waited | timed_out | handed_off | failed
+    Column("shard", Integer, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("workspace_id", "flow", "step", "outcome", "shard", name="pk_flow_step_counts"),
+)
+# The flows page counts a workspace's runs by flow and status.
+Index("ix_flow_runs_workspace_flow_status", flow_runs.c.workspace_id, flow_runs.c.flow, flow_runs.c.status)
+
+
+# The dashboard's figures (store/stats.py), kept by the stats loop (engine/stats.py).
+# Counts per hour a message was written in, by what sent it, its status and reason
+# (measure `messages`), and how many of them were replied to, opted out after or handed off
+# (measures `replied`, `opted_out`, `handed_off`): an hour is counted again, whole, whenever a
+# message of it changed. "" stands for none in the text columns.
+stats_hours = Table(
+    "stats_hours",
+    metadata,
+    Column("workspace_id", String(40), nullable=False),
+    Column("hour", BigInteger, nullable=False),  # epoch ms of the hour's start
+    Column("measure", String(16), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("flow", String(64), nullable=False),
+    Column("trigger", String(200), nullable=False),
+    Column("template", String(200), nullable=False),
+    Column("topic", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Index("ix_stats_hours_workspace_hour", "workspace_id", "hour"),
+)
+# The same by day (UTC), summed from stats_hours whenever an hour of the day is counted again:
+# a month's figures are some thousands of rows, not a hundred thousand.
+stats_days = Table(
+    "stats_days",
+    metadata,
+    Column("workspace_id", String(40), nullable=False),
+    Column("day", BigInteger, nullable=False),  # epoch ms of the day's start
+    Column("measure", String(16), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("flow", String(64), nullable=False),
+    Column("trigger", String(200), nullable=False),
+    Column("template", String(200), nullable=False),
+    Column("topic", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Index("ix_stats_days_workspace_day", "workspace_id", "day"),
+)
+# What followed an outbound text, found by the stats loop: the contact replied (`replied`), opted
+# out (`opted_out`) or was handed to a person (`handed_off`) before we texted them again. One
+# row per text and outcome, with what sent the text, so a period's outcomes are read alone.
+message_outcomes = Table(
+    "message_outcomes",
+    metadata,
+    Column("message_id", MessageId, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    _workspace(),
+    Column("message_created_at", Instant, nullable=False),
+    Column("flow", String(64)),
+    Column("trigger", String(200)),
+    Column("template", String(200)),
+    Column("topic", String(64)),
+    Column("at", Instant, nullable=False),  # when it followed
+    PrimaryKeyConstraint("message_id", "outcome"),
+    Index("ix_message_outcomes_workspace_created", "workspace_id", "message_created_at"),
+)
+# Each workspace's queue, sampled by the stats loop every minute: the queue depth chart.
+queue_samples = Table(
+    "queue_samples",
+    metadata,
+    Column("workspace_id", String(40), nullable=False),
+    Column("at", Instant, nullable=False),
+    Column("queued", Integer, nullable=False),
+    Column("deferred", Integer, nullable=False),
+    Column("sending", Integer, nullable=False),
+    PrimaryKeyConstraint("workspace_id", "at"),
+)
+# Where the stats loop has got to (name -> epoch ms): `counted` (messages changed up to it
+# are in stats_hours), `followed` (outcomes found up to it).
+stats_marks = Table(
+    "stats_marks",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("at", BigInteger, nullable=False),
 )

@@ -88,9 +88,11 @@ def upgrade() -> None:
     # On PostgreSQL `message_events` is partitioned (0011): a column added to the parent is
     # added to every partition, and to those made later (LIKE the parent).
     op.add_column("message_events", sa.Column("until", Instant(), nullable=True))
+    op.create_index("ix_message_events_workspace", "message_events", ["workspace_id", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_message_events_workspace", table_name="message_events")
     op.execute("ALTER TABLE message_events DROP COLUMN until")
     op.execute("ALTER TABLE threads DROP COLUMN assigned_to")
     op.drop_table("message_readings")

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,7 +30,7 @@ from empathic.store import consent as consent_store
 from empathic.store import contacts as contact_store
 from empathic.store import messages as store
 from empathic.store.contacts import Contact
-from empathic.store import threads
+from empathic.store import readings, threads
 from empathic.store.records import NewMessage
 from empathic.understand import Intent, Understanding, understand
 from empathic.understand.keywords import Keyword, match_keyword, match_topic_opt_in, match_topic_opt_out
@@ -71,6 +72,7 @@ async def route(
     )
     await lifecycle.record_new(conn, [message], "received", now)
     heard = Heard.of(inbound.body, _leavable(acceptance.topics), now, contact.timezone or "UTC")
+    await readings.record(conn, heard.reading(message.id, workspace_id, now, contact.timezone or "UTC"))
     await _announce(conn, message, inbound.body, heard)
     state = (await consent_store.states(conn, workspace_id, [contact.id]))[contact.id]
     texted = _Texted(conn, workspace_id, contact, message.id, inbound.body, reachable, now, state, sender, acceptance, flows)
@@ -116,6 +118,30 @@ class Heard:
     @property
     def intent(self) -> Intent | None:
         return self.understood.intent if self.understood else None
+
+    def reading(self, message_id: str, workspace_id: str, now: datetime, timezone: str) -> readings.Reading:
+        """As stored for the inbox: the keyword (`stop`, `start`, `help`, `stop:<topic>`,
+        `start:<topic>`), else the meaning; a day named without an hour is that whole day in
+        the person's zone."""
+        keyword = _KEYWORD_NAMES[self.keyword] if self.keyword is not None else (
+            f"stop:{self.topic_out}" if self.topic_out else f"start:{self.topic_in}" if self.topic_in else None
+        )
+        u = self.understood
+        start = end = None
+        if u is not None and isinstance(u.when, datetime):
+            start = u.when
+        elif u is not None and isinstance(u.when, date):
+            start = datetime.combine(u.when, time(), ZoneInfo(timezone))
+            end = datetime.combine(u.when + timedelta(days=1), time(), ZoneInfo(timezone))
+        return readings.Reading(
+            message_id=message_id, workspace_id=workspace_id, keyword=keyword,
+            intent=u.intent.value if u else None, language=u.language if u else None,
+            confidence=round(u.confidence, 3) if u else None, proposed_start=start, proposed_end=end,
+            option=u.option[:200] if u and u.option else None, created_at=now,
+        )
+
+
+_KEYWORD_NAMES = {Keyword.OPT_OUT: "stop", Keyword.OPT_IN: "start", Keyword.HELP: "help"}
 
 
 async def _announce(conn: AsyncConnection, message: NewMessage, text: str, heard: Heard) -> None:

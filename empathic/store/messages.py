@@ -104,6 +104,8 @@ async def apply_transitions(conn: AsyncConnection, transitions: Sequence[Transit
                 "status": t.status.value,
                 "reason": t.reason,
                 "at": t.at,
+                # a deferral says until when (the gate's answer, or the retry's time)
+                "until": t.values.get("next_attempt_at") if t.status is Status.DEFERRED else None,
             }
             for t in transitions
         ],
@@ -320,20 +322,37 @@ async def get(conn: AsyncConnection, workspace_id: str, message_id: str) -> Mess
 
 @dataclass(frozen=True, slots=True)
 class MessageEvent:
-    """One step of a message's history: the status it entered, why, and when."""
+    """One step of a message's history: the status it entered, why, when, and (a deferral)
+    until when it waits."""
 
     status: str
     reason: str | None
     at: datetime
+    until: datetime | None = None
+
+
+_EVENT = (message_events.c.status, message_events.c.reason, message_events.c.at, message_events.c.until)
 
 
 async def history(conn: AsyncConnection, message_id: str) -> list[MessageEvent]:
     rows = await conn.execute(
-        select(message_events.c.status, message_events.c.reason, message_events.c.at)
-        .where(message_events.c.message_id == message_id)
-        .order_by(message_events.c.id)
+        select(*_EVENT).where(message_events.c.message_id == message_id).order_by(message_events.c.id)
     )
     return [MessageEvent(*r) for r in rows.all()]
+
+
+async def histories(conn: AsyncConnection, message_ids: Sequence[str]) -> dict[str, list[MessageEvent]]:
+    """The history of each of these messages, in order (a message without one: absent)."""
+    found: dict[str, list[MessageEvent]] = defaultdict(list)
+    for start in range(0, len(message_ids), _CHUNK):
+        rows = await conn.execute(
+            select(message_events.c.message_id, *_EVENT)
+            .where(message_events.c.message_id.in_(message_ids[start : start + _CHUNK]))
+            .order_by(message_events.c.message_id, message_events.c.id)
+        )
+        for message_id, *event in rows.all():
+            found[message_id].append(MessageEvent(*event))
+    return dict(found)
 
 
 async def reason_counts(conn: AsyncConnection, ids: Sequence[str], reason: str) -> dict[str, int]:
@@ -485,5 +504,9 @@ def to_view(row: NewMessage, events: Sequence[MessageEvent] | None = None) -> Js
         "updated_at": row.updated_at.isoformat(),
     }
     if events is not None:
-        view["events"] = [{"status": e.status, "reason": e.reason, "at": e.at.isoformat()} for e in events]
+        view["events"] = [
+            {"status": e.status, "reason": e.reason, "at": e.at.isoformat(),
+             "until": e.until.isoformat() if e.until else None}
+            for e in events
+        ]
     return view

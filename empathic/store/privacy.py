@@ -21,12 +21,14 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from empathic.core.json import Json
 from empathic.core.messages import FINAL, Status
 from empathic.core.policy import content_key
 from empathic.store import consent as consent_store
 from empathic.store import contacts as contacts_store
 from empathic.store import fallbacks as fallback_store
 from empathic.store import messages as messages_store
+from empathic.store import readings as readings_store
 from empathic.store import suppressions as suppression_store
 from empathic.store.schema import (
     carrier_ids,
@@ -36,8 +38,12 @@ from empathic.store.schema import (
     flow_runs,
     message_events,
     message_keys,
+    message_outcomes,
+    message_readings,
     messages,
     preferences,
+    thread_notes,
+    thread_reads,
     threads,
     timers,
     workspaces,
@@ -68,16 +74,25 @@ async def export(conn: AsyncConnection, workspace_id: str, contact_id: str) -> d
             select(message_events).where(message_events.c.message_id.in_(own[start : start + _CHUNK])).order_by(message_events.c.id)
         )
         for r in rows.mappings():
-            history[r["message_id"]].append(messages_store.MessageEvent(r["status"], r["reason"], r["at"]))
+            history[r["message_id"]].append(messages_store.MessageEvent(r["status"], r["reason"], r["at"], r["until"]))
+    understood = await readings_store.of_messages(conn, workspace_id, own)
     message_rows = await messages_store.read(conn, own)
     pref = (
         await conn.execute(
             select(preferences.c.data).where(preferences.c.workspace_id == workspace_id, preferences.c.contact_id == contact_id)
         )
     ).scalar()
-    thread_rows = await conn.execute(
+    thread_rows = (await conn.execute(
         select(threads).where(threads.c.workspace_id == workspace_id, threads.c.contact_id == contact_id)
+    )).mappings().all()
+    note_rows = await conn.execute(
+        select(thread_notes).where(thread_notes.c.thread_id.in_([t["id"] for t in thread_rows])).order_by(thread_notes.c.id)
     )
+    notes: dict[str, list[Json]] = {}
+    for n in note_rows.mappings():
+        notes.setdefault(n["thread_id"], []).append(
+            {"author_id": n["author_id"], "body": n["body"], "created_at": n["created_at"].isoformat()}
+        )
     event_rows = await conn.execute(
         select(events).where(events.c.workspace_id == workspace_id, events.c.contact_id == contact_id).order_by(events.c.id)
     )
@@ -92,6 +107,9 @@ async def export(conn: AsyncConnection, workspace_id: str, contact_id: str) -> d
         "messages": [
             messages_store.to_view(row, history[row.id]) for row in sorted(message_rows, key=lambda r: r.id)
         ],
+        "readings": [  # what was understood of each text they sent
+            {"message_id": mid, **readings_store.to_view(understood[mid])} for mid in sorted(understood)
+        ],
         "email_fallbacks": [  # the email a text would become if it failed for good, or became
             {"message_id": f["message_id"], "email_id": f["email_id"], "subject": f["subject"], "body": f["body"],
              "html": f["html"], "created_at": f["created_at"].isoformat()}
@@ -99,8 +117,8 @@ async def export(conn: AsyncConnection, workspace_id: str, contact_id: str) -> d
         ],
         "threads": [
             {"id": t["id"], "status": t["status"], "note": t["note"], "opened_at": t["opened_at"].isoformat(),
-             "updated_at": t["updated_at"].isoformat()}
-            for t in thread_rows.mappings()
+             "updated_at": t["updated_at"].isoformat(), "notes": notes.get(t["id"], [])}
+            for t in thread_rows
         ],
         "events": [
             {"id": e["id"], "type": e["type"], "data": e["data"], "created_at": e["created_at"].isoformat()}
@@ -139,6 +157,8 @@ async def erase(conn: AsyncConnection, workspace_id: str, contact_id: str, now: 
     for start in range(0, len(own), _CHUNK):
         chunk = own[start : start + _CHUNK]
         await conn.execute(delete(message_events).where(message_events.c.message_id.in_(chunk)))
+        await conn.execute(delete(message_readings).where(message_readings.c.message_id.in_(chunk)))
+        await conn.execute(delete(message_outcomes).where(message_outcomes.c.message_id.in_(chunk)))
         await conn.execute(delete(timers).where(timers.c.ref.in_(chunk)))
         await conn.execute(delete(messages).where(messages.c.id.in_(chunk)))
     await forget_keys(conn, workspace_id, [(key, channel, cid) for _, _, key, channel, cid in own_rows])
@@ -150,6 +170,11 @@ async def erase(conn: AsyncConnection, workspace_id: str, contact_id: str, now: 
     ]
     for start in range(0, len(run_ids), _CHUNK):  # their waits and calls, then the runs (vars, replies)
         await conn.execute(delete(timers).where(timers.c.ref.in_(run_ids[start : start + _CHUNK])))
+    thread_ids = [t for (t,) in await conn.execute(
+        select(threads.c.id).where(threads.c.workspace_id == workspace_id, threads.c.contact_id == contact_id)
+    )]
+    await conn.execute(delete(thread_notes).where(thread_notes.c.thread_id.in_(thread_ids)))  # may name them
+    await conn.execute(delete(thread_reads).where(thread_reads.c.thread_id.in_(thread_ids)))
     for table in (events, threads, consent_ledger, preferences, flow_runs):
         await conn.execute(delete(table).where(table.c.workspace_id == workspace_id, table.c.contact_id == contact_id))
     await conn.execute(delete(contacts).where(contacts.c.workspace_id == workspace_id, contacts.c.id == contact_id))

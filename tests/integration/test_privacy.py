@@ -58,6 +58,15 @@ async def test_export_holds_everything_and_erase_leaves_nothing_but_the_suppress
     shipped = next(m for m in data["messages"] if m["id"] == sent["id"])
     assert [e["status"] for e in shipped["events"]][:2] == ["queued", "sending"]
     assert data["threads"] and data["threads"][0]["status"] == "open"
+    thread_id = data["threads"][0]["id"]
+    assert (await api.post(f"/v1/inbox/{thread_id}/notes", json={"body": "Lives at 12 Elm St"})).status_code == 201
+    async with runtime.db.transaction() as conn:  # a person has read the thread
+        await conn.execute(schema.thread_reads.insert().values(thread_id=thread_id, user_id="usr_x", read_at=runtime.now()))
+    data = (await api.get(f"/v1/contacts/{contact_id}/export")).json()
+    assert [n["body"] for n in data["threads"][0]["notes"]] == ["Lives at 12 Elm St"]
+    heard = {r["message_id"]: r for r in data["readings"]}
+    replies = {m["body"]: m["id"] for m in data["messages"] if m["direction"] == "inbound"}
+    assert heard[replies["STOP"]]["keyword"] == "stop" and heard[replies["where is it though?"]]["intent"]
 
     async def settled() -> bool:  # the STOP confirmation must be claimed and handed off first
         page = (await api.get("/v1/messages", params={"contact_id": contact_id})).json()["data"]
@@ -71,6 +80,9 @@ async def test_export_holds_everything_and_erase_leaves_nothing_but_the_suppress
     assert await rows_about(runtime, contact_id, PHONE) == dict.fromkeys(
         ["contacts", "consent_ledger", "preferences", "threads", "events", "messages"], 0
     )
+    async with runtime.db.transaction() as conn:  # nothing a person wrote or read of it, nothing heard
+        for table in (schema.thread_notes, schema.thread_reads, schema.message_readings):
+            assert (await conn.execute(select(func.count()).select_from(table))).scalar_one() == 0, table.name
     async with runtime.db.transaction() as conn:
         kept = (await conn.execute(select(schema.suppressions))).mappings().all()
     assert len(kept) == 1 and PHONE not in str(dict(kept[0])) and kept[0]["opt_outs"] == [["*", "sms"]]

@@ -38,6 +38,7 @@ from empathic.core.topics import TopicKind
 from empathic.engine import consents, fallback, outbox, webhooks
 from empathic.engine.catalog import Catalog
 from empathic.engine.project import Project
+from empathic.flows import graph
 from empathic.flows import interpreter as fi
 from empathic.flows import loader, model
 from empathic.flows.state import Heard, RunState
@@ -48,6 +49,7 @@ from empathic.flows.steps.send import Send
 from empathic.flows.steps.subscribe import Subscription
 from empathic.store import consent as consent_store
 from empathic.store import contacts as contact_store
+from empathic.store import flow_steps
 from empathic.store import flows as store
 from empathic.store import messages as message_store
 from empathic.store import threads, timers
@@ -372,6 +374,8 @@ class Flows:
             sent, contact = await self._apply(conn, run, contact, result.effects, now, in_reply_to or _recent_reply(state, now))
         except outbox.SubmitError as exc:
             state = replace(state, status="failed", error=f"a text cannot be sent: {exc.detail}", wait=None)
+        marks = graph.marks(lib, run.state, given, state, result.ran)  # counted for the flows page, with the run
+        await flow_steps.count(conn, ws, run.id, [(lib.flow(m.flow).name, m.step_id, m.outcome) for m in marks])
         if not state.active:  # _end sees what the run waited for before: was it holding?
             ended = await self._end(conn, replace(run, state=state), state.status, now,
                                     outcome=state.outcome, error=state.error)
@@ -407,7 +411,7 @@ class Flows:
                     idempotency_key=f"{run.id}:{e.key}" + (":email" if email else ""),
                     in_reply_to=None if email else in_reply_to,
                     subject=e.subject if email else None, html=e.html if email else None,
-                    contact_id=contact.id,
+                    contact_id=contact.id, flow=run.flow, trigger=run.trigger,
                 ))
         rows = await self.acceptance.submit(conn, ws, texts, now) if texts else []  # validates all first
         sent = [m.id for m in rows]

@@ -160,6 +160,7 @@ class Context:
 class Outcome:
     state: RunState
     effects: list[Effect] = field(default_factory=list)
+    ran: list[tuple[str, int]] = field(default_factory=list)  # the steps executed, in order: (flow key, index)
 
     @property
     def finished(self) -> bool:
@@ -179,7 +180,7 @@ def advance(library: Library, state: RunState, given: Input, ctx: Context) -> Ou
         run.take(given)
     except StepFailed as exc:
         run.fail(str(exc))
-    return Outcome(run.state, run.effects)
+    return Outcome(run.state, run.effects, run.ran)
 
 
 class _Run:
@@ -189,6 +190,7 @@ class _Run:
         self.ctx = ctx
         self.contact = dict(ctx.contact)
         self.effects: list[Effect] = []
+        self.ran: list[tuple[str, int]] = []
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -313,6 +315,9 @@ class _Run:
         raise StepFailed(f"ran {MAX_STEPS_PER_INPUT} steps without waiting: a loop of gotos?")
 
     def execute(self, step: model.Step) -> None:
+        frame = self.state.frames[-1]
+        if frame.at is not None:
+            self.ran.append((frame.flow, frame.at))
         steps.BY_ACTION[type(step.action)].execute(self, step)
 
     # -- what a step may do (steps.base.Running) ------------------------------------------

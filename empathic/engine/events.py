@@ -110,14 +110,14 @@ async def ingest(
             assert contact.phone is not None  # a plan texts only a contact with a number
             requests.append(outbox.MessageRequest(
                 to=contact.phone, body=body, topic=trigger.topic, template=trigger.template, event_id=event_id,
-                idempotency_key=f"{event_id}:{trigger.name}",
+                trigger=trigger.name, idempotency_key=f"{event_id}:{trigger.name}",
             ))
         if plan.email:
             assert email is not None and address is not None  # a plan emails only when it can
             requests.append(outbox.MessageRequest(
                 to=address, body=email.text, subject=email.subject, html=email.html, contact_id=contact.id,
                 topic=trigger.topic, template=trigger.template, event_id=event_id,
-                idempotency_key=f"{event_id}:{trigger.name}:email",
+                trigger=trigger.name, idempotency_key=f"{event_id}:{trigger.name}:email",
             ))
     try:
         sent = await acceptance.submit(conn, workspace_id, requests, now)

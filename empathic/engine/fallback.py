@@ -109,7 +109,7 @@ class EmailFallback:
                 to=address, body=plan["body"], topic=text.topic, idempotency_key=f"{text_id}:fallback",
                 template=text.template, event_id=text.event_id, valid_until=text.valid_until,
                 in_reply_to=text.in_reply_to, subject=plan["subject"], html=plan["html"],
-                contact_id=text.contact_id,
+                contact_id=text.contact_id, flow=text.flow, trigger=text.trigger,  # counted where the text was
             )
             try:
                 (email,) = await self.acceptance.submit(conn, text.workspace_id, [request], now)

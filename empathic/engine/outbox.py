@@ -51,6 +51,8 @@ class MessageRequest:
     subject: str | None = None  # email only (`to` is an address)
     html: str | None = None  # email only: the HTML alternative of `body`
     contact_id: str | None = None  # the contact it is for, when the caller knows (else found by `to`)
+    flow: str | None = None  # the flow whose run sends it
+    trigger: str | None = None  # what set it off: a trigger's name, or a run's trigger
 
 
 class SubmitError(InputError):
@@ -222,7 +224,7 @@ async def write(
             subject=req.subject, html=req.html, topic=req.topic, priority=priority,
             encoding=count.encoding.value if count else "email", segments=count.segments if count else None,
             idempotency_key=req.idempotency_key, channel=channel, template=req.template, event_id=req.event_id,
-            valid_until=req.valid_until or _default_validity(acceptance.topics.kind(req.topic), now),
+            flow=req.flow, trigger=req.trigger, valid_until=req.valid_until or _default_validity(acceptance.topics.kind(req.topic), now),
             in_reply_to=req.in_reply_to, now=now,
         )
         if req.idempotency_key:

@@ -46,6 +46,8 @@ class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
     next_attempt_at: datetime | None = None
     template: str | None = None
     event_id: str | None = None
+    flow: str | None = None  # the flow whose run sent it
+    trigger: str | None = None  # what set it off: a trigger's name, or a run's (event:<type> …)
     valid_until: datetime | None = None
     in_reply_to: str | None = None
     created_at: datetime
@@ -71,6 +73,8 @@ class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
         idempotency_key: str | None = None,
         template: str | None = None,
         event_id: str | None = None,
+        flow: str | None = None,
+        trigger: str | None = None,
         valid_until: datetime | None = None,
         in_reply_to: str | None = None,
     ) -> NewMessage:
@@ -80,7 +84,7 @@ class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
             to_addr=to_addr, from_addr=from_addr, body=body, subject=subject, html=html, topic=topic,
             priority=priority, status=Status.QUEUED.value, reason="accepted", encoding=encoding, segments=segments,
             idempotency_key=idempotency_key, channel=channel, template=template, event_id=event_id,
-            valid_until=valid_until, in_reply_to=in_reply_to, created_at=now, updated_at=now,
+            flow=flow, trigger=trigger, valid_until=valid_until, in_reply_to=in_reply_to, created_at=now, updated_at=now,
         )
 
     @classmethod

@@ -83,6 +83,12 @@ LEXICON: Mapping[str, Mapping[str, tuple[str, ...]]] = {
             rf"{_NOT} (?:text|txt|message|msg|contact|sms|email)(?= ,| \?|$)",
             rf"(?:{_NOT}|no longer|not|never) (?:want|wish|like|consent) (?:to be|being) (?:contacted|texted|messaged|called|bothered|spammed|emailed|on)",
             r"(?:block|blocking|blocked) (?:you|u|this number|this|your number|ur number)", r"(?:report|reporting) (?:you|u|this number)",
+            # Asking for silence: "don't talk anymore", "stop talking", "be quiet", "shut up".
+            rf"(?:{_NOT}|never|stop|quit|no more) (?:\w+ )?(?:talk|speak|chat)\w*(?: (?:to|with) (?:me|us))?"
+            r"(?: (?:any ?more|any further|again|now|please|pls|for now|already|for a (?:second|sec|minute|min|bit|while)))*(?= ,| \?|$)",
+            r"refrain from (?:talk|speak|chat|text|messag|contact)\w*", r"(?:^|(?<=, ))(?:quiet|hush|shush|shh+)(?= ,| \?|$| now| please| pls)",
+            r"(?:i|we) (?:don t|dont|do not) want (?:you|u) to (?:talk|speak|text|message|contact|chat)\w*",
+            r"(?:be|keep|stay) (?:quiet|silent)(?= ,| \?|$| now| please| pls| already)", r"shut (?:up|it)(?= ,| \?|$| now| please| already)",
             r"(?:fuck off|f off|piss off|bugger off)", r"(?:^|(?<=, ))(?:go away|get lost)(?= ,| \?|$| please| pls| now)",
             r"take (?:me|my number|us|this number) off",
             r"off (?:your|the|this|ur|ya) (?:\w+ )?list",
@@ -95,7 +101,10 @@ LEXICON: Mapping[str, Mapping[str, tuple[str, ...]]] = {
             r"not (?:my|the right|the correct) (?:number|phone)", r"(?:delete|erase) (?:me|us)(?= ,| \?|$| from| off| please| pls| now)",
             r"(?:please|pls|plz|plse|kindly|just|so|now) (?:stop|quit)(?= ,| \?|$| please| pls| plz| now| it)",
             r"(?:never|didn t|didnt|did not) (?:sign|signed|opt|opted|subscribe|subscribed|ask|asked) (?:up|in|for)",
-            rf"(?:{_NOT}|no longer|not|never) (?:want|wish|need|asked for) (?:to )?(?:receive|get|any|these|those|this|your|more|ur)(?: (?:\w+ )?(?:text|messag|msg|sms|notification|promo)\w*)?",
+            # A message word is needed: "I don't want any tickets" turns an offer down.
+            rf"(?:{_NOT}|no longer|not|never) (?:want|wish|need|asked for) (?:to )?(?:receive|get|any|these|those|this|your|more|ur)"
+            r"(?: (?:any|more|these|those|your|ur|the|this|of|such))*(?: \w+)? (?:text|txt|messag|msg|sms|notification|promo|reminder|alert|spam)\w*",
+            rf"(?:{_NOT}|no longer|not|never) (?:want|wish) (?:to )?(?:receive(?: (?:these|those|them|this|it|anything|any|more))?|get (?:these|those)|these|those)(?= ,| \?|$)",
         ),
         "es": (
             r"(?:deja|dejen|dejad|deje|dejes|paren|para|pare|basta) de (?:\w+ )?(?:envi|mand|escrib|contact|molest|llam|text|spam|mensaj|freg|jod|ching|insist|acos)\w*",

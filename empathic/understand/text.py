@@ -24,7 +24,9 @@ _APOSTROPHES = str.maketrans({"'": " ", "\u2019": " ", "\u2018": " ", "`": " ", 
 # "4 p.m." must not read as a clause break after "p".
 _MERIDIEM = regex.compile(r"(?<![a-z])([ap])\.\s?m\.?(?![a-z])")
 _TOKEN = regex.compile(
-    r"(?P<num>\d+(?:[:/.h]\d+)*\.?(?:am|pm|h|st|nd|rd|th|er|eme)?(?![\p{L}\d]))"
+    # A clock time keeps no sentence-final dot ("at 13:15." is 13:15 then a break); "14." (German
+    # for the 14th) and "2.12." do.
+    r"(?P<num>\d+:\d+(?:am|pm|h)?(?![\p{L}\d:])|\d+(?:[:/.h]\d+)*\.?(?:am|pm|h|st|nd|rd|th|er|eme)?(?![\p{L}\d]))"
     r"|(?P<word>[\p{L}\p{M}\d]+)"
     r"|(?P<ask>[?\u00bf\uff1f])"
     r"|(?P<brk>[,.;!\n\u00a1\u3002\uff01]+)"

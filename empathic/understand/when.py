@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 import regex
 
-__all__ = ["VOCABULARY", "find_when", "month_first"]
+__all__ = ["VOCABULARY", "find_day", "find_when", "month_first"]
 
 _WEEKDAYS: dict[str, int] = {}
 for _index, _names in enumerate((
@@ -122,6 +122,10 @@ _DAY = regex.compile(
     r"|(?P<dotted>\d{1,2})\.(?P<dotted_m>\d{1,2})\.(?P<dotted_y>\d{2,4})?"
     r"|(?P<mday>\d{1,2})(?:st|nd|rd|th|er|eme|\.)? (?:de |of )?(?P<mday_m>" + _MONTH + r")(?! of)(?: (?:de )?(?P<mday_y>\d{4}))?"
     r"|(?P<month>" + _MONTH_LEAD + r") (?:the )?(?P<month_d>\d{1,2})(?:st|nd|rd|th)?(?![:h\d])"
+    # A day of the month on its own: "the 14th", "on the 2nd of this month", "el día 14", "am 14.".
+    r"|(?P<nth>\d{1,2})(?:st|nd|rd|th)(?: of (?P<nth_next>next )?(?:this |the )?month)?(?! (?:of|de|floor|street|st|ave|place|time|row|grade|century|anniversary|birthday)(?![^ ]))"
+    r"|(?:(?:el |le |il |o )?(?:dia|jour|giorno) |(?<=(?:^| )(?:am|den|on the|for the|the) ))(?P<nth_word>\d{1,2})(?:\.|st|nd|rd|th|er|eme)?"
+    r"(?! (?:h|uhr|de (?:" + _MONTH + r")|" + _MONTH + r"|of|am|pm|a m|p m|people|personas|personnes|persone|pessoas|personen|ppl|guests|minutes?|mins?|hours?|hrs?|days?|o clock|tickets?)(?![^ ]))(?! ?[:/\d])"
     r")" + _E
 )
 
@@ -144,7 +148,12 @@ _TIME = regex.compile(
     r"(?P<in>(?:in|en|dans|em|tra|fra) (?P<in_n>\d{1,3}|" + _alternatives(_COUNT_WORDS) + r"|half an|1/2)"
     r" (?P<in_u>hours?|hrs?|horas?|heures?|stunden?|stunde|ore|ora|minutes?|mins?|minutos?|minuten|minuti))"
     r"|(?P<noon>noon|midday|mediodia|medio dia|midi|mittag|mittags|meio dia|meiodia|mezzogiorno|mezzodi)"
-    r"|(?:half past|half) (?P<half>\d{1,2})(?![:h\d])"
+    r"|(?:half past|half) (?P<half>" + _HOUR + r")(?![:h\d])"
+    r"|(?:a )?quarter (?:past|after) (?P<qpast>" + _HOUR + r")(?![:h\d])"
+    r"|(?:a )?quarter (?:to|til|till|of|before) (?P<qto>" + _HOUR + r")(?![:h\d])"
+    # "2 in the afternoon", "ten in the morning", "5 de la tarde"; "afternoon 3", "evening 7".
+    r"|(?P<pod>" + _HOUR + r")(?= (?:in the |at |de la |del |da |della |di |du |de |am |in der )?(?:morning|afternoon|evening|night|tarde|manana|noche|matin|soir|apres midi|nachmittags?|abends?|vormittags?|morgens|pomeriggio|mattina|sera|noite|manha)(?![^ ]))"
+    r"|(?<=(?:morning|afternoon|evening|night|tarde|manana|noche|matin|soir|apres midi|nachmittags?|abends?|vormittags?|morgens|pomeriggio|mattina|sera|noite|manha) )(?P<podb>" + _HOUR + r")\.?(?![^ ])(?! ?[\d/])(?! (?:of|de|days?)(?![^ ]))"
     r"|halb (?P<halb>\d{1,2})(?![:h\d])"
     r"|(?P<hm>\d{1,2})[:h](?P<hm_m>\d{2})(?P<hm_x>am|pm|h)?"
     r"|(?P<hx>\d{1,2})(?P<hx_x>am|pm|h)"
@@ -177,17 +186,22 @@ def month_first(language: str, zone: str) -> bool:
 
 
 def find_when(
-    words: str, now: datetime, zone: tzinfo, *, month_first: bool = False, hour_after_day: bool = True
+    words: str, now: datetime, zone: tzinfo, *, month_first: bool = False, hour_after_day: bool = True,
+    day_in_context: date | None = None,
 ) -> datetime | date | None:
     """The day (a `date`) or instant (an aware `datetime` in `zone`) `words` proposes, if any.
 
     `words` is `Reply.words`; `now` must be aware. Never earlier than the local start of
-    `now`'s day.
+    `now`'s day. A time said without a day ("make it 4:30") falls on `day_in_context` (the day
+    the message answered proposed) when there is one, else on its next occurrence.
     """
     local_now = now.astimezone(zone)
     today = local_now.date()
     days = [m for m in _days(words, today, month_first=month_first) if m.day is not None]
     times = _times(words, local_now, days, hour_after_day=hour_after_day)
+    # "the 12th and not tomorrow", "at 5 instead of 3": what is turned down is not proposed.
+    days = [m for m in days if not _turned_down(words, m.start)] or days
+    times = [m for m in times if not _turned_down(words, m.start)] or times
     instants = [m for m in times if m.instant is not None]
     clocks = [m for m in times if m.clock is not None]
     if instants and not days:
@@ -195,8 +209,10 @@ def find_when(
     if not days:
         if not clocks:
             return None
-        clock = clocks[0].clock
+        clock = clocks[-1].clock  # "can't at 3, how about 5": the last time said is the proposal
         assert clock is not None
+        if day_in_context is not None and day_in_context >= today:
+            return _at(day_in_context, clock, zone)
         day = today if clock > local_now.time().replace(tzinfo=None) else today + timedelta(days=1)
         return _at(day, clock, zone)
     chosen = days[-1]
@@ -214,6 +230,26 @@ def find_when(
     clock = (after[0] if after else clocks[-1]).clock
     assert clock is not None
     return _at(day, clock, zone)
+
+
+def find_day(words: str, today: date, *, month_first: bool = False) -> date | None:
+    """The first day `words` names ("on March 10th", "tomorrow"), ignoring clock times.
+
+    A message naming two days ("from March 7th until March 11th") is mostly about the first.
+    """
+    days = [m.day for m in _days(words, today, month_first=month_first) if m.day is not None]
+    return days[0] if days else None
+
+
+_TURNED_DOWN = regex.compile(
+    r"(?:not|instead of|rather than|no|nicht|statt|anstatt|pas|plutot que|au lieu de|en vez de|en lugar de|no el|no a las"
+    r"|em vez de|nao|invece di|anziche|non)(?: (?:by|on|at|for|the|el|la|le|il|a|as|am|um|alle|las|o))* $"
+)
+
+
+def _turned_down(words: str, start: int) -> bool:
+    """Whether what starts at `start` comes right after a "not" ("not tomorrow", "instead of 3")."""
+    return _TURNED_DOWN.search(words[max(0, start - 30):start]) is not None
 
 
 def _at(day: date, clock: time, zone: tzinfo) -> datetime:
@@ -257,7 +293,27 @@ def _days(words: str, today: date, *, month_first: bool) -> list[_Mention]:
             found.append(_Mention(start, end, _calendar(today, _MONTHS[m["mday_m"]], int(m["mday"]), m["mday_y"])))
         elif m["month"]:
             found.append(_Mention(start, end, _calendar(today, _MONTHS[m["month"]], int(m["month_d"]), None)))
+        elif m["nth"] or m["nth_word"]:
+            found.append(_Mention(start, end, _day_of_month(today, int(m["nth"] or m["nth_word"]), bool(m["nth_next"]))))
     return found
+
+
+def _day_of_month(today: date, day: int, next_month: bool) -> date | None:
+    """That day of this month, or of the next month when it has passed (or is asked for)."""
+    year, month = today.year, today.month
+    for _ in range(3):
+        if next_month:
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+            next_month = False
+            continue
+        try:
+            found = date(year, month, day)
+        except ValueError:
+            found = None
+        if found is not None and found >= today:
+            return found
+        next_month = True
+    return None
 
 
 def _next_weekday(today: date, weekday: int) -> date:
@@ -314,7 +370,14 @@ def _times(words: str, local_now: datetime, days: list[_Mention], *, hour_after_
 
 def _clock_parts(m: regex.Match[str]) -> tuple[int, int, str | None]:
     if m["half"]:
-        return int(m["half"]), 30, None
+        return _hour_number(m["half"]), 30, None
+    if m["qpast"]:
+        return _hour_number(m["qpast"]), 15, None
+    if m["qto"]:
+        hour = _hour_number(m["qto"])
+        return (hour - 1) % 12 or 12, 45, None
+    if m["pod"] or m["podb"]:
+        return _hour_number(m["pod"] or m["podb"]), 0, None
     if m["halb"]:
         return int(m["halb"]) - 1, 30, None
     if m["hm"]:

@@ -71,7 +71,7 @@ def _name_matches(part: str, lower: Fold) -> ColumnElement[bool]:
 Fold = Callable[[ColumnElement[str]], ColumnElement[str]]
 
 
-async def _lower(conn: AsyncConnection) -> Fold:
+async def unicode_lower(conn: AsyncConnection) -> Fold:
     """The database's lower case of a text, as Python's `str.lower` makes it. SQLite's own
     `lower()` folds ASCII only (JOSÉ would stay JOSé), so there it is Python's, registered
     on the connection (cheap, and idempotent)."""
@@ -99,9 +99,9 @@ async def search(
     elif wanted.digits:
         query = query.where(contacts.c.phone.contains(wanted.digits, autoescape=True))
     elif wanted.email:
-        query = query.where((await _lower(conn))(contacts.c.email).contains(wanted.email, autoescape=True))
+        query = query.where((await unicode_lower(conn))(contacts.c.email).contains(wanted.email, autoescape=True))
     elif wanted.name:
-        query = query.where(_name_matches(wanted.name, await _lower(conn)))
+        query = query.where(_name_matches(wanted.name, await unicode_lower(conn)))
     rows = await conn.execute(newest_first(query, contacts.c.id, limit=limit, cursor=cursor))
     return [Contact(**r) for r in rows.mappings()]
 

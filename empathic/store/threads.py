@@ -2,7 +2,8 @@
 
 The repository returns `Thread` records and makes their JSON view (`to_view`) in this one
 place. Besides the thread itself: who it is assigned to (a user of its workspace), how far
-each person has read it (`thread_reads`: its unread count is the contact's texts after that),
+each person has read it (`thread_reads`: its unread count is the contact's texts after that
+and since the thread (last) opened),
 and the team's internal notes on it (`thread_notes`, never sent).
 
 Why a thread is in the inbox (`Why`), derived from what opened it:
@@ -34,7 +35,7 @@ from empathic.core.messages import Direction
 from empathic.core.phones import InvalidPhoneNumber, normalize
 from empathic.core.policy import REASONS
 from empathic.store import contacts, messages, readings
-from empathic.store.contact_pages import Fold, _lower  # the Unicode lower case contact search uses
+from empathic.store.contact_pages import Fold, unicode_lower  # the Unicode lower case contact search uses
 from empathic.store.records import MessageRow
 from empathic.store.schema import EPOCH, to_millis
 from empathic.store.schema import contacts as contact_table
@@ -242,7 +243,7 @@ async def page(
     elif assigned_to is not None:
         query = query.where(threads.c.assigned_to == assigned_to)
     if q and q.strip():
-        wanted = matching(q, await _lower(conn), default_region)
+        wanted = matching(q, await unicode_lower(conn), default_region)
         query = query.where(
             threads.c.contact_id.in_(select(contact_table.c.id).where(contact_table.c.workspace_id == workspace_id, wanted))
         )

@@ -1,11 +1,13 @@
 """The inbox: hand-off threads answered by people.
 
     GET  /inbox                  threads by last activity: ?show=open|mine|unassigned|closed, ?q=
-                                 (a number in any format, or a name), unread badges, assignee
+                                 (a number in any format, or a name), unread badges, assignee;
+                                 `PAGE` at a time (?after=<cursor>: the older ones)
     GET  /inbox/{id}             the timeline (every message with what was heard and decided,
                                  and the notes), the reply box, notes, assignment, close;
                                  reading it marks it read for this person
     POST /inbox/{id}/reply       (agent, admin) send; the form's idempotency key sends it once
+                                 (its own key space: `web:{user id}:{key}`)
     POST /inbox/{id}/notes       (agent, admin) an internal note, never sent
     POST /inbox/{id}/assign      (agent, admin) to a teammate, to me, or to nobody
     POST /inbox/{id}/close       (agent, admin) the flow that handed it over goes on or ends
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import secrets
 from functools import partial
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +38,7 @@ from empathic.core.templates import TemplateError
 from empathic.engine.outbox import MessageRequest
 from empathic.engine.runtime import Runtime, runtime_of
 from empathic.store import contacts as contact_store
+from empathic.store import flows as flow_store
 from empathic.store import messages as message_store
 from empathic.store import threads as store
 from empathic.web.auth import Person, acting, signed_in
@@ -51,6 +55,7 @@ SHOWS: dict[str, tuple[store.ThreadStatus, str | None]] = {  # ?show= → (statu
 }
 SHOW_LABELS = {"open": "Open", "mine": "Mine", "unassigned": "Unassigned", "closed": "Closed"}
 PAGE = 100
+KEY = 150  # characters of a form's idempotency key kept (with `web:{user id}:`, at most the 200 stored)
 
 
 def display_name(contact: contact_store.Contact | None) -> str:
@@ -81,7 +86,7 @@ class Row:
 
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox(
-    request: Request, person: Annotated[Person, Depends(signed_in)], show: str = "open", q: str = ""
+    request: Request, person: Annotated[Person, Depends(signed_in)], show: str = "open", q: str = "", after: str = "",
 ) -> Response:
     rt = runtime_of(request)
     error = None
@@ -89,16 +94,21 @@ async def inbox(
         error, show = f"There is no list called {show[:40]!r}: showing the open threads.", "open"
     q = q.strip()[:200]
     status, assigned = SHOWS[show]
+    try:
+        cursor = str(store.Cursor.parse(after)) if after else None
+    except InputError:
+        error, cursor = "That link to older threads is not one this list gave: showing the newest.", None
     async with rt.db.transaction() as conn:
         found = await store.page(
-            conn, person.workspace_id, status=status, limit=PAGE, cursor=None,
+            conn, person.workspace_id, status=status, limit=PAGE + 1, cursor=cursor,
             assigned_to=person.user_id if assigned == "me" else assigned, q=q or None,
             default_region=rt.acceptance.default_region,
         )
-        rows = await _rows(conn, person, found)
+        rows = await _rows(conn, person, found[:PAGE])
+    older = f"/inbox?{urlencode({'show': show, 'q': q, 'after': str(store.Cursor.of(found[PAGE - 1]))})}" if len(found) > PAGE else None
     return render(
         request, "inbox.html", status=422 if error else 200, person=person, rows=rows, show=show, q=q,
-        shows=SHOW_LABELS, error=error, why_labels=store.WHY,
+        shows=SHOW_LABELS, error=error, why_labels=store.WHY, older=older, first_page=cursor is None, page_size=PAGE,
     )
 
 
@@ -218,25 +228,32 @@ def _back(thread_id: str, flag: str) -> RedirectResponse:
 @router.post("/inbox/{thread_id}/reply")
 async def reply(thread_id: str, request: Request, person: Annotated[Person, Depends(acting)]) -> Response:
     """Send the reply once: the form's key (made when the page was drawn) makes a second
-    submit of the same form return the first message. A reply someone else sent since the
-    page was read is shown first; sending again then is deliberate (`anyway`)."""
+    submit of the same form send nothing more, and the same form with other words is refused
+    (409, the draft kept). A reply someone else sent since the page was read is shown first;
+    sending again then is deliberate (`anyway`)."""
     form = await _form(request)
-    body, key = form.get("body", ""), form.get("idempotency_key", "")[:200]
+    body, key = form.get("body", ""), form.get("idempotency_key", "")[:KEY]
     draft = Draft(body[:MAX_BODY], key, anyway=True)
     if not body.strip() or len(body) > MAX_BODY:
         detail = "Write a reply first." if not body.strip() else f"A reply is at most {MAX_BODY} characters."
         return await _thread_page(request, person, thread_id, status=422, error=detail, draft=draft)
     rt = runtime_of(request)
     try:
-        outcome = await _send(rt, person.workspace_id, thread_id, form, body, key)
+        outcome = await _send(rt, person, thread_id, form, body, key)
     except IntegrityError:  # the same form, twice at once: the second finds the first's message now
-        outcome = await _send(rt, person.workspace_id, thread_id, form, body, key)
+        outcome = await _send(rt, person, thread_id, form, body, key)
     if outcome == "missing":
         return render(request, "inbox_missing.html", status=404, person=person, thread_id=thread_id)
     if outcome == "replied":  # drawn after the transaction: one connection at a time on SQLite
         return await _thread_page(
             request, person, thread_id, status=409, draft=draft,
             notice="Someone else replied since you opened this thread (see below). Send yours too if you still want to.",
+        )
+    if outcome == "reused":  # Back, edit, send again: the form's first text went; this one did not
+        return await _thread_page(
+            request, person, thread_id, status=409, draft=Draft(body[:MAX_BODY]),
+            error="This form already sent a different reply (see below), so this text was not sent. "
+                  "Send it now as a new reply if you still want it to go.",
         )
     if isinstance(outcome, Refusal):
         return await _thread_page(request, person, thread_id, status=422, error=outcome.reason, draft=draft)
@@ -251,11 +268,20 @@ class Refusal:
     reason: str
 
 
+def web_key(person: Person, key: str) -> str | None:
+    """The idempotency key of a reply form: the person's own, apart from the API's clients'."""
+    return f"web:{person.user_id}:{key}" if key else None
+
+
 async def _send(
-    rt: Runtime, ws: str, thread_id: str, form: dict[str, str], body: str, key: str
-) -> Literal["sent", "missing", "replied"] | Refusal:
-    """Send the reply in one transaction: `sent`, `missing` (no such thread), `replied`
-    (someone else did since the page was read, and this is not a deliberate resend), or why not."""
+    rt: Runtime, person: Person, thread_id: str, form: dict[str, str], body: str, key: str
+) -> Literal["sent", "missing", "replied", "reused"] | Refusal:
+    """Send the reply in one transaction: `sent` (now, or by this form before), `missing` (no
+    such thread), `replied` (someone else did since the page was read, and this is not a
+    deliberate resend), `reused` (this form sent another text before), or why not. The
+    contact is locked first, so two people answering at once take turns: the second sees the
+    first's reply."""
+    ws, idempotency_key = person.workspace_id, web_key(person, key)
     async with rt.db.transaction() as conn:
         thread = await store.get(conn, ws, thread_id)
         if thread is None:
@@ -263,16 +289,17 @@ async def _send(
         contact = await contact_store.get(conn, ws, thread.contact_id)
         if contact is None or not contact.phone:
             return Refusal("This contact has no phone number to answer.")
-        if (
-            form.get("anyway") != "1"
-            and not (key and key in await message_store.by_idempotency_keys(conn, ws, [key]))
-            and await _replied_since(conn, ws, contact.id, form.get("last_seen", ""))
-        ):
+        await flow_store.lock_contact(conn, ws, contact.id)
+        earlier = await message_store.by_idempotency_keys(conn, ws, [idempotency_key]) if idempotency_key else {}
+        if idempotency_key in earlier:
+            return "sent" if earlier[idempotency_key].body == body else "reused"
+        if form.get("anyway") != "1" and await _replied_since(conn, ws, contact.id, form.get("last_seen", "")):
             return "replied"
         answered = await message_store.last_inbound_id(conn, ws, contact.id)
         try:
             await rt.acceptance.submit(
-                conn, ws, [MessageRequest(contact.phone, body, REPLY_TOPIC, key or None, in_reply_to=answered)], rt.now()
+                conn, ws, [MessageRequest(contact.phone, body, REPLY_TOPIC, idempotency_key, in_reply_to=answered)],
+                rt.now(),
             )
         except InputError as exc:
             return Refusal(f"{exc.field}: {exc.detail}" if exc.field else exc.detail)

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import event as sa_event
 
 from empathic.api.app import create_app
 from empathic.engine.runtime import Runtime
 from empathic.store import keys
-from empathic.web import live
+from empathic.store import threads as thread_store
+from empathic.web import inbox, live
 from tests.conftest import eventually
 from tests.web.conftest import SignedInClient, signed_in_client
 
@@ -262,3 +265,126 @@ def test_a_live_event_is_one_server_sent_event() -> None:
     assert event.encode(live.Cursor(5, 1700000000000)) == (
         b'id: 5.1700000000000\nevent: thread\ndata: {"id": "th_1", "status": "open", "assigned_to": null}\n\n'
     )
+
+
+async def test_two_agents_answering_at_once_take_turns(api: httpx.AsyncClient, agent: SignedInClient, runtime: Runtime) -> None:
+    """Two people send at the same moment from pages drawn before either reply: one goes, the
+    other is told a colleague replied (the contact is locked while one reply is decided)."""
+    await text_in(api, "Anyone?")
+    tid = await thread_id(api)
+    async with await signed_in_client(runtime, "agent") as colleague:
+        forms = []
+        for who, body in ((agent, "Me, here."), (colleague, "Hello, I can help.")):
+            html = (await who.get(f"/inbox/{tid}")).text
+            forms.append((who, {"csrf": who.csrf, "body": body, "idempotency_key": form_value(html, "idempotency_key"),
+                                "last_seen": form_value(html, "last_seen")}))
+        answers = await asyncio.gather(*(who.post(f"/inbox/{tid}/reply", data=form) for who, form in forms))
+    assert sorted(a.status_code for a in answers) == [303, 409]
+    (warned,) = [a for a in answers if a.status_code == 409]
+    assert "Someone else replied" in warned.text
+    (sent,) = [form["body"] for (_, form), a in zip(forms, answers) if a.status_code == 303]
+    assert await eventually(lambda: _at_least(api, 1)) == [sent]
+    await asyncio.sleep(0.3)
+    assert await received(api) == [sent]
+
+
+async def test_a_form_sent_again_with_other_words_is_not_taken_for_the_first(
+    api: httpx.AsyncClient, agent: SignedInClient
+) -> None:
+    """Back, edit, send again: the form's key already sent a text; the new words are not lost
+    silently (409 with the draft kept). A web form's key is not an API client's key either."""
+    await text_in(api, "Is my order late?")
+    tid = await thread_id(api)
+    html = (await agent.get(f"/inbox/{tid}")).text
+    form = {"csrf": agent.csrf, "body": "Let me check.", "idempotency_key": form_value(html, "idempotency_key"),
+            "last_seen": form_value(html, "last_seen")}
+    assert (await agent.post(f"/inbox/{tid}/reply", data=form)).status_code == 303
+    edited = await agent.post(f"/inbox/{tid}/reply", data={**form, "body": "It left today."})
+    assert edited.status_code == 409 and "already sent a different reply" in edited.text
+    assert "It left today.</textarea>" in edited.text
+    assert form_value(edited.text, "idempotency_key") != form["idempotency_key"]  # a new form: sending it goes
+    assert await eventually(lambda: _at_least(api, 1)) == ["Let me check."]
+
+    by_api = await api.post(f"/v1/inbox/{tid}/messages", json={"body": "From the API.", "idempotency_key": "shared-1"})
+    assert by_api.status_code == 202
+    html = (await agent.get(f"/inbox/{tid}")).text
+    web = {"csrf": agent.csrf, "body": "From the page.", "idempotency_key": "shared-1",
+           "last_seen": form_value(html, "last_seen")}
+    assert (await agent.post(f"/inbox/{tid}/reply", data=web)).status_code == 303
+    assert await eventually(lambda: _at_least(api, 3)) == ["Let me check.", "From the API.", "From the page."]
+
+
+async def test_the_list_pages_older_threads(
+    api: httpx.AsyncClient, agent: SignedInClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inbox, "PAGE", 2)
+    for n in range(3):
+        await text_in(api, f"text {n}", f"+1415555019{n}")
+    first = await agent.get("/inbox")
+    assert first.status_code == 200
+    assert re.findall(r'class="who">([^<]+)<', first.text) == ["+14155550192", "+14155550191"]
+    assert 'data-limit="2"' in first.text and "data-first-page" in first.text  # the live re-read: this page only
+    older = re.search(r'<a href="([^"]+)" rel="next" id="older">Older threads</a>', first.text)
+    assert older
+    second = await agent.get(older.group(1).replace("&amp;", "&"))
+    assert re.findall(r'class="who">([^<]+)<', second.text) == ["+14155550190"]
+    assert "data-first-page" not in second.text and 'hidden rel="next" id="older"' in second.text
+    assert "Newest threads" in second.text
+    wrong = await agent.get("/inbox", params={"after": "yesterday"})
+    assert wrong.status_code == 422 and "not one this list gave" in wrong.text
+
+
+async def test_unread_counts_start_when_the_thread_opens_in_one_query(
+    api: httpx.AsyncClient, agent: SignedInClient, runtime: Runtime
+) -> None:
+    await text_in(api, "HELP")  # a keyword: answered, no thread
+    await text_in(api, "HELP")
+    await asyncio.sleep(0.01)
+    await text_in(api, "My parcel never came")  # opens the thread
+    tid = await thread_id(api)
+    assert re.search(r'class="badge".*?</span>1</span>', (await agent.get("/inbox")).text, re.S)
+    await api.post(f"/v1/inbox/{tid}/close")
+    await asyncio.sleep(0.01)
+    await text_in(api, "Still waiting")  # opens it again: counted from here for who never read it
+    async with await signed_in_client(runtime, "agent") as newcomer:
+        assert re.search(r'class="badge".*?</span>1</span>', (await newcomer.get("/inbox")).text, re.S)
+    for n in range(3):
+        await text_in(api, f"another {n}", f"+1415555017{n}")
+    async with runtime.db.transaction() as conn:
+        found = await thread_store.page(conn, runtime.workspace_id, status=None, limit=10, cursor=None)
+        statements: list[str] = []
+
+        def count(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        sa_event.listen(conn.sync_connection, "before_cursor_execute", count)
+        counts = await thread_store.unread(conn, runtime.workspace_id, agent.user_id, found)
+        sa_event.remove(conn.sync_connection, "before_cursor_execute", count)
+    assert len(found) == 4 and sorted(counts.values()) == [1, 1, 1, 1]
+    assert len(statements) == 1  # one grouped count for the page, not one per thread
+
+
+async def test_a_name_search_folds_accents(api: httpx.AsyncClient, agent: SignedInClient) -> None:
+    await api.post("/v1/contacts", json={"phone": PHONE, "attributes": {"first_name": "JOSÉ", "last_name": "ÑÚÑEZ"}})
+    await text_in(api, "hola")
+    await text_in(api, "hello", "+14155550181")
+    page = (await agent.get("/inbox", params={"q": "josé ñúñez"})).text
+    assert "JOSÉ ÑÚÑEZ" in page and "+14155550181" not in page
+    assert [t["contact"]["phone"] for t in (await agent.get("/v1/inbox", params={"q": "José"})).json()["data"]] == [PHONE]
+
+
+async def test_the_live_cursor_passes_many_threads_of_one_millisecond(
+    api: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live, "BATCH", 2)
+    ids = [(await api.post("/v1/contacts", json={"phone": f"+1415555016{n}"})).json()["id"] for n in range(5)]
+    now = runtime.now()
+    async with runtime.db.transaction() as conn:
+        cursor = await live.start(conn, runtime.workspace_id, now - timedelta(seconds=1))
+        made = {await thread_store.open_for(conn, runtime.workspace_id, contact_id, None, now) for contact_id in ids}
+    seen: list[str] = []
+    for _ in range(5):
+        async with runtime.db.transaction() as conn:
+            seen += [e.data["id"] for e in await live.changes(conn, runtime.workspace_id, cursor) if e.kind == "thread"]
+    assert sorted(seen) == sorted(made)  # each once, though more than BATCH share one updated_at
+    assert live.Cursor.parse(str(cursor)) == cursor and cursor.thread_id == max(made)

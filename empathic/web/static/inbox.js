@@ -66,8 +66,8 @@
 
   // -- the list ---------------------------------------------------------------------------
   function listPage(list) {
-    const { show, q, reader } = list.dataset;
-    const params = new URLSearchParams({ status: show === "closed" ? "closed" : "open", reader, limit: "100" });
+    const { show, q, reader, limit } = list.dataset;
+    const params = new URLSearchParams({ status: show === "closed" ? "closed" : "open", reader, limit });
     if (show === "mine") params.set("assigned_to", reader);
     if (show === "unassigned") params.set("assigned_to", "none");
     if (q) params.set("q", q);
@@ -88,14 +88,25 @@
           el("time", { datetime: t.updated_at }, viewerTime(new Date(t.updated_at)))));
     }
 
+    // Live: the first page is read again (the same size); an older page stays as it was drawn.
+    const older = document.getElementById("older");
     const refresh = debounce(async () => {
       const response = await fetch(`/v1/inbox?${params}`, { credentials: "same-origin" });
       if (!response.ok) return;
-      const threads = (await response.json()).data;
+      const page = await response.json();
+      const threads = page.data;
       list.replaceChildren(...(threads.length ? threads.map(row)
         : [el("li", { className: "empty muted" }, q ? `No thread matches “${q}”.` : "Nothing here.")]));
+      if (!older) return;
+      if (page.next_cursor) {
+        older.href = `/inbox?${new URLSearchParams({ show, q, after: page.next_cursor })}`;
+        older.hidden = false;
+      } else {
+        older.removeAttribute("href");
+        older.hidden = true;
+      }
     }, 300);
-    window.Empathic.live(() => refresh());
+    if ("firstPage" in list.dataset) window.Empathic.live(() => refresh());
 
     // j / k move between threads, Enter opens one.
     document.addEventListener("keydown", (event) => {
@@ -164,8 +175,8 @@
       const note = document.getElementById("live-note");
       if (note && view.entries.length > before) note.textContent = "New activity in this conversation.";
       localTimes(timeline);
-      const messages = view.entries.filter((e) => e.kind === "message");
-      if (form && messages.length) form.elements.last_seen.value = messages[messages.length - 1].id;  // seen now
+      // The form's last_seen stays what the page was drawn with: a colleague's reply that came
+      // in live since then makes the server ask before sending (409), as it should.
     }, 250);
     window.Empathic.live((kind, data) => {
       if ((kind === "message" && (data.thread_id === thread || data.contact_id === contact)) || (kind === "thread" && data.id === thread)) refresh();

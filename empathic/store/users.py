@@ -263,10 +263,11 @@ async def open_session(conn: AsyncConnection, user: User, now: datetime) -> str:
     return token
 
 
-async def session(conn: AsyncConnection, token: str, now: datetime) -> Session | None:
+async def session(conn: AsyncConnection, token: str, now: datetime, *, mark_seen: bool = True) -> Session | None:
     """The live session whose cookie holds `token`, with its person as they are now; None when
     there is none, it expired (unused for IDLE, or older than ABSOLUTE: then it is deleted) or
-    its person is disabled. Marks it seen (at most once a SEEN_EVERY)."""
+    its person is disabled. Marks it seen (at most once a SEEN_EVERY) unless `mark_seen` is
+    False (a look that is no use of it, such as an open stream's)."""
     if not token or len(token) > 200:
         return None
     digest = token_hash(token)
@@ -286,7 +287,7 @@ async def session(conn: AsyncConnection, token: str, now: datetime) -> Session |
     if user.disabled_at is not None:
         return None
     seen = row.seen_at
-    if now - seen >= SEEN_EVERY:
+    if mark_seen and now - seen >= SEEN_EVERY:
         await conn.execute(update(web_sessions).where(web_sessions.c.token_hash == digest).values(seen_at=now))
         seen = now
     return Session(token_hash=digest, user=user, created_at=row.session_created_at, seen_at=seen, expires_at=row.expires_at)
@@ -296,12 +297,9 @@ async def end_session(conn: AsyncConnection, token: str) -> None:
     await conn.execute(delete(web_sessions).where(web_sessions.c.token_hash == token_hash(token)))
 
 
-async def end_sessions(conn: AsyncConnection, user_id: str, *, keep: str | None = None) -> int:
-    """Sign a person out everywhere (but the session whose token hash is `keep`); how many ended."""
-    query = delete(web_sessions).where(web_sessions.c.user_id == user_id)
-    if keep is not None:
-        query = query.where(web_sessions.c.token_hash != keep)
-    return (await conn.execute(query)).rowcount or 0
+async def end_sessions(conn: AsyncConnection, user_id: str) -> int:
+    """Sign a person out everywhere; how many sessions ended."""
+    return (await conn.execute(delete(web_sessions).where(web_sessions.c.user_id == user_id))).rowcount or 0
 
 
 async def sessions_of(conn: AsyncConnection, user_id: str) -> int:

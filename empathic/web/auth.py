@@ -9,7 +9,8 @@ or a changed role takes effect at once. Not signed in: a GET is sent (303) to th
 with `next`, anything else answers 401. A request that changes something (POST …) must also
 carry the session's CSRF token (form field `csrf` or header `X-CSRF-Token`) and not come from
 another site (`security.same_origin`), else 403. A person whose password an admin set must
-choose their own first: every page but that one and sign-out sends them there.
+choose their own first: every page but that one and sign-out sends them there. A long-lived
+answer (the /live stream) asks again every SESSION_RECHECK seconds (`SessionWatch`).
 
 The refusals are `Refused` (an HTTPException: without `install` the app's own handler still
 answers the right status and Location); `install(app)` answers them as pages.
@@ -18,7 +19,8 @@ answers the right status and Location); `install(app)` answers them as pages.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote
 
@@ -36,6 +38,7 @@ SESSION_COOKIE = users.COOKIE
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CHOOSE_PASSWORD = "/account/password"  # where a person with a one-time password is sent
 _WHILE_CHOOSING = frozenset({CHOOSE_PASSWORD, "/signout"})
+SESSION_RECHECK = 5.0  # seconds between two looks at the session of a long-lived answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,6 @@ class Person:
     name: str | None
     role: Role
     csrf: str  # what this person's forms carry (hidden `csrf`) and their fetches send (X-CSRF-Token)
-    session: str = ""  # the session's token hash (to keep it when the person ends the others)
     must_change_password: bool = False
 
     @property
@@ -82,7 +84,7 @@ async def signed_in(request: Request) -> Person:
     user = found.user
     person = Person(
         user_id=user.id, workspace_id=user.workspace_id, email=user.email, name=user.name, role=user.role,
-        csrf=users.csrf_token(token), session=found.token_hash, must_change_password=user.must_change_password,
+        csrf=users.csrf_token(token), must_change_password=user.must_change_password,
     )
     if request.method not in SAFE_METHODS:
         await _check_forgery(request, rt, token)
@@ -93,6 +95,27 @@ async def signed_in(request: Request) -> Person:
         raise Refused(403, "Choose your own password first.")
     request.state.person = person
     return person
+
+
+@dataclass(slots=True)
+class SessionWatch:
+    """Whether the session a long-lived answer (a stream) opened with still holds: False once
+    it was signed out, expired or ended by a password change, or its person was disabled.
+    Looks at the database at most every SESSION_RECHECK seconds."""
+
+    request: Request
+    person: Person
+    checked_at: float = field(default_factory=time.monotonic)
+
+    async def holds(self) -> bool:
+        if time.monotonic() - self.checked_at < SESSION_RECHECK:
+            return True
+        rt = runtime_of(self.request)
+        token = self.request.cookies.get(SESSION_COOKIE, "")
+        async with rt.db.transaction() as conn:
+            found = await users.session(conn, token, rt.now(), mark_seen=False)  # a stream is no use of it
+        self.checked_at = time.monotonic()
+        return found is not None and found.user.id == self.person.user_id
 
 
 async def acting(request: Request) -> Person:

@@ -5,8 +5,9 @@ nonce in the `empathic_signin` cookie, and in the form its HMAC under a key only
 holds. A wrong email and a wrong password get the same answer (and cost the same argon2
 work). Five wrong passwords in a row lock an account for 15 minutes; 20 failures from one
 client address in 15 minutes hold that address back (per process) so unknown emails cannot be
-sprayed. A success opens a new session (a new token: no fixation) and ends the one the
-browser had.
+sprayed. Both count an attempt before its password is checked (and forget it if it was
+right), so guesses sent all at once get no more checks than guesses sent one by one. A
+success opens a new session (a new token: no fixation) and ends the one the browser had.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import hashlib
 import hmac
 import secrets
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -29,7 +30,7 @@ from empathic.core.errors import InputError
 from empathic.engine.runtime import Runtime, runtime_of
 from empathic.store import privacy, users
 from empathic.web.auth import (
-    CHOOSE_PASSWORD, SESSION_COOKIE, Person, hosts, http_allowed, local_path, signed_in,
+    CHOOSE_PASSWORD, SESSION_COOKIE, Person, Refused, hosts, http_allowed, local_path, signed_in,
 )
 from empathic.web.pages import render
 from empathic.web.security import same_origin
@@ -56,15 +57,24 @@ class Throttle:
             times.popleft()
         return times
 
-    def held_until(self, address: str, now: datetime) -> datetime | None:
+    def attempt(self, address: str, now: datetime) -> datetime | None:
+        """Count a sign-in from `address` as failed before its password is checked (no await
+        in between: attempts at once all count); when the address is held back, until when
+        (and nothing is counted)."""
         times = self._recent(address, now)
-        return times[0] + IP_WINDOW if len(times) >= IP_FAILURES else None
-
-    def failed(self, address: str, now: datetime) -> None:
-        self._recent(address, now).append(now)
+        if len(times) >= IP_FAILURES:
+            return times[0] + IP_WINDOW
+        times.append(now)
         if len(self.failures) > 10_000:  # forget the addresses whose failures all ran out
             for key in [k for k, v in self.failures.items() if not v or v[-1] + IP_WINDOW <= now]:
                 del self.failures[key]
+        return None
+
+    def succeeded(self, address: str, at: datetime) -> None:
+        """The attempt counted `at` was a right password: it is no failure."""
+        times = self.failures.get(address)
+        if times and at in times:
+            times.remove(at)
 
 
 def throttle_of(request: Request) -> Throttle:
@@ -156,38 +166,37 @@ async def sign_in(request: Request) -> Response:
     address = request.client.host if request.client else "unknown"
     throttle = throttle_of(request)
     now = rt.now()
-    held = throttle.held_until(address, now)
+    held = throttle.attempt(address, now)
     if held is not None:
         return await _page(request, status=429, email=email, next_=next_,
                            error=f"Too many failed sign-ins from your network. Try again after {_at(held)}.")
     async with rt.db.transaction() as conn:
         user = await users.by_email(conn, email)
-    if user is not None and user.locked(now):
-        assert user.locked_until is not None
-        return await _page(request, status=403, email=email, next_=next_, error=_locked(user.locked_until))
+        number = await users.attempt(conn, user, now) if user is not None else None
+    if user is not None and number is None:
+        return await _locked_page(request, rt, user, email, next_)
     good = await asyncio.to_thread(passwords.verify, user.password_hash if user else None, password)
-    if user is None or not good:
-        throttle.failed(address, now)
-        if user is None:
-            return await _page(request, status=401, email=email, next_=next_, error=WRONG)
-        async with rt.db.transaction() as conn:
-            user = await users.failed(conn, user, now)
-        if user.locked(now):
-            assert user.locked_until is not None
-            return await _page(request, status=403, email=email, next_=next_, error=_locked(user.locked_until))
+    if user is None or number is None or not good:
+        if user is not None and number is not None and number >= users.LOCK_AFTER:  # this guess locked it
+            return await _locked_page(request, rt, user, email, next_)
         return await _page(request, status=401, email=email, next_=next_, error=WRONG)
+    throttle.succeeded(address, now)
     if user.disabled_at is not None:
         return await _page(request, status=403, email=email, next_=next_,
                            error="This account is disabled. Ask an admin of your workspace to enable it.")
     rehashed = await asyncio.to_thread(passwords.hash_password, password) if passwords.needs_rehash(user.password_hash) else None
     old = request.cookies.get(SESSION_COOKIE, "")
     async with rt.db.transaction() as conn:
-        await users.succeeded(conn, user)
-        if rehashed is not None:
-            await users.rehash(conn, user, rehashed, now)
-        if old:
-            await users.end_session(conn, old)
-        token = await users.open_session(conn, user, now)
+        if not await users.succeeded(conn, user, number, now):  # other guesses locked it meanwhile
+            token = None
+        else:
+            if rehashed is not None:
+                await users.rehash(conn, user, rehashed, now)
+            if old:
+                await users.end_session(conn, old)
+            token = await users.open_session(conn, user, now)
+    if token is None:
+        return await _locked_page(request, rt, user, email, next_)
     where = CHOOSE_PASSWORD if user.must_change_password else (next_ or HOME)
     response = RedirectResponse(where, status_code=303)
     set_session_cookie(response, token)
@@ -200,15 +209,31 @@ def _locked(until: datetime) -> str:
             f"Try again after {_at(until)}, or ask an admin to reset your password.")
 
 
+async def _locked_page(request: Request, rt: Runtime, user: users.User, email: str, next_: str) -> HTMLResponse:
+    async with rt.db.transaction() as conn:
+        found = await users.get(conn, user.workspace_id, user.id)
+    until = found.locked_until if found is not None and found.locked_until is not None else rt.now() + users.LOCK_FOR
+    return await _page(request, status=403, email=email, next_=next_, error=_locked(until))
+
+
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
 @router.post("/signout")
-async def sign_out(request: Request, person: Annotated[Person, Depends(signed_in)]) -> Response:
+async def sign_out(request: Request) -> Response:
+    """End this browser's session. A live one needs the CSRF token (`signed_in`); a cookie
+    whose session already ended is cleared all the same (from this site only)."""
     rt = runtime_of(request)
+    if not same_origin({k.lower(): v for k, v in request.headers.items()}, hosts(request, rt)):
+        raise Refused(403, "That request came from another site, so nothing was changed.")
+    token = request.cookies.get(SESSION_COOKIE, "")
     async with rt.db.transaction() as conn:
-        await users.end_session(conn, request.cookies.get(SESSION_COOKIE, ""))
+        live = token != "" and await users.session(conn, token, rt.now()) is not None
+    if live:
+        await signed_in(request)
+        async with rt.db.transaction() as conn:
+            await users.end_session(conn, token)
     response = RedirectResponse("/?signed_out=1", status_code=303)
     clear_session_cookie(response)
     return response
@@ -235,29 +260,61 @@ def _account(request: Request, person: Person, *, status: int = 200, error: str 
 
 @router.post(CHOOSE_PASSWORD, response_class=HTMLResponse)
 async def change_password(request: Request, person: Annotated[Person, Depends(signed_in)]) -> Response:
-    """A new password of the person's choosing; their other sessions end."""
+    """A new password of the person's choosing. Every session of theirs ends, this one too
+    (a stolen cookie dies with it): this browser gets a new one. A wrong current password
+    counts towards the lock as a wrong sign-in does."""
     rt = runtime_of(request)
     form = await request.form()
     current, new, again = (_text(form.get(name)) for name in ("current", "new", "again"))
-    async with rt.db.transaction() as conn:
-        user = await users.get(conn, person.workspace_id, person.user_id)
-    assert user is not None  # the session was just found with its person
-    if not person.must_change_password and not await asyncio.to_thread(passwords.verify, user.password_hash, current):
-        return _account(request, person, status=400, error="Your current password is not right, so nothing was changed.")
     if new != again:
         return _account(request, person, status=400, error="The two new passwords differ, so nothing was changed.")
     try:
         passwords.check_new(new)
     except InputError as exc:
         return _account(request, person, status=400, error=f"{exc} Nothing was changed.")
-    if await asyncio.to_thread(passwords.verify, user.password_hash, new):
+    now = rt.now()
+    number: int | None = None
+    async with rt.db.transaction() as conn:
+        user = await users.get(conn, person.workspace_id, person.user_id)
+        assert user is not None  # the session was just found with its person
+        if not person.must_change_password:
+            number = await users.attempt(conn, user, now)
+    if not person.must_change_password and number is None:
+        return await _account_locked(request, rt, person)
+    if person.must_change_password:
+        same = await asyncio.to_thread(passwords.verify, user.password_hash, new)
+    else:
+        assert number is not None
+        if not await asyncio.to_thread(passwords.verify, user.password_hash, current):
+            if number >= users.LOCK_AFTER:
+                return await _account_locked(request, rt, person)
+            return _account(request, person, status=400, error="Your current password is not right, so nothing was changed.")
+        same = new == current
+    if same:
         return _account(request, person, status=400, error="Choose a password other than the one you have now.")
     hashed = await asyncio.to_thread(passwords.hash_password, new)
     async with rt.db.transaction() as conn:
-        await users.set_password(conn, user, hashed, rt.now(), keep_session=person.session)
+        if number is not None and not await users.succeeded(conn, user, number, now):
+            token = None  # other wrong guesses locked the account meanwhile
+        else:
+            user = await users.set_password(conn, user, hashed, now)
+            token = await users.open_session(conn, user, now)
+    if token is None:
+        return await _account_locked(request, rt, person)
     if person.must_change_password:
-        return RedirectResponse(HOME, status_code=303)
-    return _account(request, person, done="Your password is changed. Any other browser you were signed in on is signed out.")
+        response: Response = RedirectResponse(HOME, status_code=303)
+    else:
+        renewed = replace(person, csrf=users.csrf_token(token))  # the new session's forms
+        response = _account(request, renewed, done="Your password is changed. Any other browser you were signed in on is signed out.")
+    set_session_cookie(response, token)
+    return response
+
+
+async def _account_locked(request: Request, rt: Runtime, person: Person) -> HTMLResponse:
+    async with rt.db.transaction() as conn:
+        user = await users.get(conn, person.workspace_id, person.user_id)
+    until = user.locked_until if user is not None and user.locked_until is not None else rt.now() + users.LOCK_FOR
+    return _account(request, person, status=403, error=_locked(until) + " Nothing was changed.")
 
 
 @router.post("/account/signout-everywhere")

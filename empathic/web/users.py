@@ -1,8 +1,9 @@
 """Users of a workspace, managed by its admins (F): list, create (a one-time password shown
 once), change a role, disable or enable, reset a password, sign someone out everywhere.
 
-An admin changes others, never their own role or state (a workspace keeps an admin); their own
-password is on /account. Another workspace's person answers 404, as a missing one does.
+An admin changes others, never their own role or state; a change that would leave the
+workspace no enabled admin is refused (two admins demoting each other at once: the second).
+Their own password is on /account. Another workspace's person answers 404, as a missing one does.
 """
 
 from __future__ import annotations
@@ -106,8 +107,11 @@ async def _set_disabled(request: Request, user_id: str, person: Person, disabled
     if isinstance(user, HTMLResponse):
         return user
     rt = runtime_of(request)
-    async with rt.db.transaction() as conn:
-        user = await users.set_disabled(conn, user, disabled, rt.now())
+    try:
+        async with rt.db.transaction() as conn:
+            user = await users.set_disabled(conn, user, disabled, rt.now())
+    except InputError as exc:  # the last enabled admin
+        return await _page(request, person, status=400, error=f"{exc} Nothing was changed.")
     return await _page(request, person, done=f"{user.email} is disabled and signed out." if disabled
                        else f"{user.email} may sign in again.")
 

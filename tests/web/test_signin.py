@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
+import time
 from datetime import timedelta
 from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import Depends
+from fastapi import Depends, FastAPI
 
 from empathic.api.app import create_app
 from empathic.core import passwords
 from empathic.core.errors import InputError
 from empathic.engine.runtime import Runtime
 from empathic.store import users
+from empathic.web import auth, live, signin
 from empathic.web.auth import Person, acting, administering, signed_in
+from tests.conftest import eventually
+from tests.patience import patient
 from tests.web.conftest import BASE_URL, PASSWORD, password_hash, signed_in_client
 
 
@@ -158,18 +164,25 @@ def _browser(runtime: Runtime, base_url: str = BASE_URL) -> httpx.AsyncClient:
 
 
 async def test_sign_in_ok_rotates_session_and_signs_out(runtime: Runtime) -> None:
-    await _make_user(runtime, "Ana@Example.com")
+    ana = await _make_user(runtime, "Ana@Example.com")
+    async with runtime.db.transaction() as conn:
+        planted = await users.open_session(conn, ana, runtime.now())  # a real session someone knows
     async with _browser(runtime) as browser:
         page = await browser.get("/")
         assert page.status_code == 200 and "Sign in" in page.text
-        browser.cookies.set("empathic_session", "planted-by-someone", domain="empathic.test")
-        done = await _sign_in(browser, "ana@EXAMPLE.com", PASSWORD, next_="/contacts?q=1")
+        browser.cookies.set("empathic_session", planted, domain="empathic.test")
+        assert (await browser.get("/account")).status_code == 200  # it signs in: signing in must end it
+        done = await browser.post("/signin", data={"email": "ana@EXAMPLE.com", "password": PASSWORD, "csrf": _csrf_of(page),
+                                                   "next": "/contacts?q=1"})
         assert done.status_code == 303 and done.headers["location"] == "/contacts?q=1"
         cookie = done.headers["set-cookie"]
         assert "empathic_session=" in cookie and "HttpOnly" in cookie and "Secure" in cookie
         assert "samesite=lax" in cookie.lower() and "Path=/" in cookie
         token = browser.cookies.get("empathic_session", domain="empathic.test")
-        assert token and token != "planted-by-someone"
+        assert token and token != planted
+        async with runtime.db.transaction() as conn:
+            assert await users.session(conn, planted, runtime.now()) is None
+            assert await users.session(conn, token, runtime.now()) is not None
         home = await browser.get("/")
         assert home.status_code == 303 and home.headers["location"] == "/inbox"
         account = await browser.get("/account")
@@ -291,19 +304,28 @@ async def test_one_time_password_must_be_changed_first(runtime: Runtime) -> None
         assert (await browser.get("/account")).status_code == 200
 
 
-async def test_changing_password_ends_other_sessions(runtime: Runtime) -> None:
+async def test_changing_password_ends_every_session_this_one_too(runtime: Runtime) -> None:
     await _make_user(runtime, "ana@example.com")
     async with _browser(runtime) as here, _browser(runtime) as there:
         await _sign_in(here, "ana@example.com", PASSWORD)
         await _sign_in(there, "ana@example.com", PASSWORD)
+        old = here.cookies.get("empathic_session", domain="empathic.test")
+        assert old
         page = await here.get("/account")
         csrf = _csrf_of(page)
         wrong = await here.post("/account/password", data={"csrf": csrf, "current": "nope", "new": "a new passphrase", "again": "a new passphrase"})
         assert wrong.status_code == 400 and "current password" in wrong.text
         changed = await here.post("/account/password", data={"csrf": csrf, "current": PASSWORD, "new": "a new passphrase", "again": "a new passphrase"})
         assert changed.status_code == 200 and "is changed" in changed.text
+        new = here.cookies.get("empathic_session", domain="empathic.test")
+        assert new and new != old and "HttpOnly" in changed.headers["set-cookie"]
+        assert _csrf_of(changed) == users.csrf_token(new)  # the page's forms go on working
+        async with runtime.db.transaction() as conn:
+            assert await users.session(conn, old, runtime.now()) is None  # a stolen copy of the cookie dies
         assert (await here.get("/account")).status_code == 200
         assert (await there.get("/account")).status_code == 303
+        here.cookies.set("empathic_session", old, domain="empathic.test")
+        assert (await here.get("/account")).status_code == 303
         here.cookies.clear()
         assert (await _sign_in(here, "ana@example.com", "a new passphrase")).status_code == 303
 
@@ -402,3 +424,134 @@ async def test_session_store_keeps_only_a_hash_and_marks_seen_once_a_minute(runt
         assert await users.session(conn, token + "x", start) is None
         assert await users.session(conn, token, start + timedelta(seconds=61) + users.IDLE) is None
         assert await users.sessions_of(conn, user.id) == 0  # an expired one is deleted when found
+
+
+# -- guesses at once, the current password, sign-out, the live stream ------------------------
+
+
+class CountedChecks:
+    """passwords.verify, slowed (so guesses overlap) and counted."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, delay: float = 0.3) -> None:
+        self.started = 0
+        self._lock = threading.Lock()
+        real = passwords.verify
+
+        def slow(hashed: str | None, password: str) -> bool:
+            with self._lock:
+                self.started += 1
+            time.sleep(delay)
+            return real(hashed, password)
+
+        monkeypatch.setattr(passwords, "verify", slow)
+
+
+def _from(app: FastAPI, address: str, signin: httpx.Response) -> httpx.AsyncClient:
+    """A browser at `address` that holds the sign-in form `signin` came with."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    browser = httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+    browser.cookies.set("empathic_signin", signin.cookies["empathic_signin"], domain="empathic.test")
+    return browser
+
+
+async def test_guesses_at_once_get_at_most_five_checks_and_then_even_the_right_one_is_refused(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _make_user(runtime, "ana@example.com")
+    app = create_app(runtime)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as first:
+        page = await first.get("/")
+    checks = CountedChecks(monkeypatch)
+    browsers = [_from(app, f"10.0.0.{n}", page) for n in range(31)]  # many addresses: no IP hold
+
+    async def guess(browser: httpx.AsyncClient, password: str) -> httpx.Response:
+        return await browser.post("/signin", data={"email": "ana@example.com", "password": password, "csrf": _csrf_of(page)})
+
+    async def five_checks_started() -> bool:
+        return checks.started >= users.LOCK_AFTER
+
+    async def right_one_while_they_are_checked() -> httpx.Response:
+        await eventually(five_checks_started, timeout=5)
+        return await guess(browsers[-1], PASSWORD)
+
+    try:
+        *wrong, right = await asyncio.gather(*(guess(b, f"guess number {n}") for n, b in enumerate(browsers[:-1])),
+                                              right_one_while_they_are_checked())
+    finally:
+        for browser in browsers:
+            await browser.aclose()
+    assert checks.started == users.LOCK_AFTER  # not one check per guess
+    assert sorted({answer.status_code for answer in wrong}) == [401, 403]
+    assert right.status_code == 403 and "locked" in right.text
+    async with _browser(runtime) as later:
+        refused = await _sign_in(later, "ana@example.com", PASSWORD)
+        assert refused.status_code == 403 and "locked" in refused.text
+    assert checks.started == users.LOCK_AFTER
+
+
+async def test_sprayed_guesses_at_once_from_one_address_are_held_back(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    checks = CountedChecks(monkeypatch, delay=0.05)
+    async with _browser(runtime) as browser:
+        page = await browser.get("/")
+        answers = await asyncio.gather(*(
+            browser.post("/signin", data={"email": f"nobody{n}@example.com", "password": "guess", "csrf": _csrf_of(page)})
+            for n in range(30)
+        ))
+    assert checks.started == signin.IP_FAILURES
+    assert sorted(a.status_code for a in answers) == [401] * signin.IP_FAILURES + [429] * (30 - signin.IP_FAILURES)
+
+
+async def test_the_current_password_counts_towards_the_lock(runtime: Runtime) -> None:
+    await _make_user(runtime, "ana@example.com")
+    async with _browser(runtime) as browser:
+        await _sign_in(browser, "ana@example.com", PASSWORD)
+        csrf = _csrf_of(await browser.get("/account"))
+        new = {"csrf": csrf, "new": "a new passphrase", "again": "a new passphrase"}
+        for _ in range(users.LOCK_AFTER - 1):
+            wrong = await browser.post("/account/password", data={**new, "current": "a guess at it"})
+            assert wrong.status_code == 400 and "current password is not right" in wrong.text
+        locked = await browser.post("/account/password", data={**new, "current": "a guess at it"})
+        assert locked.status_code == 403 and "locked" in locked.text
+        still = await browser.post("/account/password", data={**new, "current": PASSWORD})
+        assert still.status_code == 403 and "locked" in still.text
+    async with _browser(runtime) as elsewhere:
+        assert (await _sign_in(elsewhere, "ana@example.com", PASSWORD)).status_code == 403
+    async with runtime.db.transaction() as conn:
+        user = await users.by_email(conn, "ana@example.com")
+    assert user is not None and passwords.verify(user.password_hash, PASSWORD)  # unchanged
+
+
+async def test_signing_out_an_ended_session_clears_its_cookie(runtime: Runtime) -> None:
+    clock = move_clock(runtime)
+    async with await signed_in_client(runtime, "agent") as agent:
+        csrf = agent.csrf
+        clock.ahead = users.IDLE + timedelta(minutes=1)
+        cross = await agent.post("/signout", data={"csrf": csrf}, headers={"Origin": "https://evil.test"})
+        assert cross.status_code == 403 and "empathic_session" in agent.cookies
+        out = await agent.post("/signout", data={"csrf": csrf})
+        assert out.status_code == 303 and out.headers["location"] == "/?signed_out=1"
+        assert 'empathic_session=""' in out.headers["set-cookie"] and "empathic_session" not in agent.cookies
+
+
+@pytest.mark.parametrize("ending", ["sign out", "disable", "reset password", "expire"])
+async def test_the_live_stream_ends_when_its_session_does(runtime: Runtime, monkeypatch: pytest.MonkeyPatch, ending: str) -> None:
+    monkeypatch.setattr(auth, "SESSION_RECHECK", 0.05)
+    monkeypatch.setattr(live, "POLL", 0.02)
+    clock = move_clock(runtime)
+    async with await signed_in_client(runtime, "agent") as agent:
+        stream = asyncio.create_task(agent.get("/live"))  # the transport answers once the stream ends
+        await asyncio.sleep(0.3)
+        assert not stream.done()
+        async with runtime.db.transaction() as conn:
+            user = await users.get(conn, agent.workspace_id, agent.user_id)
+            assert user is not None
+            if ending == "disable":
+                await users.set_disabled(conn, user, True, runtime.now())
+            elif ending == "reset password":
+                await users.set_password(conn, user, password_hash(), runtime.now(), must_change=True)
+        if ending == "sign out":
+            assert (await agent.post("/signout", data={"csrf": agent.csrf})).status_code == 303
+        elif ending == "expire":
+            clock.ahead = users.IDLE + timedelta(minutes=1)
+        ended = await asyncio.wait_for(stream, patient(5))
+        assert ended.status_code == 200 and ended.text.startswith("retry:")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -91,6 +92,55 @@ async def test_only_admins_and_only_their_workspace(runtime: Runtime) -> None:
         assert (await _user(runtime, agent_a.email)).role == "agent"
         assert (await agent_a.get("/account")).status_code == 200
         assert (await admin_a.post("/users/usr_missing/disable", data={"csrf": admin_a.csrf})).status_code == 404
+
+
+async def _enabled_admins(runtime: Runtime, workspace_id: str) -> list[str]:
+    async with runtime.db.transaction() as conn:
+        return [u.email for u in await users.of_workspace(conn, workspace_id) if u.role == "admin" and u.disabled_at is None]
+
+
+@pytest.mark.parametrize("change", ["role", "disable"])
+async def test_two_admins_demoting_each_other_at_once_leave_one(runtime: Runtime, change: str) -> None:
+    app = create_app(runtime)
+    async with await signed_in_client(runtime, "admin", workspace_id="ws_two", app=app) as ana, \
+            await signed_in_client(runtime, "admin", workspace_id="ws_two", app=app) as bob:
+
+        async def demote(user_id: str) -> None:
+            async with runtime.db.transaction() as conn:
+                user = await users.get(conn, "ws_two", user_id)
+                assert user is not None
+                if change == "role":
+                    await users.set_role(conn, user, "viewer", runtime.now())
+                else:
+                    await users.set_disabled(conn, user, True, runtime.now())
+                await asyncio.sleep(0.2)  # both transactions open at once
+
+        results = await asyncio.gather(demote(ana.user_id), demote(bob.user_id), return_exceptions=True)
+        assert sorted(type(r).__name__ for r in results) == ["LastAdmin", "NoneType"], results
+        remaining = await _enabled_admins(runtime, "ws_two")
+        assert len(remaining) == 1
+        last = ana if ana.email in remaining else bob
+        async with runtime.db.transaction() as conn:
+            user = await users.get(conn, "ws_two", last.user_id)
+            assert user is not None
+            await users.set_role(conn, user, "admin", runtime.now())  # staying admin is no change
+            with pytest.raises(users.LastAdmin, match="last enabled admin"):
+                await users.set_disabled(conn, user, True, runtime.now())
+
+
+async def test_two_admins_demoting_each_other_through_the_page_leave_one(runtime: Runtime) -> None:
+    app = create_app(runtime)
+    async with await signed_in_client(runtime, "admin", workspace_id="ws_two", app=app) as ana, \
+            await signed_in_client(runtime, "admin", workspace_id="ws_two", app=app) as bob:
+        answers = await asyncio.gather(
+            ana.post(f"/users/{bob.user_id}/disable", data={"csrf": ana.csrf}),
+            bob.post(f"/users/{ana.user_id}/disable", data={"csrf": bob.csrf}),
+        )
+        assert sorted(a.status_code for a in answers)[0] == 200 and len(await _enabled_admins(runtime, "ws_two")) == 1
+        refused = max(answers, key=lambda a: a.status_code)
+        assert refused.status_code in (400, 403)  # refused: the last admin, or no longer an admin at all
+        if refused.status_code == 400:
+            assert "last enabled admin" in refused.text
 
 
 # -- the bootstrap admin ----------------------------------------------------------------------

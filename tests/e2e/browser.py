@@ -59,6 +59,14 @@ def browser(tmp_path: Path) -> Iterator[Pages]:
             launched.close()
 
 
+def sign_in(page: Page, email: str, password: str) -> None:
+    """On the sign-in page (where a page asked for while signed out sends the browser): fill
+    it in and sign in; the browser goes on to the page it asked for."""
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
 def shot(page: Page, folder: Path, name: str) -> Path:
     """A full-page screenshot saved as `<folder>/<name>.png` (the test's output folder)."""
     path = folder / f"{name}.png"

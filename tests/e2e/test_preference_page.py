@@ -3,26 +3,16 @@ real `empathic serve`: a person opens the signed link, changes their choices, sa
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from tests.e2e.browser import chromium_path
 from tests.e2e.server import Server
 
 PHONE = "+14155550177"
-
-
-def chromium_path() -> str:
-    found = os.environ.get("EMPATHIC_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is required for the browser tests under CI=true (.ci/run installs Debian's chromium)")
-        pytest.skip("no chromium on this machine (apt-get install chromium)")
-    return found
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.sync_api import Dialog, expect
 
-from tests.e2e.browser import DESKTOP, PHONE, Pages, axe_check, browser, shot  # noqa: F401 (browser: a fixture)
+from tests.e2e.browser import DESKTOP, PHONE, Pages, axe_check, browser, shot, sign_in  # noqa: F401 (browser: a fixture)
 from tests.e2e.server import Server
 
 ADMIN, PASSWORD = "admin@example.com", "some-password-123"
@@ -42,9 +42,7 @@ def test_an_admin_finds_reads_exports_and_erases_a_contact(tmp_path: Path, brows
 
         page.on("dialog", on_dialog)
         page.goto(f"{server.url}/contacts")  # not signed in: the sign-in page, coming back here after
-        page.get_by_label("Email").fill(ADMIN)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, ADMIN, PASSWORD)
         expect(page.get_by_role("heading", name="Contacts", exact=True)).to_be_visible()
 
         page.get_by_label("Search contacts").fill("(415) 555-0177")

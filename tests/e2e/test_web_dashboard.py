@@ -10,7 +10,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.browser import DESKTOP, PHONE, Pages, axe_check, browser, shot  # noqa: F401 (browser: a fixture)
+from tests.e2e.browser import DESKTOP, PHONE, Pages, axe_check, browser, shot, sign_in  # noqa: F401 (browser: a fixture)
 from tests.e2e.server import Server, eventually
 
 ADMIN, PASSWORD = "admin@example.com", "some-password-123"
@@ -56,9 +56,7 @@ def test_the_dashboard_draws_the_apis_figures(tmp_path: Path, browser: Pages) ->
 
         page = browser.page(DESKTOP)
         page.goto(f"{server.url}/dashboard")  # not signed in: the sign-in page, back here after
-        page.get_by_label("Email").fill(ADMIN)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, ADMIN, PASSWORD)
         expect(page.get_by_role("heading", name="Dashboard", exact=True)).to_be_visible()
         expect(page.locator('[data-figure="accepted"]')).to_have_text("6")
 

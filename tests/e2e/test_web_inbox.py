@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import expect
 
-from tests.e2e.browser import DESKTOP, PHONE, Pages, axe_check, browser, shot  # noqa: F401 (browser: a fixture)
+from tests.e2e.browser import DESKTOP, PHONE, Pages, axe_check, browser, shot, sign_in  # noqa: F401 (browser: a fixture)
 from tests.e2e.server import Server, eventually
 
 ADMIN, PASSWORD = "agent@example.com", "some-password-123"
@@ -37,9 +37,7 @@ def test_an_agent_answers_a_hand_off_live_and_closes_it(tmp_path: Path, browser:
         server.start()
         page = browser.page(DESKTOP)
         page.goto(f"{server.url}/inbox")  # not signed in: the sign-in page, coming back here after
-        page.get_by_label("Email").fill(ADMIN)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, ADMIN, PASSWORD)
         expect(page.get_by_role("heading", name="Inbox", exact=True)).to_be_visible()
         expect(page.locator("#threads")).to_contain_text("Nothing here")
         page.evaluate("window.stillTheSamePage = true")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from tests.e2e.browser import DESKTOP, PHONE, Pages, axe_check, browser, shot  # noqa: F401 (browser: a fixture)
+from tests.e2e.browser import DESKTOP, PHONE, Pages, axe_check, browser, shot, sign_in  # noqa: F401 (browser: a fixture)
 from tests.e2e.server import Server
 
 ADMIN, PASSWORD = "admin@example.com", "some-password-123"
@@ -22,9 +22,7 @@ def test_the_phone_page_drives_a_shipped_flow(tmp_path: Path, browser: Pages) ->
         server.start()
         page = browser.page(DESKTOP)
         page.goto(f"{server.url}/phone/{NUMBER}")  # not signed in: the sign-in page, coming back here after
-        page.get_by_label("Email").fill(ADMIN)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, ADMIN, PASSWORD)
         expect(page.get_by_role("heading", name=f"Phone {NUMBER}")).to_be_visible()
         expect(page.get_by_text("No texts yet.")).to_be_visible()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from tests.e2e.browser import DESKTOP, Pages, axe_check, browser, shot  # noqa: F401 (browser: a fixture)
+from tests.e2e.browser import DESKTOP, Pages, axe_check, browser, shot, sign_in  # noqa: F401 (browser: a fixture)
 from tests.e2e.server import Server, eventually
 
 VIEWER, PASSWORD = "viewer@example.com", "only-looking-1234"
@@ -34,9 +34,7 @@ def test_a_viewer_reads_and_is_refused_every_change(tmp_path: Path, browser: Pag
 
             page = browser.page(DESKTOP)
             page.goto(f"{server.url}/")
-            page.get_by_label("Email").fill(VIEWER)
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
+            sign_in(page, VIEWER, PASSWORD)
             expect(page.get_by_role("heading", name="Inbox", exact=True)).to_be_visible()
             expect(page.get_by_role("link", name="Users")).to_have_count(0)  # not in a viewer's menu
 

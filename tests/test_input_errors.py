@@ -23,7 +23,7 @@ from empathic.engine.events import EventError
 from empathic.engine.outbox import SubmitError
 from empathic.engine.runs import RunError
 from empathic.engine.webhooks import WebhookInputError
-from empathic.store.users import EmailTaken
+from empathic.store.users import EmailTaken, LastAdmin
 
 # Each domain error, and the `detail` and `errors` its 422 answers with (as before they shared a handler).
 CASES: list[tuple[InputError, str, list[FieldError]]] = [
@@ -48,6 +48,9 @@ CASES: list[tuple[InputError, str, list[FieldError]]] = [
      [{"field": "password", "detail": "use at least 10 characters"}]),
     (EmailTaken("ana@example.com"), "ana@example.com already has an account.",
      [{"field": "email", "detail": "ana@example.com already has an account"}]),
+    (LastAdmin("ana@example.com"),
+     "ana@example.com is the last enabled admin of this workspace; make someone else admin first.",
+     [{"field": "role", "detail": "a workspace keeps at least one enabled admin"}]),
 ]
 
 

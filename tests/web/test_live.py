@@ -19,7 +19,7 @@ from empathic.api.app import create_app
 from empathic.engine.runtime import Runtime
 from empathic.web import live
 from tests.conftest import eventually
-from tests.e2e.browser import DESKTOP, Pages, browser  # noqa: F401 (browser: a fixture)
+from tests.e2e.browser import DESKTOP, Pages, browser, shot  # noqa: F401 (browser: a fixture)
 from tests.e2e.server import Server
 from tests.patience import patient
 from tests.web.conftest import BASE_URL, SignedInClient, signed_in_client
@@ -205,6 +205,7 @@ def test_a_colleagues_reply_that_arrives_live_still_warns_before_sending(tmp_pat
             page.get_by_role("button", name="Send reply").click()
             expect(page.get_by_role("status").filter(has_text="Someone else replied")).to_be_visible()
             expect(page.get_by_role("button", name="Send anyway")).to_be_visible()
+            shot(page, tmp_path, "colleague-replied")
     finally:
         for context in browser.browser.contexts:
             context.close()

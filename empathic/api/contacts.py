@@ -328,15 +328,7 @@ async def record_consent(contact_id: str, payload: ConsentIn, request: Request, 
 async def _consents_view(conn: AsyncConnection, rt: Runtime, ws: str, contact_id: str) -> Json:
     state = (await consent_store.states(conn, ws, [contact_id]))[contact_id]
     history = await consent_store.history(conn, ws, contact_id)
-    topics = {
-        name: {
-            channel: "granted" if state.granted(name, channel) else "revoked" if state.opted_out(name, channel)
-            else "requested" if (name, channel) in state.requests else None
-            for channel in ("sms", "email")
-        }
-        for name, kind in rt.project.topics.kinds.items()
-        if not kind.essential
-    }
+    topics = {t.topic: {"sms": t.sms, "email": t.email} for t in consent_store.by_topic(state, rt.project.topics.kinds)}
     return {
         "contact_id": contact_id,
         "sms": {"opted_out_of_all": state.opted_out_of_all("sms")},

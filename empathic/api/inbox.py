@@ -33,8 +33,8 @@ from empathic.api.problems import Problem, beyond_schema
 from empathic.core import policy, sms
 from empathic.core.errors import InputError
 from empathic.core.json import Json
+from empathic.engine import inbox
 from empathic.engine.gate import Gate
-from empathic.engine.outbox import MessageRequest
 from empathic.engine.runtime import Runtime, runtime_of
 from empathic.store import contacts as contact_store
 from empathic.store import messages as message_store
@@ -43,7 +43,6 @@ from empathic.store.records import Claimed, NewMessage
 
 router = APIRouter(prefix="/v1/inbox", tags=["inbox"])
 Workspace = Annotated[str, Depends(workspace)]
-REPLY_TOPIC = "conversational"  # what a person's answer in the inbox is sent as
 
 
 class ReplyIn(BaseModel):
@@ -171,7 +170,7 @@ async def preview(thread_id: str, payload: PreviewIn, request: Request, ws: Work
             answered = await message_store.last_inbound_id(conn, ws, contact.id)
             candidate = Claimed(
                 id="preview", workspace_id=ws, contact_id=contact.id, to_addr=contact.phone, from_addr=None,
-                body=payload.body or " ", subject=None, html=None, topic=REPLY_TOPIC, priority=0, attempts=0,
+                body=payload.body or " ", subject=None, html=None, topic=inbox.REPLY_TOPIC, priority=0, attempts=0,
                 channel=None, valid_until=None, in_reply_to=answered,
             )
             (decision,) = await gate_of(rt).decide(conn, [candidate], rt.now())
@@ -229,12 +228,7 @@ async def _reply(rt: Runtime, ws: str, thread_id: str, payload: ReplyIn) -> NewM
         contact = await contact_store.get(conn, ws, thread.contact_id)
         if contact is None or not contact.phone:
             raise Problem(409, "This thread's contact has no phone number to answer.")
-        answered = await message_store.last_inbound_id(conn, ws, contact.id)
-        request_ = MessageRequest(
-            contact.phone, payload.body, REPLY_TOPIC, payload.idempotency_key, in_reply_to=answered
-        )
-        (row,) = await rt.acceptance.submit(conn, ws, [request_], rt.now())
-        await store.touch(conn, thread.id, rt.now())
+        row = await inbox.answer(conn, rt.acceptance, thread, contact.phone, payload.body, payload.idempotency_key, rt.now())
     return row
 
 

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from empathic.core.errors import InputError
 from empathic.core.json import Json
 from empathic.core.templates import TemplateError
-from empathic.engine.outbox import MessageRequest
+from empathic.engine import inbox as answers
 from empathic.engine.runtime import Runtime, runtime_of
 from empathic.store import contacts as contact_store
 from empathic.store import flows as flow_store
@@ -45,7 +45,6 @@ from empathic.web.auth import Person, acting, signed_in
 from empathic.web.pages import render
 
 router = APIRouter(include_in_schema=False)
-REPLY_TOPIC = "conversational"  # as the API's inbox replies (api/inbox.py)
 MAX_BODY = 5000
 SHOWS: dict[str, tuple[store.ThreadStatus, str | None]] = {  # ?show= → (status, assigned to)
     "open": ("open", None),
@@ -295,15 +294,10 @@ async def _send(
             return "sent" if earlier[idempotency_key].body == body else "reused"
         if form.get("anyway") != "1" and await _replied_since(conn, ws, contact.id, form.get("last_seen", "")):
             return "replied"
-        answered = await message_store.last_inbound_id(conn, ws, contact.id)
         try:
-            await rt.acceptance.submit(
-                conn, ws, [MessageRequest(contact.phone, body, REPLY_TOPIC, idempotency_key, in_reply_to=answered)],
-                rt.now(),
-            )
+            await answers.answer(conn, rt.acceptance, thread, contact.phone, body, idempotency_key, rt.now())
         except InputError as exc:
             return Refusal(f"{exc.field}: {exc.detail}" if exc.field else exc.detail)
-        await store.touch(conn, thread.id, rt.now())
     return "sent"
 
 

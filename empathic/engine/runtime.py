@@ -193,7 +193,11 @@ class Runtime:
 
     async def start(self) -> None:
         await self.db.migrate()
-        admin_hash = await asyncio.to_thread(passwords.hash_password, self.bootstrap_admin[1]) if self.bootstrap_admin else None
+        admin_hash = None  # hashed (tens of ms) only when that admin is missing, and outside the transaction
+        if self.bootstrap_admin:
+            async with self.db.transaction() as conn:
+                missing = await users.by_email(conn, self.bootstrap_admin[0]) is None
+            admin_hash = await asyncio.to_thread(passwords.hash_password, self.bootstrap_admin[1]) if missing else None
         async with self.db.transaction() as conn:
             if not self.db.is_sqlite:  # processes starting at once take turns (else two insert the workspace)
                 await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
